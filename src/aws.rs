@@ -1,0 +1,466 @@
+//! One AWS configuration per run: the SDK's whole provider chain (environment, shared config and
+//! credentials files, profiles with SSO, assume-role and credential_process, web identity, container
+//! and instance-metadata credentials), resolved once, up front, so that a missing profile, missing or
+//! expired credentials are reported before anything else happens — and reported as such.
+//!
+//! Every client is built from the same `SdkConfig`; the credentials resolved at start-up are reused
+//! (no second walk of the chain, no instance-metadata probing once they are known) until they near
+//! expiry, when the chain is asked again.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::credential_feature::AwsCredentialFeature;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{
+    ProvideCredentials, SharedCredentialsProvider, future::ProvideCredentials as CredentialsFuture,
+};
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_types::SdkConfig;
+use aws_types::os_shim_internal::{Env, Fs};
+use aws_types::region::Region;
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::cli::GlobalArgs;
+use crate::error::{Error, aws_error, error_chain, expired_credentials};
+
+/// Attempts per request, including the first. Course accounts are shared by a whole class, so
+/// throttling is a real case; the SDK retries it (and transient errors) with jittered backoff.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// The retry policy every client uses.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// Which link of the provider chain supplied the credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum CredentialSource {
+    Environment,
+    Profile { name: String },
+    Sso { profile: String },
+    AssumeRole { profile: String },
+    CredentialProcess { profile: String },
+    WebIdentity,
+    Container,
+    InstanceMetadata,
+    Unknown,
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Environment => write!(f, "environment variables (AWS_ACCESS_KEY_ID)"),
+            Self::Profile { name } => write!(f, "profile {name} (shared credentials/config file)"),
+            Self::Sso { profile } => write!(f, "SSO (profile {profile})"),
+            Self::AssumeRole { profile } => write!(f, "assume-role (profile {profile})"),
+            Self::CredentialProcess { profile } => {
+                write!(f, "credential_process (profile {profile})")
+            }
+            Self::WebIdentity => write!(f, "web identity token"),
+            Self::Container => write!(f, "container credentials endpoint"),
+            Self::InstanceMetadata => write!(f, "instance metadata (instance profile)"),
+            Self::Unknown => write!(f, "an unrecognised credentials provider"),
+        }
+    }
+}
+
+impl CredentialSource {
+    /// Reads the features the SDK's providers record on the credentials they return.
+    fn of(credentials: &Credentials, profile: &str) -> Self {
+        use AwsCredentialFeature as F;
+        let features = credentials
+            .get_property::<Vec<AwsCredentialFeature>>()
+            .cloned()
+            .unwrap_or_default();
+        let has = |feature: F| features.contains(&feature);
+        let profile = profile.to_string();
+        if has(F::CredentialsProfileSso) || has(F::CredentialsSso) {
+            Self::Sso { profile }
+        } else if has(F::CredentialsEnvVarsStsWebIdToken)
+            || has(F::CredentialsProfileStsWebIdToken)
+            || has(F::CredentialsStsAssumeRoleWebId)
+        {
+            Self::WebIdentity
+        } else if has(F::CredentialsProfileProcess) || has(F::CredentialsProcess) {
+            Self::CredentialProcess { profile }
+        } else if has(F::CredentialsProfileSourceProfile)
+            || has(F::CredentialsProfileNamedProvider)
+            || has(F::CredentialsStsAssumeRole)
+        {
+            Self::AssumeRole { profile }
+        } else if has(F::CredentialsProfile) {
+            Self::Profile { name: profile }
+        } else if has(F::CredentialsEnvVars) {
+            Self::Environment
+        } else if has(F::CredentialsHttp) {
+            Self::Container
+        } else if has(F::CredentialsImds) {
+            Self::InstanceMetadata
+        } else {
+            Self::Unknown
+        }
+    }
+}
+
+/// The caller, as STS reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+    pub partition: String,
+}
+
+/// The run's AWS configuration and the facts about it that commands and errors need.
+pub struct Aws {
+    config: SdkConfig,
+    pub region: String,
+    /// The endpoint override, from `--endpoint-url` or `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// The profile selected (`--profile`, `AWS_PROFILE`, else `default`).
+    pub profile: String,
+    pub source: CredentialSource,
+    pub expiry: Option<SystemTime>,
+    has_session_token: bool,
+    identity: OnceCell<Identity>,
+}
+
+impl Aws {
+    /// Loads the configuration and resolves credentials once.
+    pub async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
+        let explicit_profile = global
+            .profile
+            .clone()
+            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        let profile = explicit_profile
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        if let Some(name) = &explicit_profile {
+            check_profile_exists(name).await?;
+        }
+
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+        if let Some(name) = &global.profile {
+            loader = loader.profile_name(name);
+        }
+        if let Some(region) = &global.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &global.endpoint_url {
+            check_endpoint_url(url)?;
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::usage("no AWS region is configured").with_hint(format!(
+                "pass --region (e.g. --region us-east-1), set AWS_REGION, or run \
+                     `aws configure set region us-east-1 --profile {profile}`"
+            ))
+        })?;
+
+        let provider = config.credentials_provider().ok_or_else(no_credentials)?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| credentials_error(e, &profile))?;
+        if let Some(expiry) = credentials.expiry() {
+            if expiry <= SystemTime::now() {
+                return Err(expired_credentials(
+                    "the credentials' expiry time has passed",
+                ));
+            }
+        }
+        let source = CredentialSource::of(&credentials, &profile);
+        let expiry = credentials.expiry();
+        let has_session_token = credentials.session_token().is_some();
+        let reuse = ReuseResolved {
+            resolved: Arc::new(Mutex::new(Some(credentials))),
+            chain: provider,
+        };
+        let config = config
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(reuse))
+            .build();
+        let endpoint = config.endpoint_url().map(str::to_string);
+        Ok(Self {
+            config,
+            region,
+            endpoint,
+            profile,
+            source,
+            expiry,
+            has_session_token,
+            identity: OnceCell::new(),
+        })
+    }
+
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.config)
+    }
+
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::new(&self.config)
+    }
+
+    /// The caller identity, fetched once per run.
+    pub async fn identity(&self) -> Result<&Identity, Error> {
+        self.identity
+            .get_or_try_init(|| async {
+                let output = self
+                    .sts()
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("sts:GetCallerIdentity", e))?;
+                let arn = output.arn().unwrap_or_default().to_string();
+                let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+                Ok(Identity {
+                    account: output.account().unwrap_or_default().to_string(),
+                    user_id: output.user_id().unwrap_or_default().to_string(),
+                    arn,
+                    partition,
+                })
+            })
+            .await
+    }
+
+    /// The identity if it was already fetched (for error messages; never calls AWS).
+    pub fn known_identity(&self) -> Option<&Identity> {
+        self.identity.get()
+    }
+
+    /// Cloud9's "AWS managed temporary credentials": Cloud9 writes short-lived keys of the IDE's
+    /// owner into the default profile of the credentials file. AWS refuses every IAM action made with
+    /// them, so commands that call IAM stop before trying.
+    pub fn cloud9_managed_credentials(&self) -> bool {
+        let in_cloud9 = ["C9_USER", "C9_PROJECT", "C9_PID"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some());
+        in_cloud9
+            && matches!(self.source, CredentialSource::Profile { .. })
+            && self.has_session_token
+    }
+
+    /// Refuses to go on with IAM calls under Cloud9 managed credentials, with the way out.
+    pub fn require_iam_capable(&self) -> Result<(), Error> {
+        if self.cloud9_managed_credentials() {
+            return Err(Error::failed(
+                "these are Cloud9 \"AWS managed temporary credentials\", which AWS does not allow to call IAM",
+            )
+            .with_hint(
+                "run provision with an identity that may use IAM: `--profile NAME` (or AWS_PROFILE) \
+                 for a profile with IAM rights, or from a machine whose instance profile allows it; \
+                 then turn off \"AWS managed temporary credentials\" in the IDE's preferences so it \
+                 uses the instance profile",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Completes an access-denied error with the identity that was refused and, where EC2 sent an
+    /// encoded authorization message, its decoded text (or the command that decodes it).
+    pub async fn explain(&self, error: Error) -> Error {
+        let Some(denied) = error.access_denied().cloned() else {
+            return error;
+        };
+        let mut error = match self.known_identity() {
+            Some(identity) => error.with_cause(format!("identity: {}", identity.arn)),
+            None => error,
+        };
+        if let Some(encoded) = &denied.encoded_message {
+            error = match self.decode_authorization_message(encoded).await {
+                Some(decoded) => error.with_cause(format!("decoded authorization message: {decoded}")),
+                None => error.with_hint(format!(
+                    "decode the reason with: aws sts decode-authorization-message --encoded-message {encoded} --query DecodedMessage --output text"
+                )),
+            };
+        }
+        error
+    }
+
+    /// Decodes an EC2 "encoded authorization failure message", if the caller may.
+    pub async fn decode_authorization_message(&self, encoded: &str) -> Option<String> {
+        let output = self
+            .sts()
+            .decode_authorization_message()
+            .encoded_message(encoded)
+            .send()
+            .await
+            .ok()?;
+        output.decoded_message().map(str::to_string)
+    }
+}
+
+/// Refuses URLs that cannot be an endpoint before the SDK tries them.
+fn check_endpoint_url(url: &str) -> Result<(), Error> {
+    let valid = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::usage(format!("`{url}` is not an endpoint URL"))
+            .with_hint("use a full URL, e.g. --endpoint-url http://127.0.0.1:5000"))
+    }
+}
+
+/// A profile asked for by name must exist in the shared files; the SDK's own message for this is
+/// buried in a provider chain error.
+async fn check_profile_exists(name: &str) -> Result<(), Error> {
+    let profiles = aws_config::profile::load(
+        &Fs::real(),
+        &Env::real(),
+        &EnvConfigFiles::default(),
+        Some(Cow::Owned(name.to_string())),
+    )
+    .await;
+    let profiles = match profiles {
+        Ok(profiles) => profiles,
+        Err(e) => {
+            return Err(Error::usage("the AWS config or credentials file could not be read")
+                .with_cause(error_chain(&e))
+                .with_hint("fix the file, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE elsewhere"));
+        }
+    };
+    if profiles.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = profiles.profiles().collect();
+    known.sort_unstable();
+    let known = if known.is_empty() {
+        "none are defined".to_string()
+    } else {
+        format!("defined: {}", known.join(", "))
+    };
+    Err(Error::usage(format!(
+        "profile `{name}` is not defined in the AWS config or credentials file ({known})"
+    ))
+    .with_hint(format!(
+        "create it with `aws configure --profile {name}` (or `aws configure sso --profile {name}`), \
+         or choose another with --profile / AWS_PROFILE"
+    )))
+}
+
+fn no_credentials() -> Error {
+    Error::failed("no AWS credentials were found")
+        .with_cause(
+            "searched: environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the \
+             selected profile in the shared config and credentials files, web identity token, \
+             container credentials, instance metadata",
+        )
+        .with_hint(
+            "run `aws configure` to store keys, `aws sso login --profile NAME` for SSO, or select \
+             a configured profile with --profile NAME / AWS_PROFILE",
+        )
+}
+
+fn credentials_error(error: CredentialsError, profile: &str) -> Error {
+    match &error {
+        CredentialsError::CredentialsNotLoaded(_) => no_credentials(),
+        CredentialsError::ProviderTimedOut(_) => no_credentials()
+            .with_cause("a credentials provider timed out (instance metadata unreachable?)"),
+        _ => {
+            let chain = error_chain(&error);
+            let lower = chain.to_ascii_lowercase();
+            if lower.contains("expired") {
+                expired_credentials(chain)
+            } else {
+                Error::failed(format!(
+                    "the credentials of profile `{profile}` could not be loaded"
+                ))
+                .with_cause(chain)
+                .with_hint(format!(
+                    "check the profile with `aws configure list --profile {profile}`; for SSO \
+                         run `aws sso login --profile {profile}`"
+                ))
+            }
+        }
+    }
+}
+
+/// Hands out the credentials resolved at start-up while they are good for a while yet, so that the
+/// chain is walked once per run; asks the chain again when they near expiry.
+#[derive(Debug)]
+struct ReuseResolved {
+    resolved: Arc<Mutex<Option<Credentials>>>,
+    chain: SharedCredentialsProvider,
+}
+
+/// Credentials closer than this to expiry are refreshed from the chain.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+impl ProvideCredentials for ReuseResolved {
+    fn provide_credentials<'a>(&'a self) -> CredentialsFuture<'a>
+    where
+        Self: 'a,
+    {
+        let fresh = self.resolved.lock().ok().and_then(|guard| {
+            guard.as_ref().and_then(|credentials| {
+                let good = credentials
+                    .expiry()
+                    .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_MARGIN);
+                good.then(|| credentials.clone())
+            })
+        });
+        match fresh {
+            Some(credentials) => CredentialsFuture::ready(Ok(credentials)),
+            None => CredentialsFuture::new(async move {
+                let credentials = self.chain.provide_credentials().await?;
+                if let Ok(mut guard) = self.resolved.lock() {
+                    *guard = Some(credentials.clone());
+                }
+                Ok(credentials)
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_source_follows_the_recorded_features() {
+        let mut credentials = Credentials::new("AKID", "secret", None, None, "test");
+        credentials
+            .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
+            .push(AwsCredentialFeature::CredentialsEnvVars);
+        assert_eq!(
+            CredentialSource::of(&credentials, "default"),
+            CredentialSource::Environment
+        );
+        credentials
+            .get_property_mut_or_default::<Vec<AwsCredentialFeature>>()
+            .push(AwsCredentialFeature::CredentialsProfileSso);
+        assert_eq!(
+            CredentialSource::of(&credentials, "course"),
+            CredentialSource::Sso {
+                profile: "course".into()
+            }
+        );
+    }
+
+    #[test]
+    fn endpoint_urls_are_checked_locally() {
+        assert!(check_endpoint_url("http://127.0.0.1:5000").is_ok());
+        assert!(check_endpoint_url("localhost:5000").is_err());
+        assert!(check_endpoint_url("http://").is_err());
+    }
+}

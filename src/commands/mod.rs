@@ -1,0 +1,88 @@
+//! One module per subcommand. Each takes its settings and the printer and returns, through
+//! `Result`, the exit status; the shared tail — print the plan, apply it unless `--dry-run`, report —
+//! lives here so every command reports the same way.
+
+pub mod instance_profile;
+pub mod whoami;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::plan::{Change, Plan, Summary};
+use crate::printer::Printer;
+
+/// The JSON document of a plan-and-apply command (the schema the README documents).
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub command: &'a str,
+    pub dry_run: bool,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub changes: &'a [Change],
+    pub summary: Summary,
+    pub warnings: &'a [String],
+}
+
+/// Prints the plan (before applying) in human mode.
+pub fn print_plan(printer: &Printer, plan: &Plan, account: &str, region: &str) {
+    for warning in &plan.warnings {
+        printer.warn(warning);
+    }
+    printer.data(format!("Plan for account {account} in {region}:"));
+    for change in &plan.changes {
+        printer.data(format!("  {}", change.line()));
+    }
+}
+
+/// Prints the outcome: the JSON report, or the summary and the ARNs.
+pub fn print_outcome(
+    printer: &Printer,
+    command: &str,
+    plan: &Plan,
+    dry_run: bool,
+    account: &str,
+    region: &str,
+) -> Result<(), Error> {
+    let summary = plan.summary();
+    if printer.is_json() {
+        return printer.json(&Report {
+            command,
+            dry_run,
+            account,
+            region,
+            changes: &plan.changes,
+            summary,
+            warnings: &plan.warnings,
+        });
+    }
+    if dry_run {
+        printer.data(format!(
+            "Dry run: {} to create, {} to update, {} unchanged{} — nothing was changed.",
+            summary.created,
+            summary.updated,
+            summary.unchanged,
+            if summary.deleted > 0 {
+                format!(", {} to delete", summary.deleted)
+            } else {
+                String::new()
+            }
+        ));
+        return Ok(());
+    }
+    printer.data(summary.to_string());
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.arn.is_some() || c.resource_id.is_some())
+    {
+        let mut line = format!("  {} {}", change.resource, change.name);
+        if let Some(arn) = &change.arn {
+            line.push_str(&format!("  {arn}"));
+        }
+        if let Some(id) = &change.resource_id {
+            line.push_str(&format!("  ({id})"));
+        }
+        printer.data(line);
+    }
+    Ok(())
+}

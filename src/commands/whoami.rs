@@ -1,0 +1,74 @@
+//! `provision whoami`: the account, identity, region and endpoint in use, and which link of the
+//! credential chain supplied the credentials — the first thing to check when a lab goes wrong.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::aws::{Aws, CredentialSource};
+use crate::cli::GlobalArgs;
+use crate::error::Error;
+use crate::printer::Printer;
+
+#[derive(Debug, Serialize)]
+struct Whoami<'a> {
+    command: &'static str,
+    account: &'a str,
+    arn: &'a str,
+    user_id: &'a str,
+    region: &'a str,
+    endpoint: Option<&'a str>,
+    profile: &'a str,
+    credentials: &'a CredentialSource,
+    credentials_source: String,
+    expires_in_seconds: Option<u64>,
+    cloud9_managed_credentials: bool,
+}
+
+pub async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
+    let aws = Aws::connect(global).await?;
+    let identity = aws.identity().await?;
+    let expires_in = aws
+        .expiry
+        .and_then(|e| e.duration_since(SystemTime::now()).ok())
+        .map(|d| d.as_secs());
+    let cloud9 = aws.cloud9_managed_credentials();
+    if printer.is_json() {
+        return printer.json(&Whoami {
+            command: "whoami",
+            account: &identity.account,
+            arn: &identity.arn,
+            user_id: &identity.user_id,
+            region: &aws.region,
+            endpoint: aws.endpoint.as_deref(),
+            profile: &aws.profile,
+            credentials: &aws.source,
+            credentials_source: aws.source.to_string(),
+            expires_in_seconds: expires_in,
+            cloud9_managed_credentials: cloud9,
+        });
+    }
+    printer.data(format!("account      {}", identity.account));
+    printer.data(format!("arn          {}", identity.arn));
+    printer.data(format!("user id      {}", identity.user_id));
+    printer.data(format!("region       {}", aws.region));
+    printer.data(format!(
+        "endpoint     {}",
+        aws.endpoint
+            .as_deref()
+            .unwrap_or("AWS (the SDK's default endpoints)")
+    ));
+    printer.data(format!("credentials  {}", aws.source));
+    if let Some(seconds) = expires_in {
+        printer.data(format!("expires in   {}m {}s", seconds / 60, seconds % 60));
+    }
+    if cloud9 {
+        printer.warn(
+            "these look like Cloud9 \"AWS managed temporary credentials\": AWS refuses every IAM \
+             call made with them, so `provision instance-profile` cannot run with them. Use \
+             --profile NAME for a profile with IAM rights, or attach an instance profile to the \
+             IDE's instance and turn managed credentials off in its preferences.",
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Errors a person can act on: a message, the chain of causes, a hint naming the command or flag
+//! that fixes it, and the exit code (2 for usage or invalid input, 1 for a failed operation).
+//!
+//! AWS service errors are classified here with the SDK's own metadata (`ProvideErrorMetadata::code`)
+//! — never by matching Display text — into the kinds the course's users meet: missing or expired
+//! credentials, access denied, an endpoint that cannot be reached.
+
+use std::fmt;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// The process exit codes `provision` promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+}
+
+/// Details of an access-denied answer, completed with the caller's identity when rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenied {
+    /// The action that was refused, as IAM names it (`iam:CreateRole`).
+    pub action: String,
+    /// EC2's "Encoded authorization failure message", decodable with sts:DecodeAuthorizationMessage.
+    pub encoded_message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    status: ExitStatus,
+    message: String,
+    causes: Vec<String>,
+    hints: Vec<String>,
+    access_denied: Option<AccessDenied>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Invalid input or usage: exit code 2. Raised before any AWS call wherever possible.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ExitStatus::Usage, message)
+    }
+
+    /// An operation that failed: exit code 1.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ExitStatus::Failure, message)
+    }
+
+    fn new(status: ExitStatus, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            causes: Vec::new(),
+            hints: Vec::new(),
+            access_denied: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.causes.push(cause.into());
+        self
+    }
+
+    pub fn status(&self) -> ExitStatus {
+        self.status
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn hints(&self) -> &[String] {
+        &self.hints
+    }
+
+    pub fn causes(&self) -> &[String] {
+        &self.causes
+    }
+
+    pub fn access_denied(&self) -> Option<&AccessDenied> {
+        self.access_denied.as_ref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        for cause in &self.causes {
+            write!(f, "\n  Caused by: {cause}")?;
+        }
+        if !self.hints.is_empty() {
+            writeln!(f)?;
+            for hint in &self.hints {
+                write!(f, "\nhint: {hint}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Error codes that mean "the credentials were refused for this action".
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+];
+
+/// Error codes that mean "the session has expired".
+const EXPIRED_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "TokenRefreshRequired",
+];
+
+/// Error codes that mean "these keys are not valid at all".
+const INVALID_CREDENTIAL_CODES: &[&str] = &[
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthFailure",
+    "InvalidToken",
+];
+
+/// The service error code of an SDK error, if the service answered with one.
+pub fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Converts an SDK error from `action` (IAM-style name, e.g. `iam:CreateRole`) into an [`Error`]
+/// with the right kind and hint.
+pub fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(failure) => {
+            let detail = failure
+                .as_connector_error()
+                .map(|c| error_chain(c))
+                .unwrap_or_else(|| error_chain(&err));
+            if failure.is_timeout() || failure.is_io() {
+                return Error::failed(format!("{action}: could not reach the AWS endpoint"))
+                    .with_cause(detail)
+                    .with_hint(
+                        "check the network, or --endpoint-url / AWS_ENDPOINT_URL if you point \
+                         provision at a local emulator (is it running?)",
+                    );
+            }
+            Error::failed(format!("{action}: the request could not be sent")).with_cause(detail)
+        }
+        SdkError::TimeoutError(_) => Error::failed(format!("{action}: the request timed out"))
+            .with_hint("check the network, or --endpoint-url if you use a local emulator"),
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().unwrap_or("Unknown");
+            let message = inner.message().unwrap_or("").to_string();
+            if ACCESS_DENIED_CODES.contains(&code) {
+                let encoded_message = encoded_authorization_message(&message);
+                let mut error = Error::failed(format!("access denied: {action}"))
+                    .with_cause(format!("{code}: {}", strip_encoded(&message)));
+                error.access_denied = Some(AccessDenied {
+                    action: action.to_string(),
+                    encoded_message,
+                });
+                error.with_hint(format!(
+                    "the credentials in use may not call {action}: run with --profile NAME for \
+                     an identity that may (`provision whoami` shows the current one)"
+                ))
+            } else if EXPIRED_CODES.contains(&code) {
+                expired_credentials(format!("{code}: {message}"))
+            } else if INVALID_CREDENTIAL_CODES.contains(&code) {
+                Error::failed(format!("{action}: the AWS credentials were rejected"))
+                    .with_cause(format!("{code}: {message}"))
+                    .with_hint(
+                        "the access key is unknown, deleted or mistyped: run `aws configure` \
+                         (or `aws configure --profile NAME`), or check AWS_ACCESS_KEY_ID / \
+                         AWS_SECRET_ACCESS_KEY; `provision whoami` shows where they come from",
+                    )
+            } else {
+                Error::failed(format!("{action} failed")).with_cause(format!("{code}: {message}"))
+            }
+        }
+        _ => Error::failed(format!("{action} failed")).with_cause(error_chain(&err)),
+    }
+}
+
+/// The error for a session whose temporary credentials have expired.
+pub fn expired_credentials(cause: impl Into<String>) -> Error {
+    Error::failed("the AWS session has expired")
+        .with_cause(cause)
+        .with_hint(
+            "refresh it: `aws sso login --profile NAME` for SSO, a new `aws sts get-session-token` \
+             / assume-role for temporary keys, or new keys in AWS_ACCESS_KEY_ID, \
+             AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+        )
+}
+
+/// Renders an error and its `source()` chain on one line.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(next) = source {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = next.source();
+    }
+    text
+}
+
+const ENCODED_MARKER: &str = "Encoded authorization failure message:";
+
+fn encoded_authorization_message(message: &str) -> Option<String> {
+    let start = message.find(ENCODED_MARKER)? + ENCODED_MARKER.len();
+    let encoded = message[start..].trim();
+    (!encoded.is_empty()).then(|| encoded.to_string())
+}
+
+fn strip_encoded(message: &str) -> &str {
+    match message.find(ENCODED_MARKER) {
+        Some(index) => message[..index].trim_end().trim_end_matches('.'),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_encoded_authorization_message() {
+        let message = "You are not authorized to perform this operation. \
+                       Encoded authorization failure message: AbC123-xyz";
+        assert_eq!(
+            encoded_authorization_message(message).as_deref(),
+            Some("AbC123-xyz")
+        );
+        assert_eq!(
+            strip_encoded(message),
+            "You are not authorized to perform this operation"
+        );
+        assert_eq!(encoded_authorization_message("Access denied"), None);
+    }
+
+    #[test]
+    fn renders_message_causes_and_hints() {
+        let error = Error::usage("bad tag")
+            .with_cause("no '='")
+            .with_hint("use KEY=VALUE");
+        assert_eq!(
+            error.to_string(),
+            "error: bad tag\n  Caused by: no '='\n\nhint: use KEY=VALUE"
+        );
+        assert_eq!(error.status(), ExitStatus::Usage);
+    }
+}

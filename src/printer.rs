@@ -1,0 +1,164 @@
+//! The only place that writes to stdout or stderr, and the owner of every progress bar.
+//!
+//! stdout carries data only (the plan, the summary, `--output json`'s single document); progress,
+//! warnings and errors go to stderr. Progress bars are drawn only when stderr is a terminal, in
+//! human mode, and not with `--quiet`; output reads the same without colour.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::error::Error;
+
+#[derive(Clone)]
+pub struct Printer {
+    format: OutputFormat,
+    quiet: bool,
+    verbose: bool,
+    /// Whether bars are drawn (a terminal on stderr, human mode, not quiet).
+    animated: bool,
+    multi: MultiProgress,
+}
+
+impl Printer {
+    pub fn new(format: OutputFormat, quiet: bool, verbose: bool) -> Self {
+        let animated = format == OutputFormat::Human && !quiet && std::io::stderr().is_terminal();
+        let target = if animated {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Self {
+            format,
+            quiet,
+            verbose,
+            animated,
+            multi: MultiProgress::with_draw_target(target),
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == OutputFormat::Json
+    }
+
+    /// A line of data on stdout (human mode only; JSON mode prints one document instead).
+    pub fn data(&self, line: impl AsRef<str>) {
+        if self.is_json() {
+            return;
+        }
+        let line = line.as_ref();
+        self.multi.suspend(|| {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`provision ... | head`) is not an error worth a panic.
+            let _ = writeln!(stdout, "{line}");
+        });
+    }
+
+    /// The single JSON document of `--output json`.
+    pub fn json<T: Serialize>(&self, document: &T) -> Result<(), Error> {
+        let text = serde_json::to_string_pretty(document).map_err(|e| {
+            Error::failed("could not serialize the JSON output").with_cause(e.to_string())
+        })?;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{text}");
+        Ok(())
+    }
+
+    /// Something the user should know, on stderr; shown unless `--quiet`.
+    pub fn warn(&self, message: impl AsRef<str>) {
+        if !self.quiet {
+            self.stderr(&format!("warning: {}", message.as_ref()));
+        }
+    }
+
+    /// Informational line on stderr in human mode (not with `--quiet` or JSON).
+    pub fn note(&self, message: impl AsRef<str>) {
+        if !self.quiet && !self.is_json() {
+            self.stderr(message.as_ref());
+        }
+    }
+
+    /// Detail shown only with `--verbose`.
+    pub fn debug(&self, message: impl AsRef<str>) {
+        if self.verbose {
+            self.stderr(message.as_ref());
+        }
+    }
+
+    pub fn error(&self, error: &Error) {
+        self.stderr(&error.to_string());
+    }
+
+    fn stderr(&self, text: &str) {
+        self.multi.suspend(|| {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "{text}");
+        });
+    }
+
+    /// A spinner line for one step; `finish` leaves its final message in place.
+    pub fn step(&self, message: impl Into<String>) -> Step {
+        let message = message.into();
+        let bar = if self.animated {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(message.clone());
+        Step {
+            bar,
+            printer: self.clone(),
+            message,
+        }
+    }
+}
+
+/// One line of progress.
+pub struct Step {
+    bar: ProgressBar,
+    printer: Printer,
+    message: String,
+}
+
+impl Step {
+    /// Updates the line while waiting (e.g. "retrying in 4s").
+    pub fn set_message(&mut self, message: impl Into<String>) {
+        self.message = message.into();
+        self.bar.set_message(self.message.clone());
+        self.printer.debug(format!("  … {}", self.message));
+    }
+
+    pub fn finish(self, message: impl Into<String>) {
+        let message = message.into();
+        if self.printer.animated {
+            self.bar.set_style(
+                ProgressStyle::with_template("✓ {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            self.bar.finish_with_message(message);
+        } else {
+            self.printer.debug(format!("✓ {message}"));
+        }
+    }
+
+    pub fn fail(self) {
+        if self.printer.animated {
+            self.bar.set_style(
+                ProgressStyle::with_template("✗ {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            self.bar.abandon_with_message(self.message.clone());
+        } else {
+            self.printer.debug(format!("✗ {}", self.message));
+        }
+    }
+}

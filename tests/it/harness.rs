@@ -1,0 +1,452 @@
+//! The integration-test harness: one moto server per test binary on a free loopback port, started
+//! from the project's `.venv`, recording every request; per-test sessions isolated by their own
+//! dummy access key, which also tells each test's requests apart in moto's recording.
+//!
+//! Nothing here can reach real AWS: every command gets dummy credentials, empty config and
+//! credentials files, `AWS_EC2_METADATA_DISABLED=true` and a loopback endpoint, and any endpoint
+//! that is not loopback is refused before a command runs.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+
+pub struct Moto {
+    pub endpoint: String,
+    recording: PathBuf,
+    dir: PathBuf,
+    // Kept open: moto exits when this pipe closes, i.e. when the test binary exits.
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The binary's moto server, started on first use.
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(start_moto)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn start_moto() -> Moto {
+    let python = project_dir().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which creates .venv with the pinned moto[server]",
+        python.display()
+    );
+    let dir = std::env::temp_dir().join(format!("provision-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let recording = dir.join("moto-recording.jsonl");
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
+    // moto runs until its stdin closes, so it never outlives the test binary.
+    let script = format!(
+        "import os, sys, threading\n\
+         threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+         from moto.server import main\n\
+         main(['-H', '127.0.0.1', '-p', '{port}'])\n"
+    );
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .env("MOTO_ENABLE_RECORDING", "true")
+        .env("MOTO_RECORDER_FILEPATH", &recording)
+        // AWS managed policies (AdministratorAccess, ReadOnlyAccess) exist, as in a real account.
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start moto");
+    let stdin = child.stdin.take().expect("moto stdin");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start; see {}",
+            dir.join("moto.log").display()
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "moto exited with {status}; see {}",
+                dir.join("moto.log").display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        endpoint,
+        recording,
+        dir,
+        _stdin: Mutex::new(stdin),
+        _child: Mutex::new(child),
+    }
+}
+
+/// Refuses any endpoint that is not on the loopback interface.
+pub fn assert_loopback(url: &str) {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    let loopback = host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    assert!(loopback, "refusing non-loopback endpoint {url} in tests");
+}
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub operation: String,
+    pub mutating: bool,
+}
+
+/// A test's own view of AWS: its access key, files and SDK clients.
+pub struct Session {
+    pub access_key: String,
+    pub region: String,
+    pub home: PathBuf,
+    pub endpoint: String,
+}
+
+impl Session {
+    /// A session for one test, in us-east-1.
+    pub fn new(test: &str) -> Self {
+        Self::in_region(test, "us-east-1")
+    }
+
+    pub fn in_region(test: &str, region: &str) -> Self {
+        let moto = moto();
+        let mut hasher = DefaultHasher::new();
+        test.hash(&mut hasher);
+        let access_key = format!("AKIAIT{:014X}", hasher.finish() & 0xFFFF_FFFF_FFFF_FF);
+        let home = moto.dir.join(test);
+        std::fs::create_dir_all(home.join(".aws")).expect("home");
+        std::fs::write(home.join(".aws/config"), "").expect("config");
+        std::fs::write(home.join(".aws/credentials"), "").expect("credentials");
+        Self {
+            access_key,
+            region: region.to_string(),
+            home,
+            endpoint: moto.endpoint.clone(),
+        }
+    }
+
+    /// The provision binary with this session's hermetic environment.
+    pub fn provision(&self) -> Provision {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+            .env("AWS_REGION", &self.region)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_CONFIG_FILE", self.home.join(".aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.join(".aws/credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1");
+        Provision { command }
+    }
+
+    pub fn sdk_config(&self) -> SdkConfig {
+        assert_loopback(&self.endpoint);
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                &self.access_key,
+                "dummy-secret",
+                None,
+                None,
+                "test",
+            )))
+            .build()
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config())
+    }
+
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(&self.sdk_config())
+    }
+
+    /// Every request moto recorded from this session so far.
+    pub fn requests(&self) -> Vec<Request> {
+        // moto creates the recording with the first request it receives.
+        let Ok(file) = std::fs::File::open(&moto().recording) else {
+            return Vec::new();
+        };
+        let marker = format!("Credential={}/", self.access_key);
+        BufReader::new(file)
+            .lines()
+            .map_while(Result::ok)
+            .filter(|line| line.contains(&marker))
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .map(|entry| classify(&entry))
+            .collect()
+    }
+
+    /// Requests made by `f`, from this session.
+    pub fn requests_during<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<Request>) {
+        let before = self.requests().len();
+        let value = f();
+        let after = self.requests();
+        (value, after[before..].to_vec())
+    }
+
+    /// Launches an instance with these tags (and waits for nothing: moto is immediate).
+    pub async fn launch_instance(&self, tags: &[(&str, &str)]) -> String {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let ec2 = self.ec2();
+        let image = ec2
+            .describe_images()
+            .send()
+            .await
+            .expect("describe images")
+            .images()
+            .first()
+            .and_then(|i| i.image_id())
+            .expect("moto has an image")
+            .to_string();
+        let mut spec = TagSpecification::builder().resource_type(ResourceType::Instance);
+        for (key, value) in tags {
+            spec = spec.tags(Tag::builder().key(*key).value(*value).build());
+        }
+        let output = ec2
+            .run_instances()
+            .image_id(image)
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(spec.build())
+            .send()
+            .await
+            .expect("run instances");
+        output.instances()[0]
+            .instance_id()
+            .expect("instance id")
+            .to_string()
+    }
+
+    pub async fn stop_instance(&self, id: &str) {
+        self.ec2()
+            .stop_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .expect("stop instance");
+    }
+
+    /// The profile ARN associated with an instance, if any.
+    pub async fn associated_profile(&self, instance: &str) -> Option<String> {
+        let output = self
+            .ec2()
+            .describe_iam_instance_profile_associations()
+            .send()
+            .await
+            .expect("describe associations");
+        output
+            .iam_instance_profile_associations()
+            .iter()
+            .filter(|a| a.instance_id() == Some(instance))
+            .filter(|a| {
+                a.state()
+                    .is_some_and(|s| s.as_str() == "associated" || s.as_str() == "associating")
+            })
+            .find_map(|a| {
+                a.iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .map(str::to_string)
+            })
+    }
+
+    /// Writes a file in this session's directory and returns its path.
+    pub fn write_file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.home.join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+}
+
+/// Names the operation of a recorded request and says whether it changes anything.
+fn classify(entry: &serde_json::Value) -> Request {
+    let method = entry["method"].as_str().unwrap_or("").to_string();
+    let url = entry["url"].as_str().unwrap_or("").to_string();
+    let body = match (entry["body"].as_str(), entry["body_encoded"].as_bool()) {
+        (Some(body), Some(true)) => decode_base64(body),
+        (Some(body), _) => body.to_string(),
+        _ => String::new(),
+    };
+    let target = entry["headers"]
+        .as_object()
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+                .and_then(|(_, v)| v.as_str())
+        })
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+    let query_action = body
+        .split('&')
+        .chain(url.split(['?', '&']))
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_string);
+    let operation = target
+        .or(query_action)
+        .unwrap_or_else(|| format!("{method} {url}"));
+    let read_prefixes = ["Get", "List", "Describe", "Head", "Decode", "Select"];
+    let mutating = if operation.starts_with(&method) {
+        // REST (S3): reads are GET/HEAD, and POST ?select.
+        !(method == "GET" || method == "HEAD" || (method == "POST" && url.contains("select")))
+    } else {
+        !read_prefixes.iter().any(|p| operation.starts_with(p))
+    };
+    Request {
+        method,
+        url,
+        operation,
+        mutating,
+    }
+}
+
+fn decode_base64(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text.bytes() {
+        let Some(value) = ALPHABET.iter().position(|&c| c == byte) else {
+            continue;
+        };
+        bits = (bits << 6) | value as u32;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A provision invocation being built.
+pub struct Provision {
+    command: Command,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    #[track_caller]
+    pub fn assert_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code {} (expected {expected})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        self.assert_code(0)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+}
+
+impl Provision {
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        if key.starts_with("AWS_ENDPOINT_URL") {
+            assert_loopback(&value.as_ref().to_string_lossy());
+        }
+        self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    pub fn run(mut self, args: &[&str]) -> Output {
+        for pair in args.windows(2) {
+            if pair[0] == "--endpoint-url" {
+                assert_loopback(pair[1]);
+            }
+        }
+        let output = self
+            .command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run provision");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Mutating requests among `requests`, by operation name.
+pub fn mutating(requests: &[Request]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.mutating)
+        .map(|r| r.operation.clone())
+        .collect()
+}
+
+#[allow(dead_code)]
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}

@@ -1,0 +1,199 @@
+//! Bad input is refused with a clear message and exit 2 before any AWS call; unreachable endpoints
+//! and missing credentials fail with exit 1 and say what to do.
+
+use crate::harness::Session;
+
+/// Runs `args`, expects exit 2 with `message` on stderr, and no request at all reaching moto.
+#[track_caller]
+fn refused_locally(session: &Session, args: &[&str], message: &str) {
+    let (output, requests) = session.requests_during(|| session.provision().run(args));
+    output.assert_code(2);
+    assert!(
+        output.stderr.contains(message),
+        "expected `{message}` in stderr for {args:?}:\n{}",
+        output.stderr
+    );
+    assert!(requests.is_empty(), "{args:?} sent {requests:?}");
+}
+
+#[test]
+fn bad_input_is_refused_before_any_aws_call() {
+    let session = Session::new("bad_input");
+    let not_json = session.write_file("not-json.json", "{ \"Version\": ");
+    let unknown = session.write_file(
+        "unknown.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+            "Resource": "arn:aws:s3:::{{bukket}}"}]}"#,
+    );
+    let not_json = not_json.to_str().expect("path");
+    let unknown = unknown.to_str().expect("path");
+    let long_name = "r".repeat(65);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["instance-profile", "--instance-tag", "Name"],
+            "--instance-tag `Name` is malformed",
+        ),
+        (
+            vec!["instance-profile", "--instance-tag", "=ide"],
+            "the key is empty",
+        ),
+        (
+            vec![
+                "instance-profile",
+                "--instance-tag",
+                "Name=x",
+                "--instance-id",
+                "i-0123456789abcdef0",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["instance-profile", "--role-name", &long_name],
+            "IAM allows 1 to 64",
+        ),
+        (
+            vec!["instance-profile", "--role-name", "bad role!"],
+            "contains ` `",
+        ),
+        (
+            vec!["instance-profile", "--policy", "/nonexistent/policy.json"],
+            "cannot read policy file",
+        ),
+        (
+            vec!["instance-profile", "--policy", not_json],
+            "is not valid JSON",
+        ),
+        (
+            vec!["instance-profile", "--trust-policy", not_json],
+            "is not valid JSON",
+        ),
+        (
+            vec!["instance-profile", "--policy", unknown],
+            "unknown placeholder {{bukket}}",
+        ),
+        (
+            vec!["instance-profile", "--policy-arn", "AdministratorAccess"],
+            "is not an IAM policy ARN",
+        ),
+        (
+            vec!["instance-profile", "--instance-id", "i-nothex"],
+            "is not an EC2 instance id",
+        ),
+        (
+            vec!["instance-profile", "--propagation-timeout", "soon"],
+            "is not a duration",
+        ),
+        (
+            vec!["instance-profile", "--output", "yaml"],
+            "invalid value 'yaml'",
+        ),
+        (
+            vec!["whoami", "--endpoint-url", "localhost:1"],
+            "is not an endpoint URL",
+        ),
+    ];
+    for (args, message) in &cases {
+        refused_locally(&session, args, message);
+    }
+}
+
+#[test]
+fn a_profile_that_does_not_exist_is_named() {
+    let session = Session::new("missing_profile");
+    let output = session.provision().run(&["whoami", "--profile", "course"]);
+    output.assert_code(2);
+    assert!(
+        output.stderr.contains("profile `course` is not defined"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("aws configure --profile course"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn missing_credentials_say_what_was_searched_and_what_to_run() {
+    let session = Session::new("no_credentials");
+    let output = session
+        .provision()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .run(&["instance-profile"]);
+    output.assert_code(1);
+    assert!(
+        output.stderr.contains("no AWS credentials were found"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("searched: environment variables"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("aws configure"), "{}", output.stderr);
+}
+
+#[test]
+fn an_unreachable_endpoint_is_a_clear_failure() {
+    let session = Session::new("unreachable");
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = session
+        .provision()
+        .run(&["instance-profile", "--endpoint-url", &endpoint]);
+    output.assert_code(1);
+    assert!(
+        output.stderr.contains("could not reach the AWS endpoint"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("--endpoint-url"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_missing_region_is_a_usage_error() {
+    let session = Session::new("no_region");
+    let output = session
+        .provision()
+        .env_remove("AWS_REGION")
+        .run(&["whoami"]);
+    output.assert_code(2);
+    assert!(
+        output.stderr.contains("no AWS region is configured"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("--region"), "{}", output.stderr);
+}
+
+#[test]
+fn json_errors_are_one_document_on_stdout() {
+    let session = Session::new("json_error");
+    let output = session.provision().run(&[
+        "instance-profile",
+        "--output",
+        "json",
+        "--instance-tag",
+        "x",
+    ]);
+    output.assert_code(2);
+    let document = output.json();
+    assert_eq!(document["command"], "instance-profile");
+    assert_eq!(document["error"]["exit_code"], 2);
+    assert!(
+        document["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("malformed"))
+    );
+}

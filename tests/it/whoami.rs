@@ -1,0 +1,101 @@
+//! `provision whoami`: identity and the credential source, including the Cloud9 case.
+
+use crate::harness::Session;
+
+#[test]
+fn whoami_names_the_account_region_endpoint_and_environment_source() {
+    let session = Session::in_region("whoami_env", "ca-central-1");
+    let output = session.provision().run(&["whoami"]);
+    output.success();
+    assert!(
+        output.stdout.contains("account      123456789012"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("region       ca-central-1"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output
+            .stdout
+            .contains(&format!("endpoint     {}", session.endpoint)),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("credentials  environment variables"),
+        "{}",
+        output.stdout
+    );
+
+    let json = session.provision().run(&["--output", "json", "whoami"]);
+    json.success();
+    let document = json.json();
+    assert_eq!(document["account"], "123456789012");
+    assert_eq!(document["credentials"]["kind"], "environment");
+}
+
+#[test]
+fn whoami_recognises_a_profile_from_the_credentials_file() {
+    let session = Session::new("whoami_profile");
+    let credentials = format!(
+        "[course]\naws_access_key_id = {}\naws_secret_access_key = dummy-secret\n",
+        session.access_key
+    );
+    let path = session.write_file("credentials-course", &credentials);
+    let output = session
+        .provision()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &path)
+        .run(&["whoami", "--profile", "course"]);
+    output.success();
+    assert!(
+        output.stdout.contains("credentials  profile course"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn cloud9_managed_credentials_are_recognised_before_any_iam_call() {
+    let session = Session::new("cloud9");
+    let credentials = format!(
+        "[default]\naws_access_key_id = {}\naws_secret_access_key = dummy-secret\naws_session_token = dummy-token\n",
+        session.access_key
+    );
+    let path = session.write_file("credentials-cloud9", &credentials);
+    let cloud9 = || {
+        session
+            .provision()
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &path)
+            .env("C9_USER", "student")
+    };
+    let output = cloud9().run(&["whoami"]);
+    output.success();
+    assert!(
+        output.stderr.contains("AWS managed temporary credentials"),
+        "{}",
+        output.stderr
+    );
+
+    let (output, requests) = session.requests_during(|| cloud9().run(&["instance-profile"]));
+    output.assert_code(1);
+    assert!(
+        output.stderr.contains("does not allow to call IAM"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("--profile"), "{}", output.stderr);
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.url.contains("iam") && !r.operation.contains("Role")),
+        "{requests:?}"
+    );
+    assert!(requests.is_empty(), "nothing was sent: {requests:?}");
+}
