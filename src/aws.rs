@@ -173,12 +173,13 @@ impl Aws {
             .provide_credentials()
             .await
             .map_err(|e| credentials_error(e, &profile))?;
-        if let Some(expiry) = credentials.expiry() {
-            if expiry <= SystemTime::now() {
-                return Err(expired_credentials(
-                    "the credentials' expiry time has passed",
-                ));
-            }
+        if credentials
+            .expiry()
+            .is_some_and(|expiry| expiry <= SystemTime::now())
+        {
+            return Err(expired_credentials(
+                "the credentials' expiry time has passed",
+            ));
         }
         let source = CredentialSource::of(&credentials, &profile);
         let expiry = credentials.expiry();
@@ -275,38 +276,44 @@ impl Aws {
         Ok(())
     }
 
-    /// Completes an access-denied error with the identity that was refused and, where EC2 sent an
-    /// encoded authorization message, its decoded text (or the command that decodes it).
+    /// Completes an access-denied error with the identity that was refused and the decoded reason.
     pub async fn explain(&self, error: Error) -> Error {
-        let Some(denied) = error.access_denied().cloned() else {
-            return error;
-        };
-        let mut error = match self.known_identity() {
-            Some(identity) => error.with_cause(format!("identity: {}", identity.arn)),
-            None => error,
-        };
-        if let Some(encoded) = &denied.encoded_message {
-            error = match self.decode_authorization_message(encoded).await {
-                Some(decoded) => error.with_cause(format!("decoded authorization message: {decoded}")),
-                None => error.with_hint(format!(
-                    "decode the reason with: aws sts decode-authorization-message --encoded-message {encoded} --query DecodedMessage --output text"
-                )),
-            };
-        }
-        error
+        explain_access_denied(&self.sts(), self.known_identity(), error).await
     }
+}
 
-    /// Decodes an EC2 "encoded authorization failure message", if the caller may.
-    pub async fn decode_authorization_message(&self, encoded: &str) -> Option<String> {
-        let output = self
-            .sts()
+/// Completes an access-denied error with the identity that was refused and, where EC2 sent an
+/// encoded authorization message, its text decoded with sts:DecodeAuthorizationMessage — or, when
+/// the caller may not decode it, the command that does.
+pub async fn explain_access_denied(
+    sts: &aws_sdk_sts::Client,
+    identity: Option<&Identity>,
+    error: Error,
+) -> Error {
+    let Some(denied) = error.access_denied().cloned() else {
+        return error;
+    };
+    let mut error = match identity {
+        Some(identity) => error.with_cause(format!("identity: {}", identity.arn)),
+        None => error,
+    };
+    if let Some(encoded) = &denied.encoded_message {
+        let decoded = sts
             .decode_authorization_message()
             .encoded_message(encoded)
             .send()
             .await
-            .ok()?;
-        output.decoded_message().map(str::to_string)
+            .ok()
+            .and_then(|output| output.decoded_message().map(str::to_string));
+        error = match decoded {
+            Some(decoded) => error.with_cause(format!("decoded authorization message: {decoded}")),
+            None => error.with_hint(format!(
+                "decode the reason with: aws sts decode-authorization-message --encoded-message \
+                 {encoded} --query DecodedMessage --output text"
+            )),
+        };
     }
+    error
 }
 
 /// Refuses URLs that cannot be an endpoint before the SDK tries them.

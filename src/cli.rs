@@ -61,6 +61,8 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+// Parsed once per run: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association

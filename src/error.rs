@@ -27,8 +27,12 @@ pub struct AccessDenied {
     pub encoded_message: Option<String>,
 }
 
+/// Boxed so that `Result<T, Error>` stays small on the happy path.
 #[derive(Debug, Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     status: ExitStatus,
     message: String,
     causes: Vec<String>,
@@ -50,55 +54,55 @@ impl Error {
     }
 
     fn new(status: ExitStatus, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             message: message.into(),
             causes: Vec::new(),
             hints: Vec::new(),
             access_denied: None,
-        }
+        }))
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hints.push(hint.into());
+        self.0.hints.push(hint.into());
         self
     }
 
     pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
-        self.causes.push(cause.into());
+        self.0.causes.push(cause.into());
         self
     }
 
     pub fn status(&self) -> ExitStatus {
-        self.status
+        self.0.status
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn hints(&self) -> &[String] {
-        &self.hints
+        &self.0.hints
     }
 
     pub fn causes(&self) -> &[String] {
-        &self.causes
+        &self.0.causes
     }
 
     pub fn access_denied(&self) -> Option<&AccessDenied> {
-        self.access_denied.as_ref()
+        self.0.access_denied.as_ref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error: {}", self.message)?;
-        for cause in &self.causes {
+        write!(f, "error: {}", self.0.message)?;
+        for cause in &self.0.causes {
             write!(f, "\n  Caused by: {cause}")?;
         }
-        if !self.hints.is_empty() {
+        if !self.0.hints.is_empty() {
             writeln!(f)?;
-            for hint in &self.hints {
+            for hint in &self.0.hints {
                 write!(f, "\nhint: {hint}")?;
             }
         }
@@ -173,7 +177,7 @@ where
                 let encoded_message = encoded_authorization_message(&message);
                 let mut error = Error::failed(format!("access denied: {action}"))
                     .with_cause(format!("{code}: {}", strip_encoded(&message)));
-                error.access_denied = Some(AccessDenied {
+                error.0.access_denied = Some(AccessDenied {
                     action: action.to_string(),
                     encoded_message,
                 });

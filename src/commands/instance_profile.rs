@@ -82,10 +82,8 @@ fn check_inputs(args: &InstanceProfileArgs) -> Result<Inputs, Error> {
     };
     trust_policy.check()?;
     inline_policy.check()?;
-    if let Some(bucket) = &args.bucket {
-        if bucket.is_empty() {
-            return Err(Error::usage("--bucket is empty").with_hint("omit it for the default name"));
-        }
+    if args.bucket.as_deref() == Some("") {
+        return Err(Error::usage("--bucket is empty").with_hint("omit it for the default name"));
     }
     Ok(Inputs {
         role_name: args.role_name.clone(),

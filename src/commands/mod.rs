@@ -69,20 +69,13 @@ pub fn print_outcome(
         ));
         return Ok(());
     }
+    printer.data(String::new());
     printer.data(summary.to_string());
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.arn.is_some() || c.resource_id.is_some())
-    {
-        let mut line = format!("  {} {}", change.resource, change.name);
-        if let Some(arn) = &change.arn {
-            line.push_str(&format!("  {arn}"));
+    for change in &plan.changes {
+        // What AWS assigned (an association id) says more than the ARN it points at.
+        if let Some(shown) = change.resource_id.as_ref().or(change.arn.as_ref()) {
+            printer.data(format!("  {} {}: {shown}", change.resource, change.name));
         }
-        if let Some(id) = &change.resource_id {
-            line.push_str(&format!("  ({id})"));
-        }
-        printer.data(line);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -130,7 +130,6 @@ pub fn assert_loopback(url: &str) {
 /// One recorded request.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub method: String,
     pub url: String,
     pub operation: String,
     pub mutating: bool,
@@ -154,7 +153,7 @@ impl Session {
         let moto = moto();
         let mut hasher = DefaultHasher::new();
         test.hash(&mut hasher);
-        let access_key = format!("AKIAIT{:014X}", hasher.finish() & 0xFFFF_FFFF_FFFF_FF);
+        let access_key = format!("AKIAIT{:014X}", hasher.finish() & 0x00FF_FFFF_FFFF_FFFF);
         let home = moto.dir.join(test);
         std::fs::create_dir_all(home.join(".aws")).expect("home");
         std::fs::write(home.join(".aws/config"), "").expect("config");
@@ -342,7 +341,6 @@ fn classify(entry: &serde_json::Value) -> Request {
         !read_prefixes.iter().any(|p| operation.starts_with(p))
     };
     Request {
-        method,
         url,
         operation,
         mutating,
@@ -444,9 +442,4 @@ pub fn mutating(requests: &[Request]) -> Vec<String> {
         .filter(|r| r.mutating)
         .map(|r| r.operation.clone())
         .collect()
-}
-
-#[allow(dead_code)]
-pub fn path_str(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
 }
