@@ -11,17 +11,38 @@ use crate::error::Error;
 use crate::plan::{Action, Change, Operation, Plan, ResourceId};
 use crate::printer::Printer;
 use crate::resources::association::{self, PropagationPolicy};
-use crate::resources::{iam_role, instance_profile};
+use crate::resources::{bucket, iam_role, instance_profile, object, parameter};
 
 /// The clients a plan's operations need.
 pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    pub fn new(aws: &crate::aws::Aws) -> Self {
+        Self {
+            iam: aws.iam(),
+            ec2: aws.ec2(),
+            s3: aws.s3(),
+            ssm: aws.ssm(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
     pub propagation: PropagationPolicy,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            propagation: PropagationPolicy::with_timeout(std::time::Duration::from_secs(120)),
+        }
+    }
 }
 
 /// What execution learned that the plan could not know.
@@ -121,6 +142,18 @@ async fn run_change(
                 })
                 .await
                 .map(|id| association = Some((instance_id.clone(), id)))
+            }
+            Operation::CreateBucket { .. }
+            | Operation::PutBucketTagging { .. }
+            | Operation::PutOwnershipControls { .. }
+            | Operation::PutPublicAccessBlock { .. } => {
+                bucket::execute(&clients.s3, operation).await
+            }
+            Operation::PutObject { .. } | Operation::UploadSiteFiles { .. } => {
+                object::execute(&clients.s3, operation, printer).await
+            }
+            Operation::PutParameter { .. } | Operation::TagParameter { .. } => {
+                parameter::execute(&clients.ssm, operation).await
             }
             Operation::CreateInstanceProfile { .. }
             | Operation::TagInstanceProfile { .. }

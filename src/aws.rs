@@ -217,6 +217,22 @@ impl Aws {
         aws_sdk_ec2::Client::new(&self.config)
     }
 
+    /// S3, addressed path-style when a custom endpoint (a local emulator) is in use, virtual-hosted
+    /// as the SDK defaults against AWS.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let path_style =
+            self.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config)
+                .force_path_style(path_style)
+                .build(),
+        )
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config)
+    }
+
     pub fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.config)
     }

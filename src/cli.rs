@@ -68,8 +68,52 @@ pub enum Command {
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
     /// with the course IDE's instance.
     InstanceProfile(InstanceProfileArgs),
+    /// Ensure the Dragons lab: the S3 bucket, configured, the dragons data uploaded, and the two
+    /// SSM parameters the lab application reads to find it.
+    DragonsLab(DragonsLabArgs),
+    /// Read the dragons back the way the lab application does, as a check that the lab works.
+    Dragons(DragonsArgs),
     /// Show who AWS thinks you are, and where the credentials came from.
     Whoami,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DragonsLabArgs {
+    /// Bucket name [default: dragons-lab-<account-id>-<region>, unique to your account].
+    // A name starting with `-` is a value (refused with the S3 naming rule), not a flag.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    pub bucket: Option<String>,
+
+    /// Dragons data file, a JSON array of dragon objects [default: the embedded data/dragons.json].
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+
+    /// Object key of the data.
+    #[arg(long, value_name = "KEY", default_value = "dragons.json")]
+    pub key: String,
+
+    /// Upload the lab web app from DIR as public-read files (allows object ACLs on the bucket).
+    #[arg(long, value_name = "DIR")]
+    pub site: Option<PathBuf>,
+
+    /// Take over a same-named bucket or parameters not created by provision (tags them).
+    #[arg(long)]
+    pub adopt: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DragonsArgs {
+    /// Only dragons of this family (e.g. red, blue, green, black).
+    #[arg(long, value_name = "COLOR")]
+    pub family: Option<String>,
+
+    /// Only the dragon of this name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Query with S3 Select (SelectObjectContent), as the lab application does, instead of GetObject.
+    #[arg(long)]
+    pub s3_select: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod lab_data;
 pub mod plan;
 pub mod policy;
 pub mod printer;
@@ -25,6 +26,14 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::InstanceProfile(args) => (
             "instance-profile",
             commands::instance_profile::run(&cli.global, args, &printer).await,
+        ),
+        Command::DragonsLab(args) => (
+            "dragons-lab",
+            commands::dragons_lab::run(&cli.global, args, &printer).await,
+        ),
+        Command::Dragons(args) => (
+            "dragons",
+            commands::dragons::run(&cli.global, args, &printer).await,
         ),
         Command::Whoami => ("whoami", commands::whoami::run(&cli.global, &printer).await),
     };

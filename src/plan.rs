@@ -51,6 +51,13 @@ pub enum ResourceKind {
     IamInstanceProfile,
     IamInstanceProfileRole,
     Ec2InstanceProfileAssociation,
+    S3Bucket,
+    S3BucketTags,
+    S3BucketOwnershipControls,
+    S3PublicAccessBlock,
+    S3Object,
+    S3SiteFiles,
+    SsmParameter,
 }
 
 impl fmt::Display for ResourceKind {
@@ -62,6 +69,13 @@ impl fmt::Display for ResourceKind {
             Self::IamInstanceProfile => "iam-instance-profile",
             Self::IamInstanceProfileRole => "iam-instance-profile-role",
             Self::Ec2InstanceProfileAssociation => "ec2-instance-profile-association",
+            Self::S3Bucket => "s3-bucket",
+            Self::S3BucketTags => "s3-bucket-tags",
+            Self::S3BucketOwnershipControls => "s3-bucket-ownership-controls",
+            Self::S3PublicAccessBlock => "s3-public-access-block",
+            Self::S3Object => "s3-object",
+            Self::S3SiteFiles => "s3-site-files",
+            Self::SsmParameter => "ssm-parameter",
         })
     }
 }
@@ -91,6 +105,83 @@ pub const MANAGED_BY_VALUE: &str = "provision";
 
 pub fn managed_by_tag() -> Tag {
     (MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string())
+}
+
+/// The four settings of an S3 public access block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicAccess {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccess {
+    /// All four on: nothing in the bucket can be made public.
+    pub const PRIVATE: Self = Self {
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+    /// What public-read site files need: object ACLs allowed and honoured, public policies still
+    /// blocked.
+    pub const PUBLIC_READ_ACLS: Self = Self {
+        block_public_acls: false,
+        ignore_public_acls: false,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+
+    /// Settings that differ from `other`, by their API names.
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let pairs = [
+            (
+                "BlockPublicAcls",
+                self.block_public_acls,
+                other.block_public_acls,
+            ),
+            (
+                "IgnorePublicAcls",
+                self.ignore_public_acls,
+                other.ignore_public_acls,
+            ),
+            (
+                "BlockPublicPolicy",
+                self.block_public_policy,
+                other.block_public_policy,
+            ),
+            (
+                "RestrictPublicBuckets",
+                self.restrict_public_buckets,
+                other.restrict_public_buckets,
+            ),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, a, b)| a != b)
+            .map(|(name, a, b)| format!("{name} {a} → {b}"))
+            .collect()
+    }
+}
+
+/// Bytes to upload; shared, and shown by size rather than content.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Body(pub std::sync::Arc<Vec<u8>>);
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
+}
+
+/// One file of `--site DIR`, to be uploaded public-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteFile {
+    pub path: std::path::PathBuf,
+    pub key: String,
+    pub content_type: String,
+    pub size: u64,
 }
 
 /// One request to AWS, with every argument resolved.
@@ -152,6 +243,44 @@ pub enum Operation {
         instance_id: String,
         association_id: String,
         profile_name: String,
+    },
+    CreateBucket {
+        bucket: String,
+        region: String,
+    },
+    /// Replaces the bucket's whole tag set (S3 has no "add tags"): `tags` is the merged set.
+    PutBucketTagging {
+        bucket: String,
+        tags: Vec<Tag>,
+    },
+    PutOwnershipControls {
+        bucket: String,
+        ownership: String,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+        settings: PublicAccess,
+    },
+    PutObject {
+        bucket: String,
+        key: String,
+        body: Body,
+        content_type: String,
+        md5_hex: String,
+    },
+    UploadSiteFiles {
+        bucket: String,
+        files: Vec<SiteFile>,
+    },
+    PutParameter {
+        name: String,
+        value: String,
+        overwrite: bool,
+        tags: Vec<Tag>,
+    },
+    TagParameter {
+        name: String,
+        tags: Vec<Tag>,
     },
 }
 

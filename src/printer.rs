@@ -99,6 +99,32 @@ impl Printer {
         });
     }
 
+    /// A bar for `items` files or objects totalling `bytes` bytes.
+    pub fn transfer(&self, label: impl Into<String>, items: u64, bytes: u64) -> Transfer {
+        let label = label.into();
+        let bar = if self.animated {
+            let bar = self.multi.add(ProgressBar::new(bytes));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed:.dim}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(format!("{label} 0/{items}"));
+        Transfer {
+            bar,
+            label,
+            items_total: items,
+            items_done: std::sync::atomic::AtomicU64::new(0),
+            printer: self.clone(),
+        }
+    }
+
     /// A spinner line for one step; `finish` leaves its final message in place.
     pub fn step(&self, message: impl Into<String>) -> Step {
         let message = message.into();
@@ -118,6 +144,38 @@ impl Printer {
             bar,
             printer: self.clone(),
             message,
+        }
+    }
+}
+
+/// A progress bar counting files (or objects) and bytes, safe to advance from concurrent tasks.
+pub struct Transfer {
+    bar: ProgressBar,
+    label: String,
+    items_total: u64,
+    items_done: std::sync::atomic::AtomicU64,
+    printer: Printer,
+}
+
+impl Transfer {
+    /// One item of `bytes` bytes is done.
+    pub fn advance(&self, bytes: u64) {
+        let done = self
+            .items_done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.bar.inc(bytes);
+        self.bar
+            .set_message(format!("{} {done}/{}", self.label, self.items_total));
+    }
+
+    pub fn finish(&self) {
+        let done = self.items_done.load(std::sync::atomic::Ordering::Relaxed);
+        let message = format!("{} {done}/{}", self.label, self.items_total);
+        if self.printer.animated {
+            self.bar.finish_with_message(message);
+        } else {
+            self.printer.debug(format!("✓ {message}"));
         }
     }
 }

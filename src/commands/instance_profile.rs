@@ -157,21 +157,21 @@ async fn run_with(
     inputs: &Inputs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let iam = aws.iam();
-    let ec2 = aws.ec2();
+    let clients = Clients::new(aws);
+    let (iam, ec2) = (&clients.iam, &clients.ec2);
 
     // Observe everything at once: identity, role, profile, instances.
     let observing = printer.step("observing IAM and EC2");
     let instances = async {
         match &inputs.selector {
-            Some(selector) => association::observe(&ec2, selector).await.map(Some),
+            Some(selector) => association::observe(ec2, selector).await.map(Some),
             None => Ok(None),
         }
     };
     let (identity, role, profile, instances) = tokio::join!(
         aws.identity(),
-        iam_role::observe(&iam, &inputs.role_name, INLINE_POLICY_NAME),
-        instance_profile::observe(&iam, &inputs.profile_name),
+        iam_role::observe(iam, &inputs.role_name, INLINE_POLICY_NAME),
+        instance_profile::observe(iam, &inputs.profile_name),
         instances,
     );
     let identity = identity?;
@@ -241,7 +241,6 @@ async fn run_with(
 
     print_plan(printer, &plan, account, &aws.region);
     if !global.dry_run && !plan.is_noop() {
-        let clients = Clients { iam, ec2 };
         let options = ApplyOptions {
             propagation: PropagationPolicy::with_timeout(args.propagation_timeout),
         };
@@ -259,6 +258,7 @@ async fn run_with(
         global.dry_run,
         account,
         &aws.region,
+        None,
     )
 }
 

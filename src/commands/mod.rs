@@ -2,6 +2,8 @@
 //! `Result`, the exit status; the shared tail — print the plan, apply it unless `--dry-run`, report —
 //! lives here so every command reports the same way.
 
+pub mod dragons;
+pub mod dragons_lab;
 pub mod instance_profile;
 pub mod whoami;
 
@@ -21,6 +23,9 @@ pub struct Report<'a> {
     pub changes: &'a [Change],
     pub summary: Summary,
     pub warnings: &'a [String],
+    /// Where the `--site` files can be browsed (dragons-lab with `--site`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_url: Option<&'a str>,
 }
 
 /// Prints the plan (before applying) in human mode.
@@ -42,6 +47,7 @@ pub fn print_outcome(
     dry_run: bool,
     account: &str,
     region: &str,
+    site_url: Option<&str>,
 ) -> Result<(), Error> {
     let summary = plan.summary();
     if printer.is_json() {
@@ -53,8 +59,14 @@ pub fn print_outcome(
             changes: &plan.changes,
             summary,
             warnings: &plan.warnings,
+            site_url,
         });
     }
+    let site_line = || {
+        if let Some(url) = site_url {
+            printer.data(format!("Site: {url}"));
+        }
+    };
     if dry_run {
         printer.data(format!(
             "Dry run: {} to create, {} to update, {} unchanged{} — nothing was changed.",
@@ -67,6 +79,7 @@ pub fn print_outcome(
                 String::new()
             }
         ));
+        site_line();
         return Ok(());
     }
     printer.data(String::new());
@@ -77,5 +90,6 @@ pub fn print_outcome(
             printer.data(format!("  {} {}: {shown}", change.resource, change.name));
         }
     }
+    site_line();
     Ok(())
 }

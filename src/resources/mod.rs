@@ -2,8 +2,11 @@
 //! state turn into plan changes (pure), and how each planned request is executed.
 
 pub mod association;
+pub mod bucket;
 pub mod iam_role;
 pub mod instance_profile;
+pub mod object;
+pub mod parameter;
 
 use std::collections::BTreeMap;
 

@@ -211,6 +211,56 @@ impl Session {
         aws_sdk_ec2::Client::new(&self.sdk_config())
     }
 
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk_config())
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.sdk_config())
+    }
+
+    /// The status of an anonymous (unsigned) GET of `path` on the emulator.
+    pub fn anonymous_get(&self, path: &str) -> u16 {
+        use std::io::{Read, Write};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("connect to moto");
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").expect("send");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// SDK settings for another account (moto keeps one per STS-issued credentials).
+    pub async fn other_account(&self, account: &str) -> SdkConfig {
+        let credentials = aws_sdk_sts::Client::new(&self.sdk_config())
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/other-student"))
+            .role_session_name("other-student")
+            .send()
+            .await
+            .expect("assume role in the other account")
+            .credentials
+            .expect("credentials");
+        self.sdk_config()
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_string()),
+                None,
+                "other-account",
+            )))
+            .build()
+    }
+
     /// Every request moto recorded from this session so far.
     pub fn requests(&self) -> Vec<Request> {
         // moto creates the recording with the first request it receives.
@@ -332,18 +382,83 @@ fn classify(entry: &serde_json::Value) -> Request {
         .map(str::to_string);
     let operation = target
         .or(query_action)
-        .unwrap_or_else(|| format!("{method} {url}"));
+        .unwrap_or_else(|| s3_operation(&method, &url));
     let read_prefixes = ["Get", "List", "Describe", "Head", "Decode", "Select"];
-    let mutating = if operation.starts_with(&method) {
-        // REST (S3): reads are GET/HEAD, and POST ?select.
-        !(method == "GET" || method == "HEAD" || (method == "POST" && url.contains("select")))
-    } else {
-        !read_prefixes.iter().any(|p| operation.starts_with(p))
-    };
+    let mutating = !read_prefixes.iter().any(|p| operation.starts_with(p));
     Request {
         url,
         operation,
         mutating,
+    }
+}
+
+/// Names an S3 REST request after its operation (the SDK adds `x-id=` to most; the rest are told
+/// apart by their sub-resource).
+fn s3_operation(method: &str, url: &str) -> String {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let path = path
+        .split("://")
+        .nth(1)
+        .map_or(path, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
+    if let Some(id) = query.split('&').find_map(|p| p.strip_prefix("x-id=")) {
+        return id.to_string();
+    }
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|p| p == name || p.starts_with(&format!("{name}=")))
+    };
+    let on_object = path.trim_matches('/').contains('/');
+    let sub = |get: &str, put: &str, delete: &str| match method {
+        "GET" => get.to_string(),
+        "PUT" => put.to_string(),
+        "DELETE" => delete.to_string(),
+        _ => format!("{method} {path}"),
+    };
+    if has("tagging") {
+        sub(
+            "GetBucketTagging",
+            "PutBucketTagging",
+            "DeleteBucketTagging",
+        )
+    } else if has("ownershipControls") {
+        sub(
+            "GetBucketOwnershipControls",
+            "PutBucketOwnershipControls",
+            "DeleteBucketOwnershipControls",
+        )
+    } else if has("publicAccessBlock") {
+        sub(
+            "GetPublicAccessBlock",
+            "PutPublicAccessBlock",
+            "DeletePublicAccessBlock",
+        )
+    } else if has("versioning") {
+        sub(
+            "GetBucketVersioning",
+            "PutBucketVersioning",
+            "DeleteBucketVersioning",
+        )
+    } else if has("select") {
+        "SelectObjectContent".to_string()
+    } else if has("delete") && method == "POST" {
+        "DeleteObjects".to_string()
+    } else if has("versions") {
+        "ListObjectVersions".to_string()
+    } else if has("list-type") {
+        "ListObjectsV2".to_string()
+    } else if path == "/" || path.is_empty() {
+        sub("ListBuckets", "PUT /", "DELETE /")
+    } else if on_object {
+        match method {
+            "HEAD" => "HeadObject".to_string(),
+            _ => sub("GetObject", "PutObject", "DeleteObject"),
+        }
+    } else {
+        match method {
+            "HEAD" => "HeadBucket".to_string(),
+            _ => sub("ListObjects", "CreateBucket", "DeleteBucket"),
+        }
     }
 }
 

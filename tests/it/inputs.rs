@@ -197,3 +197,59 @@ fn json_errors_are_one_document_on_stdout() {
             .is_some_and(|m| m.contains("malformed"))
     );
 }
+
+#[test]
+fn bad_lab_input_is_refused_before_any_aws_call() {
+    let session = Session::new("bad_lab_input");
+    let not_json = session.write_file("not-json.json", "dragons!");
+    let not_dragons = session.write_file("not-dragons.json", r#"{"dragons": []}"#);
+    let nameless = session.write_file("nameless.json", r#"[{"family_str": "red"}]"#);
+    let a_file = session.write_file("a-file.txt", "not a directory");
+    let long = "a".repeat(64);
+    let bucket_cases = [
+        ("Dragons-Lab", "upper-case letters are not allowed"),
+        ("dragons_lab", "`_` is not allowed"),
+        ("dl", "not 3 to 63"),
+        (long.as_str(), "not 3 to 63"),
+        ("192.168.0.1", "IP address"),
+        ("-dragons-lab", "begin and end with a letter or digit"),
+        ("dragons-lab-", "begin and end with a letter or digit"),
+        ("xn--dragons", "`xn--` is reserved"),
+        ("dragons-s3alias", "`-s3alias` is reserved"),
+        ("dragons..lab", "two adjacent dots"),
+    ];
+    for (bucket, message) in bucket_cases {
+        refused_locally(&session, &["dragons-lab", "--bucket", bucket], message);
+    }
+    let path = |p: &std::path::PathBuf| p.to_str().expect("path").to_string();
+    refused_locally(
+        &session,
+        &["dragons-lab", "--data", "/nonexistent/dragons.json"],
+        "cannot read the data file",
+    );
+    refused_locally(
+        &session,
+        &["dragons-lab", "--data", &path(&not_json)],
+        "is not JSON",
+    );
+    refused_locally(
+        &session,
+        &["dragons-lab", "--data", &path(&not_dragons)],
+        "is not a JSON array of dragons",
+    );
+    refused_locally(
+        &session,
+        &["dragons-lab", "--data", &path(&nameless)],
+        "has no string \"dragon_name_str\"",
+    );
+    refused_locally(
+        &session,
+        &["dragons-lab", "--site", &path(&a_file)],
+        "is not a directory",
+    );
+    refused_locally(
+        &session,
+        &["dragons-lab", "--key", "/dragons.json"],
+        "must not start with `/`",
+    );
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the real `provision` binary against a moto server on loopback, with AWS state
 //! checked through the SDK. One binary, one moto server (see `harness`).
 
+mod dragons_lab;
 mod harness;
 mod inputs;
 mod instance_profile;

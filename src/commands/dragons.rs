@@ -1,0 +1,280 @@
+//! `provision dragons`: what the lab application does — read the two SSM parameters, fetch the
+//! data object (GetObject, or S3 Select with `--s3-select`), list the dragons — as proof that the
+//! lab works.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use aws_sdk_s3::types::{
+    ExpressionType, InputSerialization, JsonInput, JsonOutput, JsonType, OutputSerialization,
+    SelectObjectContentEventStream,
+};
+
+use crate::aws::Aws;
+use crate::cli::{DragonsArgs, GlobalArgs};
+use crate::error::{Error, aws_error, service_code};
+use crate::lab_data;
+use crate::printer::Printer;
+use crate::resources::parameter::{BUCKET_PARAMETER, KEY_PARAMETER};
+
+/// The query the lab application sends.
+pub const SELECT_EXPRESSION: &str = "select * from s3object s";
+
+const FIX_HINT: &str = "run `provision dragons-lab` (same --region) to set the lab up";
+
+#[derive(Debug, Serialize)]
+struct DragonsReport<'a> {
+    command: &'static str,
+    bucket: &'a str,
+    key: &'a str,
+    method: &'static str,
+    count: usize,
+    dragons: &'a [Map<String, Value>],
+}
+
+pub async fn run(global: &GlobalArgs, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+    let aws = Aws::connect(global).await?;
+    match run_with(&aws, args, printer).await {
+        Ok(()) => Ok(()),
+        Err(error) => Err(aws.explain(error).await),
+    }
+}
+
+async fn run_with(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+    let ssm = aws.ssm();
+    let s3 = aws.s3();
+    let output = ssm
+        .get_parameters()
+        .names(BUCKET_PARAMETER)
+        .names(KEY_PARAMETER)
+        .send()
+        .await
+        .map_err(|e| aws_error("ssm:GetParameters", e))?;
+    let value = |name: &str| {
+        output
+            .parameters()
+            .iter()
+            .find(|p| p.name() == Some(name))
+            .and_then(|p| p.value())
+            .map(str::to_string)
+    };
+    let (bucket, key) = match (value(BUCKET_PARAMETER), value(KEY_PARAMETER)) {
+        (Some(bucket), Some(key)) => (bucket, key),
+        (bucket, key) => {
+            let missing: Vec<&str> = [(BUCKET_PARAMETER, bucket), (KEY_PARAMETER, key)]
+                .into_iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| n)
+                .collect();
+            return Err(Error::failed(format!(
+                "SSM parameter {} not found in {}",
+                missing.join(" and "),
+                aws.region
+            ))
+            .with_hint(FIX_HINT));
+        }
+    };
+
+    let step = printer.step(format!("reading s3://{bucket}/{key}"));
+    let bytes = if args.s3_select {
+        select(&s3, &bucket, &key).await?
+    } else {
+        get(&s3, &bucket, &key).await?
+    };
+    step.finish(format!("read s3://{bucket}/{key}"));
+    let dragons =
+        lab_data::parse_dragons(&bytes, &format!("s3://{bucket}/{key}")).map_err(|e| {
+            Error::failed(format!(
+                "s3://{bucket}/{key} is not the dragons data the lab expects"
+            ))
+            .with_cause(e.message().to_string())
+            .with_hint(FIX_HINT)
+        })?;
+    let matches = |record: &Map<String, Value>, field: &str, wanted: &Option<String>| {
+        wanted.as_ref().is_none_or(|wanted| {
+            record
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+        })
+    };
+    let selected: Vec<Map<String, Value>> = dragons
+        .into_iter()
+        .filter(|d| matches(d, "family_str", &args.family))
+        .filter(|d| matches(d, lab_data::DRAGON_NAME_FIELD, &args.name))
+        .collect();
+
+    if printer.is_json() {
+        return printer.json(&DragonsReport {
+            command: "dragons",
+            bucket: &bucket,
+            key: &key,
+            method: if args.s3_select {
+                "SelectObjectContent"
+            } else {
+                "GetObject"
+            },
+            count: selected.len(),
+            dragons: &selected,
+        });
+    }
+    print_table(printer, &selected);
+    printer.data(format!(
+        "{} dragons from s3://{bucket}/{key}",
+        selected.len()
+    ));
+    Ok(())
+}
+
+async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let output = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            missing_object(bucket, key, service_code(&e).map(str::to_string), || {
+                aws_error("s3:GetObject", e)
+            })
+        })?;
+    let body = output.body.collect().await.map_err(|e| {
+        Error::failed(format!("reading s3://{bucket}/{key} failed")).with_cause(e.to_string())
+    })?;
+    Ok(body.to_vec())
+}
+
+/// Runs the lab application's S3 Select query and reassembles the records into one JSON array.
+async fn select(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let mut output = s3
+        .select_object_content()
+        .bucket(bucket)
+        .key(key)
+        .expression(SELECT_EXPRESSION)
+        .expression_type(ExpressionType::Sql)
+        .input_serialization(
+            InputSerialization::builder()
+                .json(JsonInput::builder().r#type(JsonType::Document).build())
+                .build(),
+        )
+        .output_serialization(
+            OutputSerialization::builder()
+                .json(JsonOutput::builder().record_delimiter("\n").build())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            missing_object(bucket, key, service_code(&e).map(str::to_string), || {
+                aws_error("s3:SelectObjectContent", e)
+            })
+        })?;
+    let mut records = Vec::new();
+    loop {
+        let event = output.payload.recv().await.map_err(|e| {
+            Error::failed(format!("S3 Select on s3://{bucket}/{key} failed"))
+                .with_cause(crate::error::error_chain(&e))
+        })?;
+        match event {
+            Some(SelectObjectContentEventStream::Records(event)) => {
+                if let Some(payload) = event.payload() {
+                    records.extend_from_slice(payload.as_ref());
+                }
+            }
+            Some(SelectObjectContentEventStream::End(_)) | None => break,
+            Some(_) => {}
+        }
+    }
+    // `select * from s3object s` over a document whose top level is an array yields one record,
+    // {"_1": [...]}; records that are dragons themselves are collected as they come.
+    let mut dragons = Vec::new();
+    for line in records
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
+        let record: Value = serde_json::from_slice(line).map_err(|e| {
+            Error::failed(format!(
+                "S3 Select returned a record that is not JSON from s3://{bucket}/{key}"
+            ))
+            .with_cause(e.to_string())
+        })?;
+        match record {
+            Value::Object(mut object) if object.len() == 1 && object.contains_key("_1") => {
+                match object.remove("_1") {
+                    Some(Value::Array(items)) => dragons.extend(items),
+                    Some(other) => dragons.push(other),
+                    None => {}
+                }
+            }
+            other => dragons.push(other),
+        }
+    }
+    serde_json::to_vec(&Value::Array(dragons)).map_err(|e| {
+        Error::failed("could not reassemble the S3 Select records").with_cause(e.to_string())
+    })
+}
+
+/// A missing bucket or object is named, with the way to create it.
+fn missing_object(
+    bucket: &str,
+    key: &str,
+    code: Option<String>,
+    otherwise: impl FnOnce() -> Error,
+) -> Error {
+    match code.as_deref() {
+        Some("NoSuchBucket") => Error::failed(format!(
+            "bucket {bucket} (named by SSM parameter {BUCKET_PARAMETER}) does not exist"
+        ))
+        .with_hint(FIX_HINT),
+        Some("NoSuchKey") => Error::failed(format!(
+            "object {key} (named by SSM parameter {KEY_PARAMETER}) is not in bucket {bucket}"
+        ))
+        .with_hint(FIX_HINT),
+        _ => otherwise(),
+    }
+}
+
+fn print_table(printer: &Printer, dragons: &[Map<String, Value>]) {
+    let columns = [
+        ("NAME", "dragon_name_str"),
+        ("FAMILY", "family_str"),
+        ("CITY", "location_city_str"),
+        ("STATE", "location_state_str"),
+        ("DAMAGE", "damage_int"),
+        ("PROTECTION", "protection_int"),
+    ];
+    let cell = |dragon: &Map<String, Value>, field: &str| match dragon.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = dragons
+        .iter()
+        .map(|d| columns.iter().map(|(_, field)| cell(d, field)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (title, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    printer.data(line(columns.iter().map(|(t, _)| t.to_string()).collect()));
+    for row in rows {
+        printer.data(line(row));
+    }
+}
