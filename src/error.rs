@@ -203,6 +203,34 @@ where
     }
 }
 
+/// The outcome of a mutating request: `Ok` when it succeeded, or when AWS answered with an error that
+/// `already_done` recognises as the desired state holding already — created meanwhile by a
+/// concurrent run, or already deleted. Any other error is converted with [`aws_error`].
+pub fn settled<T, E, R>(
+    action: &str,
+    result: Result<T, SdkError<E, R>>,
+    already_done: impl Fn(&E) -> bool,
+) -> Result<(), Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(already_done) => Ok(()),
+        Err(e) => Err(aws_error(action, e)),
+    }
+}
+
+/// The outcome of a mutating request for which no error means "done".
+pub fn sent<T, E, R>(action: &str, result: Result<T, SdkError<E, R>>) -> Result<(), Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug,
+{
+    settled(action, result, |_| false)
+}
+
 /// The error for a session whose temporary credentials have expired.
 pub fn expired_credentials(cause: impl Into<String>) -> Error {
     Error::failed("the AWS session has expired")

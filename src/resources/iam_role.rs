@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
-use crate::error::{Error, aws_error};
+use crate::error::{Error, aws_error, sent, settled};
 use crate::plan::{Action, Change, Operation, ResourceId, ResourceKind};
 use crate::policy;
 use crate::resources::{iam_tags, is_managed, managed_tags};
@@ -279,100 +279,73 @@ pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
             path,
             trust_policy,
             tags,
-        } => {
-            let result = iam
-                .create_role()
+        } => settled(
+            "iam:CreateRole",
+            iam.create_role()
                 .role_name(name)
                 .path(path)
                 .assume_role_policy_document(trust_policy)
                 .description("Created by provision for the course IDE's EC2 instance")
                 .set_tags(Some(iam_tags(tags)?))
                 .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_entity_already_exists_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(aws_error("iam:CreateRole", e)),
-            }
-        }
-        Operation::UpdateAssumeRolePolicy { role, document } => iam
-            .update_assume_role_policy()
-            .role_name(role)
-            .policy_document(document)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("iam:UpdateAssumeRolePolicy", e)),
-        Operation::TagRole { role, tags } => iam
-            .tag_role()
-            .role_name(role)
-            .set_tags(Some(iam_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("iam:TagRole", e)),
+                .await,
+            |e| e.is_entity_already_exists_exception(),
+        ),
+        Operation::UpdateAssumeRolePolicy { role, document } => sent(
+            "iam:UpdateAssumeRolePolicy",
+            iam.update_assume_role_policy()
+                .role_name(role)
+                .policy_document(document)
+                .send()
+                .await,
+        ),
+        Operation::TagRole { role, tags } => sent(
+            "iam:TagRole",
+            iam.tag_role()
+                .role_name(role)
+                .set_tags(Some(iam_tags(tags)?))
+                .send()
+                .await,
+        ),
         Operation::PutRolePolicy {
             role,
             policy_name,
             document,
-        } => iam
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(policy_name)
-            .policy_document(document)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("iam:PutRolePolicy", e)),
-        Operation::DeleteRolePolicy { role, policy_name } => {
-            match iam
-                .delete_role_policy()
+        } => sent(
+            "iam:PutRolePolicy",
+            iam.put_role_policy()
+                .role_name(role)
+                .policy_name(policy_name)
+                .policy_document(document)
+                .send()
+                .await,
+        ),
+        Operation::DeleteRolePolicy { role, policy_name } => settled(
+            "iam:DeleteRolePolicy",
+            iam.delete_role_policy()
                 .role_name(role)
                 .policy_name(policy_name)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_no_such_entity_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(aws_error("iam:DeleteRolePolicy", e)),
-            }
-        }
-        Operation::AttachRolePolicy { role, policy_arn } => iam
-            .attach_role_policy()
-            .role_name(role)
-            .policy_arn(policy_arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("iam:AttachRolePolicy", e)),
-        Operation::DetachRolePolicy { role, policy_arn } => {
-            match iam
-                .detach_role_policy()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+        ),
+        Operation::AttachRolePolicy { role, policy_arn } => sent(
+            "iam:AttachRolePolicy",
+            iam.attach_role_policy()
                 .role_name(role)
                 .policy_arn(policy_arn)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_no_such_entity_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(aws_error("iam:DetachRolePolicy", e)),
-            }
-        }
+                .await,
+        ),
+        Operation::DetachRolePolicy { role, policy_arn } => settled(
+            "iam:DetachRolePolicy",
+            iam.detach_role_policy()
+                .role_name(role)
+                .policy_arn(policy_arn)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+        ),
         other => Err(Error::failed(format!(
             "internal: {other:?} is not an IAM role request"
         ))),

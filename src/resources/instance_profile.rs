@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::Client;
 
-use crate::error::{Error, aws_error};
+use crate::error::{Error, aws_error, sent, settled};
 use crate::plan::{Action, Change, Operation, ResourceId, ResourceKind};
 use crate::resources::iam_role::{not_ours, role_id};
 use crate::resources::{iam_tags, is_managed, managed_tags};
@@ -133,62 +133,41 @@ pub fn plan(
 /// count as done.
 pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
     match operation {
-        Operation::CreateInstanceProfile { name, path, tags } => {
-            let tags = iam_tags(tags)?;
-            match iam
-                .create_instance_profile()
+        Operation::CreateInstanceProfile { name, path, tags } => settled(
+            "iam:CreateInstanceProfile",
+            iam.create_instance_profile()
                 .instance_profile_name(name)
                 .path(path)
-                .set_tags(Some(tags))
+                .set_tags(Some(iam_tags(tags)?))
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_entity_already_exists_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(aws_error("iam:CreateInstanceProfile", e)),
-            }
-        }
-        Operation::TagInstanceProfile { name, tags } => {
-            let tags = iam_tags(tags)?;
+                .await,
+            |e| e.is_entity_already_exists_exception(),
+        ),
+        Operation::TagInstanceProfile { name, tags } => sent(
+            "iam:TagInstanceProfile",
             iam.tag_instance_profile()
                 .instance_profile_name(name)
-                .set_tags(Some(tags))
+                .set_tags(Some(iam_tags(tags)?))
                 .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("iam:TagInstanceProfile", e))
-        }
-        Operation::AddRoleToInstanceProfile { profile, role } => iam
-            .add_role_to_instance_profile()
-            .instance_profile_name(profile)
-            .role_name(role)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("iam:AddRoleToInstanceProfile", e)),
-        Operation::RemoveRoleFromInstanceProfile { profile, role } => {
-            match iam
-                .remove_role_from_instance_profile()
+                .await,
+        ),
+        Operation::AddRoleToInstanceProfile { profile, role } => sent(
+            "iam:AddRoleToInstanceProfile",
+            iam.add_role_to_instance_profile()
                 .instance_profile_name(profile)
                 .role_name(role)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_no_such_entity_exception()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
-            }
-        }
+                .await,
+        ),
+        Operation::RemoveRoleFromInstanceProfile { profile, role } => settled(
+            "iam:RemoveRoleFromInstanceProfile",
+            iam.remove_role_from_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(role)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
+        ),
         other => Err(Error::failed(format!(
             "internal: {other:?} is not an instance profile request"
         ))),

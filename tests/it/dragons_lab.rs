@@ -156,7 +156,7 @@ async fn check_lab_in(region: &str, test: &str) {
         .await
         .expect("parameter")
         .parameter
-        .and_then(|p| Some(p.version))
+        .map(|p| p.version)
         .expect("version");
     assert_eq!(versions, 1, "no version churn on re-runs");
 
