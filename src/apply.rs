@@ -22,6 +22,20 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The S3 client for a bucket in `region` (buckets are regional; teardown finds them anywhere).
+    pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        if self.s3.config().region().map(|r| r.as_ref()) == Some(region) || region.is_empty() {
+            return self.s3.clone();
+        }
+        aws_sdk_s3::Client::from_conf(
+            self.s3
+                .config()
+                .to_builder()
+                .region(aws_types::region::Region::new(region.to_string()))
+                .build(),
+        )
+    }
+
     pub fn new(aws: &crate::aws::Aws) -> Self {
         Self {
             iam: aws.iam(),
@@ -142,6 +156,25 @@ async fn run_change(
                 })
                 .await
                 .map(|id| association = Some((instance_id.clone(), id)))
+            }
+            Operation::EmptyBucket {
+                bucket: name,
+                region,
+            } => {
+                let counter = printer.counter(format!("deleting the objects of {name}"));
+                let result = bucket::empty(&clients.s3_in(region), name, &counter).await;
+                counter.finish();
+                result
+            }
+            Operation::DeleteBucket { region, .. } => {
+                bucket::execute(&clients.s3_in(region), operation).await
+            }
+            Operation::DisassociateInstanceProfile { association_id, .. } => {
+                association::disassociate(&clients.ec2, association_id).await
+            }
+            Operation::DeleteParameter { .. } => parameter::execute(&clients.ssm, operation).await,
+            Operation::DeleteInstanceProfile { .. } => {
+                instance_profile::execute(&clients.iam, operation).await
             }
             Operation::CreateBucket { .. }
             | Operation::PutBucketTagging { .. }

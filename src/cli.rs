@@ -73,8 +73,50 @@ pub enum Command {
     DragonsLab(DragonsLabArgs),
     /// Read the dragons back the way the lab application does, as a check that the lab works.
     Dragons(DragonsArgs),
+    /// Show every resource provision manages: present or missing, in sync or drifted, owned or not.
+    Status(NamesArgs),
+    /// Remove everything provision created — and nothing else — in dependency order.
+    Teardown(TeardownArgs),
     /// Show who AWS thinks you are, and where the credentials came from.
     Whoami,
+}
+
+/// The names the other commands use, for commands that look for them.
+#[derive(Debug, Clone, Args)]
+pub struct NamesArgs {
+    /// Role name to look for, besides every role under /provision/.
+    #[arg(long, value_name = "NAME", default_value = "dragons-lab-ec2-role")]
+    pub role_name: String,
+
+    /// Instance profile name to look for [default: the role's name].
+    #[arg(long, value_name = "NAME")]
+    pub instance_profile_name: Option<String>,
+
+    /// Bucket name to look for [default: dragons-lab-<account-id>-<region>].
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    pub bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// The role, its policies, the instance profile and its associations.
+    InstanceProfile,
+    /// The bucket with its contents, and the SSM parameters.
+    DragonsLab,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TeardownArgs {
+    #[command(flatten)]
+    pub names: NamesArgs,
+
+    /// Remove only one command's resources.
+    #[arg(long, value_enum, value_name = "PART")]
+    pub only: Option<Part>,
+
+    /// Keep the bucket and its contents.
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 #[derive(Debug, Clone, Args)]

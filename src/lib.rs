@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod inventory;
 pub mod lab_data;
 pub mod plan;
 pub mod policy;
@@ -34,6 +35,14 @@ pub async fn run(cli: Cli) -> ExitStatus {
         Command::Dragons(args) => (
             "dragons",
             commands::dragons::run(&cli.global, args, &printer).await,
+        ),
+        Command::Teardown(args) => (
+            "teardown",
+            commands::teardown::run(&cli.global, args, &printer).await,
+        ),
+        Command::Status(args) => (
+            "status",
+            commands::status::run(&cli.global, args, &printer).await,
         ),
         Command::Whoami => ("whoami", commands::whoami::run(&cli.global, &printer).await),
     };

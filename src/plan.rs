@@ -282,6 +282,28 @@ pub enum Operation {
         name: String,
         tags: Vec<Tag>,
     },
+    DeleteRole {
+        name: String,
+    },
+    DeleteInstanceProfile {
+        name: String,
+    },
+    DisassociateInstanceProfile {
+        instance_id: String,
+        association_id: String,
+    },
+    /// Deletes every object version and delete marker, in batches of up to 1000, concurrently.
+    EmptyBucket {
+        bucket: String,
+        region: String,
+    },
+    DeleteBucket {
+        bucket: String,
+        region: String,
+    },
+    DeleteParameter {
+        name: String,
+    },
 }
 
 /// One line of the plan.
@@ -363,6 +385,9 @@ impl Change {
         line
     }
 }
+
+/// The detail of a resource that matches by name but is not provision's to delete.
+pub const LEFT_ALONE: &str = "left alone (not created by provision)";
 
 /// Counts of a plan's actions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -88,6 +88,18 @@ impl Printer {
         }
     }
 
+    /// Asks on stderr and reads one line from stdin.
+    pub fn prompt(&self, question: &str) -> Option<String> {
+        self.multi.suspend(|| {
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "{question}");
+            let _ = stderr.flush();
+        });
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).ok()?;
+        Some(answer)
+    }
+
     pub fn error(&self, error: &Error) {
         self.stderr(&error.to_string());
     }
@@ -121,6 +133,29 @@ impl Printer {
             label,
             items_total: items,
             items_done: std::sync::atomic::AtomicU64::new(0),
+            printer: self.clone(),
+        }
+    }
+
+    /// A counter of items whose total is not known in advance (objects deleted while listing).
+    pub fn counter(&self, label: impl Into<String>) -> Counter {
+        let label = label.into();
+        let bar = if self.animated {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(format!("{label}: 0"));
+        Counter {
+            bar,
+            label,
+            done: std::sync::atomic::AtomicU64::new(0),
             printer: self.clone(),
         }
     }
@@ -173,6 +208,41 @@ impl Transfer {
         let done = self.items_done.load(std::sync::atomic::Ordering::Relaxed);
         let message = format!("{} {done}/{}", self.label, self.items_total);
         if self.printer.animated {
+            self.bar.finish_with_message(message);
+        } else {
+            self.printer.debug(format!("✓ {message}"));
+        }
+    }
+}
+
+/// A running count, safe to advance from concurrent tasks.
+pub struct Counter {
+    bar: ProgressBar,
+    label: String,
+    done: std::sync::atomic::AtomicU64,
+    printer: Printer,
+}
+
+impl Counter {
+    pub fn add(&self, count: u64) {
+        let done = self
+            .done
+            .fetch_add(count, std::sync::atomic::Ordering::Relaxed)
+            + count;
+        self.bar.set_message(format!("{}: {done}", self.label));
+    }
+
+    pub fn count(&self) -> u64 {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn finish(&self) {
+        let message = format!("{}: {}", self.label, self.count());
+        if self.printer.animated {
+            self.bar.set_style(
+                ProgressStyle::with_template("✓ {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             self.bar.finish_with_message(message);
         } else {
             self.printer.debug(format!("✓ {message}"));

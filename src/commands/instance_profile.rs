@@ -2,7 +2,7 @@
 //! profile holding it, and its association with the course IDE's instance.
 
 use crate::apply::{self, ApplyOptions, Clients};
-use crate::aws::Aws;
+use crate::aws::{Aws, Identity};
 use crate::cli::{GlobalArgs, InstanceProfileArgs};
 use crate::commands::{print_outcome, print_plan};
 use crate::error::Error;
@@ -22,7 +22,7 @@ pub const DEFAULT_BUCKET_TEMPLATE: &str = "dragons-lab-{{account_id}}-{{region}}
 const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 /// The command's input, checked locally before any AWS call.
-struct Inputs {
+pub(crate) struct Inputs {
     role_name: String,
     profile_name: String,
     trust_policy: Template,
@@ -32,7 +32,7 @@ struct Inputs {
     bucket: Option<String>,
 }
 
-fn check_inputs(args: &InstanceProfileArgs) -> Result<Inputs, Error> {
+pub(crate) fn check_inputs(args: &InstanceProfileArgs) -> Result<Inputs, Error> {
     check_iam_name("role", "--role-name", &args.role_name, 64)?;
     let profile_name = args
         .instance_profile_name
@@ -135,6 +135,50 @@ fn check_policy_arn(arn: &str) -> Result<(), Error> {
     }
 }
 
+/// Resolves every name, ARN and template of the desired role and profile.
+pub(crate) fn desired_state(
+    inputs: &Inputs,
+    identity: &Identity,
+    region: &str,
+) -> Result<(DesiredRole, DesiredProfile), Error> {
+    let account = identity.account.as_str();
+    let partition = identity.partition.as_str();
+    let bucket = inputs.bucket.clone().unwrap_or_else(|| {
+        DEFAULT_BUCKET_TEMPLATE
+            .replace("{{account_id}}", account)
+            .replace("{{region}}", region)
+    });
+    let values = Values {
+        account_id: account,
+        region,
+        partition,
+        bucket: &bucket,
+        role_name: &inputs.role_name,
+    };
+    let role = DesiredRole {
+        name: inputs.role_name.clone(),
+        path: IAM_PATH.to_string(),
+        arn: format!(
+            "arn:{partition}:iam::{account}:role{IAM_PATH}{}",
+            inputs.role_name
+        ),
+        trust_policy: inputs.trust_policy.render(&values)?,
+        inline_policy_name: INLINE_POLICY_NAME.to_string(),
+        inline_policy: inputs.inline_policy.render(&values)?,
+        managed_policy_arns: inputs.policy_arns.clone(),
+    };
+    let profile = DesiredProfile {
+        name: inputs.profile_name.clone(),
+        path: IAM_PATH.to_string(),
+        arn: format!(
+            "arn:{partition}:iam::{account}:instance-profile{IAM_PATH}{}",
+            inputs.profile_name
+        ),
+        role_name: inputs.role_name.clone(),
+    };
+    Ok((role, profile))
+}
+
 pub async fn run(
     global: &GlobalArgs,
     args: &InstanceProfileArgs,
@@ -178,42 +222,8 @@ async fn run_with(
     let (role, profile, instances) = (role?, profile?, instances?);
     observing.finish("observed IAM and EC2");
 
-    // Resolve every name, ARN and template before planning.
     let account = identity.account.as_str();
-    let partition = identity.partition.as_str();
-    let bucket = inputs.bucket.clone().unwrap_or_else(|| {
-        DEFAULT_BUCKET_TEMPLATE
-            .replace("{{account_id}}", account)
-            .replace("{{region}}", &aws.region)
-    });
-    let values = Values {
-        account_id: account,
-        region: &aws.region,
-        partition,
-        bucket: &bucket,
-        role_name: &inputs.role_name,
-    };
-    let desired_role = DesiredRole {
-        name: inputs.role_name.clone(),
-        path: IAM_PATH.to_string(),
-        arn: format!(
-            "arn:{partition}:iam::{account}:role{IAM_PATH}{}",
-            inputs.role_name
-        ),
-        trust_policy: inputs.trust_policy.render(&values)?,
-        inline_policy_name: INLINE_POLICY_NAME.to_string(),
-        inline_policy: inputs.inline_policy.render(&values)?,
-        managed_policy_arns: inputs.policy_arns.clone(),
-    };
-    let desired_profile = DesiredProfile {
-        name: inputs.profile_name.clone(),
-        path: IAM_PATH.to_string(),
-        arn: format!(
-            "arn:{partition}:iam::{account}:instance-profile{IAM_PATH}{}",
-            inputs.profile_name
-        ),
-        role_name: inputs.role_name.clone(),
-    };
+    let (desired_role, desired_profile) = desired_state(inputs, identity, &aws.region)?;
 
     let mut plan = Plan::default();
     plan.changes

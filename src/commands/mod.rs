@@ -5,6 +5,8 @@
 pub mod dragons;
 pub mod dragons_lab;
 pub mod instance_profile;
+pub mod status;
+pub mod teardown;
 pub mod whoami;
 
 use serde::Serialize;

@@ -189,7 +189,9 @@ pub async fn observe(
     Ok(InstanceObservation { matched, others })
 }
 
-async fn list_associations(ec2: &Client) -> Result<BTreeMap<String, ObservedAssociation>, Error> {
+pub async fn list_associations(
+    ec2: &Client,
+) -> Result<BTreeMap<String, ObservedAssociation>, Error> {
     let pages = ec2
         .describe_iam_instance_profile_associations()
         .max_results(1000)
@@ -328,6 +330,42 @@ pub fn plan(profile_name: &str, profile_arn: &str, instances: &[ObservedInstance
             .after(membership_id(profile_name))
         })
         .collect()
+}
+
+/// Plans the removal of every association with the profile `profile_arn` (teardown). Pure.
+pub fn plan_absent(
+    profile_arn: &str,
+    associations: &BTreeMap<String, ObservedAssociation>,
+) -> Vec<Change> {
+    associations
+        .iter()
+        .filter(|(_, a)| a.profile_arn == profile_arn)
+        .map(|(instance, association)| {
+            Change::new(
+                ResourceKind::Ec2InstanceProfileAssociation,
+                instance,
+                Action::Delete,
+            )
+            .with_arn(profile_arn)
+            .with_details(vec![format!("disassociate {}", association.id)])
+            .with_operations(vec![Operation::DisassociateInstanceProfile {
+                instance_id: instance.clone(),
+                association_id: association.id.clone(),
+            }])
+        })
+        .collect()
+}
+
+/// Disassociates a profile from an instance; an association already gone counts as done.
+pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<(), Error> {
+    crate::error::settled(
+        "ec2:DisassociateIamInstanceProfile",
+        ec2.disassociate_iam_instance_profile()
+            .association_id(association_id)
+            .send()
+            .await,
+        |e| matches!(e.code(), Some("InvalidAssociationID.NotFound")),
+    )
 }
 
 /// How long and how often to retry while EC2 does not see a new profile yet.

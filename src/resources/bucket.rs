@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership, OwnershipControls,
-    OwnershipControlsRule, PublicAccessBlockConfiguration, Tagging,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, Tagging,
 };
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::{Error, aws_error, service_code};
-use crate::plan::{Action, Change, Operation, PublicAccess, ResourceId, ResourceKind, Tag};
+use crate::plan::{
+    Action, Change, LEFT_ALONE, Operation, PublicAccess, ResourceId, ResourceKind, Tag,
+};
+use crate::printer::Counter;
 use crate::resources::is_managed;
 
 /// The ownership setting the lab uses: object ACLs work, the bucket owner owns uploaded objects.
@@ -276,6 +280,132 @@ pub fn plan(
     Ok(vec![bucket.with_arn(arn), tags, ownership, public_access])
 }
 
+/// Plans the bucket's removal with all its contents (teardown). Pure. `keep_data` keeps it.
+pub fn plan_absent(
+    name: &str,
+    region: &str,
+    partition: &str,
+    tags: &BTreeMap<String, String>,
+    keep_data: bool,
+) -> Change {
+    let change = if !is_managed(tags) {
+        Change::unchanged(ResourceKind::S3Bucket, name).with_details(vec![LEFT_ALONE.into()])
+    } else if keep_data {
+        Change::unchanged(ResourceKind::S3Bucket, name)
+            .with_details(vec!["kept (--keep-data)".into()])
+    } else {
+        Change::new(ResourceKind::S3Bucket, name, Action::Delete)
+            .with_details(vec![format!("in {region}, with every object version")])
+            .with_operations(vec![
+                Operation::EmptyBucket {
+                    bucket: name.to_string(),
+                    region: region.to_string(),
+                },
+                Operation::DeleteBucket {
+                    bucket: name.to_string(),
+                    region: region.to_string(),
+                },
+            ])
+    };
+    change.with_arn(format!("arn:{partition}:s3:::{name}"))
+}
+
+/// Object versions and delete markers in flight for deletion at once, in batches of 1000.
+pub const DELETE_BATCHES_IN_FLIGHT: usize = 8;
+
+/// Deletes every object version and delete marker: pages of up to 1000 are listed one after
+/// another (S3's markers require it) while each page's DeleteObjects batch runs concurrently.
+pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), Error> {
+    let mut key_marker: Option<String> = None;
+    let mut version_marker: Option<String> = None;
+    let mut batches = FuturesUnordered::new();
+    loop {
+        let page = match s3
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(1000)
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if service_code(&e) == Some("NoSuchBucket") => break,
+            Err(e) => return Err(aws_error("s3:ListObjectVersions", e)),
+        };
+        let versions = page
+            .versions()
+            .iter()
+            .map(|v| (v.key(), v.version_id()))
+            .chain(
+                page.delete_markers()
+                    .iter()
+                    .map(|m| (m.key(), m.version_id())),
+            );
+        let identifiers = versions
+            .filter_map(|(key, version)| {
+                ObjectIdentifier::builder()
+                    .set_key(key.map(str::to_string))
+                    .set_version_id(version.map(str::to_string))
+                    .build()
+                    .ok()
+            })
+            .collect::<Vec<_>>();
+        if !identifiers.is_empty() {
+            batches.push(delete_batch(s3, bucket, identifiers, counter));
+        }
+        while batches.len() >= DELETE_BATCHES_IN_FLIGHT {
+            if let Some(result) = batches.next().await {
+                result?;
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        version_marker = page.next_version_id_marker().map(str::to_string);
+    }
+    while let Some(result) = batches.next().await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn delete_batch(
+    s3: &Client,
+    bucket: &str,
+    identifiers: Vec<ObjectIdentifier>,
+    counter: &Counter,
+) -> Result<(), Error> {
+    let count = identifiers.len() as u64;
+    let delete = Delete::builder()
+        .set_objects(Some(identifiers))
+        .quiet(true)
+        .build()
+        .map_err(|e| Error::failed("invalid delete batch").with_cause(e.to_string()))?;
+    let output = s3
+        .delete_objects()
+        .bucket(bucket)
+        .delete(delete)
+        .send()
+        .await
+        .map_err(|e| aws_error("s3:DeleteObjects", e))?;
+    if let Some(first) = output.errors().first() {
+        return Err(Error::failed(format!(
+            "s3:DeleteObjects could not delete {} of {count} objects in {bucket}",
+            output.errors().len()
+        ))
+        .with_cause(format!(
+            "{}: {} ({})",
+            first.key().unwrap_or("?"),
+            first.message().unwrap_or(""),
+            first.code().unwrap_or("")
+        )));
+    }
+    counter.add(count);
+    Ok(())
+}
+
 /// Executes one bucket request.
 pub async fn execute(s3: &Client, operation: &Operation) -> Result<(), Error> {
     match operation {
@@ -368,6 +498,11 @@ pub async fn execute(s3: &Client, operation: &Operation) -> Result<(), Error> {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("s3:PutPublicAccessBlock", e)),
+        Operation::DeleteBucket { bucket, .. } => crate::error::settled(
+            "s3:DeleteBucket",
+            s3.delete_bucket().bucket(bucket).send().await,
+            |e| e.meta().code() == Some("NoSuchBucket"),
+        ),
         other => Err(Error::failed(format!(
             "internal: {other:?} is not a bucket request"
         ))),

@@ -7,7 +7,7 @@ use aws_sdk_iam::Client;
 use serde_json::Value;
 
 use crate::error::{Error, aws_error, sent, settled};
-use crate::plan::{Action, Change, Operation, ResourceId, ResourceKind};
+use crate::plan::{Action, Change, LEFT_ALONE, Operation, ResourceId, ResourceKind};
 use crate::policy;
 use crate::resources::{iam_tags, is_managed, managed_tags};
 
@@ -35,6 +35,8 @@ pub struct ObservedRole {
     /// The document of the inline policy provision manages, if present.
     pub managed_inline_policy: Option<Value>,
     pub attached_policy_arns: Vec<String>,
+    /// Instance profiles holding the role (any owner).
+    pub instance_profiles: Vec<String>,
 }
 
 pub fn role_id(name: &str) -> ResourceId {
@@ -67,8 +69,15 @@ pub async fn observe(
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>();
-    let (role, inline_names, inline_document, attached) =
-        tokio::join!(get_role, inline_names, inline_document, attached);
+    let profiles = iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>();
+    let (role, inline_names, inline_document, attached, profiles) =
+        tokio::join!(get_role, inline_names, inline_document, attached, profiles);
 
     let role = match role {
         Ok(output) => output,
@@ -114,7 +123,73 @@ pub async fn observe(
         inline_policy_names,
         managed_inline_policy,
         attached_policy_arns,
+        instance_profiles: profiles
+            .map_err(|e| aws_error("iam:ListInstanceProfilesForRole", e))?
+            .into_iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect(),
     }))
+}
+
+/// Plans the role's removal (teardown: the desired state is "absent"). Pure. Only a role provision
+/// manages is deleted: its inline policies and attachments first, then the role, after it has left
+/// every instance profile. Another's role of the same name is reported and left alone.
+pub fn plan_absent(name: &str, observed: &ObservedRole) -> Vec<Change> {
+    if !is_managed(&observed.tags) {
+        return vec![
+            Change::unchanged(ResourceKind::IamRole, name)
+                .with_arn(observed.arn.clone())
+                .with_details(vec![LEFT_ALONE.into()]),
+        ];
+    }
+    let mut changes = Vec::new();
+    let mut role =
+        Change::new(ResourceKind::IamRole, name, Action::Delete).with_arn(observed.arn.clone());
+    for policy_name in &observed.inline_policy_names {
+        let change = Change::new(
+            ResourceKind::IamRolePolicy,
+            format!("{name}/{policy_name}"),
+            Action::Delete,
+        )
+        .with_operations(vec![Operation::DeleteRolePolicy {
+            role: name.to_string(),
+            policy_name: policy_name.clone(),
+        }]);
+        role = role.after(change.id());
+        changes.push(change);
+    }
+    for arn in &observed.attached_policy_arns {
+        let change = Change::new(
+            ResourceKind::IamRolePolicyAttachment,
+            attachment_name(name, arn),
+            Action::Delete,
+        )
+        .with_arn(arn.clone())
+        .with_operations(vec![Operation::DetachRolePolicy {
+            role: name.to_string(),
+            policy_arn: arn.clone(),
+        }]);
+        role = role.after(change.id());
+        changes.push(change);
+    }
+    // The role leaves each profile first; where the profile is provision's too, its own removal
+    // plan does that (see `commands::teardown`), and these requests are dropped from the plan.
+    let mut operations: Vec<Operation> = observed
+        .instance_profiles
+        .iter()
+        .map(|profile| Operation::RemoveRoleFromInstanceProfile {
+            profile: profile.clone(),
+            role: name.to_string(),
+        })
+        .collect();
+    for profile in &observed.instance_profiles {
+        role = role.after(crate::resources::instance_profile::membership_id(profile));
+    }
+    operations.push(Operation::DeleteRole {
+        name: name.to_string(),
+    });
+    changes.push(role.with_operations(operations));
+    changes
 }
 
 /// Plans the role, its inline policies and its attachments. Pure.
@@ -337,6 +412,11 @@ pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
                 .send()
                 .await,
         ),
+        Operation::DeleteRole { name } => settled(
+            "iam:DeleteRole",
+            iam.delete_role().role_name(name).send().await,
+            |e| e.is_no_such_entity_exception(),
+        ),
         Operation::DetachRolePolicy { role, policy_arn } => settled(
             "iam:DetachRolePolicy",
             iam.detach_role_policy()
@@ -381,7 +461,35 @@ mod tests {
             inline_policy_names: vec!["provision-policy".into()],
             managed_inline_policy: Some(desired.inline_policy.clone()),
             attached_policy_arns: vec![],
+            instance_profiles: vec!["lab-role".into()],
         }
+    }
+
+    #[test]
+    fn teardown_deletes_policies_and_attachments_before_the_role() {
+        let mut observed = observed_as_desired();
+        observed.attached_policy_arns = vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()];
+        let changes = plan_absent("lab-role", &observed);
+        let role = changes.last().expect("role change");
+        assert_eq!(role.action, Action::Delete);
+        assert_eq!(
+            role.depends_on.len(),
+            3,
+            "inline policy, attachment, profile membership"
+        );
+        assert_eq!(
+            role.operations.last(),
+            Some(&Operation::DeleteRole {
+                name: "lab-role".into()
+            })
+        );
+        assert!(changes.iter().all(|c| c.action == Action::Delete));
+
+        observed.tags.clear();
+        let left = plan_absent("lab-role", &observed);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].details, vec![LEFT_ALONE.to_string()]);
+        assert!(left[0].operations.is_empty());
     }
 
     #[test]

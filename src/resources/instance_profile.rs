@@ -129,6 +129,54 @@ pub fn plan(
     Ok(vec![profile.with_arn(arn), membership])
 }
 
+/// Plans the profile's removal (teardown). Pure. Its associations with instances go first (see
+/// `association::plan_absent`), then its roles leave it, then it is deleted.
+pub fn plan_absent(
+    name: &str,
+    observed: &ObservedProfile,
+    associations: &[ResourceId],
+) -> Vec<Change> {
+    if !is_managed(&observed.tags) {
+        return vec![
+            Change::unchanged(ResourceKind::IamInstanceProfile, name)
+                .with_arn(observed.arn.clone())
+                .with_details(vec![crate::plan::LEFT_ALONE.into()]),
+        ];
+    }
+    let mut changes = Vec::new();
+    let mut profile = Change::new(ResourceKind::IamInstanceProfile, name, Action::Delete)
+        .with_arn(observed.arn.clone())
+        .with_operations(vec![Operation::DeleteInstanceProfile {
+            name: name.to_string(),
+        }]);
+    if !observed.roles.is_empty() {
+        let mut membership =
+            Change::new(ResourceKind::IamInstanceProfileRole, name, Action::Delete)
+                .with_details(vec![format!("remove role {}", observed.roles.join(", "))])
+                .with_operations(
+                    observed
+                        .roles
+                        .iter()
+                        .map(|role| Operation::RemoveRoleFromInstanceProfile {
+                            profile: name.to_string(),
+                            role: role.clone(),
+                        })
+                        .collect(),
+                );
+        for association in associations {
+            membership = membership.after(association.clone());
+        }
+        profile = profile.after(membership.id());
+        changes.push(membership);
+    } else {
+        for association in associations {
+            profile = profile.after(association.clone());
+        }
+    }
+    changes.push(profile);
+    changes
+}
+
 /// Executes one instance-profile request; "already exists" on create and "not found" on removal
 /// count as done.
 pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
@@ -158,6 +206,14 @@ pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
                 .role_name(role)
                 .send()
                 .await,
+        ),
+        Operation::DeleteInstanceProfile { name } => settled(
+            "iam:DeleteInstanceProfile",
+            iam.delete_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await,
+            |e| e.is_no_such_entity_exception(),
         ),
         Operation::RemoveRoleFromInstanceProfile { profile, role } => settled(
             "iam:RemoveRoleFromInstanceProfile",

@@ -139,6 +139,43 @@ pub fn plan(
     Ok(change.with_arn(arn))
 }
 
+/// Plans a parameter's removal (teardown). Pure.
+pub fn plan_absent(name: &str, tags: &BTreeMap<String, String>, arn: String) -> Change {
+    let change = if is_managed(tags) {
+        Change::new(ResourceKind::SsmParameter, name, Action::Delete).with_operations(vec![
+            Operation::DeleteParameter {
+                name: name.to_string(),
+            },
+        ])
+    } else {
+        Change::unchanged(ResourceKind::SsmParameter, name)
+            .with_details(vec![crate::plan::LEFT_ALONE.into()])
+    };
+    change.with_arn(arn)
+}
+
+/// Names of the parameters in this region tagged managed-by=provision.
+pub async fn discover(ssm: &Client) -> Result<Vec<String>, Error> {
+    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
+        .key(format!("tag:{}", crate::plan::MANAGED_BY_KEY))
+        .values(crate::plan::MANAGED_BY_VALUE)
+        .build()
+        .map_err(|e| Error::failed("invalid parameter filter").with_cause(e.to_string()))?;
+    let pages = ssm
+        .describe_parameters()
+        .parameter_filters(filter)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("ssm:DescribeParameters", e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|p| p.parameters())
+        .filter_map(|p| p.name().map(str::to_string))
+        .collect())
+}
+
 fn ssm_tags(tags: &[(String, String)]) -> Result<Vec<aws_sdk_ssm::types::Tag>, Error> {
     tags.iter()
         .map(|(k, v)| {
@@ -183,6 +220,11 @@ pub async fn execute(ssm: &Client, operation: &Operation) -> Result<(), Error> {
             .await
             .map(|_| ())
             .map_err(|e| aws_error("ssm:AddTagsToResource", e)),
+        Operation::DeleteParameter { name } => crate::error::settled(
+            "ssm:DeleteParameter",
+            ssm.delete_parameter().name(name).send().await,
+            |e| e.is_parameter_not_found(),
+        ),
         other => Err(Error::failed(format!(
             "internal: {other:?} is not a parameter request"
         ))),

@@ -138,6 +138,8 @@ pub struct Request {
 /// A test's own view of AWS: its access key, files and SDK clients.
 pub struct Session {
     pub access_key: String,
+    pub secret_key: String,
+    pub session_token: Option<String>,
     pub region: String,
     pub home: PathBuf,
     pub endpoint: String,
@@ -160,9 +162,32 @@ impl Session {
         std::fs::write(home.join(".aws/credentials"), "").expect("credentials");
         Self {
             access_key,
+            secret_key: "dummy-secret".to_string(),
+            session_token: None,
             region: region.to_string(),
             home,
             endpoint: moto.endpoint.clone(),
+        }
+    }
+
+    /// A session in an account of its own (moto keeps one per STS-issued credentials), for tests
+    /// that act on everything in an account, like teardown.
+    pub async fn in_account(test: &str, region: &str, account: &str) -> Self {
+        let base = Self::in_region(test, region);
+        let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/{test}"))
+            .role_session_name("provision-tests")
+            .send()
+            .await
+            .expect("assume role in the test's account")
+            .credentials
+            .expect("credentials");
+        Self {
+            access_key: credentials.access_key_id().to_string(),
+            secret_key: credentials.secret_access_key().to_string(),
+            session_token: Some(credentials.session_token().to_string()),
+            ..base
         }
     }
 
@@ -174,7 +199,7 @@ impl Session {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
             .env("AWS_ACCESS_KEY_ID", &self.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
             .env("AWS_REGION", &self.region)
             .env("AWS_ENDPOINT_URL", &self.endpoint)
             .env("AWS_CONFIG_FILE", self.home.join(".aws/config"))
@@ -184,6 +209,9 @@ impl Session {
             )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("NO_COLOR", "1");
+        if let Some(token) = &self.session_token {
+            command.env("AWS_SESSION_TOKEN", token);
+        }
         Provision { command }
     }
 
@@ -195,8 +223,8 @@ impl Session {
             .endpoint_url(&self.endpoint)
             .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 &self.access_key,
-                "dummy-secret",
-                None,
+                &self.secret_key,
+                self.session_token.clone(),
                 None,
                 "test",
             )))

@@ -5,4 +5,5 @@ mod dragons_lab;
 mod harness;
 mod inputs;
 mod instance_profile;
+mod teardown;
 mod whoami;
