@@ -169,25 +169,7 @@ async fn discover_buckets(
     lab_bucket: &str,
 ) -> Result<Vec<ObservedBucketEntry>, Error> {
     let s3 = &clients.s3;
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let output = s3
-            .list_buckets()
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| aws_error("s3:ListBuckets", e))?;
-        for bucket in output.buckets() {
-            if let Some(name) = bucket.name() {
-                names.push((name.to_string(), bucket.bucket_region().map(str::to_string)));
-            }
-        }
-        token = output.continuation_token().map(str::to_string);
-        if token.is_none() {
-            break;
-        }
-    }
+    let names = crate::resources::bucket::owned_buckets(s3).await?;
     let entries = join_all(names.into_iter().map(|(name, region)| async move {
         let tags = s3.get_bucket_tagging().bucket(&name).send();
         let location = async {

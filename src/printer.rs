@@ -111,6 +111,20 @@ impl Printer {
         });
     }
 
+    /// A ticking spinner line, or a hidden bar when nothing is drawn.
+    fn spinner(&self) -> ProgressBar {
+        if !self.animated {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
     /// A bar for `items` files or objects totalling `bytes` bytes.
     pub fn transfer(&self, label: impl Into<String>, items: u64, bytes: u64) -> Transfer {
         let label = label.into();
@@ -140,17 +154,7 @@ impl Printer {
     /// A counter of items whose total is not known in advance (objects deleted while listing).
     pub fn counter(&self, label: impl Into<String>) -> Counter {
         let label = label.into();
-        let bar = if self.animated {
-            let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = self.spinner();
         bar.set_message(format!("{label}: 0"));
         Counter {
             bar,
@@ -163,17 +167,7 @@ impl Printer {
     /// A spinner line for one step; `finish` leaves its final message in place.
     pub fn step(&self, message: impl Into<String>) -> Step {
         let message = message.into();
-        let bar = if self.animated {
-            let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = self.spinner();
         bar.set_message(message.clone());
         Step {
             bar,

@@ -523,25 +523,18 @@ impl Failure {
     }
 
     fn summary(&self) -> String {
-        let (code, message) = match self {
-            Self::Associate(e) => (
-                crate::error::service_code(e).map(str::to_string),
-                e.as_service_error()
-                    .and_then(|s| s.message())
-                    .map(str::to_string),
-            ),
-            Self::Replace(e) => (
-                crate::error::service_code(e).map(str::to_string),
-                e.as_service_error()
-                    .and_then(|s| s.message())
-                    .map(str::to_string),
-            ),
-        };
-        format!(
-            "{}: {}",
-            code.unwrap_or_else(|| "error".into()),
-            message.unwrap_or_default()
-        )
+        fn code_and_message<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> String {
+            let service = error.as_service_error();
+            format!(
+                "{}: {}",
+                service.and_then(|s| s.code()).unwrap_or("error"),
+                service.and_then(|s| s.message()).unwrap_or_default()
+            )
+        }
+        match self {
+            Self::Associate(e) => code_and_message(e),
+            Self::Replace(e) => code_and_message(e),
+        }
     }
 
     fn into_error(self, action: &str) -> Error {

@@ -151,7 +151,7 @@ pub async fn observe(s3: &Client, bucket: &str) -> Result<ObservedBucket, Error>
 }
 
 /// The caller's own buckets and, where S3 says, their regions.
-async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option<String>>, Error> {
+pub async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option<String>>, Error> {
     let mut buckets = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
