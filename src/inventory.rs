@@ -139,7 +139,7 @@ async fn discover_iam(clients: &Clients, names: &NamesArgs) -> Result<IamInvento
     let roles = join_all(
         role_names
             .iter()
-            .map(|name| iam_role::observe(iam, name, INLINE_POLICY_NAME)),
+            .map(|name| iam_role::observe(iam, name, INLINE_POLICY_NAME, true)),
     );
     let profiles = join_all(
         profile_names

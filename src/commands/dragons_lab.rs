@@ -11,7 +11,7 @@ use crate::commands::instance_profile::DEFAULT_BUCKET_TEMPLATE;
 use crate::commands::{print_outcome, print_plan};
 use crate::error::Error;
 use crate::lab_data;
-use crate::plan::{Body, Plan, PublicAccess, SiteFile};
+use crate::plan::{Action, Body, Plan, PublicAccess, ResourceKind, SiteFile};
 use crate::printer::Printer;
 use crate::resources::bucket::{self, DesiredBucket};
 use crate::resources::object::{self, DesiredObject};
@@ -68,6 +68,42 @@ fn check_inputs(args: &DragonsLabArgs) -> Result<Inputs, Error> {
     })
 }
 
+type LabObservation = (
+    bucket::ObservedBucket,
+    Option<object::ObservedObject>,
+    Option<std::collections::BTreeMap<String, object::ObservedObject>>,
+);
+
+/// Reads the bucket (fully, or — when ListBuckets showed it is ours, with `owned_region` — just its
+/// configuration), the data object and, with `site`, the listing, concurrently.
+async fn observe_lab(
+    s3: &aws_sdk_s3::Client,
+    bucket_name: &str,
+    key: &str,
+    site: bool,
+    owned_region: Option<Option<String>>,
+) -> Result<LabObservation, Error> {
+    let observed_bucket = async {
+        match owned_region {
+            Some(region) => bucket::observe_owned(s3, bucket_name, region).await,
+            None => bucket::observe(s3, bucket_name).await,
+        }
+    };
+    let site_objects = async {
+        if site {
+            object::observe_all(s3, bucket_name).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (observed_bucket, observed_object, site_objects) = tokio::join!(
+        observed_bucket,
+        object::observe(s3, bucket_name, key),
+        site_objects
+    );
+    Ok((observed_bucket?, observed_object?, site_objects?))
+}
+
 pub async fn run(
     global: &GlobalArgs,
     args: &DragonsLabArgs,
@@ -90,38 +126,65 @@ async fn run_with(
 ) -> Result<(), Error> {
     let clients = Clients::new(aws);
     let observing = printer.step("observing S3 and SSM");
-    // The default bucket name needs the account id; a given one lets everything start at once.
-    let bucket_name = match &inputs.bucket {
-        Some(name) => name.clone(),
-        None => {
-            let identity = aws.identity().await?;
-            DEFAULT_BUCKET_TEMPLATE
-                .replace("{{account_id}}", &identity.account)
-                .replace("{{region}}", &aws.region)
-        }
-    };
-    let site_objects = async {
-        match &inputs.site {
-            Some(_) => object::observe_all(&clients.s3, &bucket_name)
+    // Round one: identity, parameters and — for a given name — the bucket and its contents. The
+    // default name needs the account id, so round one lists the caller's buckets instead, and the
+    // bucket's configuration and contents are read in a second round only if it is already ours.
+    let site = inputs.site.is_some();
+    let explicit = async {
+        match &inputs.bucket {
+            Some(name) => observe_lab(&clients.s3, name, &inputs.key, site, None)
                 .await
                 .map(Some),
             None => Ok(None),
         }
     };
-    let (identity, observed_bucket, observed_object, site_objects, parameters) = tokio::join!(
+    let owned = async {
+        match &inputs.bucket {
+            Some(_) => None,
+            None => Some(bucket::owned_buckets(&clients.s3).await),
+        }
+    };
+    let (identity, parameters, explicit, owned) = tokio::join!(
         aws.identity(),
-        bucket::observe(&clients.s3, &bucket_name),
-        object::observe(&clients.s3, &bucket_name, &inputs.key),
-        site_objects,
         parameter::observe(&clients.ssm, &[BUCKET_PARAMETER, KEY_PARAMETER]),
+        explicit,
+        owned,
     );
-    let identity = identity?;
-    let (observed_bucket, observed_object, site_objects, parameters) = (
-        observed_bucket?,
-        observed_object?,
-        site_objects?,
-        parameters?,
-    );
+    let (identity, parameters, explicit) = (identity?, parameters?, explicit?);
+    let bucket_name = inputs.bucket.clone().unwrap_or_else(|| {
+        DEFAULT_BUCKET_TEMPLATE
+            .replace("{{account_id}}", &identity.account)
+            .replace("{{region}}", &aws.region)
+    });
+    let (observed_bucket, observed_object, site_objects) = match (explicit, owned) {
+        (Some(observed), _) => observed,
+        (None, Some(Ok(owned))) => match owned.get(&bucket_name) {
+            Some(region) => {
+                observe_lab(
+                    &clients.s3,
+                    &bucket_name,
+                    &inputs.key,
+                    site,
+                    Some(region.clone()),
+                )
+                .await?
+            }
+            // Not among the caller's buckets: to be created. A name another account holds is
+            // refused by CreateBucket itself, before anything that depends on the bucket runs.
+            None => (
+                bucket::ObservedBucket {
+                    presence: bucket::Presence::Missing,
+                    ownership: None,
+                    public_access: None,
+                    tags: Default::default(),
+                },
+                None,
+                site.then(Default::default),
+            ),
+        },
+        // Listing was refused (no s3:ListAllMyBuckets): HeadBucket decides, as for a given name.
+        (None, _) => observe_lab(&clients.s3, &bucket_name, &inputs.key, site, None).await?,
+    };
     observing.finish("observed S3 and SSM");
 
     let (account, partition, region) = (&identity.account, &identity.partition, &aws.region);
@@ -166,6 +229,21 @@ async fn run_with(
             args.adopt,
             arn,
         )?);
+    }
+
+    // A bucket still to be created may turn out to be another account's name: the parameters that
+    // point at it wait for it, so a refused name leaves nothing half made.
+    if plan
+        .find(ResourceKind::S3Bucket, &bucket_name)
+        .is_some_and(|c| c.action == Action::Create)
+    {
+        for change in plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.resource == ResourceKind::SsmParameter)
+        {
+            change.depends_on.push(bucket::bucket_id(&bucket_name));
+        }
     }
 
     print_plan(printer, &plan, account, region);

@@ -214,7 +214,7 @@ async fn run_with(
     };
     let (identity, role, profile, instances) = tokio::join!(
         aws.identity(),
-        iam_role::observe(iam, &inputs.role_name, INLINE_POLICY_NAME),
+        iam_role::observe(iam, &inputs.role_name, INLINE_POLICY_NAME, false),
         instance_profile::observe(iam, &inputs.profile_name),
         instances,
     );

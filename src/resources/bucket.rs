@@ -110,6 +110,66 @@ pub async fn observe(s3: &Client, bucket: &str) -> Result<ObservedBucket, Error>
             tags: BTreeMap::new(),
         });
     }
+    let (ownership, public_access, tags) = configuration(ownership, public_access, tags)?;
+    Ok(ObservedBucket {
+        presence,
+        ownership,
+        public_access,
+        tags,
+    })
+}
+
+/// Reads the configuration of a bucket ListBuckets already showed to be the caller's: one round,
+/// without the ownership checks `observe` makes.
+pub async fn observe_owned(
+    s3: &Client,
+    bucket: &str,
+    region: Option<String>,
+) -> Result<ObservedBucket, Error> {
+    let (ownership, public_access, tags) = tokio::join!(
+        s3.get_bucket_ownership_controls().bucket(bucket).send(),
+        s3.get_public_access_block().bucket(bucket).send(),
+        s3.get_bucket_tagging().bucket(bucket).send(),
+    );
+    let (ownership, public_access, tags) = configuration(ownership, public_access, tags)?;
+    Ok(ObservedBucket {
+        presence: Presence::Owned {
+            region: region.unwrap_or_default(),
+        },
+        ownership,
+        public_access,
+        tags,
+    })
+}
+
+type Answer<O, E> = Result<
+    O,
+    aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+>;
+
+/// Interprets the three configuration reads; "not configured" answers are `None` or empty.
+#[allow(clippy::type_complexity)]
+fn configuration(
+    ownership: Answer<
+        aws_sdk_s3::operation::get_bucket_ownership_controls::GetBucketOwnershipControlsOutput,
+        aws_sdk_s3::operation::get_bucket_ownership_controls::GetBucketOwnershipControlsError,
+    >,
+    public_access: Answer<
+        aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput,
+        aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockError,
+    >,
+    tags: Answer<
+        aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput,
+        aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingError,
+    >,
+) -> Result<
+    (
+        Option<String>,
+        Option<PublicAccess>,
+        BTreeMap<String, String>,
+    ),
+    Error,
+> {
     let absent = |code: Option<&str>, codes: &[&str]| {
         code.is_some_and(|c| codes.contains(&c) || c == "NoSuchBucket")
     };
@@ -142,12 +202,7 @@ pub async fn observe(s3: &Client, bucket: &str) -> Result<ObservedBucket, Error>
         Err(e) if absent(service_code(&e), &["NoSuchTagSet"]) => BTreeMap::new(),
         Err(e) => return Err(aws_error("s3:GetBucketTagging", e)),
     };
-    Ok(ObservedBucket {
-        presence,
-        ownership,
-        public_access,
-        tags,
-    })
+    Ok((ownership, public_access, tags))
 }
 
 /// The caller's own buckets and, where S3 says, their regions.

@@ -43,11 +43,13 @@ pub fn role_id(name: &str) -> ResourceId {
     ResourceId::new(ResourceKind::IamRole, name)
 }
 
-/// Reads the role, its tags, its inline policies and its attachments in one concurrent round.
+/// Reads the role, its tags, its inline policies and its attachments in one concurrent round;
+/// with `with_profiles`, also the instance profiles holding it (teardown needs them).
 pub async fn observe(
     iam: &Client,
     name: &str,
     inline_policy_name: &str,
+    with_profiles: bool,
 ) -> Result<Option<ObservedRole>, Error> {
     let get_role = iam.get_role().role_name(name).send();
     let inline_names = iam
@@ -69,13 +71,18 @@ pub async fn observe(
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>();
-    let profiles = iam
-        .list_instance_profiles_for_role()
-        .role_name(name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>();
+    let profiles = async {
+        if !with_profiles {
+            return Ok(Vec::new());
+        }
+        iam.list_instance_profiles_for_role()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+    };
     let (role, inline_names, inline_document, attached, profiles) =
         tokio::join!(get_role, inline_names, inline_document, attached, profiles);
 

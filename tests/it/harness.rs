@@ -299,8 +299,24 @@ impl Session {
         BufReader::new(file)
             .lines()
             .map_while(Result::ok)
-            .filter(|line| line.contains(&marker))
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            // moto writes an entry and its newline in two calls, so concurrent requests can share
+            // a line: read every JSON value on it.
+            .flat_map(|line| {
+                serde_json::Deserializer::from_str(&line)
+                    .into_iter::<serde_json::Value>()
+                    .map_while(Result::ok)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|entry| {
+                entry["headers"]
+                    .as_object()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    })
+                    .and_then(|(_, v)| v.as_str())
+                    .is_some_and(|auth| auth.contains(&marker))
+            })
             .map(|entry| classify(&entry))
             .collect()
     }

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""The benchmark behind bench/run: provision against the course's AWS CLI procedure and a boto3
+script, on a local moto server, plus round trips under latency, teardown and start-up. Writes
+bench/RESULTS.md. Runs only against loopback."""
+import argparse
+import base64
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import boto3
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TAG = "bench-ide"
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "Decode", "Select")
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(port, seconds=60):
+    import socket
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"nothing listening on {port}")
+
+
+class Moto:
+    def __init__(self, work):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.recording = os.path.join(work, "recording.jsonl")
+        env = dict(os.environ, MOTO_ENABLE_RECORDING="true", MOTO_RECORDER_FILEPATH=self.recording)
+        self.process = subprocess.Popen(
+            [os.path.join(ROOT, ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.port)
+
+    def post(self, path):
+        urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST", data=b"")).read()
+
+    def reset(self):
+        self.post("/moto-api/reset")
+        self.post("/moto-api/recorder/reset-recording")
+
+    def requests(self):
+        self.post("/moto-api/recorder/stop-recording")
+        entries = []
+        if os.path.exists(self.recording):
+            # moto writes an entry and its newline in two calls, so concurrent requests can share a
+            # line: read every JSON value on it.
+            decoder = json.JSONDecoder()
+            with open(self.recording) as f:
+                for line in f:
+                    position, line = 0, line.strip()
+                    while position < len(line):
+                        try:
+                            entry, position = decoder.raw_decode(line, position)
+                        except ValueError:
+                            break
+                        entries.append(entry)
+        self.post("/moto-api/recorder/reset-recording")
+        self.post("/moto-api/recorder/start-recording")
+        return entries
+
+    def stop(self):
+        self.process.terminate()
+
+
+def operation(entry):
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("latin-1")
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    if "x-amz-target" in headers:
+        return headers["x-amz-target"].split(".")[-1]
+    for part in body.split("&") + entry["url"].replace("?", "&").split("&"):
+        if part.startswith("Action="):
+            return part[len("Action="):]
+    method = entry["method"]
+    return {"GET": "Get", "HEAD": "Head"}.get(method, method) + " " + entry["url"].split("?")[0]
+
+
+def mutating(entries):
+    return [op for op in map(operation, entries) if not op.startswith(READ_PREFIXES)]
+
+
+def environment(endpoint, work):
+    for name in ("config", "credentials"):
+        open(os.path.join(work, name), "w").close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="AKIABENCH0000000000", AWS_SECRET_ACCESS_KEY="bench-secret",
+        AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
+        AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.path.join(work, "config"),
+        AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "credentials"), AWS_PAGER="",
+        INSTANCE_TAG=TAG, NO_COLOR="1")
+    return env
+
+
+def fixture(endpoint):
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="AKIAFIXTURE", aws_secret_access_key="x")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": TAG}]}])
+
+
+def timed(command, env):
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr.decode()}")
+    return elapsed
+
+
+def fill_bucket(endpoint, bucket, count):
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="AKIAFIXTURE", aws_secret_access_key="x")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"objects/{i:05}", Body=b"x"), range(count)))
+
+
+def summary(samples):
+    return statistics.median(samples), min(samples), max(samples)
+
+
+def fmt(seconds):
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--provision", required=True)
+    parser.add_argument("--aws", required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--delay-ms", type=float, default=50.0)
+    parser.add_argument("--objects", type=int, default=10000)
+    parser.add_argument("--output", default=os.path.join(ROOT, "bench/RESULTS.md"))
+    parser.add_argument("--command", default="bench/run")
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="provision-bench-")
+    moto = Moto(work)
+    env = environment(moto.endpoint, work)
+    policy = os.path.join(work, "policy.json")
+    template = open(os.path.join(ROOT, "templates/dragons-lab-policy.json")).read()
+    with open(policy, "w") as f:
+        f.write(template.replace("{{partition}}", "aws").replace("{{region}}", "us-east-1")
+                .replace("{{account_id}}", "123456789012").replace("{{bucket}}", "dragons-lab-123456789012-us-east-1"))
+    env["POLICY"] = policy
+    env["AWS"] = args.aws
+    provision = args.provision
+    commands = {
+        "a": [[provision, "-q", "instance-profile", "--instance-tag", f"Name={TAG}"], [provision, "-q", "dragons-lab"]],
+        "b": [["bash", os.path.join(ROOT, "bench/baseline/awscli.sh")]],
+        "c": [[os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "bench/baseline/boto3.py")]],
+    }
+    times = {k: [] for k in commands}
+    requests = {}
+    converged_mutating = []
+    print(f"== {args.runs} runs of a) provision, b) aws CLI, c) boto3, each on fresh state", file=sys.stderr)
+    for run in range(args.runs):
+        for key, steps in commands.items():
+            moto.reset()
+            fixture(moto.endpoint)
+            moto.requests()
+            times[key].append(sum(timed(step, env) for step in steps))
+            requests[key] = len(moto.requests())
+            if key == "a":
+                for step in steps:
+                    timed(step, env)
+                converged_mutating.append(len(mutating(moto.requests())))
+        print(f"   run {run + 1}: " + ", ".join(f"{k} {fmt(v[-1])}" for k, v in times.items()), file=sys.stderr)
+
+    print(f"== latency mode: {args.delay_ms:.0f} ms per request", file=sys.stderr)
+    port_file = os.path.join(work, "proxy.port")
+    proxy = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench/proxy.py"), "--upstream", moto.endpoint,
+                              "--delay-ms", str(args.delay_ms), "--port-file", port_file], stdout=subprocess.DEVNULL)
+    while not os.path.exists(port_file) or not open(port_file).read():
+        time.sleep(0.05)
+    proxied = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{open(port_file).read()}")
+    latency = {}
+    for key, step in (("instance-profile", commands["a"][0]), ("dragons-lab", commands["a"][1])):
+        samples = []
+        for _ in range(max(1, args.runs // 2)):
+            moto.reset()
+            fixture(moto.endpoint)
+            samples.append(timed(step, proxied))
+        latency[key] = statistics.median(samples)
+    proxy.terminate()
+
+    print(f"== teardown of {args.objects} objects", file=sys.stderr)
+    bucket = "dragons-lab-123456789012-us-east-1"
+    teardown = {}
+    for key, command in (("provision", [provision, "-q", "teardown", "--only", "dragons-lab", "--yes"]),
+                         ("aws s3 rb --force", [args.aws, "s3", "rb", f"s3://{bucket}", "--force"])):
+        moto.reset()
+        timed(commands["a"][1], env)
+        fill_bucket(moto.endpoint, bucket, args.objects)
+        teardown[key] = timed(command, env)
+        s3 = boto3.client("s3", endpoint_url=moto.endpoint, region_name="us-east-1",
+                          aws_access_key_id="AKIAFIXTURE", aws_secret_access_key="x")
+        if any(b["Name"] == bucket for b in s3.list_buckets()["Buckets"]):
+            sys.exit(f"{key} left the bucket behind")
+
+    print("== start-up", file=sys.stderr)
+    help_times = [timed([provision, "--help"], env) for _ in range(30)]
+    whoami_times = [timed([provision, "whoami"], env) for _ in range(10)]
+    moto.stop()
+
+    a, b, c = (summary(times[k]) for k in "abc")
+    ratio_b, ratio_c = b[0] / a[0], c[0] / a[0]
+    round_trips = {k: v / (args.delay_ms / 1000) for k, v in latency.items()}
+    teardown_ratio = teardown["aws s3 rb --force"] / teardown["provision"]
+    help_median = statistics.median(help_times)
+    targets = [
+        ("a ≥ 30× faster than b", f"{ratio_b:.1f}×", ratio_b >= 30),
+        ("a ≥ 4× faster than c", f"{ratio_c:.1f}×", ratio_c >= 4),
+        ("re-run on converged state: 0 mutating requests", str(max(converged_mutating)), max(converged_mutating) == 0),
+        (f"instance-profile within 6 round trips at {args.delay_ms:.0f} ms", f"{round_trips['instance-profile']:.1f}",
+         round_trips["instance-profile"] <= 6),
+        (f"dragons-lab within 4 round trips at {args.delay_ms:.0f} ms", f"{round_trips['dragons-lab']:.1f}",
+         round_trips["dragons-lab"] <= 4),
+        (f"teardown of {args.objects} objects ≥ 5× faster than aws s3 rb --force", f"{teardown_ratio:.1f}×",
+         teardown_ratio >= 5),
+        ("provision --help ≤ 10 ms", fmt(help_median), help_median <= 0.010),
+    ]
+    versions = {
+        "provision": subprocess.run([provision, "--version"], capture_output=True, text=True).stdout.strip(),
+        "aws": subprocess.run([args.aws, "--version"], capture_output=True, text=True, env=env).stdout.strip()
+        or subprocess.run([args.aws, "--version"], capture_output=True, text=True, env=env).stderr.strip(),
+        "boto3": boto3.__version__,
+        "moto": subprocess.run([os.path.join(ROOT, ".venv/bin/python"), "-c", "import moto; print(moto.__version__)"],
+                               capture_output=True, text=True).stdout.strip(),
+        "python": platform.python_version(),
+    }
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- Date: {datetime.date.today().isoformat()}",
+        f"- Machine: {cpu}, {os.cpu_count()} cores",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"- Command: `{args.command}` ({args.runs} runs, {args.delay_ms:.0f} ms latency, {args.objects} objects)",
+        "- Emulator: moto in server mode on loopback, fresh state (`POST /moto-api/reset`) and a tagged",
+        "  instance before every measured run; requests counted with moto's recorder.",
+        "",
+        "## The course's set-up: instance profile + Dragons lab",
+        "",
+        "| | median | min–max | requests sent |",
+        "| --- | --- | --- | --- |",
+        f"| a) provision instance-profile + dragons-lab | {fmt(a[0])} | {fmt(a[1])}–{fmt(a[2])} | {requests['a']} |",
+        f"| b) AWS CLI procedure (13 `aws` processes) | {fmt(b[0])} | {fmt(b[1])}–{fmt(b[2])} | {requests['b']} |",
+        f"| c) boto3, one process | {fmt(c[0])} | {fmt(c[1])}–{fmt(c[2])} | {requests['c']} |",
+        "",
+        f"Ratios: b / a = **{ratio_b:.1f}×**, c / a = **{ratio_c:.1f}×**. Re-run of a) on converged state: "
+        f"{max(converged_mutating)} mutating requests (every run).",
+        "",
+        f"## Round trips at {args.delay_ms:.0f} ms per request (bench/proxy.py)",
+        "",
+        "| command | wall | wall / D | dependency-chain minimum |",
+        "| --- | --- | --- | --- |",
+        f"| instance-profile | {fmt(latency['instance-profile'])} | {round_trips['instance-profile']:.1f} | ≈ 5 |",
+        f"| dragons-lab | {fmt(latency['dragons-lab'])} | {round_trips['dragons-lab']:.1f} | ≈ 3 |",
+        "",
+        f"## Teardown of a bucket holding {args.objects} objects",
+        "",
+        "| | wall |",
+        "| --- | --- |",
+        f"| provision teardown --only dragons-lab --yes | {fmt(teardown['provision'])} |",
+        f"| aws s3 rb --force | {fmt(teardown['aws s3 rb --force'])} |",
+        "",
+        f"Ratio: **{teardown_ratio:.1f}×**.",
+        "",
+        "## Start-up",
+        "",
+        f"- `provision --help`: median {fmt(help_median)} (30 runs)",
+        f"- `provision whoami`: median {fmt(statistics.median(whoami_times))} (10 runs, one STS request)",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "| --- | --- | --- |",
+    ] + [f"| {name} | {value} | {'met' if ok else 'MISSED'} |" for name, value, ok in targets]
+    with open(args.output, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
