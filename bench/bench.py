@@ -197,15 +197,26 @@ def main():
                               "--delay-ms", str(args.delay_ms), "--port-file", port_file], stdout=subprocess.DEVNULL)
     while not os.path.exists(port_file) or not open(port_file).read():
         time.sleep(0.05)
-    proxied = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{open(port_file).read()}")
-    latency = {}
+    proxy_url = f"http://127.0.0.1:{open(port_file).read()}"
+    proxied = dict(env, AWS_ENDPOINT_URL=proxy_url)
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from proxy import sequential_round_trips
+
+    def proxy_call(path, method="GET"):
+        request = urllib.request.Request(proxy_url + path, method=method, data=b"" if method == "POST" else None)
+        return json.loads(urllib.request.urlopen(request).read() or b"null")
+
+    latency, chains = {}, {}
     for key, step in (("instance-profile", commands["a"][0]), ("dragons-lab", commands["a"][1])):
-        samples = []
+        samples, counted = [], []
         for _ in range(max(1, args.runs // 2)):
             moto.reset()
             fixture(moto.endpoint)
+            proxy_call("/__proxy/reset", "POST")
             samples.append(timed(step, proxied))
+            counted.append(sequential_round_trips(proxy_call("/__proxy/intervals")))
         latency[key] = statistics.median(samples)
+        chains[key] = max(counted)
     proxy.terminate()
 
     print(f"== teardown of {args.objects} objects", file=sys.stderr)
@@ -229,17 +240,19 @@ def main():
 
     a, b, c = (summary(times[k]) for k in "abc")
     ratio_b, ratio_c = b[0] / a[0], c[0] / a[0]
-    round_trips = {k: v / (args.delay_ms / 1000) for k, v in latency.items()}
+    wall_over_delay = {k: v / (args.delay_ms / 1000) for k, v in latency.items()}
     teardown_ratio = teardown["aws s3 rb --force"] / teardown["provision"]
     help_median = statistics.median(help_times)
     targets = [
         ("a ≥ 30× faster than b", f"{ratio_b:.1f}×", ratio_b >= 30),
         ("a ≥ 4× faster than c", f"{ratio_c:.1f}×", ratio_c >= 4),
         ("re-run on converged state: 0 mutating requests", str(max(converged_mutating)), max(converged_mutating) == 0),
-        (f"instance-profile within 6 round trips at {args.delay_ms:.0f} ms", f"{round_trips['instance-profile']:.1f}",
-         round_trips["instance-profile"] <= 6),
-        (f"dragons-lab within 4 round trips at {args.delay_ms:.0f} ms", f"{round_trips['dragons-lab']:.1f}",
-         round_trips["dragons-lab"] <= 4),
+        (f"instance-profile within 6 round trips at {args.delay_ms:.0f} ms",
+         f"{chains['instance-profile']} sequential (wall / D {wall_over_delay['instance-profile']:.1f})",
+         chains["instance-profile"] <= 6),
+        (f"dragons-lab within 4 round trips at {args.delay_ms:.0f} ms",
+         f"{chains['dragons-lab']} sequential (wall / D {wall_over_delay['dragons-lab']:.1f})",
+         chains["dragons-lab"] <= 4),
         (f"teardown of {args.objects} objects ≥ 5× faster than aws s3 rb --force", f"{teardown_ratio:.1f}×",
          teardown_ratio >= 5),
         ("provision --help ≤ 10 ms", fmt(help_median), help_median <= 0.010),
@@ -277,10 +290,16 @@ def main():
         "",
         f"## Round trips at {args.delay_ms:.0f} ms per request (bench/proxy.py)",
         "",
-        "| command | wall | wall / D | dependency-chain minimum |",
-        "| --- | --- | --- | --- |",
-        f"| instance-profile | {fmt(latency['instance-profile'])} | {round_trips['instance-profile']:.1f} | ≈ 5 |",
-        f"| dragons-lab | {fmt(latency['dragons-lab'])} | {round_trips['dragons-lab']:.1f} | ≈ 3 |",
+        "| command | wall | wall / D | sequential round trips (proxy) | dependency-chain minimum |",
+        "| --- | --- | --- | --- | --- |",
+        f"| instance-profile | {fmt(latency['instance-profile'])} | {wall_over_delay['instance-profile']:.1f} "
+        f"| {chains['instance-profile']} | ≈ 5 |",
+        f"| dragons-lab | {fmt(latency['dragons-lab'])} | {wall_over_delay['dragons-lab']:.1f} "
+        f"| {chains['dragons-lab']} | ≈ 3 |",
+        "",
+        "wall / D also counts moto's own processing (one Python process: concurrent requests are served",
+        "largely one after another) and process start-up; the proxy's count is the longest chain of",
+        "requests each sent after the previous one was answered — the round trips really waited for.",
         "",
         f"## Teardown of a bucket holding {args.objects} objects",
         "",

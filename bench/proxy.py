@@ -8,11 +8,17 @@ as a real region's round trip would, and can inject faults (for retry and thrott
 --fail OPERATION=STATUS:COUNT answers the first COUNT requests whose body or URL names OPERATION
 with STATUS (an AWS-style XML error) instead of forwarding them. It listens on 127.0.0.1 only and
 forwards only to a loopback upstream.
+
+It records when each request arrived and was answered: GET /__proxy/intervals returns them as JSON
+[[start, end], ...] (seconds), POST /__proxy/reset clears them. The longest chain of requests each
+starting after the previous one was answered is the number of round trips a client waited for in
+sequence (see sequential_round_trips).
 """
 import argparse
 import http.client
 import http.server
 import ipaddress
+import json
 import socketserver
 import sys
 import threading
@@ -20,6 +26,15 @@ import time
 import urllib.parse
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
+
+
+def sequential_round_trips(intervals):
+    """The longest chain of intervals in which each starts after the previous one ended."""
+    count, last_end = 0, float("-inf")
+    for start, end in sorted(intervals, key=lambda i: i[1]):
+        if start >= last_end:
+            count, last_end = count + 1, end
+    return count
 
 
 def parse_fault(text):
@@ -33,6 +48,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     upstream = None
     delay = 0.0
     faults = []
+    intervals = []
     lock = threading.Lock()
 
     def log_message(self, *args):
@@ -47,7 +63,31 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                     return fault
         return None
 
+    def _control(self):
+        if self.path == "/__proxy/reset":
+            with self.lock:
+                Proxy.intervals = []
+            payload = b"{}"
+        else:
+            with self.lock:
+                payload = json.dumps(Proxy.intervals).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def _handle(self):
+        if self.path.startswith("/__proxy/"):
+            return self._control()
+        started = time.monotonic()
+        try:
+            self._forward()
+        finally:
+            with self.lock:
+                Proxy.intervals.append((started, time.monotonic()))
+
+    def _forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         time.sleep(self.delay)

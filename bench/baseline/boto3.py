@@ -3,8 +3,11 @@
 Expects AWS_* environment pointing at the emulator, INSTANCE_TAG and POLICY."""
 import os
 import pathlib
+import sys
 
-import boto3
+# This file is named boto3.py: without this its own directory would shadow the boto3 package.
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import boto3  # noqa: E402
 
 root = pathlib.Path(__file__).resolve().parents[2]
 session = boto3.session.Session()

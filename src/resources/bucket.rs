@@ -369,43 +369,30 @@ pub fn plan_absent(
 pub const DELETE_BATCHES_IN_FLIGHT: usize = 8;
 
 /// Deletes every object version and delete marker: pages of up to 1000 are listed one after
-/// another (S3's markers require it) while each page's DeleteObjects batch runs concurrently.
+/// another (S3's markers require it) while each page's DeleteObjects batch runs concurrently. A
+/// bucket that never had versioning holds only current objects, which the cheaper ListObjectsV2
+/// lists (on moto it is four times faster per page than ListObjectVersions).
 pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), Error> {
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
+    let versioned = match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(output) => output.status().is_some(),
+        Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(()),
+        // Some emulators answer a never-versioned bucket with a 200 whose root element the SDK
+        // does not expect; its XML still says whether a versioning status was ever set. Anything
+        // else unreadable lists versions, which is always correct.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .is_none_or(|body| String::from_utf8_lossy(body).contains("<Status>")),
+        Err(e) => return Err(aws_error("s3:GetBucketVersioning", e)),
+    };
+    let mut pages = Pages {
+        versioned,
+        key_marker: None,
+        version_marker: None,
+        done: false,
+    };
     let mut batches = FuturesUnordered::new();
-    loop {
-        let page = match s3
-            .list_object_versions()
-            .bucket(bucket)
-            .max_keys(1000)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(e) if service_code(&e) == Some("NoSuchBucket") => break,
-            Err(e) => return Err(aws_error("s3:ListObjectVersions", e)),
-        };
-        let versions = page
-            .versions()
-            .iter()
-            .map(|v| (v.key(), v.version_id()))
-            .chain(
-                page.delete_markers()
-                    .iter()
-                    .map(|m| (m.key(), m.version_id())),
-            );
-        let identifiers = versions
-            .filter_map(|(key, version)| {
-                ObjectIdentifier::builder()
-                    .set_key(key.map(str::to_string))
-                    .set_version_id(version.map(str::to_string))
-                    .build()
-                    .ok()
-            })
-            .collect::<Vec<_>>();
+    while let Some(identifiers) = pages.next(s3, bucket).await? {
         if !identifiers.is_empty() {
             batches.push(delete_batch(s3, bucket, identifiers, counter));
         }
@@ -414,16 +401,88 @@ pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), E
                 result?;
             }
         }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        key_marker = page.next_key_marker().map(str::to_string);
-        version_marker = page.next_version_id_marker().map(str::to_string);
     }
     while let Some(result) = batches.next().await {
         result?;
     }
     Ok(())
+}
+
+/// Pages of up to 1000 object identifiers: every version and delete marker of a versioned bucket,
+/// or the keys of one that never had versioning.
+struct Pages {
+    versioned: bool,
+    key_marker: Option<String>,
+    version_marker: Option<String>,
+    done: bool,
+}
+
+impl Pages {
+    async fn next(
+        &mut self,
+        s3: &Client,
+        bucket: &str,
+    ) -> Result<Option<Vec<ObjectIdentifier>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let identifier = |key: Option<&str>, version: Option<&str>| {
+            ObjectIdentifier::builder()
+                .set_key(key.map(str::to_string))
+                .set_version_id(version.map(str::to_string))
+                .build()
+                .ok()
+        };
+        if !self.versioned {
+            let page = match s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .max_keys(1000)
+                .set_continuation_token(self.key_marker.clone())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(None),
+                Err(e) => return Err(aws_error("s3:ListObjectsV2", e)),
+            };
+            self.key_marker = page.next_continuation_token().map(str::to_string);
+            self.done = page.is_truncated() != Some(true) || self.key_marker.is_none();
+            return Ok(Some(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| identifier(o.key(), None))
+                    .collect(),
+            ));
+        }
+        let page = match s3
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(1000)
+            .set_key_marker(self.key_marker.clone())
+            .set_version_id_marker(self.version_marker.clone())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(None),
+            Err(e) => return Err(aws_error("s3:ListObjectVersions", e)),
+        };
+        self.key_marker = page.next_key_marker().map(str::to_string);
+        self.version_marker = page.next_version_id_marker().map(str::to_string);
+        self.done = page.is_truncated() != Some(true);
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = page
+            .delete_markers()
+            .iter()
+            .map(|m| (m.key(), m.version_id()));
+        Ok(Some(
+            versions
+                .chain(markers)
+                .filter_map(|(key, version)| identifier(key, version))
+                .collect(),
+        ))
+    }
 }
 
 async fn delete_batch(
