@@ -266,3 +266,23 @@ async fn an_undecodable_message_comes_with_the_command_that_decodes_it() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn an_expired_token_answer_says_the_session_expired_and_how_to_refresh() {
+    let rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_error(|| {
+        aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::generic(
+            ErrorMetadata::builder()
+                .code("ExpiredToken")
+                .message("The security token included in the request is expired")
+                .build(),
+        )
+    });
+    let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&rule]);
+    let error = provision::error::aws_error(
+        "sts:GetCallerIdentity",
+        sts.get_caller_identity().send().await.expect_err("expired"),
+    );
+    assert_eq!(error.message(), "the AWS session has expired");
+    assert!(error.causes()[0].contains("ExpiredToken"), "{error}");
+    assert!(error.hints()[0].contains("aws sso login"), "{error}");
+}

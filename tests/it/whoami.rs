@@ -99,3 +99,23 @@ fn cloud9_managed_credentials_are_recognised_before_any_iam_call() {
     );
     assert!(requests.is_empty(), "nothing was sent: {requests:?}");
 }
+
+#[test]
+fn an_expired_session_is_named_with_how_to_refresh_it() {
+    let session = Session::new("expired_session");
+    // credential_process hands out temporary credentials that expired long ago.
+    let config = "[profile course]\ncredential_process = printf '{\"Version\":1,\"AccessKeyId\":\"ASIAEXPIRED\",\"SecretAccessKey\":\"s\",\"SessionToken\":\"t\",\"Expiration\":\"2020-01-01T00:00:00Z\"}'\n";
+    let path = session.write_file("config-expired", config);
+    let (output, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", &path)
+            .run(&["whoami", "--profile", "course"])
+    });
+    output.assert_code(1);
+    assert!(output.stderr.contains("error: the AWS session has expired"), "{}", output.stderr);
+    assert!(output.stderr.contains("aws sso login"), "{}", output.stderr);
+    assert!(requests.is_empty(), "{requests:?}");
+}
