@@ -115,7 +115,11 @@ fn an_expired_session_is_named_with_how_to_refresh_it() {
             .run(&["whoami", "--profile", "course"])
     });
     output.assert_code(1);
-    assert!(output.stderr.contains("error: the AWS session has expired"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("error: the AWS session has expired"),
+        "{}",
+        output.stderr
+    );
     assert!(output.stderr.contains("aws sso login"), "{}", output.stderr);
     assert!(requests.is_empty(), "{requests:?}");
 }
