@@ -9,7 +9,7 @@ use futures::future::join_all;
 
 use crate::apply::Clients;
 use crate::cli::{NamesArgs, Part};
-use crate::commands::instance_profile::{DEFAULT_BUCKET_TEMPLATE, IAM_PATH, INLINE_POLICY_NAME};
+use crate::commands::instance_profile::{IAM_PATH, INLINE_POLICY_NAME, default_bucket_name};
 use crate::error::{Error, aws_error, service_code};
 use crate::resources::association::{self, ObservedAssociation};
 use crate::resources::iam_role::{self, ObservedRole};
@@ -43,11 +43,10 @@ pub fn includes(only: Option<Part>, part: Part) -> bool {
 }
 
 pub fn default_bucket(names: &NamesArgs, account: &str, region: &str) -> String {
-    names.bucket.clone().unwrap_or_else(|| {
-        DEFAULT_BUCKET_TEMPLATE
-            .replace("{{account_id}}", account)
-            .replace("{{region}}", region)
-    })
+    names
+        .bucket
+        .clone()
+        .unwrap_or_else(|| default_bucket_name(account, region))
 }
 
 pub async fn discover(

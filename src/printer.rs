@@ -125,6 +125,24 @@ impl Printer {
         bar
     }
 
+    /// Ends a progress line with `mark` and `message` (left on screen), or logs it with
+    /// `--verbose` when nothing is drawn. `abandon` marks it as not completed.
+    fn end_line(&self, bar: &ProgressBar, mark: &str, message: String, abandon: bool) {
+        if !self.animated {
+            self.debug(format!("{mark} {message}"));
+            return;
+        }
+        bar.set_style(
+            ProgressStyle::with_template(&format!("{mark} {{msg}}"))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        if abandon {
+            bar.abandon_with_message(message);
+        } else {
+            bar.finish_with_message(message);
+        }
+    }
+
     /// A bar for `items` files or objects totalling `bytes` bytes.
     pub fn transfer(&self, label: impl Into<String>, items: u64, bytes: u64) -> Transfer {
         let label = label.into();
@@ -232,15 +250,7 @@ impl Counter {
 
     pub fn finish(&self) {
         let message = format!("{}: {}", self.label, self.count());
-        if self.printer.animated {
-            self.bar.set_style(
-                ProgressStyle::with_template("✓ {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            self.bar.finish_with_message(message);
-        } else {
-            self.printer.debug(format!("✓ {message}"));
-        }
+        self.printer.end_line(&self.bar, "✓", message, false);
     }
 }
 
@@ -260,27 +270,11 @@ impl Step {
     }
 
     pub fn finish(self, message: impl Into<String>) {
-        let message = message.into();
-        if self.printer.animated {
-            self.bar.set_style(
-                ProgressStyle::with_template("✓ {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            self.bar.finish_with_message(message);
-        } else {
-            self.printer.debug(format!("✓ {message}"));
-        }
+        self.printer.end_line(&self.bar, "✓", message.into(), false);
     }
 
     pub fn fail(self) {
-        if self.printer.animated {
-            self.bar.set_style(
-                ProgressStyle::with_template("✗ {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            self.bar.abandon_with_message(self.message.clone());
-        } else {
-            self.printer.debug(format!("✗ {}", self.message));
-        }
+        self.printer
+            .end_line(&self.bar, "✗", self.message.clone(), true);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::apply::{self, ApplyOptions, Clients};
 use crate::aws::Aws;
 use crate::cli::{DragonsLabArgs, GlobalArgs};
-use crate::commands::instance_profile::DEFAULT_BUCKET_TEMPLATE;
+use crate::commands::instance_profile::default_bucket_name;
 use crate::commands::{print_outcome, print_plan};
 use crate::error::Error;
 use crate::lab_data;
@@ -151,11 +151,10 @@ async fn run_with(
         owned,
     );
     let (identity, parameters, explicit) = (identity?, parameters?, explicit?);
-    let bucket_name = inputs.bucket.clone().unwrap_or_else(|| {
-        DEFAULT_BUCKET_TEMPLATE
-            .replace("{{account_id}}", &identity.account)
-            .replace("{{region}}", &aws.region)
-    });
+    let bucket_name = inputs
+        .bucket
+        .clone()
+        .unwrap_or_else(|| default_bucket_name(&identity.account, &aws.region));
     let (observed_bucket, observed_object, site_objects) = match (explicit, owned) {
         (Some(observed), _) => observed,
         (None, Some(Ok(owned))) => match owned.get(&bucket_name) {

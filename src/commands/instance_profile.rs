@@ -19,6 +19,13 @@ pub const IAM_PATH: &str = "/provision/";
 pub const INLINE_POLICY_NAME: &str = "provision-policy";
 /// The bucket the lab uses unless `--bucket` says otherwise (shared with dragons-lab).
 pub const DEFAULT_BUCKET_TEMPLATE: &str = "dragons-lab-{{account_id}}-{{region}}";
+
+/// The default lab bucket of an account in a region.
+pub fn default_bucket_name(account: &str, region: &str) -> String {
+    DEFAULT_BUCKET_TEMPLATE
+        .replace("{{account_id}}", account)
+        .replace("{{region}}", region)
+}
 const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 
 /// The command's input, checked locally before any AWS call.
@@ -143,11 +150,10 @@ pub(crate) fn desired_state(
 ) -> Result<(DesiredRole, DesiredProfile), Error> {
     let account = identity.account.as_str();
     let partition = identity.partition.as_str();
-    let bucket = inputs.bucket.clone().unwrap_or_else(|| {
-        DEFAULT_BUCKET_TEMPLATE
-            .replace("{{account_id}}", account)
-            .replace("{{region}}", region)
-    });
+    let bucket = inputs
+        .bucket
+        .clone()
+        .unwrap_or_else(|| default_bucket_name(account, region));
     let values = Values {
         account_id: account,
         region,

@@ -48,6 +48,23 @@ impl StatusLine {
         }
     }
 
+    /// Present, but not one the commands make by default, so not compared with a desired state.
+    fn present(
+        resource: ResourceKind,
+        name: impl Into<String>,
+        owned: Option<bool>,
+        details: Vec<String>,
+    ) -> Self {
+        Self {
+            resource,
+            name: name.into(),
+            present: true,
+            in_sync: None,
+            owned,
+            details,
+        }
+    }
+
     fn line(&self) -> String {
         let state = if !self.present {
             "missing".to_string()
@@ -201,14 +218,12 @@ async fn run_with(
         }
     }
     for entry in inventory.buckets.iter().filter(|b| b.name != lab_bucket) {
-        lines.push(StatusLine {
-            resource: ResourceKind::S3Bucket,
-            name: entry.name.clone(),
-            present: true,
-            in_sync: None,
-            owned: Some(is_managed(&entry.tags)),
-            details: vec![format!("in {}", entry.region)],
-        });
+        lines.push(StatusLine::present(
+            ResourceKind::S3Bucket,
+            entry.name.clone(),
+            Some(is_managed(&entry.tags)),
+            vec![format!("in {}", entry.region)],
+        ));
     }
     let object_name = format!("{lab_bucket}/{key}");
     lines.push(match &observed_object {
@@ -252,14 +267,12 @@ async fn run_with(
     }
     for (name, tags) in &inventory.parameters {
         if name != BUCKET_PARAMETER && name != KEY_PARAMETER {
-            lines.push(StatusLine {
-                resource: ResourceKind::SsmParameter,
-                name: name.clone(),
-                present: true,
-                in_sync: None,
-                owned: Some(is_managed(tags)),
-                details: vec![],
-            });
+            lines.push(StatusLine::present(
+                ResourceKind::SsmParameter,
+                name.clone(),
+                Some(is_managed(tags)),
+                vec![],
+            ));
         }
     }
 
@@ -308,14 +321,12 @@ fn iam_lines(
         .iter()
         .filter(|(n, _)| *n != desired_role.name)
     {
-        lines.push(StatusLine {
-            resource: ResourceKind::IamRole,
-            name: name.clone(),
-            present: true,
-            in_sync: None,
-            owned: Some(is_managed(&role.tags)),
-            details: vec![],
-        });
+        lines.push(StatusLine::present(
+            ResourceKind::IamRole,
+            name.clone(),
+            Some(is_managed(&role.tags)),
+            vec![],
+        ));
     }
     match inventory
         .profiles
@@ -341,14 +352,12 @@ fn iam_lines(
         .iter()
         .filter(|(n, _)| *n != desired_profile.name)
     {
-        lines.push(StatusLine {
-            resource: ResourceKind::IamInstanceProfile,
-            name: name.clone(),
-            present: true,
-            in_sync: None,
-            owned: Some(is_managed(&profile.tags)),
-            details: vec![format!("holds {}", profile.roles.join(", "))],
-        });
+        lines.push(StatusLine::present(
+            ResourceKind::IamInstanceProfile,
+            name.clone(),
+            Some(is_managed(&profile.tags)),
+            vec![format!("holds {}", profile.roles.join(", "))],
+        ));
     }
     for (name, profile) in &inventory.profiles {
         for (instance, association) in inventory
@@ -356,14 +365,12 @@ fn iam_lines(
             .iter()
             .filter(|(_, a)| a.profile_arn == profile.arn)
         {
-            lines.push(StatusLine {
-                resource: ResourceKind::Ec2InstanceProfileAssociation,
-                name: instance.clone(),
-                present: true,
-                in_sync: None,
-                owned: None,
-                details: vec![format!("holds {name} ({})", association.id)],
-            });
+            lines.push(StatusLine::present(
+                ResourceKind::Ec2InstanceProfileAssociation,
+                instance.clone(),
+                None,
+                vec![format!("holds {name} ({})", association.id)],
+            ));
         }
     }
     Ok(())
