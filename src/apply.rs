@@ -1,215 +1,378 @@
 //! The executor: makes one attempt to carry out a plan. Each change starts as soon as the changes it
 //! depends on are done, so independent changes (the role and the instance profile, say) run
 //! concurrently and dependent ones in order. After a failure nothing new starts; what is in flight
-//! finishes, and the error is returned — re-running the command resumes from the observed state.
+//! finishes. The result says, change by change, what was applied, what failed and what never
+//! started — re-running the command resumes from the observed state.
+//!
+//! The executor knows no AWS: it is generic over what executes an operation (`Execute`), and it
+//! reports progress as events, which the printer draws.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::Error;
-use crate::plan::{Action, Change, Operation, Plan, ResourceId};
-use crate::printer::Printer;
-use crate::resources::association::{self, PropagationPolicy};
-use crate::resources::{bucket, iam_role, instance_profile, object, parameter};
+use crate::plan::{Change, Plan, ResourceId};
 
-/// The clients a plan's operations need.
-pub struct Clients {
-    pub iam: aws_sdk_iam::Client,
-    pub ec2: aws_sdk_ec2::Client,
-    pub s3: aws_sdk_s3::Client,
-    pub ssm: aws_sdk_ssm::Client,
+/// What a running operation says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// It is waiting, and why (shown on the change's line).
+    Waiting(String),
+    /// Items (objects, files) done so far: `done` of `total` when the total is known, and their
+    /// bytes, `(done, total)`, when they are counted.
+    Items {
+        label: String,
+        done: u64,
+        total: Option<u64>,
+        bytes: Option<(u64, u64)>,
+    },
 }
 
-impl Clients {
-    /// The S3 client for a bucket in `region` (buckets are regional; teardown finds them anywhere).
-    pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
-        if self.s3.config().region().map(|r| r.as_ref()) == Some(region) || region.is_empty() {
-            return self.s3.clone();
+/// Where a running operation sends its progress.
+pub(crate) type Report<'a> = &'a (dyn Fn(Progress) + Sync);
+
+/// What executing an operation learned that the plan could not know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Executed {
+    /// An identifier AWS assigned (an association id).
+    pub(crate) resource_id: Option<String>,
+}
+
+/// Carries out one operation.
+pub(crate) trait Execute<Op> {
+    async fn execute(&self, operation: &Op, report: Report<'_>) -> Result<Executed, Error>;
+}
+
+/// What happened to one change.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    /// It had nothing to do.
+    Unchanged,
+    /// Every operation of it succeeded.
+    Applied { resource_id: Option<String> },
+    /// One of its operations failed (earlier ones may have succeeded).
+    Failed(Error),
+    /// It never started: something failed first, or something it waits for did.
+    NotStarted,
+}
+
+/// What the executor tells the printer.
+pub(crate) enum Event<'a, Op> {
+    Started(&'a Change<Op>),
+    Progress(&'a Change<Op>, Progress),
+    Finished(&'a Change<Op>, &'a Outcome),
+}
+
+/// The outcome of every change of a plan, in plan order.
+#[derive(Debug)]
+pub(crate) struct Execution {
+    pub(crate) outcomes: Vec<Outcome>,
+}
+
+impl Execution {
+    /// The first failure's error, if any change failed.
+    pub(crate) fn error(&self) -> Option<&Error> {
+        self.outcomes.iter().find_map(|o| match o {
+            Outcome::Failed(error) => Some(error),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn resource_id(&self, index: usize) -> Option<&str> {
+        match self.outcomes.get(index) {
+            Some(Outcome::Applied { resource_id }) => resource_id.as_deref(),
+            _ => None,
         }
-        aws_sdk_s3::Client::from_conf(
-            self.s3
-                .config()
-                .to_builder()
-                .region(aws_types::region::Region::new(region.to_string()))
-                .build(),
+    }
+}
+
+pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
+    plan: &Plan<Op>,
+    executor: &E,
+    observer: &(dyn Fn(Event<'_, Op>) + Sync),
+) -> Execution {
+    let changes = plan.changes();
+    let mut outcomes: Vec<Option<Outcome>> = changes
+        .iter()
+        .map(|c| c.operations.is_empty().then_some(Outcome::Unchanged))
+        .collect();
+    // A change without operations is done from the start: its dependents need not wait for it.
+    let mut done: HashSet<ResourceId> = changes
+        .iter()
+        .filter(|c| c.operations.is_empty())
+        .map(Change::id)
+        .collect();
+    let mut running = FuturesUnordered::new();
+    let mut started = vec![false; changes.len()];
+    let mut failed = false;
+    loop {
+        if !failed {
+            for (index, change) in changes.iter().enumerate() {
+                if started[index] || outcomes[index].is_some() {
+                    continue;
+                }
+                if change.depends_on.iter().all(|d| done.contains(d)) {
+                    started[index] = true;
+                    running.push(async move { (index, run(change, executor, observer).await) });
+                }
+            }
+        }
+        let Some((index, outcome)) = running.next().await else {
+            break;
+        };
+        match &outcome {
+            Outcome::Applied { .. } => {
+                done.insert(changes[index].id());
+            }
+            Outcome::Failed(_) => failed = true,
+            Outcome::Unchanged | Outcome::NotStarted => {}
+        }
+        outcomes[index] = Some(outcome);
+    }
+    // `Plan::new` rules out cycles and unknown dependencies, so what is left never started
+    // because something failed.
+    Execution {
+        outcomes: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NotStarted))
+            .collect(),
+    }
+}
+
+async fn run<Op: Sync, E: Execute<Op>>(
+    change: &Change<Op>,
+    executor: &E,
+    observer: &(dyn Fn(Event<'_, Op>) + Sync),
+) -> Outcome {
+    observer(Event::Started(change));
+    let report = |progress: Progress| observer(Event::Progress(change, progress));
+    let mut resource_id = None;
+    let mut outcome = None;
+    for operation in &change.operations {
+        match executor.execute(operation, &report).await {
+            Ok(executed) => resource_id = executed.resource_id.or(resource_id),
+            Err(error) => {
+                outcome = Some(Outcome::Failed(error));
+                break;
+            }
+        }
+    }
+    let outcome = outcome.unwrap_or(Outcome::Applied { resource_id });
+    observer(Event::Finished(change, &outcome));
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::plan::{Action, Kind};
+
+    const THING: Kind = Kind::new("thing");
+
+    /// An operation of the fake: succeed or fail after a delay, naming itself in the log.
+    #[derive(Debug, Clone)]
+    struct FakeOp {
+        name: &'static str,
+        millis: u64,
+        fails: bool,
+    }
+
+    #[derive(Default)]
+    struct Fake {
+        /// "start NAME" and "end NAME", in the order they happened.
+        log: Mutex<Vec<String>>,
+    }
+
+    impl Fake {
+        fn log(&self) -> Vec<String> {
+            self.log.lock().expect("log").clone()
+        }
+
+        fn position(&self, entry: &str) -> usize {
+            self.log()
+                .iter()
+                .position(|e| e == entry)
+                .unwrap_or_else(|| panic!("{entry} not in {:?}", self.log()))
+        }
+    }
+
+    impl Execute<FakeOp> for Fake {
+        async fn execute(&self, op: &FakeOp, report: Report<'_>) -> Result<Executed, Error> {
+            self.log
+                .lock()
+                .expect("log")
+                .push(format!("start {}", op.name));
+            report(Progress::Waiting(format!("{} is working", op.name)));
+            tokio::time::sleep(Duration::from_millis(op.millis)).await;
+            self.log
+                .lock()
+                .expect("log")
+                .push(format!("end {}", op.name));
+            if op.fails {
+                return Err(Error::failed(format!("{} failed", op.name)));
+            }
+            Ok(Executed {
+                resource_id: Some(format!("id-{}", op.name)),
+            })
+        }
+    }
+
+    fn change(name: &'static str, millis: u64, after: &[&str]) -> Change<FakeOp> {
+        after.iter().fold(
+            Change::new(THING, name, Action::Create).with_operations(vec![FakeOp {
+                name,
+                millis,
+                fails: false,
+            }]),
+            |change, dependency| change.after(THING.id(*dependency)),
         )
     }
 
-    pub fn new(aws: &crate::aws::Aws) -> Self {
-        Self {
-            iam: aws.iam(),
-            ec2: aws.ec2(),
-            s3: aws.s3(),
-            ssm: aws.ssm(),
+    fn failing(mut change: Change<FakeOp>) -> Change<FakeOp> {
+        for op in &mut change.operations {
+            op.fails = true;
         }
+        change
     }
-}
 
-#[derive(Debug, Clone, Copy)]
-pub struct ApplyOptions {
-    pub propagation: PropagationPolicy,
-}
-
-impl Default for ApplyOptions {
-    fn default() -> Self {
-        Self {
-            propagation: PropagationPolicy::with_timeout(std::time::Duration::from_secs(120)),
-        }
-    }
-}
-
-/// What execution learned that the plan could not know.
-#[derive(Debug, Clone, Default)]
-pub struct Applied {
-    /// Instance id → the id of its new association.
-    pub association_ids: BTreeMap<String, String>,
-}
-
-pub async fn apply(
-    plan: &Plan,
-    clients: &Clients,
-    options: ApplyOptions,
-    printer: &Printer,
-) -> Result<Applied, Error> {
-    let with_work: Vec<&Change> = plan
-        .changes
-        .iter()
-        .filter(|c| !c.operations.is_empty())
-        .collect();
-    let work_ids: HashSet<ResourceId> = with_work.iter().map(|c| c.id()).collect();
-    let mut done: HashSet<ResourceId> = HashSet::new();
-    let mut started = vec![false; with_work.len()];
-    let mut running = FuturesUnordered::new();
-    let mut applied = Applied::default();
-    let mut first_error: Option<Error> = None;
-
-    loop {
-        if first_error.is_none() {
-            for (index, change) in with_work.iter().enumerate() {
-                let ready = change
-                    .depends_on
-                    .iter()
-                    .all(|d| !work_ids.contains(d) || done.contains(d));
-                if !started[index] && ready {
-                    started[index] = true;
-                    running.push(async move {
-                        (index, run_change(change, clients, options, printer).await)
-                    });
-                }
-            }
-        }
-        let Some((index, result)) = running.next().await else {
-            break;
+    async fn execute(changes: Vec<Change<FakeOp>>) -> (Fake, Execution, Vec<String>) {
+        let plan = Plan::new(changes, vec![]).expect("valid plan");
+        let fake = Fake::default();
+        let events = Mutex::new(Vec::new());
+        let observer = |event: Event<'_, FakeOp>| {
+            let entry = match event {
+                Event::Started(c) => format!("started {}", c.name),
+                Event::Progress(c, Progress::Waiting(why)) => format!("{}: {why}", c.name),
+                Event::Progress(c, _) => format!("{}: items", c.name),
+                Event::Finished(c, Outcome::Failed(_)) => format!("failed {}", c.name),
+                Event::Finished(c, _) => format!("finished {}", c.name),
+            };
+            events.lock().expect("events").push(entry);
         };
-        match result {
-            Ok(association) => {
-                done.insert(with_work[index].id());
-                if let Some((instance, id)) = association {
-                    applied.association_ids.insert(instance, id);
-                }
-            }
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
-        }
+        let execution = apply(&plan, &fake, &observer).await;
+        let events = events.into_inner().expect("events");
+        (fake, execution, events)
     }
-    if let Some(error) = first_error {
-        return Err(error);
-    }
-    if started.iter().any(|s| !s) {
-        return Err(Error::failed(
-            "internal: the plan has changes whose dependencies never complete",
-        ));
-    }
-    Ok(applied)
-}
 
-fn progressive(action: Action) -> &'static str {
-    match action {
-        Action::Create => "creating",
-        Action::Update => "updating",
-        Action::Delete => "deleting",
-        Action::Unchanged => "checking",
+    #[tokio::test(start_paused = true)]
+    async fn dependents_start_only_after_what_they_wait_for() {
+        let (fake, execution, events) = execute(vec![
+            change("association", 1, &["membership"]),
+            change("membership", 1, &["role", "profile"]),
+            change("role", 30, &[]),
+            change("profile", 10, &[]),
+        ])
+        .await;
+        assert!(fake.position("end role") < fake.position("start membership"));
+        assert!(fake.position("end profile") < fake.position("start membership"));
+        assert!(fake.position("end membership") < fake.position("start association"));
+        assert!(execution.error().is_none());
+        assert_eq!(execution.resource_id(0), Some("id-association"));
+        assert!(events.contains(&"membership: membership is working".to_string()));
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("finished association")
+        );
     }
-}
 
-async fn run_change(
-    change: &Change,
-    clients: &Clients,
-    options: ApplyOptions,
-    printer: &Printer,
-) -> Result<Option<(String, String)>, Error> {
-    let title = format!("{} {}", change.resource, change.name);
-    let mut step = printer.step(format!("{} {title}", progressive(change.action)));
-    let mut association = None;
-    for operation in &change.operations {
-        let result = match operation {
-            Operation::AssociateInstanceProfile { instance_id, .. }
-            | Operation::ReplaceInstanceProfileAssociation { instance_id, .. } => {
-                let base = format!("{} {title}", progressive(change.action));
-                association::execute(&clients.ec2, operation, options.propagation, |attempt, wait| {
-                    step.set_message(format!(
-                        "{base}: EC2 does not see the new instance profile yet, retry {attempt} in {}s",
-                        wait.as_secs_f32().ceil()
-                    ));
-                })
-                .await
-                .map(|id| association = Some((instance_id.clone(), id)))
-            }
-            Operation::EmptyBucket {
-                bucket: name,
-                region,
-            } => {
-                let counter = printer.counter(format!("deleting the objects of {name}"));
-                let result = bucket::empty(&clients.s3_in(region), name, &counter).await;
-                counter.finish();
-                result
-            }
-            Operation::DeleteBucket { region, .. } => {
-                bucket::execute(&clients.s3_in(region), operation).await
-            }
-            Operation::DisassociateInstanceProfile { association_id, .. } => {
-                association::disassociate(&clients.ec2, association_id).await
-            }
-            Operation::DeleteParameter { .. } => parameter::execute(&clients.ssm, operation).await,
-            Operation::DeleteInstanceProfile { .. } => {
-                instance_profile::execute(&clients.iam, operation).await
-            }
-            Operation::CreateBucket { .. }
-            | Operation::PutBucketTagging { .. }
-            | Operation::PutOwnershipControls { .. }
-            | Operation::PutPublicAccessBlock { .. } => {
-                bucket::execute(&clients.s3, operation).await
-            }
-            Operation::PutObject { .. } | Operation::UploadSiteFiles { .. } => {
-                object::execute(&clients.s3, operation, printer).await
-            }
-            Operation::PutParameter { .. } | Operation::TagParameter { .. } => {
-                parameter::execute(&clients.ssm, operation).await
-            }
-            Operation::CreateInstanceProfile { .. }
-            | Operation::TagInstanceProfile { .. }
-            | Operation::AddRoleToInstanceProfile { .. }
-            | Operation::RemoveRoleFromInstanceProfile { .. } => {
-                instance_profile::execute(&clients.iam, operation).await
-            }
-            _ => iam_role::execute(&clients.iam, operation).await,
-        };
-        if let Err(error) = result {
-            step.fail();
-            return Err(error);
-        }
+    #[tokio::test(start_paused = true)]
+    async fn independent_changes_run_concurrently() {
+        let started = tokio::time::Instant::now();
+        let (fake, _, _) = execute(vec![
+            change("role", 100, &[]),
+            change("profile", 100, &[]),
+            change("bucket", 100, &[]),
+        ])
+        .await;
+        // All three start before any ends, and together take the time of one.
+        let first_end = fake.position("end role").min(fake.position("end profile"));
+        assert!(
+            fake.position("start bucket") < first_end,
+            "{:?}",
+            fake.log()
+        );
+        assert_eq!(started.elapsed(), Duration::from_millis(100));
     }
-    step.finish(format!("{} {title}", past(change.action)));
-    Ok(association)
-}
 
-fn past(action: Action) -> &'static str {
-    match action {
-        Action::Create => "created",
-        Action::Update => "updated",
-        Action::Delete => "deleted",
-        Action::Unchanged => "unchanged",
+    #[tokio::test(start_paused = true)]
+    async fn nothing_new_starts_after_a_failure_and_every_change_has_an_outcome() {
+        let (fake, execution, events) = execute(vec![
+            failing(change("role", 10, &[])),
+            change("slow", 50, &[]),
+            change("policy", 1, &["role"]),
+            change("later", 1, &["fast"]),
+            change("fast", 20, &[]),
+            Change::unchanged(THING, "same"),
+        ])
+        .await;
+        let kinds: Vec<&str> = execution
+            .outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Unchanged => "unchanged",
+                Outcome::Applied { .. } => "applied",
+                Outcome::Failed(_) => "failed",
+                Outcome::NotStarted => "not started",
+            })
+            .collect();
+        // `slow` and `fast` were in flight when `role` failed: they finish. `later` was ready only
+        // after the failure, so it never starts; `policy` waited for the failed role.
+        assert_eq!(
+            kinds,
+            [
+                "failed",
+                "applied",
+                "not started",
+                "not started",
+                "applied",
+                "unchanged"
+            ]
+        );
+        assert!(!fake.log().contains(&"start later".to_string()));
+        assert!(!fake.log().contains(&"start policy".to_string()));
+        assert_eq!(
+            execution.error().map(|e| e.message().to_string()),
+            Some("role failed".to_string())
+        );
+        assert!(events.contains(&"failed role".to_string()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_stops_at_its_first_failed_operation() {
+        let mut two = change("pair", 1, &[]);
+        two.operations = vec![
+            FakeOp {
+                name: "first",
+                millis: 1,
+                fails: true,
+            },
+            FakeOp {
+                name: "second",
+                millis: 1,
+                fails: false,
+            },
+        ];
+        let (fake, execution, _) = execute(vec![two]).await;
+        assert_eq!(fake.log(), ["start first", "end first"]);
+        assert!(matches!(execution.outcomes[0], Outcome::Failed(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_without_operations_do_not_hold_up_their_dependents() {
+        let (fake, execution, events) = execute(vec![
+            Change::unchanged(THING, "role"),
+            change("policy", 1, &["role"]),
+        ])
+        .await;
+        assert_eq!(fake.log(), ["start policy", "end policy"]);
+        assert!(matches!(execution.outcomes[0], Outcome::Unchanged));
+        assert!(
+            !events.contains(&"started role".to_string()),
+            "nothing is shown for a change with nothing to do"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! (no second walk of the chain, no instance-metadata probing once they are known) until they near
 //! expiry, when the chain is asked again.
 
-use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -20,9 +20,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{
     ProvideCredentials, SharedCredentialsProvider, future::ProvideCredentials as CredentialsFuture,
 };
-use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_types::SdkConfig;
-use aws_types::os_shim_internal::{Env, Fs};
 use aws_types::region::Region;
 use serde::Serialize;
 use tokio::sync::OnceCell;
@@ -32,17 +30,17 @@ use crate::error::{Error, aws_error, error_chain, expired_credentials};
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
 /// throttling is a real case; the SDK retries it (and transient errors) with jittered backoff.
-pub const MAX_ATTEMPTS: u32 = 6;
+pub(crate) const MAX_ATTEMPTS: u32 = 6;
 
 /// The retry policy every client uses.
-pub fn retry_config() -> RetryConfig {
+pub(crate) fn retry_config() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
 }
 
 /// Which link of the provider chain supplied the credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum CredentialSource {
+pub(crate) enum CredentialSource {
     Environment,
     Profile { name: String },
     Sso { profile: String },
@@ -112,30 +110,55 @@ impl CredentialSource {
 
 /// The caller, as STS reports it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Identity {
-    pub account: String,
-    pub arn: String,
-    pub user_id: String,
-    pub partition: String,
+pub(crate) struct Identity {
+    pub(crate) account: String,
+    pub(crate) arn: String,
+    pub(crate) user_id: String,
+    pub(crate) partition: String,
+}
+
+/// The service clients a run's requests go through.
+#[derive(Clone)]
+pub(crate) struct Clients {
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) s3: aws_sdk_s3::Client,
+    pub(crate) ssm: aws_sdk_ssm::Client,
+}
+
+impl Clients {
+    /// The S3 client for a bucket in `region` (buckets are regional; teardown finds them anywhere).
+    pub(crate) fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        if region.is_empty() || self.s3.config().region().map(|r| r.as_ref()) == Some(region) {
+            return self.s3.clone();
+        }
+        aws_sdk_s3::Client::from_conf(
+            self.s3
+                .config()
+                .to_builder()
+                .region(Region::new(region.to_string()))
+                .build(),
+        )
+    }
 }
 
 /// The run's AWS configuration and the facts about it that commands and errors need.
-pub struct Aws {
+pub(crate) struct Aws {
     config: SdkConfig,
-    pub region: String,
+    pub(crate) region: String,
     /// The endpoint override, from `--endpoint-url` or `AWS_ENDPOINT_URL`.
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// The profile selected (`--profile`, `AWS_PROFILE`, else `default`).
-    pub profile: String,
-    pub source: CredentialSource,
-    pub expiry: Option<SystemTime>,
+    pub(crate) profile: String,
+    pub(crate) source: CredentialSource,
+    pub(crate) expiry: Option<SystemTime>,
     has_session_token: bool,
     identity: OnceCell<Identity>,
 }
 
 impl Aws {
     /// Loads the configuration and resolves credentials once.
-    pub async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
+    pub(crate) async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
         let explicit_profile = global
             .profile
             .clone()
@@ -144,7 +167,7 @@ impl Aws {
             .clone()
             .unwrap_or_else(|| "default".to_string());
         if let Some(name) = &explicit_profile {
-            check_profile_exists(name).await?;
+            check_profile_exists(name)?;
         }
 
         let mut loader =
@@ -205,40 +228,30 @@ impl Aws {
         })
     }
 
-    pub fn sdk_config(&self) -> &SdkConfig {
-        &self.config
-    }
-
-    pub fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
-    }
-
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(&self.config)
-    }
-
-    /// S3, addressed path-style when a custom endpoint (a local emulator) is in use, virtual-hosted
-    /// as the SDK defaults against AWS.
-    pub fn s3(&self) -> aws_sdk_s3::Client {
+    /// The clients of this run, built once from the one configuration.
+    pub(crate) fn clients(&self) -> Clients {
+        // S3 is addressed path-style when a custom endpoint (a local emulator) is in use,
+        // virtual-hosted as the SDK defaults against AWS.
         let path_style =
             self.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.config)
-                .force_path_style(path_style)
-                .build(),
-        )
+        Clients {
+            iam: aws_sdk_iam::Client::new(&self.config),
+            ec2: aws_sdk_ec2::Client::new(&self.config),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&self.config)
+                    .force_path_style(path_style)
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::new(&self.config),
+        }
     }
 
-    pub fn ssm(&self) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::new(&self.config)
-    }
-
-    pub fn sts(&self) -> aws_sdk_sts::Client {
+    pub(crate) fn sts(&self) -> aws_sdk_sts::Client {
         aws_sdk_sts::Client::new(&self.config)
     }
 
     /// The caller identity, fetched once per run.
-    pub async fn identity(&self) -> Result<&Identity, Error> {
+    pub(crate) async fn identity(&self) -> Result<&Identity, Error> {
         self.identity
             .get_or_try_init(|| async {
                 let output = self
@@ -260,14 +273,14 @@ impl Aws {
     }
 
     /// The identity if it was already fetched (for error messages; never calls AWS).
-    pub fn known_identity(&self) -> Option<&Identity> {
+    pub(crate) fn known_identity(&self) -> Option<&Identity> {
         self.identity.get()
     }
 
     /// Cloud9's "AWS managed temporary credentials": Cloud9 writes short-lived keys of the IDE's
     /// owner into the default profile of the credentials file. AWS refuses every IAM action made with
     /// them, so commands that call IAM stop before trying.
-    pub fn cloud9_managed_credentials(&self) -> bool {
+    pub(crate) fn cloud9_managed_credentials(&self) -> bool {
         let in_cloud9 = ["C9_USER", "C9_PROJECT", "C9_PID"]
             .iter()
             .any(|name| std::env::var_os(name).is_some());
@@ -277,7 +290,7 @@ impl Aws {
     }
 
     /// Refuses to go on with IAM calls under Cloud9 managed credentials, with the way out.
-    pub fn require_iam_capable(&self) -> Result<(), Error> {
+    pub(crate) fn require_iam_capable(&self) -> Result<(), Error> {
         if self.cloud9_managed_credentials() {
             return Err(Error::failed(
                 "these are Cloud9 \"AWS managed temporary credentials\", which AWS does not allow to call IAM",
@@ -293,7 +306,7 @@ impl Aws {
     }
 
     /// Completes an access-denied error with the identity that was refused and the decoded reason.
-    pub async fn explain(&self, error: Error) -> Error {
+    pub(crate) async fn explain(&self, error: Error) -> Error {
         explain_access_denied(&self.sts(), self.known_identity(), error).await
     }
 }
@@ -301,7 +314,7 @@ impl Aws {
 /// Completes an access-denied error with the identity that was refused and, where EC2 sent an
 /// encoded authorization message, its text decoded with sts:DecodeAuthorizationMessage — or, when
 /// the caller may not decode it, the command that does.
-pub async fn explain_access_denied(
+pub(crate) async fn explain_access_denied(
     sts: &aws_sdk_sts::Client,
     identity: Option<&Identity>,
     error: Error,
@@ -346,31 +359,16 @@ fn check_endpoint_url(url: &str) -> Result<(), Error> {
 
 /// A profile asked for by name must exist in the shared files; the SDK's own message for this is
 /// buried in a provider chain error.
-async fn check_profile_exists(name: &str) -> Result<(), Error> {
-    let profiles = aws_config::profile::load(
-        &Fs::real(),
-        &Env::real(),
-        &EnvConfigFiles::default(),
-        Some(Cow::Owned(name.to_string())),
-    )
-    .await;
-    let profiles = match profiles {
-        Ok(profiles) => profiles,
-        Err(e) => {
-            return Err(Error::usage("the AWS config or credentials file could not be read")
-                .with_cause(error_chain(&e))
-                .with_hint("fix the file, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE elsewhere"));
-        }
-    };
-    if profiles.get_profile(name).is_some() {
+fn check_profile_exists(name: &str) -> Result<(), Error> {
+    let profiles = defined_profiles()?;
+    if profiles.contains(name) {
         return Ok(());
     }
-    let mut known: Vec<&str> = profiles.profiles().collect();
-    known.sort_unstable();
-    let known = if known.is_empty() {
+    let known = if profiles.is_empty() {
         "none are defined".to_string()
     } else {
-        format!("defined: {}", known.join(", "))
+        let names: Vec<&str> = profiles.iter().map(String::as_str).collect();
+        format!("defined: {}", names.join(", "))
     };
     Err(Error::usage(format!(
         "profile `{name}` is not defined in the AWS config or credentials file ({known})"
@@ -379,6 +377,70 @@ async fn check_profile_exists(name: &str) -> Result<(), Error> {
         "create it with `aws configure --profile {name}` (or `aws configure sso --profile {name}`), \
          or choose another with --profile / AWS_PROFILE"
     )))
+}
+
+/// The profiles defined in the shared files, as the AWS CLI and SDKs read them: `[default]` and
+/// `[profile NAME]` sections of the config file (`AWS_CONFIG_FILE`, else `~/.aws/config`), and
+/// `[NAME]` sections of the credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else
+/// `~/.aws/credentials`). A file that does not exist defines none.
+fn defined_profiles() -> Result<BTreeSet<String>, Error> {
+    let mut profiles = BTreeSet::new();
+    for (variable, default, is_config) in [
+        ("AWS_CONFIG_FILE", "~/.aws/config", true),
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", false),
+    ] {
+        let path = std::env::var(variable).unwrap_or_else(|_| default.to_string());
+        let path = match path.strip_prefix("~/") {
+            Some(rest) => match home_dir() {
+                Some(home) => home.join(rest),
+                None => continue,
+            },
+            None => std::path::PathBuf::from(path),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "the AWS {} file {} could not be read",
+                    if is_config { "config" } else { "credentials" },
+                    path.display()
+                ))
+                .with_cause(e.to_string())
+                .with_hint(
+                    "fix the file, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE elsewhere",
+                ));
+            }
+        };
+        profiles.extend(profile_sections(&text, is_config));
+    }
+    Ok(profiles)
+}
+
+fn home_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .filter(|home| !home.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// The profile names of one file's `[section]` lines. In the config file, profiles are
+/// `[profile NAME]` (and `[default]`); other sections (`[sso-session …]`, `[services …]`) are not
+/// profiles. In the credentials file every section is a profile.
+fn profile_sections(text: &str, is_config: bool) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let inner = line.strip_prefix('[')?.split(']').next()?.trim();
+            if !is_config || inner == "default" {
+                return (!inner.is_empty()).then(|| inner.to_string());
+            }
+            let name = inner.strip_prefix("profile")?;
+            // `[profile NAME]`: the word, white space, the name.
+            (name.starts_with(char::is_whitespace) && !name.trim().is_empty())
+                .then(|| name.trim().to_string())
+        })
+        .collect()
 }
 
 fn no_credentials() -> Error {
@@ -485,5 +547,127 @@ mod tests {
         assert!(check_endpoint_url("http://127.0.0.1:5000").is_ok());
         assert!(check_endpoint_url("localhost:5000").is_err());
         assert!(check_endpoint_url("http://").is_err());
+    }
+
+    #[test]
+    fn profiles_are_the_sections_the_cli_reads() {
+        let config = "[default]\nregion = us-east-1\n\n[profile course] # the course's\n\
+                      region = ca-central-1\n[sso-session school]\nsso_region = us-east-1\n\
+                      [services local]\n[profilex]\n  [profile   spaced  ]\n";
+        assert_eq!(
+            profile_sections(config, true),
+            ["default", "course", "spaced"]
+        );
+        let credentials = "[default]\naws_access_key_id = A\n[admin]\n; comment\n[]\n";
+        assert_eq!(profile_sections(credentials, false), ["default", "admin"]);
+    }
+
+    /// What moto cannot produce: an access-denied answer with an encoded authorization message,
+    /// as EC2 sends (AWS: "Encoded authorization failure message", decoded with
+    /// sts:DecodeAuthorizationMessage).
+    mod access_denied {
+        use aws_sdk_iam::operation::create_role::CreateRoleError;
+        use aws_sdk_sts::operation::decode_authorization_message::{
+            DecodeAuthorizationMessageError, DecodeAuthorizationMessageOutput,
+        };
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        use aws_smithy_types::error::metadata::ErrorMetadata;
+
+        use super::super::*;
+
+        async fn denied_with_encoded_message() -> Error {
+            let rule = mock!(aws_sdk_iam::Client::create_role).then_error(|| {
+                CreateRoleError::generic(
+                    ErrorMetadata::builder()
+                        .code("AccessDenied")
+                        .message(
+                            "User is not authorized to perform: iam:CreateRole. Encoded \
+                             authorization failure message: ENCODED123",
+                        )
+                        .build(),
+                )
+            });
+            let iam = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&rule]);
+            let answer = iam
+                .create_role()
+                .role_name("r")
+                .assume_role_policy_document("{}")
+                .send()
+                .await;
+            aws_error("iam:CreateRole", answer.expect_err("denied"))
+        }
+
+        fn identity() -> Identity {
+            Identity {
+                account: "123456789012".into(),
+                arn: "arn:aws:sts::123456789012:assumed-role/student/alice".into(),
+                user_id: "AROA:alice".into(),
+                partition: "aws".into(),
+            }
+        }
+
+        #[tokio::test]
+        async fn it_names_the_action_the_identity_and_the_decoded_reason() {
+            let error = denied_with_encoded_message().await;
+            assert_eq!(error.message(), "access denied: iam:CreateRole");
+            let decode = mock!(aws_sdk_sts::Client::decode_authorization_message)
+                .match_requests(|input| input.encoded_message() == Some("ENCODED123"))
+                .then_output(|| {
+                    DecodeAuthorizationMessageOutput::builder()
+                        .decoded_message(r#"{"allowed":false,"explicitDeny":false}"#)
+                        .build()
+                });
+            let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&decode]);
+            let error = explain_access_denied(&sts, Some(&identity()), error).await;
+            let text = error.to_string();
+            assert!(
+                text.contains("identity: arn:aws:sts::123456789012:assumed-role/student/alice"),
+                "{text}"
+            );
+            assert!(
+                text.contains(r#"decoded authorization message: {"allowed":false"#),
+                "{text}"
+            );
+            assert_eq!(decode.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn an_undecodable_message_comes_with_the_command_that_decodes_it() {
+            let error = denied_with_encoded_message().await;
+            let decode =
+                mock!(aws_sdk_sts::Client::decode_authorization_message).then_error(|| {
+                    DecodeAuthorizationMessageError::generic(
+                        ErrorMetadata::builder().code("AccessDenied").build(),
+                    )
+                });
+            let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&decode]);
+            let error = explain_access_denied(&sts, Some(&identity()), error).await;
+            assert!(
+                error.hints().iter().any(|h| h
+                    .contains("aws sts decode-authorization-message --encoded-message")
+                    && h.contains("ENCODED123")),
+                "{error}"
+            );
+        }
+
+        #[tokio::test]
+        async fn an_expired_token_answer_says_the_session_expired_and_how_to_refresh() {
+            let rule = mock!(aws_sdk_sts::Client::get_caller_identity).then_error(|| {
+                aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError::generic(
+                    ErrorMetadata::builder()
+                        .code("ExpiredToken")
+                        .message("The security token included in the request is expired")
+                        .build(),
+                )
+            });
+            let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&rule]);
+            let error = aws_error(
+                "sts:GetCallerIdentity",
+                sts.get_caller_identity().send().await.expect_err("expired"),
+            );
+            assert_eq!(error.message(), "the AWS session has expired");
+            assert!(error.causes()[0].contains("ExpiredToken"), "{error}");
+            assert!(error.hints()[0].contains("aws sso login"), "{error}");
+        }
     }
 }

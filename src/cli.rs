@@ -1,24 +1,29 @@
 //! The command line: global flags (accepted before or after the subcommand) and one subcommand per
-//! capability. Doc comments here are the `--help` text.
+//! capability. Doc comments here are the `--help` text. Values are typed where they are parsed
+//! (`input`), so a command receives only checked input.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::input::{
+    BucketName, InstanceId, ObjectKey, PolicyArn, ProfileName, RoleName, TagFilter, parse_duration,
+};
+
 /// Set up — and at course end tear down — the AWS resources of the cloud course, idempotently.
 #[derive(Debug, Parser)]
 #[command(name = "provision", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub(crate) global: GlobalArgs,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
+pub(crate) enum OutputFormat {
     /// Plan and summary for people; progress on stderr.
     #[default]
     Human,
@@ -27,44 +32,44 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Named profile from the shared config/credentials files [default: AWS_PROFILE, else "default"].
     #[arg(long, global = true, value_name = "NAME")]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
 
     /// AWS region [default: AWS_REGION, else the profile's region].
     #[arg(long, global = true, value_name = "REGION")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 
     /// Send every request to this endpoint, e.g. a local emulator [default: AWS_ENDPOINT_URL].
     #[arg(long, global = true, value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
 
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
 
     /// Observe and print the plan; send no mutating request.
     #[arg(long, global = true)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 
     /// Answer yes to confirmation prompts.
     #[arg(short = 'y', long, global = true)]
-    pub yes: bool,
+    pub(crate) yes: bool,
 
     /// Print each request step as it happens.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 
     /// Print only the result and errors.
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 // Parsed once per run: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
     /// with the course IDE's instance.
     InstanceProfile(InstanceProfileArgs),
@@ -81,24 +86,69 @@ pub enum Command {
     Whoami,
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::InstanceProfile(_) => "instance-profile",
+            Self::DragonsLab(_) => "dragons-lab",
+            Self::Dragons(_) => "dragons",
+            Self::Status(_) => "status",
+            Self::Teardown(_) => "teardown",
+            Self::Whoami => "whoami",
+        }
+    }
+}
+
+/// The role and instance profile names.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IamNames {
+    /// Name of the IAM role (created under path /provision/).
+    #[arg(long, value_name = "NAME", default_value = "dragons-lab-ec2-role", value_parser = RoleName::parse)]
+    pub(crate) role_name: RoleName,
+
+    /// Name of the instance profile [default: the role's name, as the IAM console does].
+    #[arg(long, value_name = "NAME", value_parser = ProfileName::parse)]
+    pub(crate) instance_profile_name: Option<ProfileName>,
+}
+
+impl IamNames {
+    pub(crate) fn profile_name(&self) -> &str {
+        self.instance_profile_name
+            .as_ref()
+            .map_or(self.role_name.as_str(), ProfileName::as_str)
+    }
+}
+
+/// The lab bucket's name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct BucketArg {
+    /// The lab bucket [default: dragons-lab-<account-id>-<region>, unique to your account].
+    // A name starting with `-` is a value (refused with the S3 naming rule), not a flag.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = BucketName::parse)]
+    pub(crate) bucket: Option<BucketName>,
+}
+
+/// Whether a command may take over what it did not create.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AdoptArg {
+    /// Take over same-named resources that provision did not create (it tags them).
+    #[arg(long)]
+    pub(crate) adopt: bool,
+}
+
 /// The names the other commands use, for commands that look for them.
 #[derive(Debug, Clone, Args)]
-pub struct NamesArgs {
-    /// Role name to look for, besides every role under /provision/.
-    #[arg(long, value_name = "NAME", default_value = "dragons-lab-ec2-role")]
-    pub role_name: String,
+pub(crate) struct NamesArgs {
+    #[command(flatten)]
+    pub(crate) iam: IamNames,
 
-    /// Instance profile name to look for [default: the role's name].
-    #[arg(long, value_name = "NAME")]
-    pub instance_profile_name: Option<String>,
-
-    /// Bucket name to look for [default: dragons-lab-<account-id>-<region>].
-    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-    pub bucket: Option<String>,
+    #[command(flatten)]
+    pub(crate) bucket: BucketArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Part {
+pub(crate) enum Part {
     /// The role, its policies, the instance profile and its associations.
     InstanceProfile,
     /// The bucket with its contents, and the SSM parameters.
@@ -106,140 +156,94 @@ pub enum Part {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct TeardownArgs {
+pub(crate) struct TeardownArgs {
     #[command(flatten)]
-    pub names: NamesArgs,
+    pub(crate) names: NamesArgs,
 
     /// Remove only one command's resources.
     #[arg(long, value_enum, value_name = "PART")]
-    pub only: Option<Part>,
+    pub(crate) only: Option<Part>,
 
     /// Keep the bucket and its contents.
     #[arg(long)]
-    pub keep_data: bool,
+    pub(crate) keep_data: bool,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct DragonsLabArgs {
-    /// Bucket name [default: dragons-lab-<account-id>-<region>, unique to your account].
-    // A name starting with `-` is a value (refused with the S3 naming rule), not a flag.
-    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-    pub bucket: Option<String>,
+pub(crate) struct DragonsLabArgs {
+    #[command(flatten)]
+    pub(crate) bucket: BucketArg,
 
     /// Dragons data file, a JSON array of dragon objects [default: the embedded data/dragons.json].
     #[arg(long, value_name = "FILE")]
-    pub data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
 
     /// Object key of the data.
-    #[arg(long, value_name = "KEY", default_value = "dragons.json")]
-    pub key: String,
+    #[arg(long, value_name = "KEY", default_value = "dragons.json", value_parser = ObjectKey::parse)]
+    pub(crate) key: ObjectKey,
 
     /// Upload the lab web app from DIR as public-read files (allows object ACLs on the bucket).
     #[arg(long, value_name = "DIR")]
-    pub site: Option<PathBuf>,
+    pub(crate) site: Option<PathBuf>,
 
-    /// Take over a same-named bucket or parameters not created by provision (tags them).
-    #[arg(long)]
-    pub adopt: bool,
+    #[command(flatten)]
+    pub(crate) adopt: AdoptArg,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct DragonsArgs {
+pub(crate) struct DragonsArgs {
     /// Only dragons of this family (e.g. red, blue, green, black).
     #[arg(long, value_name = "COLOR")]
-    pub family: Option<String>,
+    pub(crate) family: Option<String>,
 
     /// Only the dragon of this name.
     #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 
     /// Query with S3 Select (SelectObjectContent), as the lab application does, instead of GetObject.
     #[arg(long)]
-    pub s3_select: bool,
+    pub(crate) s3_select: bool,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct InstanceProfileArgs {
-    /// Name of the IAM role (created under path /provision/).
-    #[arg(long, value_name = "NAME", default_value = "dragons-lab-ec2-role")]
-    pub role_name: String,
-
-    /// Name of the instance profile [default: the role's name, as the IAM console does].
-    #[arg(long, value_name = "NAME")]
-    pub instance_profile_name: Option<String>,
+pub(crate) struct InstanceProfileArgs {
+    #[command(flatten)]
+    pub(crate) names: IamNames,
 
     /// Trust policy template [default: the embedded templates/ec2-trust-policy.json].
     #[arg(long, value_name = "FILE")]
-    pub trust_policy: Option<PathBuf>,
+    pub(crate) trust_policy: Option<PathBuf>,
 
     /// Inline policy template replacing the default least-privilege Dragons lab policy.
     #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
 
     /// Attach a managed policy (repeatable).
-    #[arg(long = "policy-arn", value_name = "ARN")]
-    pub policy_arns: Vec<String>,
+    #[arg(long = "policy-arn", value_name = "ARN", value_parser = PolicyArn::parse)]
+    pub(crate) policy_arns: Vec<PolicyArn>,
 
     /// Find the instance by tag, KEY=VALUE; `*` and `?` are wildcards (repeatable, all must match).
-    #[arg(long, value_name = "KEY=VALUE", conflicts_with = "instance_id")]
-    pub instance_tag: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", conflicts_with = "instance_id", value_parser = TagFilter::parse)]
+    pub(crate) instance_tag: Vec<TagFilter>,
 
     /// The instance to associate the profile with.
-    #[arg(long, value_name = "ID")]
-    pub instance_id: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = InstanceId::parse)]
+    pub(crate) instance_id: Option<InstanceId>,
 
     /// Associate every instance the tags match, not just one.
-    #[arg(long)]
-    pub all_matching: bool,
+    #[arg(long, requires = "instance_tag")]
+    pub(crate) all_matching: bool,
 
-    /// Lab bucket named in the inline policy [default: dragons-lab-<account-id>-<region>].
-    #[arg(long, value_name = "NAME")]
-    pub bucket: Option<String>,
+    // The lab bucket, which the inline policy names.
+    #[command(flatten)]
+    pub(crate) bucket: BucketArg,
 
-    /// Take over a same-named role or profile not created by provision (tags it).
-    #[arg(long)]
-    pub adopt: bool,
+    #[command(flatten)]
+    pub(crate) adopt: AdoptArg,
 
     /// How long to retry while EC2 does not yet see a new instance profile (e.g. 90s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
-    pub propagation_timeout: Duration,
-}
-
-/// Parses `90`, `90s`, `2m`, `1m30s`, `500ms`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("`{text}` is not a duration: use e.g. 90s, 2m or 1m30s");
-    if text.is_empty() {
-        return Err(invalid());
-    }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut digits = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let value: u64 = digits.parse().map_err(|_| invalid())?;
-        digits.clear();
-        let unit = match c {
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                Duration::from_millis(1)
-            }
-            'h' => Duration::from_secs(3600),
-            'm' => Duration::from_secs(60),
-            's' => Duration::from_secs(1),
-            _ => return Err(invalid()),
-        };
-        total += unit * u32::try_from(value).map_err(|_| invalid())?;
-    }
-    if !digits.is_empty() {
-        return Err(invalid());
-    }
-    Ok(total)
+    pub(crate) propagation_timeout: Duration,
 }
 
 #[cfg(test)]
@@ -250,17 +254,6 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("2x").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("5m3").is_err());
     }
 
     #[test]
@@ -275,5 +268,48 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.global.region.as_deref(), Some("ca-central-1"));
         assert!(cli.global.dry_run);
+    }
+
+    #[test]
+    fn values_arrive_typed_and_shared_flags_have_one_definition() {
+        let cli = Cli::try_parse_from([
+            "provision",
+            "instance-profile",
+            "--instance-tag",
+            "Name=ide",
+            "--policy-arn",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "--bucket",
+            "my-lab",
+            "--adopt",
+        ])
+        .expect("parses");
+        let Command::InstanceProfile(args) = cli.command else {
+            panic!("instance-profile")
+        };
+        assert_eq!(args.instance_tag[0].key, "Name");
+        assert_eq!(args.names.profile_name(), "dragons-lab-ec2-role");
+        assert_eq!(
+            args.bucket.bucket.as_ref().map(BucketName::as_str),
+            Some("my-lab")
+        );
+        assert!(args.adopt.adopt);
+        assert_eq!(args.propagation_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn our_parse_errors_reach_the_caller_intact() {
+        let error = Cli::try_parse_from(["provision", "dragons-lab", "--bucket", "Dragons"])
+            .expect_err("refused");
+        let ours = std::error::Error::source(&error)
+            .and_then(|s| s.downcast_ref::<crate::error::Error>())
+            .expect("our error inside clap's");
+        assert!(
+            ours.message()
+                .contains("upper-case letters are not allowed")
+        );
+        let error = Cli::try_parse_from(["provision", "instance-profile", "--all-matching"])
+            .expect_err("needs a tag");
+        assert!(error.to_string().contains("--instance-tag"), "{error}");
     }
 }

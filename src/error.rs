@@ -12,7 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// The process exit codes `provision` promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(crate) enum ExitStatus {
     Success = 0,
     Failure = 1,
     Usage = 2,
@@ -20,16 +20,16 @@ pub enum ExitStatus {
 
 /// Details of an access-denied answer, completed with the caller's identity when rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessDenied {
+pub(crate) struct AccessDenied {
     /// The action that was refused, as IAM names it (`iam:CreateRole`).
-    pub action: String,
+    pub(crate) action: String,
     /// EC2's "Encoded authorization failure message", decodable with sts:DecodeAuthorizationMessage.
-    pub encoded_message: Option<String>,
+    pub(crate) encoded_message: Option<String>,
 }
 
 /// Boxed so that `Result<T, Error>` stays small on the happy path.
 #[derive(Debug, Clone)]
-pub struct Error(Box<Inner>);
+pub(crate) struct Error(Box<Inner>);
 
 #[derive(Debug, Clone)]
 struct Inner {
@@ -40,16 +40,16 @@ struct Inner {
     access_denied: Option<AccessDenied>,
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Invalid input or usage: exit code 2. Raised before any AWS call wherever possible.
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self::new(ExitStatus::Usage, message)
     }
 
     /// An operation that failed: exit code 1.
-    pub fn failed(message: impl Into<String>) -> Self {
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         Self::new(ExitStatus::Failure, message)
     }
 
@@ -63,33 +63,33 @@ impl Error {
         }))
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.0.hints.push(hint.into());
         self
     }
 
-    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+    pub(crate) fn with_cause(mut self, cause: impl Into<String>) -> Self {
         self.0.causes.push(cause.into());
         self
     }
 
-    pub fn status(&self) -> ExitStatus {
+    pub(crate) fn status(&self) -> ExitStatus {
         self.0.status
     }
 
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.0.message
     }
 
-    pub fn hints(&self) -> &[String] {
+    pub(crate) fn hints(&self) -> &[String] {
         &self.0.hints
     }
 
-    pub fn causes(&self) -> &[String] {
+    pub(crate) fn causes(&self) -> &[String] {
         &self.0.causes
     }
 
-    pub fn access_denied(&self) -> Option<&AccessDenied> {
+    pub(crate) fn access_denied(&self) -> Option<&AccessDenied> {
         self.0.access_denied.as_ref()
     }
 }
@@ -140,13 +140,13 @@ const INVALID_CREDENTIAL_CODES: &[&str] = &[
 ];
 
 /// The service error code of an SDK error, if the service answered with one.
-pub fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
 /// Converts an SDK error from `action` (IAM-style name, e.g. `iam:CreateRole`) into an [`Error`]
 /// with the right kind and hint.
-pub fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> Error
+pub(crate) fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug,
@@ -206,7 +206,7 @@ where
 /// The outcome of a mutating request: `Ok` when it succeeded, or when AWS answered with an error that
 /// `already_done` recognises as the desired state holding already — created meanwhile by a
 /// concurrent run, or already deleted. Any other error is converted with [`aws_error`].
-pub fn settled<T, E, R>(
+pub(crate) fn settled<T, E, R>(
     action: &str,
     result: Result<T, SdkError<E, R>>,
     already_done: impl Fn(&E) -> bool,
@@ -223,7 +223,7 @@ where
 }
 
 /// The outcome of a mutating request for which no error means "done".
-pub fn sent<T, E, R>(action: &str, result: Result<T, SdkError<E, R>>) -> Result<(), Error>
+pub(crate) fn sent<T, E, R>(action: &str, result: Result<T, SdkError<E, R>>) -> Result<(), Error>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: fmt::Debug,
@@ -232,7 +232,7 @@ where
 }
 
 /// The error for a session whose temporary credentials have expired.
-pub fn expired_credentials(cause: impl Into<String>) -> Error {
+pub(crate) fn expired_credentials(cause: impl Into<String>) -> Error {
     Error::failed("the AWS session has expired")
         .with_cause(cause)
         .with_hint(
@@ -243,7 +243,7 @@ pub fn expired_credentials(cause: impl Into<String>) -> Error {
 }
 
 /// Renders an error and its `source()` chain on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(next) = source {

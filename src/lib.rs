@@ -1,61 +1,115 @@
 //! `provision`: sets up, and at course end tears down, the AWS resources of a university cloud
-//! course. Observe → plan → apply: `resources` observe AWS and plan changes purely, `apply` executes
-//! a plan, `commands` compose them; `printer` is the only writer to the terminal.
+//! course. Observe → plan → apply: `resources` observe AWS and plan each resource purely, `state`
+//! holds each command's desired and observed state and its plan, `apply` executes a plan, and
+//! `commands` compose them; `printer` is the only writer to the terminal.
+//!
+//! The crate's one public item is [`main`]; everything else is the program's own.
 
-pub mod apply;
-pub mod aws;
-pub mod cli;
-pub mod commands;
-pub mod error;
-pub mod inventory;
-pub mod lab_data;
-pub mod plan;
-pub mod policy;
-pub mod printer;
-pub mod resources;
-pub mod template;
+mod apply;
+mod aws;
+mod cli;
+mod commands;
+mod error;
+mod input;
+mod lab;
+mod lab_data;
+mod plan;
+mod policy;
+mod printer;
+mod resources;
+mod state;
+mod template;
 
-use cli::{Cli, Command};
-use error::{Error, ExitStatus};
-use printer::Printer;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
 use serde::Serialize;
 
+use cli::{Cli, Command, OutputFormat};
+use error::{Error, ExitStatus};
+use printer::Printer;
+
+/// Parses the command line, runs the command, renders its error, and returns the documented exit
+/// code: 0 success, 1 a failed operation, 2 usage or invalid input.
+pub fn main() -> ExitCode {
+    let cli = match Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(error) => return invalid_command_line(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(ExitStatus::Failure as u8);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(cli)) as u8)
+}
+
 /// Runs a parsed command line and renders its error, returning the exit status.
-pub async fn run(cli: Cli) -> ExitStatus {
+async fn run(cli: Cli) -> ExitStatus {
     let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
-    let (name, result) = match &cli.command {
-        Command::InstanceProfile(args) => (
-            "instance-profile",
-            commands::instance_profile::run(&cli.global, args, &printer).await,
-        ),
-        Command::DragonsLab(args) => (
-            "dragons-lab",
-            commands::dragons_lab::run(&cli.global, args, &printer).await,
-        ),
-        Command::Dragons(args) => (
-            "dragons",
-            commands::dragons::run(&cli.global, args, &printer).await,
-        ),
-        Command::Teardown(args) => (
-            "teardown",
-            commands::teardown::run(&cli.global, args, &printer).await,
-        ),
-        Command::Status(args) => (
-            "status",
-            commands::status::run(&cli.global, args, &printer).await,
-        ),
-        Command::Whoami => ("whoami", commands::whoami::run(&cli.global, &printer).await),
+    let global = &cli.global;
+    let result = match &cli.command {
+        Command::InstanceProfile(args) => {
+            commands::instance_profile::run(global, args, &printer).await
+        }
+        Command::DragonsLab(args) => commands::dragons_lab::run(global, args, &printer).await,
+        Command::Dragons(args) => commands::dragons::run(global, args, &printer).await,
+        Command::Teardown(args) => commands::teardown::run(global, args, &printer).await,
+        Command::Status(args) => commands::status::run(global, args, &printer).await,
+        Command::Whoami => commands::whoami::run(global, &printer).await,
     };
     match result {
         Ok(()) => ExitStatus::Success,
-        Err(error) => {
-            printer.error(&error);
-            if printer.is_json() {
-                let _ = printer.json(&ErrorReport::new(name, &error));
-            }
-            error.status()
-        }
+        Err(error) => report(&printer, cli.command.name(), &error),
     }
+}
+
+/// Renders a failed command's error on stderr and, with `--output json`, as the JSON document.
+fn report(printer: &Printer, command: &str, error: &Error) -> ExitStatus {
+    printer.error(error);
+    if printer.is_json() {
+        let _ = printer.json(&ErrorReport::new(command, error));
+    }
+    error.status()
+}
+
+/// A command line clap refused. A value our own parsers refused (`input`) is rendered like every
+/// other error — with its hint, and as JSON with `--output json`; the rest (help, version, unknown
+/// flags) as clap renders them.
+fn invalid_command_line(error: &clap::Error) -> ExitCode {
+    let ours = std::error::Error::source(error).and_then(|s| s.downcast_ref::<Error>());
+    let Some(ours) = ours else {
+        let _ = error.print();
+        return ExitCode::from(error.exit_code() as u8);
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args
+        .windows(2)
+        .any(|pair| pair[0] == "--output" && pair[1] == "json")
+        || args.iter().any(|a| a == "--output=json");
+    let format = if json {
+        OutputFormat::Json
+    } else {
+        OutputFormat::Human
+    };
+    let subcommands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let command = args
+        .iter()
+        .find(|a| subcommands.contains(a))
+        .map_or("provision", String::as_str);
+    ExitCode::from(report(&Printer::new(format, false, false), command, ours) as u8)
 }
 
 /// `--output json`'s document when a command fails.

@@ -15,7 +15,7 @@ const ACTION_KEYS: &[&str] = &["Action", "NotAction"];
 const PRINCIPAL_KEYS: &[&str] = &["Principal", "NotPrincipal"];
 
 /// Parses a document as IAM returns it: plain JSON, or URL-encoded JSON.
-pub fn parse_returned(text: &str) -> Option<Value> {
+pub(crate) fn parse_returned(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok().or_else(|| {
         let decoded = percent_encoding::percent_decode_str(text)
             .decode_utf8()
@@ -26,7 +26,7 @@ pub fn parse_returned(text: &str) -> Option<Value> {
 }
 
 /// The canonical form of a policy document.
-pub fn normalize(document: &Value) -> Value {
+pub(crate) fn normalize(document: &Value) -> Value {
     let Some(object) = document.as_object() else {
         return document.clone();
     };
@@ -46,12 +46,13 @@ pub fn normalize(document: &Value) -> Value {
 }
 
 /// True when two documents mean the same.
-pub fn equivalent(a: &Value, b: &Value) -> bool {
+#[cfg(test)]
+fn equivalent(a: &Value, b: &Value) -> bool {
     normalize(a) == normalize(b)
 }
 
 /// Human-readable differences between the current and desired documents (empty when equivalent).
-pub fn differences(current: &Value, desired: &Value) -> Vec<String> {
+pub(crate) fn differences(current: &Value, desired: &Value) -> Vec<String> {
     let current = normalize(current);
     let desired = normalize(desired);
     if current == desired {

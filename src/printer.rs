@@ -7,14 +7,19 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::apply::{Event, Outcome, Progress};
 use crate::cli::OutputFormat;
 use crate::error::Error;
+use crate::plan::{Change, ResourceId};
 
 #[derive(Clone)]
-pub struct Printer {
+pub(crate) struct Printer {
     format: OutputFormat,
     quiet: bool,
     verbose: bool,
@@ -24,7 +29,7 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(format: OutputFormat, quiet: bool, verbose: bool) -> Self {
+    pub(crate) fn new(format: OutputFormat, quiet: bool, verbose: bool) -> Self {
         let animated = format == OutputFormat::Human && !quiet && std::io::stderr().is_terminal();
         let target = if animated {
             ProgressDrawTarget::stderr()
@@ -40,12 +45,12 @@ impl Printer {
         }
     }
 
-    pub fn is_json(&self) -> bool {
+    pub(crate) fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }
 
     /// A line of data on stdout (human mode only; JSON mode prints one document instead).
-    pub fn data(&self, line: impl AsRef<str>) {
+    pub(crate) fn data(&self, line: impl AsRef<str>) {
         if self.is_json() {
             return;
         }
@@ -58,7 +63,7 @@ impl Printer {
     }
 
     /// The single JSON document of `--output json`.
-    pub fn json<T: Serialize>(&self, document: &T) -> Result<(), Error> {
+    pub(crate) fn json<T: Serialize>(&self, document: &T) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(document).map_err(|e| {
             Error::failed("could not serialize the JSON output").with_cause(e.to_string())
         })?;
@@ -68,28 +73,21 @@ impl Printer {
     }
 
     /// Something the user should know, on stderr; shown unless `--quiet`.
-    pub fn warn(&self, message: impl AsRef<str>) {
+    pub(crate) fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
             self.stderr(&format!("warning: {}", message.as_ref()));
         }
     }
 
-    /// Informational line on stderr in human mode (not with `--quiet` or JSON).
-    pub fn note(&self, message: impl AsRef<str>) {
-        if !self.quiet && !self.is_json() {
-            self.stderr(message.as_ref());
-        }
-    }
-
     /// Detail shown only with `--verbose`.
-    pub fn debug(&self, message: impl AsRef<str>) {
+    pub(crate) fn debug(&self, message: impl AsRef<str>) {
         if self.verbose {
             self.stderr(message.as_ref());
         }
     }
 
     /// Asks on stderr and reads one line from stdin.
-    pub fn prompt(&self, question: &str) -> Option<String> {
+    pub(crate) fn prompt(&self, question: &str) -> Option<String> {
         self.multi.suspend(|| {
             let mut stderr = std::io::stderr().lock();
             let _ = write!(stderr, "{question}");
@@ -100,7 +98,7 @@ impl Printer {
         Some(answer)
     }
 
-    pub fn error(&self, error: &Error) {
+    pub(crate) fn error(&self, error: &Error) {
         self.stderr(&error.to_string());
     }
 
@@ -125,6 +123,20 @@ impl Printer {
         bar
     }
 
+    /// A bar of `total` bytes, or a hidden bar when nothing is drawn.
+    fn bar(&self, total: u64) -> ProgressBar {
+        if !self.animated {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    }
+
     /// Ends a progress line with `mark` and `message` (left on screen), or logs it with
     /// `--verbose` when nothing is drawn. `abandon` marks it as not completed.
     fn end_line(&self, bar: &ProgressBar, mark: &str, message: String, abandon: bool) {
@@ -143,47 +155,8 @@ impl Printer {
         }
     }
 
-    /// A bar for `items` files or objects totalling `bytes` bytes.
-    pub fn transfer(&self, label: impl Into<String>, items: u64, bytes: u64) -> Transfer {
-        let label = label.into();
-        let bar = if self.animated {
-            let bar = self.multi.add(ProgressBar::new(bytes));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {bytes}/{total_bytes} {elapsed:.dim}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_message(format!("{label} 0/{items}"));
-        Transfer {
-            bar,
-            label,
-            items_total: items,
-            items_done: std::sync::atomic::AtomicU64::new(0),
-            printer: self.clone(),
-        }
-    }
-
-    /// A counter of items whose total is not known in advance (objects deleted while listing).
-    pub fn counter(&self, label: impl Into<String>) -> Counter {
-        let label = label.into();
-        let bar = self.spinner();
-        bar.set_message(format!("{label}: 0"));
-        Counter {
-            bar,
-            label,
-            done: std::sync::atomic::AtomicU64::new(0),
-            printer: self.clone(),
-        }
-    }
-
     /// A spinner line for one step; `finish` leaves its final message in place.
-    pub fn step(&self, message: impl Into<String>) -> Step {
+    pub(crate) fn step(&self, message: impl Into<String>) -> Step {
         let message = message.into();
         let bar = self.spinner();
         bar.set_message(message.clone());
@@ -195,67 +168,8 @@ impl Printer {
     }
 }
 
-/// A progress bar counting files (or objects) and bytes, safe to advance from concurrent tasks.
-pub struct Transfer {
-    bar: ProgressBar,
-    label: String,
-    items_total: u64,
-    items_done: std::sync::atomic::AtomicU64,
-    printer: Printer,
-}
-
-impl Transfer {
-    /// One item of `bytes` bytes is done.
-    pub fn advance(&self, bytes: u64) {
-        let done = self
-            .items_done
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        self.bar.inc(bytes);
-        self.bar
-            .set_message(format!("{} {done}/{}", self.label, self.items_total));
-    }
-
-    pub fn finish(&self) {
-        let done = self.items_done.load(std::sync::atomic::Ordering::Relaxed);
-        let message = format!("{} {done}/{}", self.label, self.items_total);
-        if self.printer.animated {
-            self.bar.finish_with_message(message);
-        } else {
-            self.printer.debug(format!("✓ {message}"));
-        }
-    }
-}
-
-/// A running count, safe to advance from concurrent tasks.
-pub struct Counter {
-    bar: ProgressBar,
-    label: String,
-    done: std::sync::atomic::AtomicU64,
-    printer: Printer,
-}
-
-impl Counter {
-    pub fn add(&self, count: u64) {
-        let done = self
-            .done
-            .fetch_add(count, std::sync::atomic::Ordering::Relaxed)
-            + count;
-        self.bar.set_message(format!("{}: {done}", self.label));
-    }
-
-    pub fn count(&self) -> u64 {
-        self.done.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn finish(&self) {
-        let message = format!("{}: {}", self.label, self.count());
-        self.printer.end_line(&self.bar, "✓", message, false);
-    }
-}
-
 /// One line of progress.
-pub struct Step {
+pub(crate) struct Step {
     bar: ProgressBar,
     printer: Printer,
     message: String,
@@ -263,18 +177,132 @@ pub struct Step {
 
 impl Step {
     /// Updates the line while waiting (e.g. "retrying in 4s").
-    pub fn set_message(&mut self, message: impl Into<String>) {
+    pub(crate) fn set_message(&mut self, message: impl Into<String>) {
         self.message = message.into();
         self.bar.set_message(self.message.clone());
         self.printer.debug(format!("  … {}", self.message));
     }
 
-    pub fn finish(self, message: impl Into<String>) {
+    pub(crate) fn finish(self, message: impl Into<String>) {
         self.printer.end_line(&self.bar, "✓", message.into(), false);
     }
 
-    pub fn fail(self) {
+    pub(crate) fn fail(self) {
         self.printer
             .end_line(&self.bar, "✗", self.message.clone(), true);
+    }
+}
+
+/// Draws a plan being applied, from the executor's events: one line per running change
+/// ("creating iam-role lab"), updated while it waits, with a bar while it counts objects or files,
+/// and ✓ or ✗ when it ends.
+pub(crate) struct ApplyProgress {
+    printer: Printer,
+    lines: Mutex<HashMap<ResourceId, Line>>,
+}
+
+struct Line {
+    step: Step,
+    title: String,
+    items: Option<(ProgressBar, String)>,
+}
+
+impl Printer {
+    pub(crate) fn apply_progress(&self) -> ApplyProgress {
+        ApplyProgress {
+            printer: self.clone(),
+            lines: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl ApplyProgress {
+    pub(crate) fn event<Op>(&self, event: Event<'_, Op>) {
+        let Ok(mut lines) = self.lines.lock() else {
+            return;
+        };
+        match event {
+            Event::Started(change) => {
+                let title = format!("{} {}", change.kind, change.name);
+                let step = self
+                    .printer
+                    .step(format!("{} {title}", change.action.progressive()));
+                lines.insert(
+                    change.id(),
+                    Line {
+                        step,
+                        title,
+                        items: None,
+                    },
+                );
+            }
+            Event::Progress(change, progress) => {
+                let Some(line) = lines.get_mut(&change.id()) else {
+                    return;
+                };
+                match progress {
+                    Progress::Waiting(why) => line.step.set_message(format!(
+                        "{} {}: {why}",
+                        change.action.progressive(),
+                        line.title
+                    )),
+                    Progress::Items {
+                        label,
+                        done,
+                        total,
+                        bytes,
+                    } => self.items(line, &label, done, total, bytes),
+                }
+            }
+            Event::Finished(change, outcome) => self.finish(&mut lines, change, outcome),
+        }
+    }
+
+    fn items(
+        &self,
+        line: &mut Line,
+        label: &str,
+        done: u64,
+        total: Option<u64>,
+        bytes: Option<(u64, u64)>,
+    ) {
+        let message = match total {
+            Some(total) => format!("{label} {done}/{total}"),
+            None => format!("{label}: {done}"),
+        };
+        let (bar, shown) = line.items.get_or_insert_with(|| {
+            let bar = match bytes {
+                Some((_, total_bytes)) => self.printer.bar(total_bytes),
+                None => self.printer.spinner(),
+            };
+            (bar, String::new())
+        });
+        if let Some((done_bytes, _)) = bytes {
+            bar.set_position(done_bytes);
+        }
+        bar.set_message(message.clone());
+        *shown = message;
+    }
+
+    fn finish<Op>(
+        &self,
+        lines: &mut HashMap<ResourceId, Line>,
+        change: &Change<Op>,
+        outcome: &Outcome,
+    ) {
+        let Some(line) = lines.remove(&change.id()) else {
+            return;
+        };
+        let failed = matches!(outcome, Outcome::Failed(_));
+        if let Some((bar, shown)) = &line.items {
+            let mark = if failed { "✗" } else { "✓" };
+            self.printer.end_line(bar, mark, shown.clone(), failed);
+        }
+        if failed {
+            line.step.fail();
+        } else {
+            line.step
+                .finish(format!("{} {}", change.action.past(), line.title));
+        }
     }
 }

@@ -9,26 +9,27 @@ use serde_json::Value;
 use crate::error::Error;
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: &[&str] = &["account_id", "region", "partition", "bucket", "role_name"];
+pub(crate) const PLACEHOLDERS: &[&str] =
+    &["account_id", "region", "partition", "bucket", "role_name"];
 
-pub const DEFAULT_TRUST_POLICY: &str = include_str!("../templates/ec2-trust-policy.json");
-pub const DEFAULT_INLINE_POLICY: &str = include_str!("../templates/dragons-lab-policy.json");
+pub(crate) const DEFAULT_TRUST_POLICY: &str = include_str!("../templates/ec2-trust-policy.json");
+pub(crate) const DEFAULT_INLINE_POLICY: &str = include_str!("../templates/dragons-lab-policy.json");
 
 /// A template and where it came from (for messages).
 #[derive(Debug, Clone)]
-pub struct Template {
-    pub origin: String,
-    pub text: String,
+pub(crate) struct Template {
+    pub(crate) origin: String,
+    pub(crate) text: String,
 }
 
 /// The values placeholders are replaced with.
 #[derive(Debug, Clone)]
-pub struct Values<'a> {
-    pub account_id: &'a str,
-    pub region: &'a str,
-    pub partition: &'a str,
-    pub bucket: &'a str,
-    pub role_name: &'a str,
+pub(crate) struct Values<'a> {
+    pub(crate) account_id: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) partition: &'a str,
+    pub(crate) bucket: &'a str,
+    pub(crate) role_name: &'a str,
 }
 
 impl Values<'_> {
@@ -45,7 +46,7 @@ impl Values<'_> {
 }
 
 impl Template {
-    pub fn embedded(name: &str, text: &str) -> Self {
+    pub(crate) fn embedded(name: &str, text: &str) -> Self {
         Self {
             origin: format!("embedded {name}"),
             text: text.to_string(),
@@ -53,7 +54,7 @@ impl Template {
     }
 
     /// Reads a template file; an unreadable file is a usage error.
-    pub fn read(path: &Path) -> Result<Self, Error> {
+    pub(crate) fn read(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::usage(format!("cannot read policy file {}", path.display()))
                 .with_cause(e.to_string())
@@ -66,7 +67,7 @@ impl Template {
     }
 
     /// Checks placeholders and JSON validity with sample values, before any AWS call.
-    pub fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         let sample = Values {
             account_id: "123456789012",
             region: "us-east-1",
@@ -78,7 +79,7 @@ impl Template {
     }
 
     /// Replaces every placeholder and parses the result as a policy document.
-    pub fn render(&self, values: &Values<'_>) -> Result<Value, Error> {
+    pub(crate) fn render(&self, values: &Values<'_>) -> Result<Value, Error> {
         let mut out = String::with_capacity(self.text.len());
         let mut rest = self.text.as_str();
         let mut unknown = Vec::new();

@@ -12,13 +12,14 @@ use aws_sdk_s3::types::{
 
 use crate::aws::Aws;
 use crate::cli::{DragonsArgs, GlobalArgs};
+use crate::commands::with_aws;
 use crate::error::{Error, aws_error, service_code};
+use crate::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
 use crate::lab_data;
 use crate::printer::Printer;
-use crate::resources::parameter::{BUCKET_PARAMETER, KEY_PARAMETER};
 
 /// The query the lab application sends.
-pub const SELECT_EXPRESSION: &str = "select * from s3object s";
+pub(crate) const SELECT_EXPRESSION: &str = "select * from s3object s";
 
 const FIX_HINT: &str = "run `provision dragons-lab` (same --region) to set the lab up";
 
@@ -32,17 +33,17 @@ struct DragonsReport<'a> {
     dragons: &'a [Map<String, Value>],
 }
 
-pub async fn run(global: &GlobalArgs, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
-    let aws = Aws::connect(global).await?;
-    match run_with(&aws, args, printer).await {
-        Ok(()) => Ok(()),
-        Err(error) => Err(aws.explain(error).await),
-    }
+pub(crate) async fn run(
+    global: &GlobalArgs,
+    args: &DragonsArgs,
+    printer: &Printer,
+) -> Result<(), Error> {
+    with_aws(global, false, async |aws| read(aws, args, printer).await).await
 }
 
-async fn run_with(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
-    let ssm = aws.ssm();
-    let s3 = aws.s3();
+async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+    let clients = aws.clients();
+    let (ssm, s3) = (&clients.ssm, &clients.s3);
     let output = ssm
         .get_parameters()
         .names(BUCKET_PARAMETER)
@@ -77,9 +78,9 @@ async fn run_with(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<()
 
     let step = printer.step(format!("reading s3://{bucket}/{key}"));
     let bytes = if args.s3_select {
-        select(&s3, &bucket, &key).await?
+        select(s3, &bucket, &key).await?
     } else {
-        get(&s3, &bucket, &key).await?
+        get(s3, &bucket, &key).await?
     };
     step.finish(format!("read s3://{bucket}/{key}"));
     let dragons =

@@ -1,66 +1,142 @@
-//! One module per subcommand. Each takes its settings and the printer and returns, through
-//! `Result`, the exit status; the shared tail — print the plan, apply it unless `--dry-run`, report —
-//! lives here so every command reports the same way.
+//! One module per subcommand. Each checks its input, connects, observes, plans (with `state`),
+//! and hands the plan to the shared tail here — print it, apply it unless `--dry-run`, report —
+//! so every command reports the same way. Commands never import each other.
 
-pub mod dragons;
-pub mod dragons_lab;
-pub mod instance_profile;
-pub mod status;
-pub mod teardown;
-pub mod whoami;
+pub(crate) mod dragons;
+pub(crate) mod dragons_lab;
+pub(crate) mod instance_profile;
+pub(crate) mod status;
+pub(crate) mod teardown;
+pub(crate) mod whoami;
 
 use serde::Serialize;
 
+use crate::apply::{self, Execution};
+use crate::aws::{Aws, Clients};
+use crate::cli::GlobalArgs;
 use crate::error::Error;
-use crate::plan::{Change, Plan, Summary};
+use crate::lab::Target;
+use crate::plan::Summary;
 use crate::printer::Printer;
+use crate::resources::{Change, Plan};
+
+/// Connects (resolving credentials once), refuses IAM work under credentials that may not do it
+/// when `iam` is set, runs `command`, and completes an access-denied error with the identity that
+/// was refused and the decoded reason.
+pub(crate) async fn with_aws<T>(
+    global: &GlobalArgs,
+    iam: bool,
+    command: impl AsyncFnOnce(&Aws) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let aws = Aws::connect(global).await?;
+    if iam {
+        aws.require_iam_capable()?;
+    }
+    match command(&aws).await {
+        Ok(value) => Ok(value),
+        Err(error) => Err(aws.explain(error).await),
+    }
+}
 
 /// The JSON document of a plan-and-apply command (the schema the README documents).
 #[derive(Debug, Serialize)]
-pub struct Report<'a> {
-    pub command: &'a str,
-    pub dry_run: bool,
-    pub account: &'a str,
-    pub region: &'a str,
-    pub changes: &'a [Change],
-    pub summary: Summary,
-    pub warnings: &'a [String],
+struct Report<'a> {
+    command: &'a str,
+    dry_run: bool,
+    account: &'a str,
+    region: &'a str,
+    changes: Vec<ReportedChange<'a>>,
+    summary: Summary,
+    warnings: &'a [String],
     /// Where the `--site` files can be browsed (dragons-lab with `--site`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub site_url: Option<&'a str>,
+    site_url: Option<&'a str>,
 }
 
-/// Prints the plan (before applying) in human mode.
-pub fn print_plan(printer: &Printer, plan: &Plan, account: &str, region: &str) {
-    for warning in &plan.warnings {
+/// A change as reported: the plan's line and what AWS assigned while applying it.
+#[derive(Debug, Serialize)]
+struct ReportedChange<'a> {
+    #[serde(flatten)]
+    change: &'a Change,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<&'a str>,
+}
+
+/// Prints the plan (before applying) in human mode, with its warnings.
+pub(crate) fn print_plan(printer: &Printer, plan: &Plan, target: &Target) {
+    for warning in plan.warnings() {
         printer.warn(warning);
     }
-    printer.data(format!("Plan for account {account} in {region}:"));
-    for change in &plan.changes {
+    printer.data(format!(
+        "Plan for account {} in {}:",
+        target.account, target.region
+    ));
+    for change in plan.changes() {
         printer.data(format!("  {}", change.line()));
     }
 }
 
+/// Applies the plan unless `--dry-run` (or there is nothing to do), showing progress, then reports
+/// the outcome. A failed change fails the command with its error.
+pub(crate) async fn apply_and_report(
+    printer: &Printer,
+    global: &GlobalArgs,
+    command: &str,
+    plan: &Plan,
+    target: &Target,
+    clients: &Clients,
+    site_url: Option<&str>,
+) -> Result<(), Error> {
+    let execution = if global.dry_run || plan.is_noop() {
+        None
+    } else {
+        let progress = printer.apply_progress();
+        let execution = apply::apply(plan, clients, &|event| progress.event(event)).await;
+        if let Some(error) = execution.error() {
+            return Err(error.clone());
+        }
+        Some(execution)
+    };
+    print_outcome(
+        printer,
+        command,
+        plan,
+        execution.as_ref(),
+        global.dry_run,
+        target,
+        site_url,
+    )
+}
+
 /// Prints the outcome: the JSON report, or the summary and the ARNs.
-pub fn print_outcome(
+fn print_outcome(
     printer: &Printer,
     command: &str,
     plan: &Plan,
+    execution: Option<&Execution>,
     dry_run: bool,
-    account: &str,
-    region: &str,
+    target: &Target,
     site_url: Option<&str>,
 ) -> Result<(), Error> {
     let summary = plan.summary();
+    let changes: Vec<ReportedChange<'_>> = plan
+        .changes()
+        .iter()
+        .enumerate()
+        .map(|(index, change)| ReportedChange {
+            change,
+            resource_id: execution.and_then(|e| e.resource_id(index)),
+        })
+        .collect();
     if printer.is_json() {
         return printer.json(&Report {
             command,
             dry_run,
-            account,
-            region,
-            changes: &plan.changes,
+            account: &target.account,
+            region: &target.region,
+            changes,
             summary,
-            warnings: &plan.warnings,
+            warnings: plan.warnings(),
             site_url,
         });
     }
@@ -86,10 +162,11 @@ pub fn print_outcome(
     }
     printer.data(String::new());
     printer.data(summary.to_string());
-    for change in &plan.changes {
+    for reported in &changes {
         // What AWS assigned (an association id) says more than the ARN it points at.
-        if let Some(shown) = change.resource_id.as_ref().or(change.arn.as_ref()) {
-            printer.data(format!("  {} {}: {shown}", change.resource, change.name));
+        let change = reported.change;
+        if let Some(shown) = reported.resource_id.or(change.arn.as_deref()) {
+            printer.data(format!("  {} {}: {shown}", change.kind, change.name));
         }
     }
     site_line();

@@ -2,42 +2,45 @@
 //! names the other commands use — saying whether it is present, in sync with what the commands
 //! would make it (and what differs), and owned (tagged `managed-by=provision`). It changes nothing.
 //!
-//! "In sync" is decided by the same planners the commands use, asked with `adopt` so that a
-//! resource someone else owns is described rather than refused.
+//! "In sync" is decided by the resource planners themselves, with the desired state the commands
+//! build by default; the plan's typed details say what differs and whether the only change would be
+//! adoption (ownership, reported on its own).
 
 use serde::Serialize;
 
-use crate::apply::Clients;
-use crate::aws::Aws;
-use crate::cli::{GlobalArgs, InstanceProfileArgs, NamesArgs};
-use crate::commands::dragons_lab::DATA_CONTENT_TYPE;
-use crate::commands::instance_profile;
+use crate::cli::{GlobalArgs, NamesArgs};
+use crate::commands::with_aws;
 use crate::error::Error;
-use crate::inventory::{self, Inventory};
-use crate::lab_data::DEFAULT_DRAGONS;
-use crate::plan::{Action, Change, PublicAccess, ResourceKind};
+use crate::lab::{DEFAULT_KEY, KEY_PARAMETER};
+use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
-use crate::resources::bucket::{self, DesiredBucket};
-use crate::resources::object;
-use crate::resources::parameter::{self, BUCKET_PARAMETER, KEY_PARAMETER};
-use crate::resources::{iam_role, instance_profile as profile_resource, is_managed};
+use crate::resources::association::ASSOCIATION;
+use crate::resources::bucket::{BUCKET, Bucket, BucketQuery, Presence};
+use crate::resources::iam_role::{ROLE, Role};
+use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
+use crate::resources::object::{OBJECT, Object, ObjectQuery};
+use crate::resources::ownership::is_managed;
+use crate::resources::parameter::{PARAMETER, Parameter};
+use crate::resources::{Change, Resource};
+use crate::state::teardown::{Scope, discover};
+use crate::state::{ObservedState, dragons_lab, instance_profile};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct StatusLine {
-    pub resource: ResourceKind,
-    pub name: String,
-    pub present: bool,
+pub(crate) struct StatusLine {
+    resource: Kind,
+    name: String,
+    present: bool,
     /// Whether it matches what the commands would make it; `null` when missing or not one the
     /// commands make by default.
-    pub in_sync: Option<bool>,
+    in_sync: Option<bool>,
     /// Whether it carries `managed-by=provision`; `null` when missing or untaggable.
-    pub owned: Option<bool>,
+    owned: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
+    details: Vec<String>,
 }
 
 impl StatusLine {
-    fn missing(resource: ResourceKind, name: impl Into<String>) -> Self {
+    fn missing(resource: Kind, name: impl Into<String>) -> Self {
         Self {
             resource,
             name: name.into(),
@@ -50,7 +53,7 @@ impl StatusLine {
 
     /// Present, but not one the commands make by default, so not compared with a desired state.
     fn present(
-        resource: ResourceKind,
+        resource: Kind,
         name: impl Into<String>,
         owned: Option<bool>,
         details: Vec<String>,
@@ -60,6 +63,35 @@ impl StatusLine {
             name: name.into(),
             present: true,
             in_sync: None,
+            owned,
+            details,
+        }
+    }
+
+    /// Folds a resource's planned changes into one line: in sync when nothing would change but,
+    /// at most, adoption.
+    fn compared(resource: Kind, name: &str, changes: &[Change], owned: Option<bool>) -> Self {
+        let mut details = Vec::new();
+        for change in changes.iter().filter(|c| c.action != Action::Unchanged) {
+            let drift: Vec<String> = change.drift().map(Drift::to_string).collect();
+            if !drift.is_empty() {
+                details.extend(drift);
+            } else if change.details.iter().any(|d| *d != Detail::Adopt)
+                || change.details.is_empty()
+            {
+                details.push(format!(
+                    "{} {} would be {}",
+                    change.kind,
+                    change.name,
+                    change.action.past()
+                ));
+            }
+        }
+        Self {
+            resource,
+            name: name.to_string(),
+            present: true,
+            in_sync: Some(details.is_empty()),
             owned,
             details,
         }
@@ -101,277 +133,354 @@ struct StatusReport<'a> {
     resources: &'a [StatusLine],
 }
 
-/// Folds a resource's planned changes into one status line: in sync when nothing would change
-/// (adopting, i.e. tagging, is ownership, reported separately).
-fn from_changes(resource: ResourceKind, name: &str, changes: &[Change], owned: bool) -> StatusLine {
-    let details: Vec<String> = changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .flat_map(|c| {
-            let differences: Vec<String> = c
-                .details
-                .iter()
-                .filter(|d| !d.starts_with("adopt:"))
-                .cloned()
-                .collect();
-            if differences.is_empty() && c.resource != resource {
-                vec![format!("{} {} would be {}d", c.resource, c.name, c.action)]
-            } else {
-                differences
-            }
-        })
-        .collect();
-    StatusLine {
-        resource,
-        name: name.to_string(),
-        present: true,
-        in_sync: Some(details.is_empty()),
-        owned: Some(owned),
-        details,
-    }
-}
-
-pub async fn run(global: &GlobalArgs, names: &NamesArgs, printer: &Printer) -> Result<(), Error> {
-    let defaults = InstanceProfileArgs {
-        role_name: names.role_name.clone(),
-        instance_profile_name: names.instance_profile_name.clone(),
-        trust_policy: None,
-        policy: None,
-        policy_arns: vec![],
-        instance_tag: vec![],
-        instance_id: None,
-        all_matching: false,
-        bucket: names.bucket.clone(),
-        adopt: true,
-        propagation_timeout: std::time::Duration::ZERO,
-    };
-    let inputs = instance_profile::check_inputs(&defaults)?;
-    if let Some(bucket) = &names.bucket {
-        crate::lab_data::check_bucket_name(bucket)?;
-    }
-    let aws = Aws::connect(global).await?;
-    aws.require_iam_capable()?;
-    match run_with(&aws, names, &inputs, printer).await {
-        Ok(()) => Ok(()),
-        Err(error) => Err(aws.explain(error).await),
-    }
-}
-
-async fn run_with(
-    aws: &Aws,
+pub(crate) async fn run(
+    global: &GlobalArgs,
     names: &NamesArgs,
-    inputs: &instance_profile::Inputs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let clients = Clients::new(aws);
-    let identity = aws.identity().await?;
-    let (account, region, partition) = (&identity.account, &aws.region, &identity.partition);
-    let lab_bucket = inventory::default_bucket(names, account, region);
-    let step = printer.step("observing what provision manages");
-    let (inventory, observed_bucket, parameters) = tokio::join!(
-        inventory::discover(&clients, names, None, account, region),
-        bucket::observe(&clients.s3, &lab_bucket),
-        parameter::observe(&clients.ssm, &[BUCKET_PARAMETER, KEY_PARAMETER]),
-    );
-    let (inventory, observed_bucket, parameters) = (inventory?, observed_bucket?, parameters?);
-    let key = parameters
-        .get(KEY_PARAMETER)
-        .map_or("dragons.json".to_string(), |p| p.value.clone());
-    let observed_object = object::observe(&clients.s3, &lab_bucket, &key).await?;
-    step.finish("observed what provision manages");
-
-    let (desired_role, desired_profile) =
-        instance_profile::desired_state(inputs, identity, region)?;
-    let mut lines = Vec::new();
-    iam_lines(&inventory, &desired_role, &desired_profile, &mut lines)?;
-
-    // The lab bucket, compared with what dragons-lab makes it (private, or with --site's ACLs).
-    match &observed_bucket.presence {
-        bucket::Presence::Missing => {
-            lines.push(StatusLine::missing(ResourceKind::S3Bucket, &lab_bucket))
+    let scope = Scope::new(names, None);
+    with_aws(global, true, async |aws| {
+        let clients = aws.clients();
+        let step = printer.step("observing what provision manages");
+        let identity = aws.identity().await?;
+        let lab_bucket = match &scope.bucket {
+            Some(bucket) => bucket.clone(),
+            None => crate::lab::Target::new(identity, &aws.region).default_bucket(),
+        };
+        // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
+        let lab_query = BucketQuery::Name(lab_bucket.clone());
+        let (discovered, lab) = tokio::join!(
+            discover(aws, &clients, &scope),
+            Bucket::observe(&clients, &lab_query),
+        );
+        let (target, mut observed) = discovered?;
+        match lab? {
+            Some(bucket) => {
+                let arn = observed
+                    .buckets
+                    .get(&lab_bucket)
+                    .and_then(|b| b.arn.clone());
+                observed.buckets.insert(
+                    lab_bucket.clone(),
+                    crate::resources::bucket::ObservedBucket { arn, ..bucket },
+                );
+            }
+            None => {
+                observed.buckets.remove(&lab_bucket);
+            }
         }
-        bucket::Presence::OtherAccount => lines.push(StatusLine {
-            details: vec!["the name belongs to another account".into()],
-            owned: Some(false),
-            ..StatusLine::missing(ResourceKind::S3Bucket, &lab_bucket)
-        }),
-        bucket::Presence::Owned { .. } => {
-            let public_access =
-                if observed_bucket.public_access == Some(PublicAccess::PUBLIC_READ_ACLS) {
-                    PublicAccess::PUBLIC_READ_ACLS
-                } else {
-                    PublicAccess::PRIVATE
-                };
-            let desired = DesiredBucket {
-                name: lab_bucket.clone(),
-                region: region.clone(),
-                partition: partition.clone(),
-                public_access,
-            };
-            let changes = bucket::plan(&desired, &observed_bucket, true)?;
-            lines.push(from_changes(
-                ResourceKind::S3Bucket,
-                &lab_bucket,
-                &changes,
-                is_managed(&observed_bucket.tags),
+        let key = lab_key(&observed);
+        let query = ObjectQuery {
+            bucket: lab_bucket.clone(),
+            key: key.clone(),
+        };
+        if let Some(object) = Object::observe(&clients, &query).await? {
+            observed
+                .objects
+                .insert(format!("{lab_bucket}/{key}"), object);
+        }
+        step.finish("observed what provision manages");
+
+        let iam = instance_profile::DesiredState::new(
+            &instance_profile::Inputs::defaults(names),
+            &target,
+        )?;
+        let lab = dragons_lab::DesiredState::new(
+            &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
+            &target,
+        );
+        let lines = lines(&iam, &lab, &observed)?;
+        if printer.is_json() {
+            return printer.json(&StatusReport {
+                command: "status",
+                account: &target.account,
+                region: &target.region,
+                resources: &lines,
+            });
+        }
+        printer.data(format!(
+            "Status of account {} in {}:",
+            target.account, target.region
+        ));
+        for line in &lines {
+            printer.data(format!("  {}", line.line()));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// The lab's object key: what its parameter says, as the lab application reads it.
+fn lab_key(observed: &ObservedState) -> String {
+    observed
+        .parameters
+        .get(KEY_PARAMETER)
+        .map_or(DEFAULT_KEY.to_string(), |p| p.value.clone())
+}
+
+/// Every status line, from the commands' default desired states and what was observed. Pure.
+fn lines(
+    iam: &instance_profile::DesiredState,
+    lab: &dragons_lab::DesiredState,
+    observed: &ObservedState,
+) -> Result<Vec<StatusLine>, Error> {
+    let mut lines = Vec::new();
+    let owned = |tags| Some(is_managed(tags));
+
+    let role = &iam.role.name;
+    lines.push(match observed.roles.get(role) {
+        None => StatusLine::missing(ROLE, role),
+        Some(current) => StatusLine::compared(
+            ROLE,
+            role,
+            &Role::plan(Some(&iam.role), Some(current), true)?,
+            owned(&current.tags),
+        ),
+    });
+    for other in observed.roles.values().filter(|r| r.name != *role) {
+        lines.push(StatusLine::present(
+            ROLE,
+            &other.name,
+            owned(&other.tags),
+            vec![],
+        ));
+    }
+    let profile = &iam.profile.name;
+    lines.push(match observed.profiles.get(profile) {
+        None => StatusLine::missing(PROFILE, profile),
+        Some(current) => {
+            let mut changes = InstanceProfile::plan(Some(&iam.profile), Some(current), true)?;
+            changes.extend(ProfileRoles::plan(
+                Some(&iam.membership),
+                Some(current),
+                true,
+            )?);
+            StatusLine::compared(PROFILE, profile, &changes, owned(&current.tags))
+        }
+    });
+    for other in observed.profiles.values().filter(|p| p.name != *profile) {
+        lines.push(StatusLine::present(
+            PROFILE,
+            &other.name,
+            owned(&other.tags),
+            vec![format!("holds {}", other.roles.join(", "))],
+        ));
+    }
+    for profile in observed.profiles.values() {
+        for association in observed
+            .instances
+            .associations
+            .values()
+            .filter(|a| a.profile_arn == profile.arn)
+        {
+            lines.push(StatusLine::present(
+                ASSOCIATION,
+                &association.instance_id,
+                None,
+                vec![format!("holds {} ({})", profile.name, association.id)],
             ));
         }
     }
-    for entry in inventory.buckets.iter().filter(|b| b.name != lab_bucket) {
+
+    let bucket = &lab.bucket.name;
+    lines.push(match observed.buckets.get(bucket) {
+        None => StatusLine::missing(BUCKET, bucket),
+        Some(current) if current.presence == Presence::OtherAccount => StatusLine {
+            details: vec!["the name belongs to another account".into()],
+            owned: Some(false),
+            ..StatusLine::missing(BUCKET, bucket)
+        },
+        Some(current) => StatusLine::compared(
+            BUCKET,
+            bucket,
+            &Bucket::plan(Some(&lab.bucket), Some(current), true)?,
+            owned(&current.tags),
+        ),
+    });
+    for other in observed.buckets.values().filter(|b| b.name != *bucket) {
+        let region = match &other.presence {
+            Presence::Owned { region } => region.as_str(),
+            Presence::OtherAccount => "another account",
+        };
         lines.push(StatusLine::present(
-            ResourceKind::S3Bucket,
-            entry.name.clone(),
-            Some(is_managed(&entry.tags)),
-            vec![format!("in {}", entry.region)],
+            BUCKET,
+            &other.name,
+            owned(&other.tags),
+            vec![format!("in {region}")],
         ));
     }
-    let object_name = format!("{lab_bucket}/{key}");
-    lines.push(match &observed_object {
-        None => StatusLine::missing(ResourceKind::S3Object, object_name),
+    let object = lab.object.name();
+    lines.push(match observed.objects.get(&object) {
+        None => StatusLine::missing(OBJECT, &object),
         Some(current) => {
-            let desired = object::DesiredObject {
-                bucket: lab_bucket.clone(),
-                key: key.clone(),
-                body: crate::plan::Body(std::sync::Arc::new(Vec::new())),
-                md5_hex: object::md5_hex(DEFAULT_DRAGONS),
-                content_type: DATA_CONTENT_TYPE.to_string(),
-                partition: partition.clone(),
-            };
-            let change = object::plan(&desired, Some(current));
-            let mut line = from_changes(ResourceKind::S3Object, &object_name, &[change], true);
-            line.owned = None;
-            if line.in_sync == Some(false) {
+            let changes = Object::plan(Some(&lab.object), Some(current), true)?;
+            let mut line = StatusLine::compared(OBJECT, &object, &changes, None);
+            if changes
+                .iter()
+                .flat_map(|c| c.drift())
+                .any(|d| matches!(d, Drift::Content { .. }))
+            {
                 line.details =
                     vec!["differs from the embedded dragons data (uploaded with --data?)".into()];
             }
             line
         }
     });
-    for (name, value) in [
-        (BUCKET_PARAMETER, lab_bucket.as_str()),
-        (KEY_PARAMETER, key.as_str()),
-    ] {
-        let arn = format!("arn:{partition}:ssm:{region}:{account}:parameter/{name}");
-        lines.push(match parameters.get(name) {
-            None => StatusLine::missing(ResourceKind::SsmParameter, name),
-            Some(current) => {
-                let change = parameter::plan(name, value, Some(current), true, arn)?;
-                from_changes(
-                    ResourceKind::SsmParameter,
-                    name,
-                    &[change],
-                    is_managed(&current.tags),
-                )
-            }
+    for desired in &lab.parameters {
+        lines.push(match observed.parameters.get(&desired.name) {
+            None => StatusLine::missing(PARAMETER, &desired.name),
+            Some(current) => StatusLine::compared(
+                PARAMETER,
+                &desired.name,
+                &Parameter::plan(Some(desired), Some(current), true)?,
+                owned(&current.tags),
+            ),
         });
     }
-    for (name, tags) in &inventory.parameters {
-        if name != BUCKET_PARAMETER && name != KEY_PARAMETER {
-            lines.push(StatusLine::present(
-                ResourceKind::SsmParameter,
-                name.clone(),
-                Some(is_managed(tags)),
-                vec![],
-            ));
-        }
-    }
-
-    if printer.is_json() {
-        return printer.json(&StatusReport {
-            command: "status",
-            account,
-            region,
-            resources: &lines,
-        });
-    }
-    printer.data(format!("Status of account {account} in {region}:"));
-    for line in &lines {
-        printer.data(format!("  {}", line.line()));
-    }
-    Ok(())
-}
-
-fn iam_lines(
-    inventory: &Inventory,
-    desired_role: &iam_role::DesiredRole,
-    desired_profile: &profile_resource::DesiredProfile,
-    lines: &mut Vec<StatusLine>,
-) -> Result<(), Error> {
-    match inventory
-        .roles
-        .iter()
-        .find(|(n, _)| *n == desired_role.name)
-    {
-        None => lines.push(StatusLine::missing(
-            ResourceKind::IamRole,
-            &desired_role.name,
-        )),
-        Some((name, role)) => {
-            let changes = iam_role::plan(desired_role, Some(role), true)?;
-            lines.push(from_changes(
-                ResourceKind::IamRole,
-                name,
-                &changes,
-                is_managed(&role.tags),
-            ));
-        }
-    }
-    for (name, role) in inventory
-        .roles
-        .iter()
-        .filter(|(n, _)| *n != desired_role.name)
+    for other in observed
+        .parameters
+        .values()
+        .filter(|p| lab.parameters.iter().all(|d| d.name != p.name))
     {
         lines.push(StatusLine::present(
-            ResourceKind::IamRole,
-            name.clone(),
-            Some(is_managed(&role.tags)),
+            PARAMETER,
+            &other.name,
+            owned(&other.tags),
             vec![],
         ));
     }
-    match inventory
-        .profiles
-        .iter()
-        .find(|(n, _)| *n == desired_profile.name)
-    {
-        None => lines.push(StatusLine::missing(
-            ResourceKind::IamInstanceProfile,
-            &desired_profile.name,
-        )),
-        Some((name, profile)) => {
-            let changes = profile_resource::plan(desired_profile, Some(profile), true)?;
-            lines.push(from_changes(
-                ResourceKind::IamInstanceProfile,
-                name,
-                &changes,
-                is_managed(&profile.tags),
-            ));
-        }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::test_target;
+    use crate::plan::PublicAccess;
+    use crate::resources::ownership::MANAGED_BY_KEY;
+    use crate::state::fake;
+
+    fn desired() -> (instance_profile::DesiredState, dragons_lab::DesiredState) {
+        let target = test_target("us-east-1");
+        let iam = instance_profile::DesiredState::new(
+            &instance_profile::Inputs::defaults(&fake::names()),
+            &target,
+        )
+        .expect("renders");
+        let lab = dragons_lab::DesiredState::new(
+            &dragons_lab::Inputs::defaults(None, DEFAULT_KEY.into()),
+            &target,
+        );
+        (iam, lab)
     }
-    for (name, profile) in inventory
-        .profiles
-        .iter()
-        .filter(|(n, _)| *n != desired_profile.name)
-    {
-        lines.push(StatusLine::present(
-            ResourceKind::IamInstanceProfile,
-            name.clone(),
-            Some(is_managed(&profile.tags)),
-            vec![format!("holds {}", profile.roles.join(", "))],
-        ));
+
+    async fn provisioned() -> ObservedState {
+        let (iam, lab) = desired();
+        let adopt_off = |mut iam: instance_profile::DesiredState| {
+            iam.adopt = false;
+            iam
+        };
+        let iam = adopt_off(iam);
+        let observed = fake::converge(&ObservedState::default(), |o| {
+            instance_profile::plan(&iam, o)
+        })
+        .await;
+        fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await
     }
-    for (name, profile) in &inventory.profiles {
-        for (instance, association) in inventory
-            .associations
+
+    fn line<'a>(lines: &'a [StatusLine], resource: Kind, name: &str) -> &'a StatusLine {
+        lines
             .iter()
-            .filter(|(_, a)| a.profile_arn == profile.arn)
-        {
-            lines.push(StatusLine::present(
-                ResourceKind::Ec2InstanceProfileAssociation,
-                instance.clone(),
-                None,
-                vec![format!("holds {name} ({})", association.id)],
-            ));
-        }
+            .find(|l| l.resource == resource && l.name == name)
+            .unwrap_or_else(|| panic!("{resource} {name} in {lines:#?}"))
     }
-    Ok(())
+
+    const BUCKET_NAME: &str = "dragons-lab-123456789012-us-east-1";
+
+    #[tokio::test]
+    async fn a_provisioned_account_is_in_sync_and_owned() {
+        let (iam, lab) = desired();
+        let lines = lines(&iam, &lab, &provisioned().await).expect("lines");
+        assert_eq!(lines.len(), 6, "{lines:#?}");
+        for line in &lines {
+            assert!(line.present, "{}", line.line());
+            assert_eq!(line.in_sync, Some(true), "{}", line.line());
+        }
+        assert_eq!(line(&lines, ROLE, "dragons-lab-ec2-role").owned, Some(true));
+        assert_eq!(
+            line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json")).owned,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn public_access_turned_off_by_hand_is_drift_and_site_settings_are_not() {
+        let (iam, lab) = desired();
+        let mut observed = provisioned().await;
+        let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
+        bucket.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
+        let lines_site = lines(&iam, &lab, &observed).expect("lines");
+        assert_eq!(line(&lines_site, BUCKET, BUCKET_NAME).in_sync, Some(true));
+
+        let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
+        bucket.public_access = Some(PublicAccess {
+            block_public_acls: false,
+            ignore_public_acls: false,
+            block_public_policy: false,
+            restrict_public_buckets: false,
+        });
+        let lines = lines(&iam, &lab, &observed).expect("lines");
+        let drifted = line(&lines, BUCKET, BUCKET_NAME);
+        assert_eq!(drifted.in_sync, Some(false));
+        assert!(
+            drifted
+                .details
+                .contains(&"BlockPublicPolicy false → true".to_string()),
+            "{drifted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn adoption_alone_is_ownership_not_drift() {
+        let (iam, lab) = desired();
+        let mut observed = provisioned().await;
+        observed
+            .roles
+            .get_mut("dragons-lab-ec2-role")
+            .expect("role")
+            .tags
+            .remove(MANAGED_BY_KEY);
+        let lines = lines(&iam, &lab, &observed).expect("lines");
+        let role = line(&lines, ROLE, "dragons-lab-ec2-role");
+        assert_eq!((role.in_sync, role.owned), (Some(true), Some(false)));
+        assert!(role.line().ends_with("in sync, not created by provision"));
+    }
+
+    #[tokio::test]
+    async fn other_data_and_missing_parts_are_named() {
+        let (iam, lab) = desired();
+        let mut observed = provisioned().await;
+        let object = observed
+            .objects
+            .get_mut(&format!("{BUCKET_NAME}/dragons.json"))
+            .expect("object");
+        object.etag = "\"0\"".into();
+        object.md5_metadata = None;
+        observed
+            .roles
+            .get_mut("dragons-lab-ec2-role")
+            .expect("role")
+            .managed_inline_policy = None;
+        observed.parameters.clear();
+        let lines = lines(&iam, &lab, &observed).expect("lines");
+        assert_eq!(
+            line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json")).details,
+            ["differs from the embedded dragons data (uploaded with --data?)"]
+        );
+        assert_eq!(
+            line(&lines, ROLE, "dragons-lab-ec2-role").details,
+            ["iam-role-policy dragons-lab-ec2-role/provision-policy would be created"]
+        );
+        assert!(!line(&lines, PARAMETER, KEY_PARAMETER).present);
+    }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::cli::GlobalArgs;
+use crate::commands::with_aws;
 use crate::error::Error;
 use crate::printer::Printer;
 
@@ -25,8 +26,11 @@ struct Whoami<'a> {
     cloud9_managed_credentials: bool,
 }
 
-pub async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    let aws = Aws::connect(global).await?;
+pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
+    with_aws(global, false, async |aws| show(aws, printer).await).await
+}
+
+async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     let identity = aws.identity().await?;
     let expires_in = aws
         .expiry

@@ -1,162 +1,335 @@
-//! The association between the course IDE's EC2 instance and the instance profile.
+//! The association between the course IDE's EC2 instance and an instance profile.
 //!
 //! EC2 learns of new IAM instance profiles a few seconds after IAM creates them; until then it
 //! answers "Invalid IAM Instance Profile name" (some endpoints: NoSuchEntity). The association is
-//! retried on exactly those answers, with backoff, within a bound.
+//! retried on exactly those answers, with backoff, within the bound the plan carries.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, IamInstanceProfileSpecification};
+use aws_sdk_ec2::types::{
+    Filter, IamInstanceProfileAssociationState, IamInstanceProfileSpecification, InstanceStateName,
+};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 
-use crate::error::{Error, aws_error};
-use crate::plan::{Action, Change, Operation, ResourceKind};
-use crate::resources::instance_profile::membership_id;
+use crate::apply::{Executed, Progress, Report};
+use crate::aws::Clients;
+use crate::error::{Error, aws_error, service_code, settled};
+use crate::input::{InstanceSelector, TagFilter};
+use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::{Change, Resource};
+
+pub(crate) const ASSOCIATION: Kind = Kind::new("ec2-instance-profile-association");
 
 /// Instance states in which an instance can hold an IAM instance profile.
-pub const ASSOCIABLE_STATES: &[&str] = &["pending", "running", "stopping", "stopped"];
+pub(crate) const ASSOCIABLE_STATES: [InstanceStateName; 4] = [
+    InstanceStateName::Pending,
+    InstanceStateName::Running,
+    InstanceStateName::Stopping,
+    InstanceStateName::Stopped,
+];
 
-/// `--instance-tag KEY=VALUE`, checked locally.
+/// An instance, as much of it as the plan shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagFilter {
-    pub key: String,
-    pub value: String,
-}
-
-impl TagFilter {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let malformed = |why: &str| {
-            Error::usage(format!("--instance-tag `{text}` is malformed: {why}"))
-                .with_hint("write it as KEY=VALUE, e.g. --instance-tag Name=dragons-ide (wildcards * and ? allowed)")
-        };
-        let Some((key, value)) = text.split_once('=') else {
-            return Err(malformed("there is no `=`"));
-        };
-        if key.trim().is_empty() {
-            return Err(malformed("the key is empty"));
-        }
-        if key.chars().count() > 128 {
-            return Err(malformed("the key is longer than 128 characters"));
-        }
-        if value.chars().count() > 256 {
-            return Err(malformed("the value is longer than 256 characters"));
-        }
-        Ok(Self {
-            key: key.to_string(),
-            value: value.to_string(),
-        })
-    }
-}
-
-/// Checks an instance id's form (`i-` and 8 or 17 hexadecimal digits).
-pub fn check_instance_id(id: &str) -> Result<(), Error> {
-    let digits = id.strip_prefix("i-").unwrap_or("");
-    let valid = matches!(digits.len(), 8 | 17) && digits.chars().all(|c| c.is_ascii_hexdigit());
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::usage(format!("`{id}` is not an EC2 instance id"))
-            .with_hint("instance ids look like i-0123456789abcdef0; `aws ec2 describe-instances` lists them"))
-    }
-}
-
-/// Which instances the command is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InstanceSelector {
-    Id(String),
-    Tags(Vec<TagFilter>),
-}
-
-impl std::fmt::Display for InstanceSelector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Id(id) => write!(f, "instance id {id}"),
-            Self::Tags(tags) => {
-                let tags: Vec<String> = tags
-                    .iter()
-                    .map(|t| format!("{}={}", t.key, t.value))
-                    .collect();
-                write!(f, "tags {}", tags.join(", "))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedAssociation {
-    pub id: String,
-    pub profile_arn: String,
-    pub state: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedInstance {
-    pub id: String,
-    pub name: Option<String>,
-    pub state: String,
-    pub association: Option<ObservedAssociation>,
+pub(crate) struct ObservedInstance {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) state: Option<InstanceStateName>,
 }
 
 impl ObservedInstance {
-    fn describe(&self) -> String {
+    fn state(&self) -> &str {
+        self.state.as_ref().map_or("unknown", |s| s.as_str())
+    }
+
+    /// `Name=ide, running`
+    fn summary(&self) -> String {
+        match &self.name {
+            Some(name) => format!("Name={name}, {}", self.state()),
+            None => self.state().to_string(),
+        }
+    }
+
+    /// `i-0123 (Name=ide, running)`
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} ({}, {})",
             self.id,
             self.name
                 .as_deref()
                 .map_or("no Name tag".to_string(), |n| format!("Name={n}")),
-            self.state
+            self.state()
         )
     }
 }
 
-/// What the selector matched, and — only when it matched nothing — the instances that do exist.
-#[derive(Debug, Clone, Default)]
-pub struct InstanceObservation {
-    pub matched: Vec<ObservedInstance>,
-    pub others: Vec<ObservedInstance>,
+/// An instance's current association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObservedAssociation {
+    pub(crate) instance_id: String,
+    pub(crate) id: String,
+    pub(crate) profile_arn: String,
+    pub(crate) state: IamInstanceProfileAssociationState,
 }
 
-/// Reads the matching instances and every current association in one concurrent round.
-pub async fn observe(
+/// What the selector matched, the instances that exist when it matched nothing, and every
+/// current association by instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct InstanceObservation {
+    pub(crate) matched: Vec<ObservedInstance>,
+    pub(crate) others: Vec<ObservedInstance>,
+    pub(crate) associations: BTreeMap<String, ObservedAssociation>,
+}
+
+/// An instance that should hold the profile.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredAssociation {
+    pub(crate) instance: ObservedInstance,
+    pub(crate) profile_name: String,
+    pub(crate) profile_arn: String,
+    /// How long to retry while EC2 does not see a new profile yet.
+    pub(crate) propagation: PropagationPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AssociationOp {
+    Associate {
+        instance_id: String,
+        profile_name: String,
+        propagation: PropagationPolicy,
+    },
+    Replace {
+        instance_id: String,
+        association_id: String,
+        profile_name: String,
+        propagation: PropagationPolicy,
+    },
+    Disassociate {
+        instance_id: String,
+        association_id: String,
+    },
+}
+
+pub(crate) struct Association;
+
+impl Resource for Association {
+    /// The instances to look at; `None` reads only the associations (teardown).
+    type Query = Option<InstanceSelector>;
+    type Observation = InstanceObservation;
+    type Desired = DesiredAssociation;
+    type Observed = ObservedAssociation;
+    type Op = AssociationOp;
+
+    /// Reads the matching instances and every current association in one concurrent round.
+    async fn observe(
+        clients: &Clients,
+        selector: &Option<InstanceSelector>,
+    ) -> Result<InstanceObservation, Error> {
+        let ec2 = &clients.ec2;
+        let instances = async {
+            match selector {
+                Some(selector) => describe(ec2, selector).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (matched, associations) = tokio::join!(instances, list_associations(ec2));
+        let (matched, associations) = (matched?, associations?);
+        let others = if selector.is_some() && matched.is_empty() {
+            // Only to say what exists when nothing matched; costs a request on that path alone.
+            ec2.describe_instances()
+                .max_results(50)
+                .send()
+                .await
+                .map_err(|e| aws_error("ec2:DescribeInstances", e))?
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .map(to_observed)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(InstanceObservation {
+            matched,
+            others,
+            associations,
+        })
+    }
+
+    /// Created, replaced if the instance holds another profile, or left alone; in teardown,
+    /// removed. Which associations teardown removes (those of provision's profiles) the command
+    /// decides.
+    fn plan(
+        desired: Option<&DesiredAssociation>,
+        observed: Option<&ObservedAssociation>,
+        _adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let Some(desired) = desired else {
+            return Ok(observed.map_or_else(Vec::new, |current| {
+                vec![
+                    Change::new(ASSOCIATION, &current.instance_id, Action::Delete)
+                        .with_arn(&current.profile_arn)
+                        .with_detail(Detail::note(format!("disassociate {}", current.id)))
+                        .with_operations(vec![
+                            AssociationOp::Disassociate {
+                                instance_id: current.instance_id.clone(),
+                                association_id: current.id.clone(),
+                            }
+                            .into(),
+                        ]),
+                ]
+            }));
+        };
+        let instance = &desired.instance;
+        let mut details = vec![Detail::note(instance.summary())];
+        let (action, operations) = match observed {
+            Some(current) if current.profile_arn == desired.profile_arn => {
+                (Action::Unchanged, vec![])
+            }
+            Some(current) => {
+                details.push(Drift::OtherProfile(current.profile_arn.clone()).into());
+                (
+                    Action::Update,
+                    vec![
+                        AssociationOp::Replace {
+                            instance_id: instance.id.clone(),
+                            association_id: current.id.clone(),
+                            profile_name: desired.profile_name.clone(),
+                            propagation: desired.propagation,
+                        }
+                        .into(),
+                    ],
+                )
+            }
+            None => (
+                Action::Create,
+                vec![
+                    AssociationOp::Associate {
+                        instance_id: instance.id.clone(),
+                        profile_name: desired.profile_name.clone(),
+                        propagation: desired.propagation,
+                    }
+                    .into(),
+                ],
+            ),
+        };
+        Ok(vec![
+            Change::new(ASSOCIATION, &instance.id, action)
+                .with_arn(&desired.profile_arn)
+                .with_details(details)
+                .with_operations(operations),
+        ])
+    }
+
+    async fn execute(
+        clients: &Clients,
+        op: &AssociationOp,
+        report: Report<'_>,
+    ) -> Result<Executed, Error> {
+        let ec2 = &clients.ec2;
+        match op {
+            AssociationOp::Disassociate { association_id, .. } => settled(
+                "ec2:DisassociateIamInstanceProfile",
+                ec2.disassociate_iam_instance_profile()
+                    .association_id(association_id)
+                    .send()
+                    .await,
+                |e| e.code() == Some("InvalidAssociationID.NotFound"),
+            )
+            .map(|()| Executed::default()),
+            AssociationOp::Associate {
+                instance_id,
+                profile_name,
+                propagation,
+            } => associating(ec2, instance_id, None, profile_name, *propagation, report).await,
+            AssociationOp::Replace {
+                instance_id,
+                association_id,
+                profile_name,
+                propagation,
+            } => {
+                associating(
+                    ec2,
+                    instance_id,
+                    Some(association_id),
+                    profile_name,
+                    *propagation,
+                    report,
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Associates (or, given the current association, replaces), telling `report` of each wait.
+async fn associating(
+    ec2: &Client,
+    instance_id: &str,
+    replacing: Option<&str>,
+    profile_name: &str,
+    policy: PropagationPolicy,
+    report: Report<'_>,
+) -> Result<Executed, Error> {
+    let id = associate(
+        ec2,
+        instance_id,
+        replacing,
+        profile_name,
+        policy,
+        |attempt, wait| {
+            report(Progress::Waiting(format!(
+                "EC2 does not see the new instance profile yet, retry {attempt} in {}s",
+                wait.as_secs_f32().ceil()
+            )));
+        },
+    )
+    .await?;
+    Ok(Executed {
+        resource_id: Some(id),
+    })
+}
+
+async fn describe(
     ec2: &Client,
     selector: &InstanceSelector,
-) -> Result<InstanceObservation, Error> {
+) -> Result<Vec<ObservedInstance>, Error> {
     let state_filter = Filter::builder()
         .name("instance-state-name")
         .set_values(Some(
-            ASSOCIABLE_STATES.iter().map(|s| s.to_string()).collect(),
+            ASSOCIABLE_STATES
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
         ))
         .build();
     let mut describe = ec2.describe_instances().filters(state_filter);
     match selector {
-        InstanceSelector::Id(id) => describe = describe.instance_ids(id),
+        InstanceSelector::Id(id) => describe = describe.instance_ids(id.as_str()),
         InstanceSelector::Tags(tags) => {
-            for tag in tags {
+            for TagFilter { key, value } in tags {
                 describe = describe.filters(
                     Filter::builder()
-                        .name(format!("tag:{}", tag.key))
-                        .values(&tag.value)
+                        .name(format!("tag:{key}"))
+                        .values(value)
                         .build(),
                 );
             }
         }
     }
-    let instances = describe
+    let pages = match describe
         .into_paginator()
         .send()
-        .collect::<Result<Vec<_>, _>>();
-    let associations = list_associations(ec2);
-    let (instances, associations) = tokio::join!(instances, associations);
-    let instances = match instances {
+        .collect::<Result<Vec<_>, _>>()
+        .await
+    {
         Ok(pages) => pages,
         Err(e)
             if matches!(
-                crate::error::service_code(&e),
+                service_code(&e),
                 Some("InvalidInstanceID.NotFound" | "InvalidInstanceID.Malformed")
             ) =>
         {
@@ -164,34 +337,15 @@ pub async fn observe(
         }
         Err(e) => return Err(aws_error("ec2:DescribeInstances", e)),
     };
-    let associations = associations?;
-    let matched: Vec<ObservedInstance> = instances
+    Ok(pages
         .iter()
         .flat_map(|page| page.reservations())
         .flat_map(|r| r.instances())
-        .map(|i| to_observed(i, &associations))
-        .collect();
-    let others = if matched.is_empty() {
-        // Only to say what exists when nothing matched; costs a request on that path alone.
-        ec2.describe_instances()
-            .max_results(50)
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:DescribeInstances", e))?
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .map(|i| to_observed(i, &associations))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(InstanceObservation { matched, others })
+        .map(to_observed)
+        .collect())
 }
 
-pub async fn list_associations(
-    ec2: &Client,
-) -> Result<BTreeMap<String, ObservedAssociation>, Error> {
+async fn list_associations(ec2: &Client) -> Result<BTreeMap<String, ObservedAssociation>, Error> {
     let pages = ec2
         .describe_iam_instance_profile_associations()
         .max_results(1000)
@@ -205,12 +359,15 @@ pub async fn list_associations(
         .iter()
         .flat_map(|page| page.iam_instance_profile_associations())
     {
-        let state = association
-            .state()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default();
+        let Some(state) = association.state().cloned() else {
+            continue;
+        };
         // A disassociating association is on its way out; the instance is free once it is gone.
-        if state == "disassociating" || state == "disassociated" {
+        if matches!(
+            state,
+            IamInstanceProfileAssociationState::Disassociating
+                | IamInstanceProfileAssociationState::Disassociated
+        ) {
             continue;
         }
         let (Some(instance), Some(id)) = (association.instance_id(), association.association_id())
@@ -225,6 +382,7 @@ pub async fn list_associations(
         by_instance.insert(
             instance.to_string(),
             ObservedAssociation {
+                instance_id: instance.to_string(),
                 id: id.to_string(),
                 profile_arn,
                 state,
@@ -234,38 +392,32 @@ pub async fn list_associations(
     Ok(by_instance)
 }
 
-fn to_observed(
-    instance: &aws_sdk_ec2::types::Instance,
-    associations: &BTreeMap<String, ObservedAssociation>,
-) -> ObservedInstance {
-    let id = instance.instance_id().unwrap_or_default().to_string();
+fn to_observed(instance: &aws_sdk_ec2::types::Instance) -> ObservedInstance {
     ObservedInstance {
+        id: instance.instance_id().unwrap_or_default().to_string(),
         name: instance
             .tags()
             .iter()
             .find(|t| t.key() == Some("Name"))
             .and_then(|t| t.value())
             .map(str::to_string),
-        state: instance
-            .state()
-            .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_default(),
-        association: associations.get(&id).cloned(),
-        id,
+        state: instance.state().and_then(|s| s.name()).cloned(),
     }
 }
 
 /// Chooses the instances to associate: exactly one, or all with `all_matching`. Pure.
-pub fn select(
+pub(crate) fn select(
     selector: &InstanceSelector,
     observation: &InstanceObservation,
     all_matching: bool,
 ) -> Result<Vec<ObservedInstance>, Error> {
     let matched = &observation.matched;
     if matched.is_empty() {
-        let states = ASSOCIABLE_STATES.join("/");
-        let mut error = Error::failed(format!("no {states} instance matches {selector}"));
+        let states: Vec<&str> = ASSOCIABLE_STATES.iter().map(|s| s.as_str()).collect();
+        let mut error = Error::failed(format!(
+            "no {} instance matches {selector}",
+            states.join("/")
+        ));
         if observation.others.is_empty() {
             error = error.with_cause("the region has no instances");
         } else {
@@ -289,95 +441,16 @@ pub fn select(
     Ok(matched.clone())
 }
 
-/// Plans each instance's association with the profile. Pure.
-pub fn plan(profile_name: &str, profile_arn: &str, instances: &[ObservedInstance]) -> Vec<Change> {
-    instances
-        .iter()
-        .map(|instance| {
-            let mut details = vec![instance.name.as_deref().map_or_else(
-                || instance.state.clone(),
-                |n| format!("Name={n}, {}", instance.state),
-            )];
-            let (action, operations) = match &instance.association {
-                Some(current) if current.profile_arn == profile_arn => (Action::Unchanged, vec![]),
-                Some(current) => {
-                    details.push(format!("replaces {}", current.profile_arn));
-                    (
-                        Action::Update,
-                        vec![Operation::ReplaceInstanceProfileAssociation {
-                            instance_id: instance.id.clone(),
-                            association_id: current.id.clone(),
-                            profile_name: profile_name.to_string(),
-                        }],
-                    )
-                }
-                None => (
-                    Action::Create,
-                    vec![Operation::AssociateInstanceProfile {
-                        instance_id: instance.id.clone(),
-                        profile_name: profile_name.to_string(),
-                    }],
-                ),
-            };
-            Change::new(
-                ResourceKind::Ec2InstanceProfileAssociation,
-                &instance.id,
-                action,
-            )
-            .with_arn(profile_arn)
-            .with_details(details)
-            .with_operations(operations)
-            .after(membership_id(profile_name))
-        })
-        .collect()
-}
-
-/// Plans the removal of every association with the profile `profile_arn` (teardown). Pure.
-pub fn plan_absent(
-    profile_arn: &str,
-    associations: &BTreeMap<String, ObservedAssociation>,
-) -> Vec<Change> {
-    associations
-        .iter()
-        .filter(|(_, a)| a.profile_arn == profile_arn)
-        .map(|(instance, association)| {
-            Change::new(
-                ResourceKind::Ec2InstanceProfileAssociation,
-                instance,
-                Action::Delete,
-            )
-            .with_arn(profile_arn)
-            .with_details(vec![format!("disassociate {}", association.id)])
-            .with_operations(vec![Operation::DisassociateInstanceProfile {
-                instance_id: instance.clone(),
-                association_id: association.id.clone(),
-            }])
-        })
-        .collect()
-}
-
-/// Disassociates a profile from an instance; an association already gone counts as done.
-pub async fn disassociate(ec2: &Client, association_id: &str) -> Result<(), Error> {
-    crate::error::settled(
-        "ec2:DisassociateIamInstanceProfile",
-        ec2.disassociate_iam_instance_profile()
-            .association_id(association_id)
-            .send()
-            .await,
-        |e| matches!(e.code(), Some("InvalidAssociationID.NotFound")),
-    )
-}
-
 /// How long and how often to retry while EC2 does not see a new profile yet.
-#[derive(Debug, Clone, Copy)]
-pub struct PropagationPolicy {
-    pub timeout: Duration,
-    pub first_delay: Duration,
-    pub max_delay: Duration,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PropagationPolicy {
+    pub(crate) timeout: Duration,
+    pub(crate) first_delay: Duration,
+    pub(crate) max_delay: Duration,
 }
 
 impl PropagationPolicy {
-    pub fn with_timeout(timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(timeout: Duration) -> Self {
         Self {
             timeout,
             first_delay: Duration::from_secs(1),
@@ -387,7 +460,7 @@ impl PropagationPolicy {
 }
 
 /// True for the answers EC2 gives while a new instance profile has not reached it yet.
-pub fn is_propagation_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+fn is_propagation_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
     let Some(service) = error.as_service_error() else {
         return false;
     };
@@ -400,67 +473,47 @@ pub fn is_propagation_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) 
     }
 }
 
-/// Executes an association request, retrying propagation errors within `policy`. `on_wait` is told
-/// of each wait (attempt number, delay) so the progress line can show it. Returns the association id.
-pub async fn execute(
+/// Sends an association request — AssociateIamInstanceProfile, or with `replacing` (the current
+/// association's id) ReplaceIamInstanceProfileAssociation — retrying propagation errors within
+/// `policy`. `on_wait` is told of each wait (attempt number, delay). Returns the association id.
+async fn associate(
     ec2: &Client,
-    operation: &Operation,
+    instance_id: &str,
+    replacing: Option<&str>,
+    profile_name: &str,
     policy: PropagationPolicy,
     mut on_wait: impl FnMut(u32, Duration),
 ) -> Result<String, Error> {
     let deadline = Instant::now() + policy.timeout;
     let mut delay = policy.first_delay;
     let mut attempt = 1;
+    let profile = || {
+        IamInstanceProfileSpecification::builder()
+            .name(profile_name)
+            .build()
+    };
     loop {
-        let (result, action, profile) = match operation {
-            Operation::AssociateInstanceProfile {
-                instance_id,
-                profile_name,
-            } => {
-                let result = ec2
-                    .associate_iam_instance_profile()
+        let (result, action) = match replacing {
+            None => (
+                ec2.associate_iam_instance_profile()
                     .instance_id(instance_id)
-                    .iam_instance_profile(
-                        IamInstanceProfileSpecification::builder()
-                            .name(profile_name)
-                            .build(),
-                    )
+                    .iam_instance_profile(profile())
                     .send()
                     .await
-                    .map(|o| association_id(o.iam_instance_profile_association()));
-                (
-                    result.map_err(Failure::Associate),
-                    "ec2:AssociateIamInstanceProfile",
-                    profile_name,
-                )
-            }
-            Operation::ReplaceInstanceProfileAssociation {
-                association_id: current,
-                profile_name,
-                ..
-            } => {
-                let result = ec2
-                    .replace_iam_instance_profile_association()
+                    .map(|o| association_id(o.iam_instance_profile_association()))
+                    .map_err(Failure::Associate),
+                "ec2:AssociateIamInstanceProfile",
+            ),
+            Some(current) => (
+                ec2.replace_iam_instance_profile_association()
                     .association_id(current)
-                    .iam_instance_profile(
-                        IamInstanceProfileSpecification::builder()
-                            .name(profile_name)
-                            .build(),
-                    )
+                    .iam_instance_profile(profile())
                     .send()
                     .await
-                    .map(|o| association_id(o.iam_instance_profile_association()));
-                (
-                    result.map_err(Failure::Replace),
-                    "ec2:ReplaceIamInstanceProfileAssociation",
-                    profile_name,
-                )
-            }
-            other => {
-                return Err(Error::failed(format!(
-                    "internal: {other:?} is not an association request"
-                )));
-            }
+                    .map(|o| association_id(o.iam_instance_profile_association()))
+                    .map_err(Failure::Replace),
+                "ec2:ReplaceIamInstanceProfileAssociation",
+            ),
         };
         let failure = match result {
             Ok(id) => return Ok(id),
@@ -472,7 +525,7 @@ pub async fn execute(
         let now = Instant::now();
         if now >= deadline {
             return Err(Error::failed(format!(
-                "EC2 still does not see instance profile {profile} after {}s",
+                "EC2 still does not see instance profile {profile_name} after {}s",
                 policy.timeout.as_secs()
             ))
             .with_cause(format!("{action} answered: {}", failure.summary()))
@@ -548,44 +601,32 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Operation;
 
-    fn instance(id: &str, association: Option<&str>) -> ObservedInstance {
+    fn instance(id: &str) -> ObservedInstance {
         ObservedInstance {
             id: id.into(),
             name: Some("ide".into()),
-            state: "running".into(),
-            association: association.map(|arn| ObservedAssociation {
-                id: format!("iip-assoc-{id}"),
-                profile_arn: arn.into(),
-                state: "associated".into(),
-            }),
+            state: Some(InstanceStateName::Running),
         }
     }
 
-    #[test]
-    fn tag_filters_are_checked_locally() {
-        assert_eq!(
-            TagFilter::parse("Name=ide=1").expect("valid"),
-            TagFilter {
-                key: "Name".into(),
-                value: "ide=1".into()
-            }
-        );
-        assert!(TagFilter::parse("Name").is_err());
-        assert!(TagFilter::parse("=ide").is_err());
-        assert!(TagFilter::parse(&format!("{}=v", "k".repeat(129))).is_err());
-        assert!(
-            TagFilter::parse("Name=").is_ok(),
-            "an empty value is a valid tag value"
-        );
+    fn association(instance: &str, arn: &str) -> ObservedAssociation {
+        ObservedAssociation {
+            instance_id: instance.into(),
+            id: format!("iip-assoc-{instance}"),
+            profile_arn: arn.into(),
+            state: IamInstanceProfileAssociationState::Associated,
+        }
     }
 
-    #[test]
-    fn instance_ids_are_checked_locally() {
-        assert!(check_instance_id("i-0123456789abcdef0").is_ok());
-        assert!(check_instance_id("i-01234567").is_ok());
-        assert!(check_instance_id("i-xyz").is_err());
-        assert!(check_instance_id("0123456789abcdef0").is_err());
+    fn desired(instance_id: &str, arn: &str) -> DesiredAssociation {
+        DesiredAssociation {
+            instance: instance(instance_id),
+            profile_name: "lab".into(),
+            profile_arn: arn.into(),
+            propagation: PropagationPolicy::with_timeout(Duration::from_secs(120)),
+        }
     }
 
     #[test]
@@ -595,17 +636,23 @@ mod tests {
             value: "ide".into(),
         }]);
         let none = InstanceObservation {
-            matched: vec![],
-            others: vec![instance("i-1", None)],
+            others: vec![instance("i-1")],
+            ..Default::default()
         };
         let error = select(&selector, &none, false).expect_err("no match");
         assert!(
             error.causes()[0].contains("i-1 (Name=ide, running)"),
             "{error}"
         );
+        assert!(
+            error
+                .message()
+                .contains("no pending/running/stopping/stopped instance matches tags Name=ide"),
+            "{error}"
+        );
         let two = InstanceObservation {
-            matched: vec![instance("i-1", None), instance("i-2", None)],
-            others: vec![],
+            matched: vec![instance("i-1"), instance("i-2")],
+            ..Default::default()
         };
         let error = select(&selector, &two, false).expect_err("two match");
         assert_eq!(error.causes().len(), 2);
@@ -614,26 +661,215 @@ mod tests {
     }
 
     #[test]
-    fn associations_are_created_replaced_or_left() {
+    fn associations_are_created_replaced_left_or_removed() {
         let ours = "arn:aws:iam::1:instance-profile/provision/lab";
-        let changes = plan(
-            "lab",
-            ours,
-            &[
-                instance("i-1", None),
-                instance("i-2", Some("arn:aws:iam::1:instance-profile/other")),
-                instance("i-3", Some(ours)),
-            ],
-        );
-        let actions: Vec<Action> = changes.iter().map(|c| c.action).collect();
+        let plan = |instance: &str, current: Option<&ObservedAssociation>| {
+            Association::plan(Some(&desired(instance, ours)), current, false)
+                .expect("plans")
+                .remove(0)
+        };
+        assert_eq!(plan("i-1", None).action, Action::Create);
+        let other = association("i-2", "arn:aws:iam::1:instance-profile/other");
+        let replaced = plan("i-2", Some(&other));
+        assert_eq!(replaced.action, Action::Update);
         assert_eq!(
-            actions,
-            vec![Action::Create, Action::Update, Action::Unchanged]
+            replaced.line(),
+            "~ update    ec2-instance-profile-association i-2 (Name=ide, running; replaces \
+             arn:aws:iam::1:instance-profile/other)"
         );
         assert!(matches!(
-            &changes[1].operations[0],
-            Operation::ReplaceInstanceProfileAssociation { association_id, .. } if association_id == "iip-assoc-i-2"
+            &replaced.operations[0],
+            Operation::Association(AssociationOp::Replace { association_id, .. })
+                if association_id == "iip-assoc-i-2"
         ));
-        assert!(changes[2].operations.is_empty());
+        let same = plan("i-3", Some(&association("i-3", ours)));
+        assert_eq!(same.action, Action::Unchanged);
+        assert!(same.operations.is_empty());
+        let removed = Association::plan(None, Some(&association("i-4", ours)), false)
+            .expect("plans")
+            .remove(0);
+        assert_eq!(
+            removed.line(),
+            "- delete    ec2-instance-profile-association i-4 (disassociate iip-assoc-i-4)"
+        );
+    }
+
+    /// What moto cannot produce, with aws-smithy-mocks: the delay before EC2 sees a new IAM
+    /// instance profile ("Invalid IAM Instance Profile name" for a few seconds, as the AWS
+    /// documentation on instance profiles warns), and throttling. Time is paused, so waits cost
+    /// nothing.
+    mod propagation {
+        use aws_sdk_ec2::operation::associate_iam_instance_profile::{
+            AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
+        };
+        use aws_sdk_ec2::types::IamInstanceProfileAssociation;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        use aws_smithy_types::error::metadata::ErrorMetadata;
+
+        use super::super::*;
+        use crate::aws::{MAX_ATTEMPTS, retry_config};
+        use crate::error::ExitStatus;
+
+        async fn run(
+            ec2: &Client,
+            timeout: u64,
+            waits: &mut Vec<(u32, Duration)>,
+        ) -> Result<String, Error> {
+            associate(
+                ec2,
+                "i-0123456789abcdef0",
+                None,
+                "dragons-lab-ec2-role",
+                PropagationPolicy::with_timeout(Duration::from_secs(timeout)),
+                |attempt, wait| waits.push((attempt, wait)),
+            )
+            .await
+        }
+
+        fn invalid_profile_name() -> AssociateIamInstanceProfileError {
+            AssociateIamInstanceProfileError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidParameterValue")
+                    .message("Value (dragons-lab-ec2-role) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+                    .build(),
+            )
+        }
+
+        fn no_such_entity() -> AssociateIamInstanceProfileError {
+            AssociateIamInstanceProfileError::generic(
+                ErrorMetadata::builder()
+                    .code("NoSuchEntity")
+                    .message("Instance profile dragons-lab-ec2-role not found")
+                    .build(),
+            )
+        }
+
+        fn associated() -> AssociateIamInstanceProfileOutput {
+            AssociateIamInstanceProfileOutput::builder()
+                .iam_instance_profile_association(
+                    IamInstanceProfileAssociation::builder()
+                        .association_id("iip-assoc-0123")
+                        .build(),
+                )
+                .build()
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_association_is_retried_through_propagation_errors_and_then_succeeds() {
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .sequence()
+                .error(invalid_profile_name)
+                .times(2)
+                .error(no_such_entity)
+                .error(invalid_profile_name)
+                .output(associated)
+                .build();
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+            let mut waits = Vec::new();
+            let id = run(&ec2, 120, &mut waits)
+                .await
+                .expect("succeeds once EC2 sees the profile");
+            assert_eq!(id, "iip-assoc-0123");
+            assert_eq!(rule.num_calls(), 5);
+            let seconds: Vec<u64> = waits.iter().map(|(_, w)| w.as_secs()).collect();
+            assert_eq!(seconds, vec![1, 2, 4, 8], "exponential backoff, capped");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn the_association_gives_up_after_the_bound_with_a_clear_message() {
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .sequence()
+                .error(invalid_profile_name)
+                .repeatedly()
+                .build();
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+            let started = tokio::time::Instant::now();
+            let error = run(&ec2, 20, &mut Vec::new()).await.expect_err("gives up");
+            let waited = started.elapsed();
+            assert!(
+                waited >= Duration::from_secs(20) && waited < Duration::from_secs(21),
+                "{waited:?}"
+            );
+            assert_eq!(error.status(), ExitStatus::Failure);
+            assert!(
+                error
+                    .message()
+                    .contains("still does not see instance profile dragons-lab-ec2-role after 20s"),
+                "{error}"
+            );
+            assert!(
+                error.causes()[0].contains("Invalid IAM Instance Profile name"),
+                "{error}"
+            );
+            assert!(
+                error.hints()[0].contains("--propagation-timeout"),
+                "{error}"
+            );
+            // 1 + 2 + 4 + 8 + the 5 s left = 20 s: six attempts, the last at the bound.
+            assert_eq!(rule.num_calls(), 6);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn other_errors_are_not_retried_as_propagation() {
+            let rule =
+                mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_error(|| {
+                    AssociateIamInstanceProfileError::generic(
+                        ErrorMetadata::builder()
+                            .code("IncorrectState")
+                            .message(
+                                "There is an existing association for instance i-0123456789abcdef0",
+                            )
+                            .build(),
+                    )
+                });
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+            let mut waits = Vec::new();
+            let error = run(&ec2, 120, &mut waits).await.expect_err("fails at once");
+            assert!(waits.is_empty(), "must not wait");
+            assert_eq!(rule.num_calls(), 1);
+            assert!(error.causes()[0].starts_with("IncorrectState"), "{error}");
+        }
+
+        const THROTTLING: &str = "<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
+            <Message>Request limit exceeded.</Message></Error></Errors><RequestID>r-1</RequestID></Response>";
+
+        #[tokio::test(start_paused = true)]
+        async fn throttling_is_retried_by_the_sdk() {
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .sequence()
+                .http_status(503, Some(THROTTLING.to_string()))
+                .times(3)
+                .output(associated)
+                .build();
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule], |config| config
+                .retry_config(retry_config()));
+            let mut waits = Vec::new();
+            let id = run(&ec2, 120, &mut waits)
+                .await
+                .expect("succeeds after throttling");
+            assert!(
+                waits.is_empty(),
+                "throttling is the SDK's to retry, not a propagation wait"
+            );
+            assert_eq!(id, "iip-assoc-0123");
+            assert_eq!(rule.num_calls(), 4);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn throttling_that_persists_fails_after_the_configured_attempts() {
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .sequence()
+                .http_status(503, Some(THROTTLING.to_string()))
+                .repeatedly()
+                .build();
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule], |config| config
+                .retry_config(retry_config()));
+            let error = run(&ec2, 120, &mut Vec::new()).await.expect_err("gives up");
+            assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize);
+            assert!(
+                error.causes()[0].starts_with("RequestLimitExceeded"),
+                "{error}"
+            );
+        }
     }
 }

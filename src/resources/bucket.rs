@@ -13,64 +13,394 @@ use aws_sdk_s3::types::{
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::error::{Error, aws_error, service_code};
-use crate::plan::{
-    Action, Change, LEFT_ALONE, Operation, PublicAccess, ResourceId, ResourceKind, Tag,
-};
-use crate::printer::Counter;
-use crate::resources::is_managed;
+use crate::apply::{Executed, Progress, Report};
+use crate::aws::Clients;
+use crate::error::{Error, aws_error, service_code, settled};
+use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
+use crate::resources::ownership::{self, Claim, not_ours};
+use crate::resources::tags::{self, Tags};
+use crate::resources::{Change, Resource};
+
+pub(crate) const BUCKET: Kind = Kind::new("s3-bucket");
+pub(crate) const BUCKET_TAGS: Kind = Kind::new("s3-bucket-tags");
+pub(crate) const OWNERSHIP_CONTROLS: Kind = Kind::new("s3-bucket-ownership-controls");
+pub(crate) const PUBLIC_ACCESS_BLOCK: Kind = Kind::new("s3-public-access-block");
 
 /// The ownership setting the lab uses: object ACLs work, the bucket owner owns uploaded objects.
-pub const OWNERSHIP: &str = "BucketOwnerPreferred";
+pub(crate) const OWNERSHIP: ObjectOwnership = ObjectOwnership::BucketOwnerPreferred;
 
+/// Whose bucket a name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presence {
-    Missing,
-    /// The caller's own bucket, in this region.
-    Owned {
-        region: String,
-    },
+pub(crate) enum Presence {
+    /// The caller's own bucket, in this region (empty when S3 did not say).
+    Owned { region: String },
     /// The name is taken by another account.
     OtherAccount,
 }
 
-#[derive(Debug, Clone)]
-pub struct ObservedBucket {
-    pub presence: Presence,
-    pub ownership: Option<String>,
-    pub public_access: Option<PublicAccess>,
-    pub tags: BTreeMap<String, String>,
+/// A bucket that exists. Its configuration is `None` (or empty) where it is not configured, and
+/// where it was not read (teardown reads only tags and region).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ObservedBucket {
+    pub(crate) name: String,
+    /// The bucket's ARN, where the observer knew the account's partition (teardown's discovery
+    /// does; a command that wants the bucket plans with the desired ARN).
+    pub(crate) arn: Option<String>,
+    pub(crate) presence: Presence,
+    pub(crate) ownership: Option<ObjectOwnership>,
+    pub(crate) public_access: Option<PublicAccess>,
+    pub(crate) tags: Tags,
 }
 
 #[derive(Debug, Clone)]
-pub struct DesiredBucket {
-    pub name: String,
-    pub region: String,
-    pub partition: String,
-    pub public_access: PublicAccess,
+pub(crate) struct DesiredBucket {
+    pub(crate) name: String,
+    pub(crate) region: String,
+    pub(crate) arn: String,
+    pub(crate) public_access: PublicAccess,
+    /// Another public access block that counts as in sync: `status` accepts what either form of
+    /// `dragons-lab` makes (private, or with `--site`'s ACL settings).
+    pub(crate) public_access_also_accepted: Option<PublicAccess>,
 }
 
-pub fn bucket_id(name: &str) -> ResourceId {
-    ResourceId::new(ResourceKind::S3Bucket, name)
+/// Which bucket to read.
+#[derive(Debug, Clone)]
+pub(crate) enum BucketQuery {
+    /// A name that may be anyone's, or nobody's.
+    Name(String),
+    /// A bucket ListBuckets showed to be the caller's (with its region, where S3 said).
+    Owned {
+        name: String,
+        region: Option<String>,
+    },
 }
 
-pub fn ownership_id(name: &str) -> ResourceId {
-    ResourceId::new(ResourceKind::S3BucketOwnershipControls, name)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum BucketOp {
+    Create {
+        bucket: String,
+        region: String,
+    },
+    /// Replaces the bucket's whole tag set (S3 has no "add tags"): `tags` is the merged set.
+    PutTags {
+        bucket: String,
+        tags: Tags,
+    },
+    PutOwnershipControls {
+        bucket: String,
+        ownership: ObjectOwnership,
+    },
+    PutPublicAccessBlock {
+        bucket: String,
+        settings: PublicAccess,
+    },
+    /// Deletes every object version and delete marker, in batches of up to 1000, concurrently.
+    Empty {
+        bucket: String,
+        region: String,
+    },
+    Delete {
+        bucket: String,
+        region: String,
+    },
 }
 
-pub fn public_access_id(name: &str) -> ResourceId {
-    ResourceId::new(ResourceKind::S3PublicAccessBlock, name)
+pub(crate) struct Bucket;
+
+impl Resource for Bucket {
+    type Query = BucketQuery;
+    type Observation = Option<ObservedBucket>;
+    type Desired = DesiredBucket;
+    type Observed = ObservedBucket;
+    type Op = BucketOp;
+
+    /// Reads the bucket's presence, owner and configuration in one concurrent round; for a bucket
+    /// already listed as the caller's, only its configuration.
+    async fn observe(
+        clients: &Clients,
+        query: &BucketQuery,
+    ) -> Result<Option<ObservedBucket>, Error> {
+        let s3 = &clients.s3;
+        let configuration = |bucket: &str| {
+            let bucket = bucket.to_string();
+            async move {
+                let (ownership, public_access, tags) = tokio::join!(
+                    s3.get_bucket_ownership_controls().bucket(&bucket).send(),
+                    s3.get_public_access_block().bucket(&bucket).send(),
+                    s3.get_bucket_tagging().bucket(&bucket).send(),
+                );
+                configuration(ownership, public_access, tags)
+            }
+        };
+        let (name, presence, configured) = match query {
+            BucketQuery::Owned { name, region } => (
+                name,
+                Presence::Owned {
+                    region: region.clone().unwrap_or_default(),
+                },
+                configuration(name).await?,
+            ),
+            BucketQuery::Name(name) => {
+                let (listed, head, configured) = tokio::join!(
+                    owned_buckets(s3),
+                    s3.head_bucket().bucket(name).send(),
+                    configuration(name),
+                );
+                let Some(presence) = presence(name, listed, head)? else {
+                    return Ok(None);
+                };
+                // Another account's configuration is not ours to read (or to report).
+                let configured = match presence {
+                    Presence::Owned { .. } => configured?,
+                    Presence::OtherAccount => (None, None, Tags::new()),
+                };
+                (name, presence, configured)
+            }
+        };
+        let (ownership, public_access, tags) = configured;
+        Ok(Some(ObservedBucket {
+            name: name.clone(),
+            arn: None,
+            presence,
+            ownership,
+            public_access,
+            tags,
+        }))
+    }
+
+    /// The bucket and its configuration; the configuration waits for the bucket. In teardown, a
+    /// bucket provision created is emptied and deleted.
+    fn plan(
+        desired: Option<&DesiredBucket>,
+        observed: Option<&ObservedBucket>,
+        adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        match (desired, observed) {
+            (None, None) => Ok(Vec::new()),
+            (None, Some(observed)) => Ok(removal(observed)),
+            (Some(desired), observed) => wanted(desired, observed, adopt),
+        }
+    }
+
+    async fn execute(
+        clients: &Clients,
+        op: &BucketOp,
+        report: Report<'_>,
+    ) -> Result<Executed, Error> {
+        let s3 = &clients.s3;
+        match op {
+            BucketOp::Create { bucket, region } => create(s3, bucket, region).await?,
+            BucketOp::PutTags { bucket, tags } => put_tags(s3, bucket, tags).await?,
+            BucketOp::PutOwnershipControls { bucket, ownership } => {
+                put_ownership_controls(s3, bucket, ownership).await?
+            }
+            BucketOp::PutPublicAccessBlock { bucket, settings } => {
+                put_public_access_block(s3, bucket, settings).await?
+            }
+            BucketOp::Empty { bucket, region } => {
+                empty(&clients.s3_in(region), bucket, report).await?
+            }
+            BucketOp::Delete { bucket, region } => settled(
+                "s3:DeleteBucket",
+                clients
+                    .s3_in(region)
+                    .delete_bucket()
+                    .bucket(bucket)
+                    .send()
+                    .await,
+                |e| e.meta().code() == Some("NoSuchBucket"),
+            )?,
+        }
+        Ok(Executed::default())
+    }
 }
 
-/// Reads the bucket's presence, owner and configuration in one concurrent round.
-pub async fn observe(s3: &Client, bucket: &str) -> Result<ObservedBucket, Error> {
-    let (listed, head, ownership, public_access, tags) = tokio::join!(
-        owned_buckets(s3),
-        s3.head_bucket().bucket(bucket).send(),
-        s3.get_bucket_ownership_controls().bucket(bucket).send(),
-        s3.get_public_access_block().bucket(bucket).send(),
-        s3.get_bucket_tagging().bucket(bucket).send(),
-    );
+fn removal(observed: &ObservedBucket) -> Vec<Change> {
+    let name = &observed.name;
+    let arn = observed.arn.as_deref();
+    let region = match &observed.presence {
+        Presence::Owned { region } => region.clone(),
+        // Teardown sees only the caller's buckets; another account's is nothing to remove.
+        Presence::OtherAccount => return Vec::new(),
+    };
+    ownership::remove_if_ours(&observed.tags, BUCKET, name, arn, || {
+        let mut change = Change::new(BUCKET, name, Action::Delete);
+        change.arn = arn.map(str::to_string);
+        vec![
+            change
+                .with_detail(Detail::note(format!(
+                    "in {region}, with every object version"
+                )))
+                .with_operations(vec![
+                    BucketOp::Empty {
+                        bucket: name.clone(),
+                        region: region.clone(),
+                    }
+                    .into(),
+                    BucketOp::Delete {
+                        bucket: name.clone(),
+                        region: region.clone(),
+                    }
+                    .into(),
+                ]),
+        ]
+    })
+}
+
+/// The ARN of a bucket in an account of `partition` (S3 ARNs carry neither region nor account).
+pub(crate) fn arn(partition: &str, name: &str) -> String {
+    format!("arn:{partition}:s3:::{name}")
+}
+
+fn wanted(
+    desired: &DesiredBucket,
+    observed: Option<&ObservedBucket>,
+    adopt: bool,
+) -> Result<Vec<Change>, Error> {
+    let name = &desired.name;
+    let mut details = Vec::new();
+    let bucket = match observed {
+        Some(ObservedBucket {
+            presence: Presence::OtherAccount,
+            ..
+        }) => return Err(another_accounts(name)),
+        Some(ObservedBucket {
+            presence: Presence::Owned { region },
+            ..
+        }) if !region.is_empty() && *region != desired.region => {
+            return Err(Error::failed(format!(
+                "bucket {name} is in region {region}, not {}",
+                desired.region
+            ))
+            .with_hint(format!(
+                "run with --region {region}, or choose another --bucket"
+            )));
+        }
+        Some(current) => {
+            let claim = ownership::claim(&current.tags, adopt, || {
+                not_ours("bucket", name, &desired.arn)
+            })?;
+            if claim == Claim::Adopt {
+                details.push(Detail::Adopt);
+            }
+            Change::unchanged(BUCKET, name)
+        }
+        None => Change::new(BUCKET, name, Action::Create)
+            .with_detail(Detail::note(format!("in {}", desired.region)))
+            .with_operations(vec![
+                BucketOp::Create {
+                    bucket: name.clone(),
+                    region: desired.region.clone(),
+                }
+                .into(),
+            ]),
+    };
+    let created = observed.is_none();
+    let bucket_id = BUCKET.id(name.clone());
+    let current_tags = observed.map(|o| &o.tags);
+
+    // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours.
+    let managed = current_tags.is_some_and(ownership::is_managed);
+    let mut merged = current_tags.cloned().unwrap_or_default();
+    merged.extend(ownership::managed_tags());
+    let tags = Change::new(BUCKET_TAGS, name, Action::for_setting(managed, created))
+        .with_details(details)
+        .with_operations(if managed {
+            vec![]
+        } else {
+            vec![
+                BucketOp::PutTags {
+                    bucket: name.clone(),
+                    tags: merged,
+                }
+                .into(),
+            ]
+        })
+        .after(bucket_id.clone());
+
+    let current_ownership = observed.and_then(|o| o.ownership.clone());
+    let ownership_ok = current_ownership.as_ref() == Some(&OWNERSHIP);
+    let mut ownership = Change::new(
+        OWNERSHIP_CONTROLS,
+        name,
+        Action::for_setting(ownership_ok, created),
+    )
+    .after(bucket_id.clone());
+    if !ownership_ok {
+        if !created {
+            ownership = ownership.with_detail(Drift::ObjectOwnership {
+                current: current_ownership,
+                desired: OWNERSHIP,
+            });
+        }
+        ownership = ownership.with_operations(vec![
+            BucketOp::PutOwnershipControls {
+                bucket: name.clone(),
+                ownership: OWNERSHIP,
+            }
+            .into(),
+        ]);
+    }
+
+    let current_access = observed.and_then(|o| o.public_access);
+    let accepted = |settings: &PublicAccess| {
+        *settings == desired.public_access || Some(*settings) == desired.public_access_also_accepted
+    };
+    let public_ok = current_access.as_ref().is_some_and(accepted);
+    let mut public_access = Change::new(
+        PUBLIC_ACCESS_BLOCK,
+        name,
+        Action::for_setting(public_ok, created),
+    )
+    .after(bucket_id);
+    if !public_ok {
+        if !created {
+            let drift = match current_access {
+                Some(current) => current.differences(&desired.public_access),
+                None => vec![Drift::NoPublicAccessBlock],
+            };
+            public_access =
+                public_access.with_details(drift.into_iter().map(Detail::from).collect());
+        }
+        public_access = public_access.with_operations(vec![
+            BucketOp::PutPublicAccessBlock {
+                bucket: name.clone(),
+                settings: desired.public_access,
+            }
+            .into(),
+        ]);
+    }
+
+    Ok(vec![
+        bucket.with_arn(desired.arn.clone()),
+        tags,
+        ownership,
+        public_access,
+    ])
+}
+
+fn another_accounts(name: &str) -> Error {
+    Error::failed(format!(
+        "bucket {name} belongs to another AWS account (bucket names are global)"
+    ))
+    .with_hint(
+        "omit --bucket to use the default dragons-lab-<account-id>-<region>, which is unique to \
+         your account, or choose another name",
+    )
+}
+
+/// Decides whose bucket `name` is; `None` when it does not exist.
+fn presence(
+    name: &str,
+    listed: Result<BTreeMap<String, Option<String>>, Error>,
+    head: Result<
+        aws_sdk_s3::operation::head_bucket::HeadBucketOutput,
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_s3::operation::head_bucket::HeadBucketError,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    >,
+) -> Result<Option<Presence>, Error> {
     let head_status = match &head {
         Ok(_) => 200,
         Err(e) => e.raw_response().map_or(0, |r| r.status().as_u16()),
@@ -79,66 +409,26 @@ pub async fn observe(s3: &Client, bucket: &str) -> Result<ObservedBucket, Error>
         .as_ref()
         .ok()
         .and_then(|h| h.bucket_region().map(str::to_string));
-    let presence = match (listed, head_status) {
-        (Ok(owned), _) => match owned.get(bucket) {
-            Some(region) => Presence::Owned {
+    Ok(match (listed, head_status) {
+        (Ok(owned), _) => match owned.get(name) {
+            Some(region) => Some(Presence::Owned {
                 region: region.clone().or(head_region).unwrap_or_default(),
-            },
-            None if head_status == 200 || head_status == 403 || head_status == 301 => {
-                Presence::OtherAccount
-            }
-            None => Presence::Missing,
+            }),
+            None if matches!(head_status, 200 | 301 | 403) => Some(Presence::OtherAccount),
+            None => None,
         },
         // Without s3:ListAllMyBuckets, HeadBucket decides: 403 is someone else's bucket.
-        (Err(_), 200) => Presence::Owned {
+        (Err(_), 200) => Some(Presence::Owned {
             region: head_region.unwrap_or_default(),
-        },
-        (Err(_), 403) => Presence::OtherAccount,
-        (Err(_), 404) => Presence::Missing,
+        }),
+        (Err(_), 403) => Some(Presence::OtherAccount),
+        (Err(_), 404) => None,
         (Err(_), _) => {
             return Err(match head {
                 Err(e) => aws_error("s3:HeadBucket", e),
                 Ok(_) => Error::failed("s3:HeadBucket: unexpected answer"),
             });
         }
-    };
-    if !matches!(presence, Presence::Owned { .. }) {
-        return Ok(ObservedBucket {
-            presence,
-            ownership: None,
-            public_access: None,
-            tags: BTreeMap::new(),
-        });
-    }
-    let (ownership, public_access, tags) = configuration(ownership, public_access, tags)?;
-    Ok(ObservedBucket {
-        presence,
-        ownership,
-        public_access,
-        tags,
-    })
-}
-
-/// Reads the configuration of a bucket ListBuckets already showed to be the caller's: one round,
-/// without the ownership checks `observe` makes.
-pub async fn observe_owned(
-    s3: &Client,
-    bucket: &str,
-    region: Option<String>,
-) -> Result<ObservedBucket, Error> {
-    let (ownership, public_access, tags) = tokio::join!(
-        s3.get_bucket_ownership_controls().bucket(bucket).send(),
-        s3.get_public_access_block().bucket(bucket).send(),
-        s3.get_bucket_tagging().bucket(bucket).send(),
-    );
-    let (ownership, public_access, tags) = configuration(ownership, public_access, tags)?;
-    Ok(ObservedBucket {
-        presence: Presence::Owned {
-            region: region.unwrap_or_default(),
-        },
-        ownership,
-        public_access,
-        tags,
     })
 }
 
@@ -162,14 +452,7 @@ fn configuration(
         aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput,
         aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingError,
     >,
-) -> Result<
-    (
-        Option<String>,
-        Option<PublicAccess>,
-        BTreeMap<String, String>,
-    ),
-    Error,
-> {
+) -> Result<(Option<ObjectOwnership>, Option<PublicAccess>, Tags), Error> {
     let absent = |code: Option<&str>, codes: &[&str]| {
         code.is_some_and(|c| codes.contains(&c) || c == "NoSuchBucket")
     };
@@ -177,7 +460,7 @@ fn configuration(
         Ok(output) => output
             .ownership_controls()
             .and_then(|c| c.rules().first())
-            .map(|r| r.object_ownership().as_str().to_string()),
+            .map(|r| r.object_ownership().clone()),
         Err(e) if absent(service_code(&e), &["OwnershipControlsNotFoundError"]) => None,
         Err(e) => return Err(aws_error("s3:GetBucketOwnershipControls", e)),
     };
@@ -194,19 +477,15 @@ fn configuration(
         Err(e) => return Err(aws_error("s3:GetPublicAccessBlock", e)),
     };
     let tags = match tags {
-        Ok(output) => output
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
-        Err(e) if absent(service_code(&e), &["NoSuchTagSet"]) => BTreeMap::new(),
+        Ok(output) => tags::from_sdk(output.tag_set()),
+        Err(e) if absent(service_code(&e), &["NoSuchTagSet"]) => Tags::new(),
         Err(e) => return Err(aws_error("s3:GetBucketTagging", e)),
     };
     Ok((ownership, public_access, tags))
 }
 
 /// The caller's own buckets and, where S3 says, their regions.
-pub async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option<String>>, Error> {
+pub(crate) async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option<String>>, Error> {
     let mut buckets = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
@@ -228,151 +507,57 @@ pub async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option<String
     }
 }
 
-/// Plans the bucket and its configuration. Pure.
-pub fn plan(
-    desired: &DesiredBucket,
-    observed: &ObservedBucket,
-    adopt: bool,
-) -> Result<Vec<Change>, Error> {
-    let name = &desired.name;
-    let arn = format!("arn:{}:s3:::{name}", desired.partition);
-    let bucket = match &observed.presence {
-        Presence::OtherAccount => {
-            return Err(Error::failed(format!(
-                "bucket {name} belongs to another AWS account (bucket names are global)"
-            ))
-            .with_hint(
-                "omit --bucket to use the default dragons-lab-<account-id>-<region>, which is \
-                 unique to your account, or choose another name",
-            ));
-        }
-        Presence::Owned { region } if !region.is_empty() && *region != desired.region => {
-            return Err(Error::failed(format!(
-                "bucket {name} is in region {region}, not {}",
-                desired.region
-            ))
-            .with_hint(format!(
-                "run with --region {region}, or choose another --bucket"
-            )));
-        }
-        Presence::Owned { .. } if !is_managed(&observed.tags) && !adopt => {
-            return Err(crate::resources::iam_role::not_ours("bucket", name, &arn));
-        }
-        Presence::Owned { .. } => Change::unchanged(ResourceKind::S3Bucket, name),
-        Presence::Missing => Change::new(ResourceKind::S3Bucket, name, Action::Create)
-            .with_details(vec![format!("in {}", desired.region)])
-            .with_operations(vec![Operation::CreateBucket {
-                bucket: name.clone(),
-                region: desired.region.clone(),
-            }]),
-    };
-    let created = observed.presence == Presence::Missing;
-    let action = |same: bool| match (same, created) {
-        (true, _) => Action::Unchanged,
-        (false, true) => Action::Create,
-        (false, false) => Action::Update,
-    };
-
-    // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours.
-    let managed = is_managed(&observed.tags);
-    let mut merged: BTreeMap<String, String> = observed.tags.clone();
-    let (key, value) = crate::plan::managed_by_tag();
-    merged.insert(key, value);
-    let tags = Change::new(ResourceKind::S3BucketTags, name, action(managed))
-        .with_details(if managed || created {
-            vec![]
-        } else {
-            vec!["adopt: tag managed-by=provision".into()]
-        })
-        .with_operations(if managed {
-            vec![]
-        } else {
-            vec![Operation::PutBucketTagging {
-                bucket: name.clone(),
-                tags: merged.into_iter().collect::<Vec<Tag>>(),
-            }]
-        })
-        .after(bucket_id(name));
-
-    let ownership_ok = observed.ownership.as_deref() == Some(OWNERSHIP);
-    let ownership = Change::new(
-        ResourceKind::S3BucketOwnershipControls,
-        name,
-        action(ownership_ok),
-    )
-    .with_details(match (&observed.ownership, ownership_ok || created) {
-        (_, true) => vec![],
-        (Some(current), false) => vec![format!("{current} → {OWNERSHIP}")],
-        (None, false) => vec![format!("none → {OWNERSHIP}")],
-    })
-    .with_operations(if ownership_ok {
-        vec![]
-    } else {
-        vec![Operation::PutOwnershipControls {
-            bucket: name.clone(),
-            ownership: OWNERSHIP.to_string(),
-        }]
-    })
-    .after(bucket_id(name));
-
-    let public_ok = observed.public_access == Some(desired.public_access);
-    let public_access = Change::new(ResourceKind::S3PublicAccessBlock, name, action(public_ok))
-        .with_details(match (&observed.public_access, public_ok || created) {
-            (_, true) => vec![],
-            (Some(current), false) => current.differences(&desired.public_access),
-            (None, false) => vec!["none → all four settings".into()],
-        })
-        .with_operations(if public_ok {
-            vec![]
-        } else {
-            vec![Operation::PutPublicAccessBlock {
-                bucket: name.clone(),
-                settings: desired.public_access,
-            }]
-        })
-        .after(bucket_id(name));
-
-    Ok(vec![bucket.with_arn(arn), tags, ownership, public_access])
-}
-
-/// Plans the bucket's removal with all its contents (teardown). Pure. `keep_data` keeps it.
-pub fn plan_absent(
-    name: &str,
-    region: &str,
+/// What teardown needs of a bucket ListBuckets showed to be the caller's: its tags and region
+/// (asked of S3 where ListBuckets did not say), in one concurrent round.
+pub(crate) async fn observe_for_removal(
+    s3: &Client,
     partition: &str,
-    tags: &BTreeMap<String, String>,
-    keep_data: bool,
-) -> Change {
-    let change = if !is_managed(tags) {
-        Change::unchanged(ResourceKind::S3Bucket, name).with_details(vec![LEFT_ALONE.into()])
-    } else if keep_data {
-        Change::unchanged(ResourceKind::S3Bucket, name)
-            .with_details(vec!["kept (--keep-data)".into()])
-    } else {
-        Change::new(ResourceKind::S3Bucket, name, Action::Delete)
-            .with_details(vec![format!("in {region}, with every object version")])
-            .with_operations(vec![
-                Operation::EmptyBucket {
-                    bucket: name.to_string(),
-                    region: region.to_string(),
-                },
-                Operation::DeleteBucket {
-                    bucket: name.to_string(),
-                    region: region.to_string(),
-                },
-            ])
+    name: &str,
+    region: Option<&str>,
+) -> Result<ObservedBucket, Error> {
+    let tags = s3.get_bucket_tagging().bucket(name).send();
+    let location = async {
+        match region {
+            Some(region) => Ok(region.to_string()),
+            None => s3
+                .get_bucket_location()
+                .bucket(name)
+                .send()
+                .await
+                .map(|l| {
+                    l.location_constraint()
+                        .map(|c| c.as_str().to_string())
+                        .filter(|c| !c.is_empty())
+                        // No constraint is us-east-1.
+                        .unwrap_or_else(|| "us-east-1".to_string())
+                })
+                .map_err(|e| aws_error("s3:GetBucketLocation", e)),
+        }
     };
-    change.with_arn(format!("arn:{partition}:s3:::{name}"))
+    let (tags, region) = tokio::join!(tags, location);
+    let tags = match tags {
+        Ok(output) => tags::from_sdk(output.tag_set()),
+        Err(e) if matches!(service_code(&e), Some("NoSuchTagSet" | "NoSuchBucket")) => Tags::new(),
+        Err(e) => return Err(aws_error("s3:GetBucketTagging", e)),
+    };
+    Ok(ObservedBucket {
+        name: name.to_string(),
+        arn: Some(arn(partition, name)),
+        presence: Presence::Owned { region: region? },
+        ownership: None,
+        public_access: None,
+        tags,
+    })
 }
 
 /// Object versions and delete markers in flight for deletion at once, in batches of 1000.
-pub const DELETE_BATCHES_IN_FLIGHT: usize = 8;
+const DELETE_BATCHES_IN_FLIGHT: usize = 8;
 
 /// Deletes every object version and delete marker: pages of up to 1000 are listed one after
 /// another (S3's markers require it) while each page's DeleteObjects batch runs concurrently. A
 /// bucket that never had versioning holds only current objects, which the cheaper ListObjectsV2
 /// lists (on moto it is four times faster per page than ListObjectVersions).
-pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), Error> {
+async fn empty(s3: &Client, bucket: &str, report: Report<'_>) -> Result<(), Error> {
     let versioned = match s3.get_bucket_versioning().bucket(bucket).send().await {
         Ok(output) => output.status().is_some(),
         Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(()),
@@ -385,6 +570,18 @@ pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), E
             .is_none_or(|body| String::from_utf8_lossy(body).contains("<Status>")),
         Err(e) => return Err(aws_error("s3:GetBucketVersioning", e)),
     };
+    let label = format!("deleting the objects of {bucket}");
+    let deleted = std::sync::atomic::AtomicU64::new(0);
+    let count = |n: u64| {
+        let done = deleted.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        report(Progress::Items {
+            label: label.clone(),
+            done,
+            total: None,
+            bytes: None,
+        });
+    };
+    count(0);
     let mut pages = Pages {
         versioned,
         key_marker: None,
@@ -394,7 +591,7 @@ pub async fn empty(s3: &Client, bucket: &str, counter: &Counter) -> Result<(), E
     let mut batches = FuturesUnordered::new();
     while let Some(identifiers) = pages.next(s3, bucket).await? {
         if !identifiers.is_empty() {
-            batches.push(delete_batch(s3, bucket, identifiers, counter));
+            batches.push(delete_batch(s3, bucket, identifiers, &count));
         }
         while batches.len() >= DELETE_BATCHES_IN_FLIGHT {
             if let Some(result) = batches.next().await {
@@ -489,9 +686,9 @@ async fn delete_batch(
     s3: &Client,
     bucket: &str,
     identifiers: Vec<ObjectIdentifier>,
-    counter: &Counter,
+    count: &impl Fn(u64),
 ) -> Result<(), Error> {
-    let count = identifiers.len() as u64;
+    let total = identifiers.len() as u64;
     let delete = Delete::builder()
         .set_objects(Some(identifiers))
         .quiet(true)
@@ -506,7 +703,7 @@ async fn delete_batch(
         .map_err(|e| aws_error("s3:DeleteObjects", e))?;
     if let Some(first) = output.errors().first() {
         return Err(Error::failed(format!(
-            "s3:DeleteObjects could not delete {} of {count} objects in {bucket}",
+            "s3:DeleteObjects could not delete {} of {total} objects in {bucket}",
             output.errors().len()
         ))
         .with_cause(format!(
@@ -516,227 +713,263 @@ async fn delete_batch(
             first.code().unwrap_or("")
         )));
     }
-    counter.add(count);
+    count(total);
     Ok(())
 }
 
-/// Executes one bucket request.
-pub async fn execute(s3: &Client, operation: &Operation) -> Result<(), Error> {
-    match operation {
-        Operation::CreateBucket { bucket, region } => {
-            let mut request = s3.create_bucket().bucket(bucket);
-            // us-east-1 is the one region that takes no LocationConstraint.
-            if region != "us-east-1" {
-                request = request.create_bucket_configuration(
-                    CreateBucketConfiguration::builder()
-                        .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                        .build(),
-                );
-            }
-            match request.send().await {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
-                {
-                    Ok(())
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_bucket_already_exists()) =>
-                {
-                    Err(Error::failed(format!(
-                        "bucket {bucket} belongs to another AWS account (bucket names are global)"
-                    ))
-                    .with_hint(
-                        "omit --bucket to use the default dragons-lab-<account-id>-<region>",
-                    ))
-                }
-                Err(e) => Err(aws_error("s3:CreateBucket", e)),
-            }
-        }
-        Operation::PutBucketTagging { bucket, tags } => {
-            let tag_set = tags
-                .iter()
-                .map(|(k, v)| {
-                    aws_sdk_s3::types::Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .map_err(|e| Error::failed("invalid tag").with_cause(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let tagging = Tagging::builder()
-                .set_tag_set(Some(tag_set))
-                .build()
-                .map_err(|e| Error::failed("invalid tag set").with_cause(e.to_string()))?;
-            s3.put_bucket_tagging()
-                .bucket(bucket)
-                .tagging(tagging)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("s3:PutBucketTagging", e))
-        }
-        Operation::PutOwnershipControls { bucket, ownership } => {
-            let rule = OwnershipControlsRule::builder()
-                .object_ownership(ObjectOwnership::from(ownership.as_str()))
-                .build()
-                .map_err(|e| Error::failed("invalid ownership rule").with_cause(e.to_string()))?;
-            let controls = OwnershipControls::builder()
-                .rules(rule)
-                .build()
-                .map_err(|e| {
-                    Error::failed("invalid ownership controls").with_cause(e.to_string())
-                })?;
-            s3.put_bucket_ownership_controls()
-                .bucket(bucket)
-                .ownership_controls(controls)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("s3:PutBucketOwnershipControls", e))
-        }
-        Operation::PutPublicAccessBlock { bucket, settings } => s3
-            .put_public_access_block()
-            .bucket(bucket)
-            .public_access_block_configuration(
-                PublicAccessBlockConfiguration::builder()
-                    .block_public_acls(settings.block_public_acls)
-                    .ignore_public_acls(settings.ignore_public_acls)
-                    .block_public_policy(settings.block_public_policy)
-                    .restrict_public_buckets(settings.restrict_public_buckets)
-                    .build(),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("s3:PutPublicAccessBlock", e)),
-        Operation::DeleteBucket { bucket, .. } => crate::error::settled(
-            "s3:DeleteBucket",
-            s3.delete_bucket().bucket(bucket).send().await,
-            |e| e.meta().code() == Some("NoSuchBucket"),
-        ),
-        other => Err(Error::failed(format!(
-            "internal: {other:?} is not a bucket request"
-        ))),
+async fn create(s3: &Client, bucket: &str, region: &str) -> Result<(), Error> {
+    let mut request = s3.create_bucket().bucket(bucket);
+    // us-east-1 is the one region that takes no LocationConstraint.
+    if region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
     }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_exists()) =>
+        {
+            Err(another_accounts(bucket))
+        }
+        Err(e) => Err(aws_error("s3:CreateBucket", e)),
+    }
+}
+
+fn invalid(what: &str, error: aws_smithy_types::error::operation::BuildError) -> Error {
+    Error::failed(format!("invalid {what}")).with_cause(error.to_string())
+}
+
+async fn put_tags(s3: &Client, bucket: &str, tags: &Tags) -> Result<(), Error> {
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(tags::to_sdk(tags)?))
+        .build()
+        .map_err(|e| invalid("tag set", e))?;
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(tagging)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("s3:PutBucketTagging", e))
+}
+
+async fn put_ownership_controls(
+    s3: &Client,
+    bucket: &str,
+    ownership: &ObjectOwnership,
+) -> Result<(), Error> {
+    let rule = OwnershipControlsRule::builder()
+        .object_ownership(ownership.clone())
+        .build()
+        .map_err(|e| invalid("ownership rule", e))?;
+    let controls = OwnershipControls::builder()
+        .rules(rule)
+        .build()
+        .map_err(|e| invalid("ownership controls", e))?;
+    s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(controls)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("s3:PutBucketOwnershipControls", e))
+}
+
+async fn put_public_access_block(
+    s3: &Client,
+    bucket: &str,
+    settings: &PublicAccess,
+) -> Result<(), Error> {
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(settings.block_public_acls)
+                .ignore_public_acls(settings.ignore_public_acls)
+                .block_public_policy(settings.block_public_policy)
+                .restrict_public_buckets(settings.restrict_public_buckets)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_error("s3:PutPublicAccessBlock", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Operation;
 
     fn desired() -> DesiredBucket {
         DesiredBucket {
             name: "lab".into(),
             region: "ca-central-1".into(),
-            partition: "aws".into(),
+            arn: "arn:aws:s3:::lab".into(),
             public_access: PublicAccess::PRIVATE,
+            public_access_also_accepted: None,
         }
     }
 
     fn observed(presence: Presence) -> ObservedBucket {
         ObservedBucket {
+            name: "lab".into(),
+            arn: Some("arn:aws:s3:::lab".into()),
             presence,
-            ownership: Some(OWNERSHIP.into()),
+            ownership: Some(OWNERSHIP),
             public_access: Some(PublicAccess::PRIVATE),
-            tags: [
+            tags: Tags::from([
                 ("managed-by".to_string(), "provision".to_string()),
                 ("course".into(), "x".into()),
-            ]
-            .into(),
+            ]),
         }
+    }
+
+    fn owned() -> Presence {
+        Presence::Owned {
+            region: "ca-central-1".into(),
+        }
+    }
+
+    fn plan(observed: Option<&ObservedBucket>, adopt: bool) -> Result<Vec<Change>, Error> {
+        Bucket::plan(Some(&desired()), observed, adopt)
     }
 
     #[test]
     fn a_missing_bucket_is_created_then_configured_concurrently() {
-        let mut missing = observed(Presence::Missing);
-        missing.tags.clear();
-        missing.ownership = None;
-        missing.public_access = None;
-        let changes = plan(&desired(), &missing, false).expect("plans");
+        let changes = plan(None, false).expect("plans");
         assert!(changes.iter().all(|c| c.action == Action::Create));
         assert_eq!(
             changes[0].operations,
-            vec![Operation::CreateBucket {
+            vec![Operation::Bucket(BucketOp::Create {
                 bucket: "lab".into(),
                 region: "ca-central-1".into()
-            }]
+            })]
         );
         for change in &changes[1..] {
             assert_eq!(
                 change.depends_on,
-                vec![bucket_id("lab")],
+                vec![BUCKET.id("lab")],
                 "{}",
                 change.line()
             );
+            assert!(change.details.is_empty(), "nothing differs on a new bucket");
         }
     }
 
     #[test]
     fn a_configured_bucket_is_unchanged() {
-        let changes = plan(
-            &desired(),
-            &observed(Presence::Owned {
-                region: "ca-central-1".into(),
-            }),
-            false,
-        )
-        .expect("plans");
+        let changes = plan(Some(&observed(owned())), false).expect("plans");
         assert!(changes.iter().all(|c| c.operations.is_empty()));
     }
 
     #[test]
     fn drift_is_reported_and_tags_are_merged() {
-        let mut drifted = observed(Presence::Owned {
-            region: "ca-central-1".into(),
-        });
+        let mut drifted = observed(owned());
         drifted.public_access = Some(PublicAccess {
             block_public_policy: false,
             ..PublicAccess::PRIVATE
         });
-        drifted.ownership = Some("BucketOwnerEnforced".into());
-        let changes = plan(&desired(), &drifted, false).expect("plans");
+        drifted.ownership = Some(ObjectOwnership::BucketOwnerEnforced);
+        let changes = plan(Some(&drifted), false).expect("plans");
         assert_eq!(
-            changes[2].details,
-            vec!["BucketOwnerEnforced → BucketOwnerPreferred"]
+            changes[2].line(),
+            "~ update    s3-bucket-ownership-controls lab (BucketOwnerEnforced → BucketOwnerPreferred)"
         );
-        assert_eq!(changes[3].details, vec!["BlockPublicPolicy false → true"]);
+        assert_eq!(
+            changes[3].details,
+            vec![Detail::Drift(Drift::PublicAccessSetting {
+                setting: "BlockPublicPolicy",
+                current: false,
+                desired: true
+            })]
+        );
+        assert_eq!(
+            changes[3].line(),
+            "~ update    s3-public-access-block lab (BlockPublicPolicy false → true)"
+        );
 
-        let mut untagged = observed(Presence::Owned {
-            region: "ca-central-1".into(),
-        });
+        let mut untagged = observed(owned());
         untagged.tags.remove("managed-by");
         assert!(
-            plan(&desired(), &untagged, false).is_err(),
+            plan(Some(&untagged), false).is_err(),
             "not ours without --adopt"
         );
-        let adopted = plan(&desired(), &untagged, true).expect("adopted");
+        let adopted = plan(Some(&untagged), true).expect("adopted");
+        assert_eq!(adopted[1].details, vec![Detail::Adopt]);
         assert_eq!(
             adopted[1].operations,
-            vec![Operation::PutBucketTagging {
+            vec![Operation::Bucket(BucketOp::PutTags {
                 bucket: "lab".into(),
-                tags: vec![
+                tags: Tags::from([
                     ("course".into(), "x".into()),
                     ("managed-by".into(), "provision".into())
-                ]
-            }]
+                ])
+            })]
+        );
+    }
+
+    #[test]
+    fn an_alternative_public_access_block_can_count_as_in_sync() {
+        let mut site = observed(owned());
+        site.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
+        let strict = plan(Some(&site), false).expect("plans");
+        assert_eq!(strict[3].action, Action::Update);
+        let lenient = DesiredBucket {
+            public_access_also_accepted: Some(PublicAccess::PUBLIC_READ_ACLS),
+            ..desired()
+        };
+        let changes = Bucket::plan(Some(&lenient), Some(&site), false).expect("plans");
+        assert_eq!(changes[3].action, Action::Unchanged);
+        site.public_access = None;
+        let none = Bucket::plan(Some(&lenient), Some(&site), false).expect("plans");
+        assert_eq!(
+            none[3].details,
+            vec![Detail::Drift(Drift::NoPublicAccessBlock)]
         );
     }
 
     #[test]
     fn another_accounts_bucket_and_another_region_are_errors() {
-        let error = plan(&desired(), &observed(Presence::OtherAccount), false).expect_err("taken");
+        let error = plan(Some(&observed(Presence::OtherAccount)), false).expect_err("taken");
         assert!(error.message().contains("belongs to another AWS account"));
         let error = plan(
-            &desired(),
-            &observed(Presence::Owned {
+            Some(&observed(Presence::Owned {
                 region: "us-west-2".into(),
-            }),
+            })),
             false,
         )
         .expect_err("elsewhere");
         assert!(error.hints()[0].contains("--region us-west-2"));
+    }
+
+    #[test]
+    fn teardown_empties_and_deletes_only_ours() {
+        let changes = Bucket::plan(None, Some(&observed(owned())), false).expect("plans");
+        assert_eq!(
+            changes[0].line(),
+            "- delete    s3-bucket lab (in ca-central-1, with every object version)"
+        );
+        assert!(matches!(
+            changes[0].operations[..],
+            [
+                Operation::Bucket(BucketOp::Empty { .. }),
+                Operation::Bucket(BucketOp::Delete { .. })
+            ]
+        ));
+        let mut theirs = observed(owned());
+        theirs.tags.clear();
+        let left = Bucket::plan(None, Some(&theirs), false).expect("plans");
+        assert_eq!(left[0].details, vec![Detail::LeftAlone]);
     }
 }

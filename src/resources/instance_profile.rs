@@ -1,205 +1,304 @@
-//! The instance profile that carries the role to EC2, and its one-role membership.
-
-use std::collections::BTreeMap;
+//! The instance profile that carries a role to EC2 ([`InstanceProfile`]), and which roles it holds
+//! ([`ProfileRoles`]). The membership is a resource of its own because its owner is not always the
+//! profile's: teardown empties the profiles provision created, and takes a role it deletes out of a
+//! profile it leaves alone.
 
 use aws_sdk_iam::Client;
 
+use crate::apply::{Executed, Report};
+use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, settled};
-use crate::plan::{Action, Change, Operation, ResourceId, ResourceKind};
-use crate::resources::iam_role::{not_ours, role_id};
-use crate::resources::{iam_tags, is_managed, managed_tags};
+use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::ownership::{self, Claim, managed_tags, not_ours};
+use crate::resources::tags::{self, Tags};
+use crate::resources::{Change, Resource};
+
+pub(crate) const PROFILE: Kind = Kind::new("iam-instance-profile");
+pub(crate) const MEMBERSHIP: Kind = Kind::new("iam-instance-profile-role");
 
 #[derive(Debug, Clone)]
-pub struct DesiredProfile {
-    pub name: String,
-    pub path: String,
-    pub arn: String,
-    pub role_name: String,
+pub(crate) struct DesiredProfile {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) arn: String,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ObservedProfile {
-    pub arn: String,
-    pub roles: Vec<String>,
-    pub tags: BTreeMap<String, String>,
+/// An instance profile as IAM reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ObservedProfile {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) tags: Tags,
 }
 
-pub fn profile_id(name: &str) -> ResourceId {
-    ResourceId::new(ResourceKind::IamInstanceProfile, name)
+/// The roles a profile should hold: exactly these (IAM allows one).
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredRoles {
+    pub(crate) profile: String,
+    pub(crate) roles: Vec<String>,
 }
 
-pub fn membership_id(name: &str) -> ResourceId {
-    ResourceId::new(ResourceKind::IamInstanceProfileRole, name)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ProfileOp {
+    Create {
+        name: String,
+        path: String,
+        tags: Tags,
+    },
+    Tag {
+        name: String,
+        tags: Tags,
+    },
+    Delete {
+        name: String,
+    },
 }
 
-pub async fn observe(iam: &Client, name: &str) -> Result<Option<ObservedProfile>, Error> {
-    let output = match iam
-        .get_instance_profile()
-        .instance_profile_name(name)
-        .send()
-        .await
-    {
-        Ok(output) => output,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MembershipOp {
+    Add { profile: String, role: String },
+    Remove { profile: String, role: String },
+}
+
+pub(crate) struct InstanceProfile;
+
+impl Resource for InstanceProfile {
+    type Query = str;
+    type Observation = Option<ObservedProfile>;
+    type Desired = DesiredProfile;
+    type Observed = ObservedProfile;
+    type Op = ProfileOp;
+
+    async fn observe(clients: &Clients, name: &str) -> Result<Option<ObservedProfile>, Error> {
+        let output = match clients
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
         {
-            return Ok(None);
-        }
-        Err(e) => return Err(aws_error("iam:GetInstanceProfile", e)),
-    };
-    let Some(profile) = output.instance_profile() else {
-        return Err(Error::failed(format!(
-            "iam:GetInstanceProfile returned no instance profile for {name}"
-        )));
-    };
-    Ok(Some(ObservedProfile {
-        arn: profile.arn().to_string(),
-        roles: profile
-            .roles()
-            .iter()
-            .map(|r| r.role_name().to_string())
-            .collect(),
-        tags: profile
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
-    }))
-}
-
-/// Plans the profile and its membership. Pure. The profile itself does not wait for the role, so
-/// the two are created concurrently; the membership waits for both.
-pub fn plan(
-    desired: &DesiredProfile,
-    observed: Option<&ObservedProfile>,
-    adopt: bool,
-) -> Result<Vec<Change>, Error> {
-    let name = &desired.name;
-    let arn = observed.map_or(desired.arn.clone(), |o| o.arn.clone());
-    let profile = match observed {
-        None => Change::new(ResourceKind::IamInstanceProfile, name, Action::Create)
-            .with_operations(vec![Operation::CreateInstanceProfile {
-                name: name.clone(),
-                path: desired.path.clone(),
-                tags: managed_tags(),
-            }]),
-        Some(current) if !is_managed(&current.tags) => {
-            if !adopt {
-                return Err(not_ours("instance profile", name, &current.arn));
+            Ok(output) => output,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                return Ok(None);
             }
-            Change::new(ResourceKind::IamInstanceProfile, name, Action::Update)
-                .with_details(vec!["adopt: tag managed-by=provision".into()])
-                .with_operations(vec![Operation::TagInstanceProfile {
-                    name: name.clone(),
-                    tags: managed_tags(),
-                }])
-        }
-        Some(_) => Change::unchanged(ResourceKind::IamInstanceProfile, name),
-    };
-
-    // A profile holds at most one role: a different one is removed before ours is added.
-    let current_roles: &[String] = observed.map_or(&[], |o| o.roles.as_slice());
-    let mut operations = Vec::new();
-    let mut details = Vec::new();
-    for other in current_roles.iter().filter(|r| **r != desired.role_name) {
-        details.push(format!("replace role {other}"));
-        operations.push(Operation::RemoveRoleFromInstanceProfile {
-            profile: name.clone(),
-            role: other.clone(),
-        });
-    }
-    let has_role = current_roles.contains(&desired.role_name);
-    if !has_role {
-        operations.push(Operation::AddRoleToInstanceProfile {
-            profile: name.clone(),
-            role: desired.role_name.clone(),
-        });
-    }
-    let action = match (operations.is_empty(), current_roles.is_empty()) {
-        (true, _) => Action::Unchanged,
-        (false, true) => Action::Create,
-        (false, false) => Action::Update,
-    };
-    let membership = Change::new(ResourceKind::IamInstanceProfileRole, name, action)
-        .with_details(details)
-        .with_operations(operations)
-        .after(profile_id(name))
-        .after(role_id(&desired.role_name));
-    Ok(vec![profile.with_arn(arn), membership])
-}
-
-/// Plans the profile's removal (teardown). Pure. Its associations with instances go first (see
-/// `association::plan_absent`), then its roles leave it, then it is deleted.
-pub fn plan_absent(
-    name: &str,
-    observed: &ObservedProfile,
-    associations: &[ResourceId],
-) -> Vec<Change> {
-    if !is_managed(&observed.tags) {
-        return vec![
-            Change::unchanged(ResourceKind::IamInstanceProfile, name)
-                .with_arn(observed.arn.clone())
-                .with_details(vec![crate::plan::LEFT_ALONE.into()]),
-        ];
-    }
-    let mut changes = Vec::new();
-    let mut profile = Change::new(ResourceKind::IamInstanceProfile, name, Action::Delete)
-        .with_arn(observed.arn.clone())
-        .with_operations(vec![Operation::DeleteInstanceProfile {
+            Err(e) => return Err(aws_error("iam:GetInstanceProfile", e)),
+        };
+        let Some(profile) = output.instance_profile() else {
+            return Err(Error::failed(format!(
+                "iam:GetInstanceProfile returned no instance profile for {name}"
+            )));
+        };
+        Ok(Some(ObservedProfile {
             name: name.to_string(),
-        }]);
-    if !observed.roles.is_empty() {
-        let mut membership =
-            Change::new(ResourceKind::IamInstanceProfileRole, name, Action::Delete)
-                .with_details(vec![format!("remove role {}", observed.roles.join(", "))])
-                .with_operations(
-                    observed
-                        .roles
-                        .iter()
-                        .map(|role| Operation::RemoveRoleFromInstanceProfile {
-                            profile: name.to_string(),
-                            role: role.clone(),
-                        })
-                        .collect(),
-                );
-        for association in associations {
-            membership = membership.after(association.clone());
-        }
-        profile = profile.after(membership.id());
-        changes.push(membership);
-    } else {
-        for association in associations {
-            profile = profile.after(association.clone());
-        }
+            arn: profile.arn().to_string(),
+            roles: profile
+                .roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect(),
+            tags: tags::from_sdk(profile.tags()),
+        }))
     }
-    changes.push(profile);
-    changes
+
+    /// The profile itself; it does not wait for its role, so the two are created concurrently.
+    /// Teardown deletes it once it is empty (the command's plan makes it wait for that).
+    fn plan(
+        desired: Option<&DesiredProfile>,
+        observed: Option<&ObservedProfile>,
+        adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let Some(desired) = desired else {
+            return Ok(observed.map_or_else(Vec::new, |observed| {
+                ownership::remove_if_ours(
+                    &observed.tags,
+                    PROFILE,
+                    &observed.name,
+                    Some(&observed.arn),
+                    || {
+                        vec![
+                            Change::new(PROFILE, &observed.name, Action::Delete)
+                                .with_arn(observed.arn.clone())
+                                .with_operations(vec![
+                                    ProfileOp::Delete {
+                                        name: observed.name.clone(),
+                                    }
+                                    .into(),
+                                ]),
+                        ]
+                    },
+                )
+            }));
+        };
+        let name = &desired.name;
+        let change = match observed {
+            None => Change::new(PROFILE, name, Action::Create).with_operations(vec![
+                ProfileOp::Create {
+                    name: name.clone(),
+                    path: desired.path.clone(),
+                    tags: managed_tags(),
+                }
+                .into(),
+            ]),
+            Some(current) => {
+                let claim = ownership::claim(&current.tags, adopt, || {
+                    not_ours("instance profile", name, &current.arn)
+                })?;
+                match claim {
+                    Claim::Ours => Change::unchanged(PROFILE, name),
+                    Claim::Adopt => Change::new(PROFILE, name, Action::Update)
+                        .with_detail(Detail::Adopt)
+                        .with_operations(vec![
+                            ProfileOp::Tag {
+                                name: name.clone(),
+                                tags: managed_tags(),
+                            }
+                            .into(),
+                        ]),
+                }
+            }
+        };
+        Ok(vec![change.with_arn(
+            observed.map_or(desired.arn.clone(), |o| o.arn.clone()),
+        )])
+    }
+
+    async fn execute(clients: &Clients, op: &ProfileOp, _: Report<'_>) -> Result<Executed, Error> {
+        let iam = &clients.iam;
+        match op {
+            ProfileOp::Create { name, path, tags } => settled(
+                "iam:CreateInstanceProfile",
+                iam.create_instance_profile()
+                    .instance_profile_name(name)
+                    .path(path)
+                    .set_tags(Some(tags::to_sdk(tags)?))
+                    .send()
+                    .await,
+                |e| e.is_entity_already_exists_exception(),
+            ),
+            ProfileOp::Tag { name, tags } => sent(
+                "iam:TagInstanceProfile",
+                iam.tag_instance_profile()
+                    .instance_profile_name(name)
+                    .set_tags(Some(tags::to_sdk(tags)?))
+                    .send()
+                    .await,
+            ),
+            ProfileOp::Delete { name } => settled(
+                "iam:DeleteInstanceProfile",
+                iam.delete_instance_profile()
+                    .instance_profile_name(name)
+                    .send()
+                    .await,
+                |e| e.is_no_such_entity_exception(),
+            ),
+        }
+        .map(|()| Executed::default())
+    }
 }
 
-/// Executes one instance-profile request; "already exists" on create and "not found" on removal
-/// count as done.
-pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
-    match operation {
-        Operation::CreateInstanceProfile { name, path, tags } => settled(
-            "iam:CreateInstanceProfile",
-            iam.create_instance_profile()
-                .instance_profile_name(name)
-                .path(path)
-                .set_tags(Some(iam_tags(tags)?))
-                .send()
-                .await,
-            |e| e.is_entity_already_exists_exception(),
-        ),
-        Operation::TagInstanceProfile { name, tags } => sent(
-            "iam:TagInstanceProfile",
-            iam.tag_instance_profile()
-                .instance_profile_name(name)
-                .set_tags(Some(iam_tags(tags)?))
-                .send()
-                .await,
-        ),
-        Operation::AddRoleToInstanceProfile { profile, role } => sent(
+pub(crate) struct ProfileRoles;
+
+impl Resource for ProfileRoles {
+    type Query = str;
+    type Observation = Option<ObservedProfile>;
+    type Desired = DesiredRoles;
+    type Observed = ObservedProfile;
+    type Op = MembershipOp;
+
+    /// The membership is read with its profile.
+    async fn observe(clients: &Clients, name: &str) -> Result<Option<ObservedProfile>, Error> {
+        InstanceProfile::observe(clients, name).await
+    }
+
+    /// A profile holds at most one role: a different one is removed before ours is added. With no
+    /// desired roles, every role leaves the profile. Whose profile it is, the command decides.
+    fn plan(
+        desired: Option<&DesiredRoles>,
+        observed: Option<&ObservedProfile>,
+        _adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let current: &[String] = observed.map_or(&[], |o| o.roles.as_slice());
+        let Some(desired) = desired else {
+            let Some(observed) = observed.filter(|o| !o.roles.is_empty()) else {
+                return Ok(Vec::new());
+            };
+            return Ok(vec![
+                Change::new(MEMBERSHIP, &observed.name, Action::Delete)
+                    .with_detail(Detail::note(format!(
+                        "remove role {}",
+                        observed.roles.join(", ")
+                    )))
+                    .with_operations(removals(&observed.name, &observed.roles)),
+            ]);
+        };
+        let profile = &desired.profile;
+        let adding: Vec<&String> = desired
+            .roles
+            .iter()
+            .filter(|r| !current.contains(r))
+            .collect();
+        let leaving: Vec<String> = current
+            .iter()
+            .filter(|r| !desired.roles.contains(r))
+            .cloned()
+            .collect();
+        let details = leaving
+            .iter()
+            .map(|role| {
+                if adding.is_empty() {
+                    Detail::note(format!("remove role {role}"))
+                } else {
+                    Drift::OtherRole(role.clone()).into()
+                }
+            })
+            .collect();
+        let mut operations = removals(profile, &leaving);
+        operations.extend(adding.iter().map(|role| {
+            MembershipOp::Add {
+                profile: profile.clone(),
+                role: (*role).clone(),
+            }
+            .into()
+        }));
+        let action = Action::for_setting(operations.is_empty(), current.is_empty());
+        Ok(vec![
+            Change::new(MEMBERSHIP, profile, action)
+                .with_details(details)
+                .with_operations(operations),
+        ])
+    }
+
+    async fn execute(
+        clients: &Clients,
+        op: &MembershipOp,
+        _: Report<'_>,
+    ) -> Result<Executed, Error> {
+        execute_membership(&clients.iam, op)
+            .await
+            .map(|()| Executed::default())
+    }
+}
+
+fn removals(profile: &str, roles: &[String]) -> Vec<crate::resources::Operation> {
+    roles
+        .iter()
+        .map(|role| {
+            MembershipOp::Remove {
+                profile: profile.to_string(),
+                role: role.clone(),
+            }
+            .into()
+        })
+        .collect()
+}
+
+async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error> {
+    match op {
+        MembershipOp::Add { profile, role } => sent(
             "iam:AddRoleToInstanceProfile",
             iam.add_role_to_instance_profile()
                 .instance_profile_name(profile)
@@ -207,15 +306,7 @@ pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
                 .send()
                 .await,
         ),
-        Operation::DeleteInstanceProfile { name } => settled(
-            "iam:DeleteInstanceProfile",
-            iam.delete_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await,
-            |e| e.is_no_such_entity_exception(),
-        ),
-        Operation::RemoveRoleFromInstanceProfile { profile, role } => settled(
+        MembershipOp::Remove { profile, role } => settled(
             "iam:RemoveRoleFromInstanceProfile",
             iam.remove_role_from_instance_profile()
                 .instance_profile_name(profile)
@@ -224,72 +315,119 @@ pub async fn execute(iam: &Client, operation: &Operation) -> Result<(), Error> {
                 .await,
             |e| e.is_no_such_entity_exception(),
         ),
-        other => Err(Error::failed(format!(
-            "internal: {other:?} is not an instance profile request"
-        ))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Operation;
 
     fn desired() -> DesiredProfile {
         DesiredProfile {
             name: "lab".into(),
             path: "/provision/".into(),
             arn: "arn:aws:iam::123456789012:instance-profile/provision/lab".into(),
-            role_name: "lab-role".into(),
+        }
+    }
+
+    fn lab_role() -> DesiredRoles {
+        DesiredRoles {
+            profile: "lab".into(),
+            roles: vec!["lab-role".into()],
+        }
+    }
+
+    fn observed(roles: &[&str], tags: Tags) -> ObservedProfile {
+        ObservedProfile {
+            name: "lab".into(),
+            arn: desired().arn,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            tags,
         }
     }
 
     #[test]
-    fn a_new_profile_and_membership_wait_for_the_right_things() {
-        let changes = plan(&desired(), None, false).expect("plans");
-        assert_eq!(changes[0].action, Action::Create);
-        assert!(changes[0].depends_on.is_empty(), "created beside the role");
-        assert_eq!(changes[1].action, Action::Create);
+    fn a_new_profile_and_membership_are_created() {
+        let profile = InstanceProfile::plan(Some(&desired()), None, false).expect("plans");
+        assert_eq!(profile[0].action, Action::Create);
+        assert!(profile[0].depends_on.is_empty(), "created beside the role");
+        let membership = ProfileRoles::plan(Some(&lab_role()), None, false).expect("plans");
+        assert_eq!(membership[0].action, Action::Create);
         assert_eq!(
-            changes[1].depends_on,
-            vec![profile_id("lab"), role_id("lab-role")]
+            membership[0].operations,
+            vec![Operation::ProfileRoles(MembershipOp::Add {
+                profile: "lab".into(),
+                role: "lab-role".into()
+            })]
         );
     }
 
     #[test]
     fn a_profile_holding_another_role_gets_ours_instead() {
-        let observed = ObservedProfile {
-            arn: desired().arn,
-            roles: vec!["someone-elses".into()],
-            tags: [("managed-by".to_string(), "provision".to_string())].into(),
-        };
-        let changes = plan(&desired(), Some(&observed), false).expect("plans");
-        assert_eq!(changes[0].action, Action::Unchanged);
-        assert_eq!(changes[1].action, Action::Update);
+        let observed = observed(&["someone-elses"], managed_tags());
+        let profile = InstanceProfile::plan(Some(&desired()), Some(&observed), false).expect("ok");
+        assert_eq!(profile[0].action, Action::Unchanged);
+        let membership = ProfileRoles::plan(Some(&lab_role()), Some(&observed), false).expect("ok");
+        assert_eq!(membership[0].action, Action::Update);
         assert_eq!(
-            changes[1].operations,
+            membership[0].line(),
+            "~ update    iam-instance-profile-role lab (replace role someone-elses)"
+        );
+        assert_eq!(
+            membership[0].operations,
             vec![
-                Operation::RemoveRoleFromInstanceProfile {
+                Operation::ProfileRoles(MembershipOp::Remove {
                     profile: "lab".into(),
                     role: "someone-elses".into()
-                },
-                Operation::AddRoleToInstanceProfile {
+                }),
+                Operation::ProfileRoles(MembershipOp::Add {
                     profile: "lab".into(),
                     role: "lab-role".into()
-                }
+                })
             ]
         );
     }
 
     #[test]
-    fn an_untagged_profile_is_refused() {
-        let observed = ObservedProfile {
-            arn: desired().arn,
-            roles: vec!["lab-role".into()],
-            tags: BTreeMap::new(),
-        };
-        assert!(plan(&desired(), Some(&observed), false).is_err());
-        let adopted = plan(&desired(), Some(&observed), true).expect("adopted");
+    fn an_untagged_profile_is_refused_unless_adopted() {
+        let observed = observed(&["lab-role"], Tags::new());
+        assert!(InstanceProfile::plan(Some(&desired()), Some(&observed), false).is_err());
+        let adopted = InstanceProfile::plan(Some(&desired()), Some(&observed), true).expect("ok");
         assert_eq!(adopted[0].action, Action::Update);
-        assert_eq!(adopted[1].action, Action::Unchanged);
+        assert_eq!(adopted[0].details, vec![Detail::Adopt]);
+        let membership = ProfileRoles::plan(Some(&lab_role()), Some(&observed), true).expect("ok");
+        assert_eq!(membership[0].action, Action::Unchanged);
+    }
+
+    #[test]
+    fn teardown_empties_the_profile_and_deletes_only_ours() {
+        let ours = observed(&["lab-role"], managed_tags());
+        let membership = ProfileRoles::plan(None, Some(&ours), false).expect("ok");
+        assert_eq!(
+            membership[0].line(),
+            "- delete    iam-instance-profile-role lab (remove role lab-role)"
+        );
+        let profile = InstanceProfile::plan(None, Some(&ours), false).expect("ok");
+        assert_eq!(profile[0].action, Action::Delete);
+        let empty = observed(&[], managed_tags());
+        assert!(
+            ProfileRoles::plan(None, Some(&empty), false)
+                .expect("ok")
+                .is_empty()
+        );
+        let theirs = observed(&["lab-role"], Tags::new());
+        let left = InstanceProfile::plan(None, Some(&theirs), false).expect("ok");
+        assert_eq!(left[0].details, vec![Detail::LeftAlone]);
+        // A role being deleted leaves a profile that is not provision's.
+        let without = DesiredRoles {
+            profile: "lab".into(),
+            roles: vec![],
+        };
+        let leave = ProfileRoles::plan(Some(&without), Some(&theirs), false).expect("ok");
+        assert_eq!(
+            leave[0].line(),
+            "~ update    iam-instance-profile-role lab (remove role lab-role)"
+        );
     }
 }

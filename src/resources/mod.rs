@@ -1,37 +1,102 @@
-//! One module per AWS resource `provision` manages: how it is observed, how desired and observed
-//! state turn into plan changes (pure), and how each planned request is executed.
+//! Every AWS resource `provision` manages, behind one contract ([`Resource`]): how it is observed,
+//! how desired and observed state turn into plan changes (pure), and how each planned request is
+//! executed. One module per resource; each kind is registered once, in `resource_kinds!` below,
+//! which gives it its arm of [`Operation`] and the executor's dispatch to it — so the compiler
+//! points at anything a new kind still lacks.
+//!
+//! Resource modules import none of each other: edges between resources (a membership waits for its
+//! role) are drawn by the command's plan (`state`).
 
-pub mod association;
-pub mod bucket;
-pub mod iam_role;
-pub mod instance_profile;
-pub mod object;
-pub mod parameter;
+pub(crate) mod association;
+pub(crate) mod bucket;
+pub(crate) mod iam_role;
+pub(crate) mod instance_profile;
+pub(crate) mod object;
+pub(crate) mod ownership;
+pub(crate) mod parameter;
+pub(crate) mod tags;
 
-use std::collections::BTreeMap;
-
+use crate::apply::{Execute, Executed, Report};
+use crate::aws::Clients;
 use crate::error::Error;
-use crate::plan::{MANAGED_BY_KEY, MANAGED_BY_VALUE, Tag};
 
-/// True when the tags mark a resource as created (or adopted) by provision.
-pub fn is_managed(tags: &BTreeMap<String, String>) -> bool {
-    tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+/// A plan line of the program, carrying its AWS requests.
+pub(crate) type Change = crate::plan::Change<Operation>;
+/// A plan of the program.
+pub(crate) type Plan = crate::plan::Plan<Operation>;
+
+/// The contract of one resource kind.
+pub(crate) trait Resource {
+    /// What `observe` is asked for (a name, a selector, a list of names).
+    type Query: ?Sized;
+    /// What `observe` returns: the resource, `None` when it does not exist, or a map of several.
+    type Observation;
+    /// What a command wants the resource to be.
+    type Desired;
+    /// What AWS holds for one resource.
+    type Observed;
+    /// The requests that change it, with every argument resolved.
+    type Op;
+
+    /// Reads the resource from AWS (every read of one resource in one concurrent round).
+    async fn observe(clients: &Clients, query: &Self::Query) -> Result<Self::Observation, Error>;
+
+    /// Plans the changes that turn `observed` into `desired`. Pure. `desired: None` means the
+    /// resource should not exist (teardown); `observed: None` that it does not. `adopt` lets the
+    /// command take over a same-named resource that provision did not create (see `ownership`).
+    fn plan(
+        desired: Option<&Self::Desired>,
+        observed: Option<&Self::Observed>,
+        adopt: bool,
+    ) -> Result<Vec<Change>, Error>;
+
+    /// Sends one request. Creating what already exists and deleting what is already gone count as
+    /// done, so an interrupted run resumes.
+    async fn execute(
+        clients: &Clients,
+        op: &Self::Op,
+        report: Report<'_>,
+    ) -> Result<Executed, Error>;
 }
 
-/// The `managed-by=provision` tag as a one-element list.
-pub fn managed_tags() -> Vec<Tag> {
-    vec![crate::plan::managed_by_tag()]
+/// Registers resource kinds, one line each: its arm of [`Operation`] (named after the resource),
+/// a conversion from its op type, and the executor's exhaustive dispatch to its `execute`.
+macro_rules! resource_kinds {
+    ($($module:ident :: $resource:ident),+ $(,)?) => {
+        /// One request to AWS: the op of one resource kind.
+        #[derive(Debug, Clone, PartialEq)]
+        pub(crate) enum Operation {
+            $($resource(<$module::$resource as Resource>::Op),)+
+        }
+
+        $(
+            impl From<<$module::$resource as Resource>::Op> for Operation {
+                fn from(op: <$module::$resource as Resource>::Op) -> Self {
+                    Self::$resource(op)
+                }
+            }
+        )+
+
+        impl Execute<Operation> for Clients {
+            async fn execute(&self, operation: &Operation, report: Report<'_>)
+                -> Result<Executed, Error>
+            {
+                match operation {
+                    $(Operation::$resource(op) =>
+                        <$module::$resource as Resource>::execute(self, op, report).await,)+
+                }
+            }
+        }
+    };
 }
 
-/// Tags in IAM's request shape.
-pub fn iam_tags(tags: &[Tag]) -> Result<Vec<aws_sdk_iam::types::Tag>, Error> {
-    tags.iter()
-        .map(|(key, value)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-                .map_err(|e| Error::failed("invalid tag").with_cause(e.to_string()))
-        })
-        .collect()
+resource_kinds! {
+    iam_role::Role,
+    instance_profile::InstanceProfile,
+    instance_profile::ProfileRoles,
+    association::Association,
+    bucket::Bucket,
+    object::Object,
+    object::SiteFiles,
+    parameter::Parameter,
 }

@@ -1,38 +1,56 @@
-//! Objects in the lab bucket: the dragons data (private) and, with `--site DIR`, the lab web app's
-//! files (public-read). An object is uploaded only when its content or Content-Type differs: S3's
-//! ETag of a single-part upload is the MD5 of the content, and provision also stores the MD5 as
-//! metadata, which holds where the ETag does not (SSE-KMS buckets).
+//! Objects in the lab bucket: the dragons data ([`Object`], private) and, with `--site DIR`, the lab
+//! web app's files ([`SiteFiles`], public-read). An object is uploaded only when its content or
+//! Content-Type differs: S3's ETag of a single-part upload is the MD5 of the content, and provision
+//! also stores the MD5 as metadata, which holds where the ETag does not (SSE-KMS buckets).
+//!
+//! Objects go with their bucket: teardown empties and deletes the bucket, so neither resource
+//! plans anything when it should not exist.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectCannedAcl;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 
+use crate::apply::{Executed, Progress, Report};
+use crate::aws::Clients;
 use crate::error::{Error, aws_error, service_code};
-use crate::plan::{Action, Body, Change, Operation, ResourceKind, SiteFile};
-use crate::printer::Printer;
-use crate::resources::bucket::{bucket_id, ownership_id, public_access_id};
+use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::{Change, Resource};
+
+pub(crate) const OBJECT: Kind = Kind::new("s3-object");
+pub(crate) const SITE_FILES: Kind = Kind::new("s3-site-files");
 
 /// Metadata key holding the content's MD5 (hex), as `x-amz-meta-provision-md5`.
-pub const MD5_METADATA: &str = "provision-md5";
+const MD5_METADATA: &str = "provision-md5";
 /// Uploads in flight at once for `--site`.
-pub const UPLOAD_CONCURRENCY: usize = 8;
+const UPLOAD_CONCURRENCY: usize = 8;
 
-pub fn md5_hex(bytes: &[u8]) -> String {
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
     hex::encode(Md5::digest(bytes))
+}
+
+/// Bytes to upload; shared, and shown by size rather than content.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Body(pub(crate) Arc<Vec<u8>>);
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
 }
 
 /// An object as HeadObject or ListObjectsV2 report it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ObservedObject {
-    pub etag: String,
-    pub content_type: Option<String>,
-    pub md5_metadata: Option<String>,
+pub(crate) struct ObservedObject {
+    pub(crate) etag: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) md5_metadata: Option<String>,
 }
 
 impl ObservedObject {
@@ -41,117 +59,321 @@ impl ObservedObject {
     }
 }
 
-/// HeadObject; `None` when the object or the bucket does not exist.
-pub async fn observe(
-    s3: &Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObservedObject>, Error> {
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(output) => Ok(Some(ObservedObject {
-            etag: output.e_tag().unwrap_or_default().to_string(),
-            content_type: output.content_type().map(str::to_string),
-            md5_metadata: output.metadata().and_then(|m| m.get(MD5_METADATA)).cloned(),
-        })),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-        Err(e) if service_code(&e) == Some("NoSuchBucket") => Ok(None),
-        // A bucket of another account answers 403; the bucket's plan reports that clearly.
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Ok(None),
-        Err(e) => Err(aws_error("s3:HeadObject", e)),
-    }
-}
-
-/// ETags of every object in the bucket (for `--site`): one request per thousand objects.
-pub async fn observe_all(
-    s3: &Client,
-    bucket: &str,
-) -> Result<BTreeMap<String, ObservedObject>, Error> {
-    let pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .into_paginator()
-        .send()
-        .collect::<Vec<_>>()
-        .await;
-    let mut objects = BTreeMap::new();
-    for page in pages {
-        let page = match page {
-            Ok(page) => page,
-            Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(objects),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
-                return Ok(objects);
-            }
-            Err(e) => return Err(aws_error("s3:ListObjectsV2", e)),
-        };
-        for object in page.contents() {
-            if let Some(key) = object.key() {
-                objects.insert(
-                    key.to_string(),
-                    ObservedObject {
-                        etag: object.e_tag().unwrap_or_default().to_string(),
-                        content_type: None,
-                        md5_metadata: None,
-                    },
-                );
-            }
-        }
-    }
-    Ok(objects)
-}
-
 /// The data object the lab application reads.
 #[derive(Debug, Clone)]
-pub struct DesiredObject {
-    pub bucket: String,
-    pub key: String,
-    pub body: Body,
-    pub md5_hex: String,
-    pub content_type: String,
-    pub partition: String,
+pub(crate) struct DesiredObject {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) arn: String,
+    pub(crate) body: Body,
+    pub(crate) md5_hex: String,
+    pub(crate) content_type: String,
 }
 
-/// Plans the data object. Pure. It needs only the bucket, not its configuration.
-pub fn plan(desired: &DesiredObject, observed: Option<&ObservedObject>) -> Change {
-    let name = format!("{}/{}", desired.bucket, desired.key);
-    let arn = format!("arn:{}:s3:::{name}", desired.partition);
-    let upload = Operation::PutObject {
-        bucket: desired.bucket.clone(),
-        key: desired.key.clone(),
-        body: desired.body.clone(),
-        content_type: desired.content_type.clone(),
-        md5_hex: desired.md5_hex.clone(),
-    };
-    let size = format!("{} bytes", desired.body.0.len());
-    let change = match observed {
-        None => Change::new(ResourceKind::S3Object, &name, Action::Create)
-            .with_details(vec![size])
-            .with_operations(vec![upload]),
-        Some(current) => {
-            let mut details = Vec::new();
-            if !current.has_content(&desired.md5_hex) {
-                details.push(format!("content differs ({size})"));
+impl DesiredObject {
+    /// `bucket/key`, the object's name in the plan.
+    pub(crate) fn name(&self) -> String {
+        format!("{}/{}", self.bucket, self.key)
+    }
+}
+
+/// One object to read.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectQuery {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ObjectOp {
+    /// A private upload.
+    Put {
+        bucket: String,
+        key: String,
+        body: Body,
+        content_type: String,
+        md5_hex: String,
+    },
+}
+
+pub(crate) struct Object;
+
+impl Resource for Object {
+    type Query = ObjectQuery;
+    type Observation = Option<ObservedObject>;
+    type Desired = DesiredObject;
+    type Observed = ObservedObject;
+    type Op = ObjectOp;
+
+    /// HeadObject; `None` when the object or the bucket does not exist.
+    async fn observe(
+        clients: &Clients,
+        query: &ObjectQuery,
+    ) -> Result<Option<ObservedObject>, Error> {
+        let answer = clients
+            .s3
+            .head_object()
+            .bucket(&query.bucket)
+            .key(&query.key)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => Ok(Some(ObservedObject {
+                etag: output.e_tag().unwrap_or_default().to_string(),
+                content_type: output.content_type().map(str::to_string),
+                md5_metadata: output.metadata().and_then(|m| m.get(MD5_METADATA)).cloned(),
+            })),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) if service_code(&e) == Some("NoSuchBucket") => Ok(None),
+            // A bucket of another account answers 403; the bucket's plan reports that clearly.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => Ok(None),
+            Err(e) => Err(aws_error("s3:HeadObject", e)),
+        }
+    }
+
+    /// Uploaded when missing, or when its content or Content-Type differs.
+    fn plan(
+        desired: Option<&DesiredObject>,
+        observed: Option<&ObservedObject>,
+        _adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let Some(desired) = desired else {
+            return Ok(Vec::new());
+        };
+        let name = desired.name();
+        let upload = ObjectOp::Put {
+            bucket: desired.bucket.clone(),
+            key: desired.key.clone(),
+            body: desired.body.clone(),
+            content_type: desired.content_type.clone(),
+            md5_hex: desired.md5_hex.clone(),
+        };
+        let bytes = desired.body.0.len();
+        let change = match observed {
+            None => Change::new(OBJECT, &name, Action::Create)
+                .with_detail(Detail::note(format!("{bytes} bytes")))
+                .with_operations(vec![upload.into()]),
+            Some(current) => {
+                let mut drift = Vec::new();
+                if !current.has_content(&desired.md5_hex) {
+                    drift.push(Drift::Content { bytes });
+                }
+                if current.content_type.as_deref() != Some(desired.content_type.as_str()) {
+                    drift.push(Drift::ContentType {
+                        current: current.content_type.clone(),
+                        desired: desired.content_type.clone(),
+                    });
+                }
+                if drift.is_empty() {
+                    Change::unchanged(OBJECT, &name)
+                } else {
+                    Change::new(OBJECT, &name, Action::Update)
+                        .with_details(drift.into_iter().map(Detail::from).collect())
+                        .with_operations(vec![upload.into()])
+                }
             }
-            if current.content_type.as_deref() != Some(desired.content_type.as_str()) {
-                details.push(format!(
-                    "Content-Type {} → {}",
-                    current.content_type.as_deref().unwrap_or("none"),
-                    desired.content_type
-                ));
-            }
-            if details.is_empty() {
-                Change::unchanged(ResourceKind::S3Object, &name)
-            } else {
-                Change::new(ResourceKind::S3Object, &name, Action::Update)
-                    .with_details(details)
-                    .with_operations(vec![upload])
+        };
+        Ok(vec![change.with_arn(desired.arn.clone())])
+    }
+
+    async fn execute(clients: &Clients, op: &ObjectOp, _: Report<'_>) -> Result<Executed, Error> {
+        let ObjectOp::Put {
+            bucket,
+            key,
+            body,
+            content_type,
+            md5_hex,
+        } = op;
+        clients
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .acl(ObjectCannedAcl::Private)
+            .metadata(MD5_METADATA, md5_hex)
+            .body(ByteStream::from(body.0.as_ref().clone()))
+            .send()
+            .await
+            .map_err(|e| aws_error("s3:PutObject", e))?;
+        Ok(Executed::default())
+    }
+}
+
+/// One file of `--site DIR`, to be uploaded public-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SiteFile {
+    pub(crate) path: PathBuf,
+    pub(crate) key: String,
+    pub(crate) content_type: String,
+    pub(crate) size: u64,
+    pub(crate) md5_hex: String,
+}
+
+/// The web app's files, as `--site DIR` holds them.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredSite {
+    pub(crate) bucket: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) files: Vec<SiteFile>,
+}
+
+/// Every object of a bucket, by key.
+pub(crate) type Listing = BTreeMap<String, ObservedObject>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SiteOp {
+    /// Public-read uploads, several at once.
+    Upload {
+        bucket: String,
+        files: Vec<SiteFile>,
+    },
+}
+
+pub(crate) struct SiteFiles;
+
+impl Resource for SiteFiles {
+    /// The bucket to list.
+    type Query = str;
+    type Observation = Listing;
+    type Desired = DesiredSite;
+    type Observed = Listing;
+    type Op = SiteOp;
+
+    /// ETags of every object in the bucket: one request per thousand objects.
+    async fn observe(clients: &Clients, bucket: &str) -> Result<Listing, Error> {
+        let pages = clients
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut objects = Listing::new();
+        for page in pages {
+            let page = match page {
+                Ok(page) => page,
+                Err(e) if service_code(&e) == Some("NoSuchBucket") => return Ok(objects),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                    return Ok(objects);
+                }
+                Err(e) => return Err(aws_error("s3:ListObjectsV2", e)),
+            };
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    objects.insert(
+                        key.to_string(),
+                        ObservedObject {
+                            etag: object.e_tag().unwrap_or_default().to_string(),
+                            content_type: None,
+                            md5_metadata: None,
+                        },
+                    );
+                }
             }
         }
-    };
-    change.with_arn(arn).after(bucket_id(&desired.bucket))
+        Ok(objects)
+    }
+
+    /// One line for the whole site: the files whose content differs are uploaded.
+    fn plan(
+        desired: Option<&DesiredSite>,
+        observed: Option<&Listing>,
+        _adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let Some(desired) = desired else {
+            return Ok(Vec::new());
+        };
+        let to_upload: Vec<SiteFile> = desired
+            .files
+            .iter()
+            .filter(|file| {
+                !observed
+                    .and_then(|listing| listing.get(&file.key))
+                    .is_some_and(|o| o.has_content(&file.md5_hex))
+            })
+            .cloned()
+            .collect();
+        let unchanged = desired.files.len() - to_upload.len();
+        let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
+        let name = site_name(&desired.bucket, &desired.dir);
+        let action = Action::for_setting(to_upload.is_empty(), unchanged == 0);
+        let detail = Detail::note(format!(
+            "{} to upload ({bytes} bytes), {unchanged} unchanged",
+            to_upload.len()
+        ));
+        let operations = if to_upload.is_empty() {
+            vec![]
+        } else {
+            vec![
+                SiteOp::Upload {
+                    bucket: desired.bucket.clone(),
+                    files: to_upload,
+                }
+                .into(),
+            ]
+        };
+        Ok(vec![
+            Change::new(SITE_FILES, name, action)
+                .with_detail(detail)
+                .with_operations(operations),
+        ])
+    }
+
+    async fn execute(
+        clients: &Clients,
+        op: &SiteOp,
+        report: Report<'_>,
+    ) -> Result<Executed, Error> {
+        let SiteOp::Upload { bucket, files } = op;
+        let s3 = &clients.s3;
+        let total_bytes: u64 = files.iter().map(|f| f.size).sum();
+        let (done_files, done_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
+        let advance = |bytes: u64| {
+            report(Progress::Items {
+                label: "uploading site files".to_string(),
+                done: done_files.fetch_add(1, Ordering::Relaxed) + 1,
+                total: Some(files.len() as u64),
+                bytes: Some((
+                    done_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes,
+                    total_bytes,
+                )),
+            });
+        };
+        stream::iter(files.iter().map(|file| async {
+            let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
+                Error::failed(format!("cannot read {}", file.path.display()))
+                    .with_cause(e.to_string())
+            })?;
+            let md5 = md5_hex(&bytes);
+            s3.put_object()
+                .bucket(bucket)
+                .key(&file.key)
+                .content_type(&file.content_type)
+                .acl(ObjectCannedAcl::PublicRead)
+                .metadata(MD5_METADATA, md5)
+                .body(ByteStream::from(bytes))
+                .send()
+                .await
+                .map_err(|e| aws_error("s3:PutObject", e))?;
+            advance(file.size);
+            Ok::<(), Error>(())
+        }))
+        .buffer_unordered(UPLOAD_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+        Ok(Executed::default())
+    }
+}
+
+/// `bucket:DIR`, the site's name in the plan.
+pub(crate) fn site_name(bucket: &str, dir: &Path) -> String {
+    format!("{bucket}:{}", dir.display())
 }
 
 /// Lists the files under `dir` as site files (keys relative to `dir`, `/`-separated), with MD5s.
-pub fn scan_site(dir: &Path) -> Result<Vec<(SiteFile, String)>, Error> {
+pub(crate) fn scan_site(dir: &Path) -> Result<Vec<SiteFile>, Error> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
@@ -178,23 +400,21 @@ pub fn scan_site(dir: &Path) -> Result<Vec<(SiteFile, String)>, Error> {
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            files.push((
-                SiteFile {
-                    content_type: content_type(&path).to_string(),
-                    size: bytes.len() as u64,
-                    key,
-                    path,
-                },
-                md5_hex(&bytes),
-            ));
+            files.push(SiteFile {
+                content_type: content_type(&path).to_string(),
+                size: bytes.len() as u64,
+                md5_hex: md5_hex(&bytes),
+                key,
+                path,
+            });
         }
     }
-    files.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    files.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(files)
 }
 
 /// Content-Type by file extension, for what a small web app holds.
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -222,120 +442,27 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// Plans the site upload as one line: the files whose content differs. Pure. Public-read uploads
-/// wait for the bucket's ownership controls and public access block, which must allow ACLs.
-pub fn plan_site(
-    bucket: &str,
-    dir: &Path,
-    files: &[(SiteFile, String)],
-    existing: &BTreeMap<String, ObservedObject>,
-) -> Change {
-    let to_upload: Vec<SiteFile> = files
-        .iter()
-        .filter(|(file, md5)| !existing.get(&file.key).is_some_and(|o| o.has_content(md5)))
-        .map(|(file, _)| file.clone())
-        .collect();
-    let unchanged = files.len() - to_upload.len();
-    let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
-    let name = format!("{bucket}:{}", dir.display());
-    let details = vec![format!(
-        "{} to upload ({bytes} bytes), {unchanged} unchanged",
-        to_upload.len()
-    )];
-    let action = match (to_upload.is_empty(), unchanged == 0) {
-        (true, _) => Action::Unchanged,
-        (false, true) => Action::Create,
-        (false, false) => Action::Update,
-    };
-    let operations = if to_upload.is_empty() {
-        vec![]
-    } else {
-        vec![Operation::UploadSiteFiles {
-            bucket: bucket.to_string(),
-            files: to_upload,
-        }]
-    };
-    Change::new(ResourceKind::S3SiteFiles, name, action)
-        .with_details(details)
-        .with_operations(operations)
-        .after(bucket_id(bucket))
-        .after(ownership_id(bucket))
-        .after(public_access_id(bucket))
-}
-
-/// Executes one object request.
-pub async fn execute(s3: &Client, operation: &Operation, printer: &Printer) -> Result<(), Error> {
-    match operation {
-        Operation::PutObject {
-            bucket,
-            key,
-            body,
-            content_type,
-            md5_hex,
-        } => s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
-            .acl(ObjectCannedAcl::Private)
-            .metadata(MD5_METADATA, md5_hex)
-            .body(ByteStream::from(body.0.as_ref().clone()))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("s3:PutObject", e)),
-        Operation::UploadSiteFiles { bucket, files } => {
-            let total: u64 = files.iter().map(|f| f.size).sum();
-            let progress =
-                Arc::new(printer.transfer("uploading site files", files.len() as u64, total));
-            stream::iter(files.iter().map(|file| {
-                let progress = progress.clone();
-                async move {
-                    let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
-                        Error::failed(format!("cannot read {}", file.path.display()))
-                            .with_cause(e.to_string())
-                    })?;
-                    let md5 = md5_hex(&bytes);
-                    s3.put_object()
-                        .bucket(bucket)
-                        .key(&file.key)
-                        .content_type(&file.content_type)
-                        .acl(ObjectCannedAcl::PublicRead)
-                        .metadata(MD5_METADATA, md5)
-                        .body(ByteStream::from(bytes))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("s3:PutObject", e))?;
-                    progress.advance(file.size);
-                    Ok::<(), Error>(())
-                }
-            }))
-            .buffer_unordered(UPLOAD_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-            progress.finish();
-            Ok(())
-        }
-        other => Err(Error::failed(format!(
-            "internal: {other:?} is not an object request"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Operation;
 
     fn desired() -> DesiredObject {
         let bytes = b"[{\"dragon_name_str\": \"Atlas\"}]".to_vec();
         DesiredObject {
             bucket: "lab".into(),
             key: "dragons.json".into(),
+            arn: "arn:aws:s3:::lab/dragons.json".into(),
             md5_hex: md5_hex(&bytes),
             body: Body(Arc::new(bytes)),
             content_type: "application/json".into(),
-            partition: "aws".into(),
         }
+    }
+
+    fn plan(observed: Option<&ObservedObject>) -> Change {
+        Object::plan(Some(&desired()), observed, false)
+            .expect("plans")
+            .remove(0)
     }
 
     #[test]
@@ -346,14 +473,14 @@ mod tests {
             content_type: Some("application/json".into()),
             md5_metadata: None,
         };
-        assert_eq!(plan(&desired, Some(&same)).action, Action::Unchanged);
+        assert_eq!(plan(Some(&same)).action, Action::Unchanged);
         let kms = ObservedObject {
             etag: "\"not-an-md5\"".into(),
             md5_metadata: Some(desired.md5_hex.clone()),
             ..same.clone()
         };
         assert_eq!(
-            plan(&desired, Some(&kms)).action,
+            plan(Some(&kms)).action,
             Action::Unchanged,
             "metadata MD5 counts"
         );
@@ -361,25 +488,36 @@ mod tests {
             etag: "\"0000\"".into(),
             ..same
         };
-        let change = plan(&desired, Some(&changed));
+        let change = plan(Some(&changed));
         assert_eq!(change.action, Action::Update);
-        assert!(change.details[0].starts_with("content differs"));
-        assert_eq!(plan(&desired, None).action, Action::Create);
+        assert_eq!(
+            change.details,
+            vec![Detail::Drift(Drift::Content { bytes: 30 })]
+        );
+        assert_eq!(plan(None).action, Action::Create);
+        assert!(
+            Object::plan(None, Some(&changed), false)
+                .expect("plans")
+                .is_empty(),
+            "objects go with their bucket"
+        );
     }
 
     #[test]
-    fn site_files_upload_only_what_changed_after_the_acl_settings() {
-        let file = |key: &str| SiteFile {
+    fn site_files_upload_only_what_changed() {
+        let file = |key: &str, md5: &str| SiteFile {
             path: PathBuf::from(key),
             key: key.into(),
             content_type: "text/html".into(),
             size: 10,
+            md5_hex: md5.into(),
         };
-        let files = vec![
-            (file("index.html"), "aa".to_string()),
-            (file("app.js"), "bb".to_string()),
-        ];
-        let existing: BTreeMap<String, ObservedObject> = [(
+        let desired = DesiredSite {
+            bucket: "lab".into(),
+            dir: PathBuf::from("site"),
+            files: vec![file("index.html", "aa"), file("app.js", "bb")],
+        };
+        let existing: Listing = [(
             "index.html".to_string(),
             ObservedObject {
                 etag: "\"aa\"".into(),
@@ -387,12 +525,16 @@ mod tests {
             },
         )]
         .into();
-        let change = plan_site("lab", Path::new("site"), &files, &existing);
+        let change = SiteFiles::plan(Some(&desired), Some(&existing), false)
+            .expect("plans")
+            .remove(0);
         assert_eq!(change.action, Action::Update);
-        assert_eq!(change.details, vec!["1 to upload (10 bytes), 1 unchanged"]);
-        assert!(change.depends_on.contains(&public_access_id("lab")));
+        assert_eq!(
+            change.line(),
+            "~ update    s3-site-files lab:site (1 to upload (10 bytes), 1 unchanged)"
+        );
         assert!(
-            matches!(&change.operations[0], Operation::UploadSiteFiles { files, .. } if files.len() == 1 && files[0].key == "app.js")
+            matches!(&change.operations[0], Operation::SiteFiles(SiteOp::Upload { files, .. }) if files.len() == 1 && files[0].key == "app.js")
         );
     }
 

@@ -1,4 +1,4 @@
-//! The SSM Parameter Store parameters the lab application reads to find its data.
+//! SSM Parameter Store parameters: the two the lab application reads to find its data.
 //!
 //! `ssm put-parameter --overwrite` adds a version on every run; provision writes a parameter only
 //! when it is missing or its value differs. PutParameter refuses tags together with Overwrite, so an
@@ -6,162 +6,278 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ssm::Client;
-use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging};
+use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging};
 
-use crate::error::{Error, aws_error, service_code};
-use crate::plan::{Action, Change, Operation, ResourceKind};
-use crate::resources::{is_managed, managed_tags};
+use crate::apply::{Executed, Report};
+use crate::aws::Clients;
+use crate::error::{Error, aws_error, service_code, settled};
+use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::ownership::{self, Claim, MANAGED_BY_KEY, MANAGED_BY_VALUE, managed_tags};
+use crate::resources::tags::{self, Tags};
+use crate::resources::{Change, Resource};
 
-pub const BUCKET_PARAMETER: &str = "dragon_data_bucket_name";
-pub const KEY_PARAMETER: &str = "dragon_data_file_name";
+pub(crate) const PARAMETER: Kind = Kind::new("ssm-parameter");
+
+/// GetParameters takes at most ten names.
+const NAMES_PER_REQUEST: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedParameter {
-    pub value: String,
-    pub kind: String,
-    pub tags: BTreeMap<String, String>,
+pub(crate) struct DesiredParameter {
+    pub(crate) name: String,
+    pub(crate) value: String,
+    pub(crate) arn: String,
 }
 
-/// Reads the parameters (one request) and their tags (one request each), concurrently.
-pub async fn observe(
-    ssm: &Client,
-    names: &[&str],
-) -> Result<BTreeMap<String, ObservedParameter>, Error> {
-    let values = ssm
-        .get_parameters()
-        .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
-        .send();
-    let tags = futures::future::join_all(names.iter().map(|name| {
-        ssm.list_tags_for_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(*name)
-            .send()
-    }));
-    let (values, tags) = tokio::join!(values, tags);
-    let values = values.map_err(|e| aws_error("ssm:GetParameters", e))?;
-    let mut tags_by_name = BTreeMap::new();
-    for (name, result) in names.iter().zip(tags) {
-        let tags: BTreeMap<String, String> = match result {
-            Ok(output) => output
-                .tag_list()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-            // The parameter does not exist (yet).
-            Err(e)
-                if matches!(
-                    service_code(&e),
-                    Some("InvalidResourceId" | "ParameterNotFound")
-                ) =>
-            {
-                BTreeMap::new()
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObservedParameter {
+    pub(crate) name: String,
+    pub(crate) arn: Option<String>,
+    pub(crate) value: String,
+    pub(crate) kind: ParameterType,
+    pub(crate) tags: Tags,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ParameterOp {
+    /// A String parameter; `tags` only when it is created (SSM refuses them with `overwrite`).
+    Put {
+        name: String,
+        value: String,
+        overwrite: bool,
+        tags: Tags,
+    },
+    Tag {
+        name: String,
+        tags: Tags,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+pub(crate) struct Parameter;
+
+impl Resource for Parameter {
+    /// The names to read.
+    type Query = [String];
+    /// The parameters that exist, by name.
+    type Observation = BTreeMap<String, ObservedParameter>;
+    type Desired = DesiredParameter;
+    type Observed = ObservedParameter;
+    type Op = ParameterOp;
+
+    /// Reads the parameters (one request per ten) and their tags (one request each), concurrently.
+    async fn observe(
+        clients: &Clients,
+        names: &[String],
+    ) -> Result<BTreeMap<String, ObservedParameter>, Error> {
+        let ssm = &clients.ssm;
+        let values = futures::future::join_all(
+            names
+                .chunks(NAMES_PER_REQUEST)
+                .map(|chunk| ssm.get_parameters().set_names(Some(chunk.to_vec())).send()),
+        );
+        let tags = futures::future::join_all(names.iter().map(|name| {
+            ssm.list_tags_for_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(name)
+                .send()
+        }));
+        let (values, tags) = tokio::join!(values, tags);
+        let mut tags_by_name = BTreeMap::new();
+        for (name, result) in names.iter().zip(tags) {
+            let tags = match result {
+                Ok(output) => tags::from_sdk(output.tag_list()),
+                // The parameter does not exist (yet).
+                Err(e)
+                    if matches!(
+                        service_code(&e),
+                        Some("InvalidResourceId" | "ParameterNotFound")
+                    ) =>
+                {
+                    Tags::new()
+                }
+                Err(e) => return Err(aws_error("ssm:ListTagsForResource", e)),
+            };
+            tags_by_name.insert(name.clone(), tags);
+        }
+        let mut found = BTreeMap::new();
+        for output in values {
+            let output = output.map_err(|e| aws_error("ssm:GetParameters", e))?;
+            for parameter in output.parameters() {
+                let Some(name) = parameter.name() else {
+                    continue;
+                };
+                found.insert(
+                    name.to_string(),
+                    ObservedParameter {
+                        name: name.to_string(),
+                        arn: parameter.arn().map(str::to_string),
+                        value: parameter.value().unwrap_or_default().to_string(),
+                        kind: parameter
+                            .r#type()
+                            .cloned()
+                            .unwrap_or_else(|| ParameterType::from("")),
+                        tags: tags_by_name.remove(name).unwrap_or_default(),
+                    },
+                );
             }
-            Err(e) => return Err(aws_error("ssm:ListTagsForResource", e)),
-        };
-        tags_by_name.insert(name.to_string(), tags);
+        }
+        Ok(found)
     }
-    Ok(values
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            let name = p.name()?.to_string();
-            Some((
-                name.clone(),
-                ObservedParameter {
-                    value: p.value().unwrap_or_default().to_string(),
-                    kind: p
-                        .r#type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    tags: tags_by_name.remove(&name).unwrap_or_default(),
-                },
-            ))
-        })
-        .collect())
-}
 
-/// Plans one parameter. Pure. A parameter of another value without provision's tag is someone's
-/// configuration: refused unless `adopt`.
-pub fn plan(
-    name: &str,
-    value: &str,
-    observed: Option<&ObservedParameter>,
-    adopt: bool,
-    arn: String,
-) -> Result<Change, Error> {
-    let change = match observed {
-        None => Change::new(ResourceKind::SsmParameter, name, Action::Create)
-            .with_details(vec![format!("= {value}")])
-            .with_operations(vec![Operation::PutParameter {
-                name: name.to_string(),
-                value: value.to_string(),
-                overwrite: false,
-                tags: managed_tags(),
-            }]),
-        Some(current) if current.value == value && current.kind == "String" => {
-            Change::unchanged(ResourceKind::SsmParameter, name)
-        }
-        Some(current) => {
-            let managed = is_managed(&current.tags);
-            if !managed && !adopt {
-                return Err(Error::failed(format!(
-                    "SSM parameter {name} already holds `{}` and was not created by provision",
-                    current.value
-                ))
-                .with_hint(format!(
-                    "pass --adopt to let provision set it to `{value}` and manage it, or remove it \
-                     with `aws ssm delete-parameter --name {name}`"
-                )));
+    /// A parameter that already holds the desired value is left alone, whoever set it; one of
+    /// another value without provision's tag is someone's configuration: refused unless adopted.
+    fn plan(
+        desired: Option<&DesiredParameter>,
+        observed: Option<&ObservedParameter>,
+        adopt: bool,
+    ) -> Result<Vec<Change>, Error> {
+        let Some(desired) = desired else {
+            return Ok(observed.map_or_else(Vec::new, |current| {
+                ownership::remove_if_ours(
+                    &current.tags,
+                    PARAMETER,
+                    &current.name,
+                    current.arn.as_deref(),
+                    || {
+                        let mut change = Change::new(PARAMETER, &current.name, Action::Delete)
+                            .with_operations(vec![
+                                ParameterOp::Delete {
+                                    name: current.name.clone(),
+                                }
+                                .into(),
+                            ]);
+                        change.arn = current.arn.clone();
+                        vec![change]
+                    },
+                )
+            }));
+        };
+        let (name, value) = (&desired.name, &desired.value);
+        let change = match observed {
+            None => Change::new(PARAMETER, name, Action::Create)
+                .with_detail(Detail::note(format!("= {value}")))
+                .with_operations(vec![
+                    ParameterOp::Put {
+                        name: name.clone(),
+                        value: value.clone(),
+                        overwrite: false,
+                        tags: managed_tags(),
+                    }
+                    .into(),
+                ]),
+            Some(current) if current.value == *value && current.kind == ParameterType::String => {
+                Change::unchanged(PARAMETER, name)
             }
-            let mut details = vec![format!("{} → {value}", current.value)];
-            if current.kind != "String" {
-                details.push(format!("type {} → String", current.kind));
+            Some(current) => {
+                let claim = ownership::claim(&current.tags, adopt, || {
+                    Error::failed(format!(
+                        "SSM parameter {name} already holds `{}` and was not created by provision",
+                        current.value
+                    ))
+                    .with_hint(format!(
+                        "pass --adopt to let provision set it to `{value}` and manage it, or \
+                         remove it with `aws ssm delete-parameter --name {name}`"
+                    ))
+                })?;
+                let mut details: Vec<Detail> = vec![
+                    Drift::Value {
+                        current: current.value.clone(),
+                        desired: value.clone(),
+                    }
+                    .into(),
+                ];
+                if current.kind != ParameterType::String {
+                    details.push(
+                        Drift::ParameterType {
+                            current: current.kind.clone(),
+                        }
+                        .into(),
+                    );
+                }
+                let mut operations = vec![
+                    ParameterOp::Put {
+                        name: name.clone(),
+                        value: value.clone(),
+                        overwrite: true,
+                        tags: Tags::new(),
+                    }
+                    .into(),
+                ];
+                if claim == Claim::Adopt {
+                    details.push(Detail::Adopt);
+                    operations.push(
+                        ParameterOp::Tag {
+                            name: name.clone(),
+                            tags: managed_tags(),
+                        }
+                        .into(),
+                    );
+                }
+                Change::new(PARAMETER, name, Action::Update)
+                    .with_details(details)
+                    .with_operations(operations)
             }
-            let mut operations = vec![Operation::PutParameter {
-                name: name.to_string(),
-                value: value.to_string(),
-                overwrite: true,
-                tags: vec![],
-            }];
-            if !managed {
-                details.push("adopt: tag managed-by=provision".into());
-                operations.push(Operation::TagParameter {
-                    name: name.to_string(),
-                    tags: managed_tags(),
-                });
-            }
-            Change::new(ResourceKind::SsmParameter, name, Action::Update)
-                .with_details(details)
-                .with_operations(operations)
-        }
-    };
-    Ok(change.with_arn(arn))
-}
+        };
+        Ok(vec![change.with_arn(desired.arn.clone())])
+    }
 
-/// Plans a parameter's removal (teardown). Pure.
-pub fn plan_absent(name: &str, tags: &BTreeMap<String, String>, arn: String) -> Change {
-    let change = if is_managed(tags) {
-        Change::new(ResourceKind::SsmParameter, name, Action::Delete).with_operations(vec![
-            Operation::DeleteParameter {
-                name: name.to_string(),
-            },
-        ])
-    } else {
-        Change::unchanged(ResourceKind::SsmParameter, name)
-            .with_details(vec![crate::plan::LEFT_ALONE.into()])
-    };
-    change.with_arn(arn)
+    async fn execute(
+        clients: &Clients,
+        op: &ParameterOp,
+        _: Report<'_>,
+    ) -> Result<Executed, Error> {
+        let ssm = &clients.ssm;
+        match op {
+            ParameterOp::Put {
+                name,
+                value,
+                overwrite,
+                tags,
+            } => {
+                let mut request = ssm
+                    .put_parameter()
+                    .name(name)
+                    .value(value)
+                    .r#type(ParameterType::String)
+                    .overwrite(*overwrite);
+                if !tags.is_empty() {
+                    request = request.set_tags(Some(tags::to_sdk(tags)?));
+                }
+                request
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ssm:PutParameter", e))?;
+            }
+            ParameterOp::Tag { name, tags } => {
+                ssm.add_tags_to_resource()
+                    .resource_type(ResourceTypeForTagging::Parameter)
+                    .resource_id(name)
+                    .set_tags(Some(tags::to_sdk(tags)?))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("ssm:AddTagsToResource", e))?;
+            }
+            ParameterOp::Delete { name } => settled(
+                "ssm:DeleteParameter",
+                ssm.delete_parameter().name(name).send().await,
+                |e| e.is_parameter_not_found(),
+            )?,
+        }
+        Ok(Executed::default())
+    }
 }
 
 /// Names of the parameters in this region tagged managed-by=provision.
-pub async fn discover(ssm: &Client) -> Result<Vec<String>, Error> {
-    let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
-        .key(format!("tag:{}", crate::plan::MANAGED_BY_KEY))
-        .values(crate::plan::MANAGED_BY_VALUE)
+pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
+    let filter = ParameterStringFilter::builder()
+        .key(format!("tag:{MANAGED_BY_KEY}"))
+        .values(MANAGED_BY_VALUE)
         .build()
         .map_err(|e| Error::failed("invalid parameter filter").with_cause(e.to_string()))?;
-    let pages = ssm
+    let pages = clients
+        .ssm
         .describe_parameters()
         .parameter_filters(filter)
         .into_paginator()
@@ -176,118 +292,82 @@ pub async fn discover(ssm: &Client) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-fn ssm_tags(tags: &[(String, String)]) -> Result<Vec<aws_sdk_ssm::types::Tag>, Error> {
-    tags.iter()
-        .map(|(k, v)| {
-            aws_sdk_ssm::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| Error::failed("invalid tag").with_cause(e.to_string()))
-        })
-        .collect()
-}
-
-pub async fn execute(ssm: &Client, operation: &Operation) -> Result<(), Error> {
-    match operation {
-        Operation::PutParameter {
-            name,
-            value,
-            overwrite,
-            tags,
-        } => {
-            let mut request = ssm
-                .put_parameter()
-                .name(name)
-                .value(value)
-                .r#type(ParameterType::String)
-                .overwrite(*overwrite);
-            if !tags.is_empty() {
-                request = request.set_tags(Some(ssm_tags(tags)?));
-            }
-            request
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error("ssm:PutParameter", e))
-        }
-        Operation::TagParameter { name, tags } => ssm
-            .add_tags_to_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(name)
-            .set_tags(Some(ssm_tags(tags)?))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| aws_error("ssm:AddTagsToResource", e)),
-        Operation::DeleteParameter { name } => crate::error::settled(
-            "ssm:DeleteParameter",
-            ssm.delete_parameter().name(name).send().await,
-            |e| e.is_parameter_not_found(),
-        ),
-        other => Err(Error::failed(format!(
-            "internal: {other:?} is not a parameter request"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Operation;
 
     fn observed(value: &str, managed: bool) -> ObservedParameter {
         ObservedParameter {
+            name: "p".into(),
+            arn: Some("arn:aws:ssm:us-east-1:1:parameter/p".into()),
             value: value.into(),
-            kind: "String".into(),
-            tags: if managed {
-                [("managed-by".to_string(), "provision".to_string())].into()
-            } else {
-                BTreeMap::new()
-            },
+            kind: ParameterType::String,
+            tags: if managed { managed_tags() } else { Tags::new() },
         }
+    }
+
+    fn plan(observed: Option<&ObservedParameter>, adopt: bool) -> Result<Change, Error> {
+        let desired = DesiredParameter {
+            name: "p".into(),
+            value: "v".into(),
+            arn: "arn:aws:ssm:us-east-1:1:parameter/p".into(),
+        };
+        Parameter::plan(Some(&desired), observed, adopt).map(|mut c| c.remove(0))
     }
 
     #[test]
     fn parameters_are_written_only_when_missing_or_different() {
-        let arn = || "arn:aws:ssm:us-east-1:1:parameter/p".to_string();
-        let created = plan("p", "v", None, false, arn()).expect("plans");
+        let created = plan(None, false).expect("plans");
         assert!(
-            matches!(&created.operations[0], Operation::PutParameter { overwrite: false, tags, .. } if !tags.is_empty())
+            matches!(&created.operations[0], Operation::Parameter(ParameterOp::Put { overwrite: false, tags, .. }) if !tags.is_empty())
         );
         assert!(
-            plan("p", "v", Some(&observed("v", true)), false, arn())
+            plan(Some(&observed("v", true)), false)
                 .expect("plans")
                 .operations
                 .is_empty()
         );
         assert!(
-            plan("p", "v", Some(&observed("v", false)), false, arn())
+            plan(Some(&observed("v", false)), false)
                 .expect("plans")
                 .operations
                 .is_empty(),
             "an equal value is left alone whoever set it"
         );
-        let updated = plan("p", "v", Some(&observed("old", true)), false, arn()).expect("plans");
-        assert_eq!(updated.details, vec!["old → v"]);
+        let updated = plan(Some(&observed("old", true)), false).expect("plans");
+        assert_eq!(updated.line(), "~ update    ssm-parameter p (old → v)");
         assert!(
-            matches!(&updated.operations[..], [Operation::PutParameter { overwrite: true, tags, .. }] if tags.is_empty())
+            matches!(&updated.operations[..], [Operation::Parameter(ParameterOp::Put { overwrite: true, tags, .. })] if tags.is_empty())
+        );
+        let mut secure = observed("v", true);
+        secure.kind = ParameterType::SecureString;
+        assert_eq!(
+            plan(Some(&secure), false).expect("plans").line(),
+            "~ update    ssm-parameter p (v → v; type SecureString → String)"
         );
     }
 
     #[test]
     fn someone_elses_value_is_refused_unless_adopted() {
-        let arn = || "arn:aws:ssm:us-east-1:1:parameter/p".to_string();
-        let error =
-            plan("p", "v", Some(&observed("theirs", false)), false, arn()).expect_err("refused");
+        let error = plan(Some(&observed("theirs", false)), false).expect_err("refused");
         assert!(error.message().contains("already holds `theirs`"));
-        let adopted =
-            plan("p", "v", Some(&observed("theirs", false)), true, arn()).expect("adopted");
+        let adopted = plan(Some(&observed("theirs", false)), true).expect("adopted");
         assert!(matches!(
             &adopted.operations[..],
             [
-                Operation::PutParameter { .. },
-                Operation::TagParameter { .. }
+                Operation::Parameter(ParameterOp::Put { .. }),
+                Operation::Parameter(ParameterOp::Tag { .. })
             ]
         ));
+        assert_eq!(adopted.details.last(), Some(&Detail::Adopt));
+    }
+
+    #[test]
+    fn teardown_deletes_only_tagged_parameters() {
+        let deleted = Parameter::plan(None, Some(&observed("v", true)), false).expect("plans");
+        assert_eq!(deleted[0].action, Action::Delete);
+        let left = Parameter::plan(None, Some(&observed("v", false)), false).expect("plans");
+        assert_eq!(left[0].details, vec![Detail::LeftAlone]);
     }
 }

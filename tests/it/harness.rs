@@ -594,6 +594,17 @@ impl Provision {
     }
 }
 
+/// A policy document as IAM returns it: URL-encoded JSON (or plain JSON, as moto may answer).
+pub fn policy_document(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let decoded = percent_encoding::percent_decode_str(text)
+            .decode_utf8()
+            .expect("a UTF-8 policy document")
+            .replace('+', " ");
+        serde_json::from_str(&decoded).expect("a JSON policy document")
+    })
+}
+
 /// Mutating requests among `requests`, by operation name.
 pub fn mutating(requests: &[Request]) -> Vec<String> {
     requests

@@ -20,7 +20,7 @@ async fn role_trust_policy(session: &Session, role: &str) -> serde_json::Value {
         .role()
         .and_then(|r| r.assume_role_policy_document())
         .expect("trust policy");
-    provision::policy::parse_returned(text).expect("readable trust policy")
+    crate::harness::policy_document(text)
 }
 
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn first_run_creates_everything_and_a_second_run_sends_no_mutating_request
         .send()
         .await
         .expect("inline policy");
-    let inline = provision::policy::parse_returned(inline.policy_document()).expect("json");
+    let inline = crate::harness::policy_document(inline.policy_document());
     let text = inline.to_string();
     assert!(
         text.contains("arn:aws:s3:::dragons-lab-123456789012-us-east-1/*"),

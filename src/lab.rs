@@ -1,0 +1,121 @@
+//! The course lab's names — where provision puts its IAM resources, what its policy and parameters
+//! are called, the default bucket — and the account, partition and region a run targets, with the
+//! ARNs that follow from them. Every command's desired state is built from these.
+
+use crate::aws::Identity;
+
+/// Every resource provision creates in IAM lives under this path, so teardown can find them.
+pub(crate) const IAM_PATH: &str = "/provision/";
+/// The name of the inline policy provision manages on the role.
+pub(crate) const INLINE_POLICY_NAME: &str = "provision-policy";
+/// The SSM parameter naming the lab bucket (the lab application reads it).
+pub(crate) const BUCKET_PARAMETER: &str = "dragon_data_bucket_name";
+/// The SSM parameter naming the data object's key (the lab application reads it).
+pub(crate) const KEY_PARAMETER: &str = "dragon_data_file_name";
+/// The data object's key unless `--key` says otherwise.
+pub(crate) const DEFAULT_KEY: &str = "dragons.json";
+/// The Content-Type of the data object.
+pub(crate) const DATA_CONTENT_TYPE: &str = "application/json";
+/// The prefix of the lab buckets' default names (teardown lists look-alikes it leaves alone).
+pub(crate) const LAB_BUCKET_PREFIX: &str = "dragons-lab-";
+/// The managed policy the course's demo attaches, and provision warns about.
+pub(crate) const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+
+/// The lab's two parameter names.
+pub(crate) fn parameter_names() -> Vec<String> {
+    vec![BUCKET_PARAMETER.to_string(), KEY_PARAMETER.to_string()]
+}
+
+/// The account, partition and region a run acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) account: String,
+    pub(crate) partition: String,
+    pub(crate) region: String,
+}
+
+impl Target {
+    pub(crate) fn new(identity: &Identity, region: &str) -> Self {
+        Self {
+            account: identity.account.clone(),
+            partition: identity.partition.clone(),
+            region: region.to_string(),
+        }
+    }
+
+    /// The lab bucket unless `--bucket` says otherwise: unique to the account and region.
+    pub(crate) fn default_bucket(&self) -> String {
+        format!("{LAB_BUCKET_PREFIX}{}-{}", self.account, self.region)
+    }
+
+    pub(crate) fn role_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role{IAM_PATH}{name}",
+            self.partition, self.account
+        )
+    }
+
+    pub(crate) fn instance_profile_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:instance-profile{IAM_PATH}{name}",
+            self.partition, self.account
+        )
+    }
+
+    pub(crate) fn parameter_arn(&self, name: &str) -> String {
+        format!(
+            "arn:{}:ssm:{}:{}:parameter/{}",
+            self.partition,
+            self.region,
+            self.account,
+            name.trim_start_matches('/')
+        )
+    }
+
+    pub(crate) fn bucket_arn(&self, bucket: &str) -> String {
+        crate::resources::bucket::arn(&self.partition, bucket)
+    }
+
+    pub(crate) fn object_arn(&self, bucket: &str, key: &str) -> String {
+        format!("{}/{key}", self.bucket_arn(bucket))
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn test_target(region: &str) -> Target {
+    Target {
+        account: "123456789012".into(),
+        partition: "aws".into(),
+        region: region.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_arns_follow_the_target() {
+        let target = Target {
+            account: "123456789012".into(),
+            partition: "aws-cn".into(),
+            region: "cn-north-1".into(),
+        };
+        assert_eq!(
+            target.default_bucket(),
+            "dragons-lab-123456789012-cn-north-1"
+        );
+        assert_eq!(
+            target.role_arn("lab"),
+            "arn:aws-cn:iam::123456789012:role/provision/lab"
+        );
+        assert_eq!(
+            target.parameter_arn(BUCKET_PARAMETER),
+            "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/dragon_data_bucket_name"
+        );
+        assert_eq!(
+            target.object_arn("b", "dragons.json"),
+            "arn:aws-cn:s3:::b/dragons.json"
+        );
+    }
+}

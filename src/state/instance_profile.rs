@@ -1,0 +1,522 @@
+//! `instance-profile`: the EC2 role with its permissions, an instance profile holding it, and the
+//! association of the course IDE's instance with that profile.
+
+use crate::aws::{Aws, Clients};
+use crate::cli::{InstanceProfileArgs, NamesArgs};
+use crate::error::Error;
+use crate::input::InstanceSelector;
+use crate::lab::{ADMINISTRATOR_ACCESS, IAM_PATH, INLINE_POLICY_NAME, Target};
+use crate::plan::wait_for;
+use crate::resources::association::{
+    ASSOCIATION, Association, DesiredAssociation, PropagationPolicy, select,
+};
+use crate::resources::iam_role::{DesiredRole, ROLE, Role, RoleQuery};
+use crate::resources::instance_profile::{
+    DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
+};
+use crate::resources::{Plan, Resource};
+use crate::state::ObservedState;
+use crate::template::{self, Template, Values};
+
+/// The command's input, checked and read (templates) before any AWS call.
+#[derive(Debug, Clone)]
+pub(crate) struct Inputs {
+    pub(crate) role_name: String,
+    pub(crate) profile_name: String,
+    trust_policy: Template,
+    inline_policy: Template,
+    policy_arns: Vec<String>,
+    pub(crate) selector: Option<InstanceSelector>,
+    all_matching: bool,
+    bucket: Option<String>,
+    adopt: bool,
+    propagation: PropagationPolicy,
+}
+
+impl Inputs {
+    pub(crate) fn from_args(args: &InstanceProfileArgs) -> Result<Self, Error> {
+        let selector = match (&args.instance_id, args.instance_tag.is_empty()) {
+            (Some(id), _) => Some(InstanceSelector::Id(id.clone())),
+            (None, false) => Some(InstanceSelector::Tags(args.instance_tag.clone())),
+            (None, true) => None,
+        };
+        let trust_policy = match &args.trust_policy {
+            Some(path) => Template::read(path)?,
+            None => Template::embedded("ec2-trust-policy.json", template::DEFAULT_TRUST_POLICY),
+        };
+        let inline_policy = match &args.policy {
+            Some(path) => Template::read(path)?,
+            None => Template::embedded("dragons-lab-policy.json", template::DEFAULT_INLINE_POLICY),
+        };
+        trust_policy.check()?;
+        inline_policy.check()?;
+        Ok(Self {
+            role_name: args.names.role_name.as_str().to_string(),
+            profile_name: args.names.profile_name().to_string(),
+            trust_policy,
+            inline_policy,
+            policy_arns: args
+                .policy_arns
+                .iter()
+                .map(|arn| arn.as_str().to_string())
+                .collect(),
+            selector,
+            all_matching: args.all_matching,
+            bucket: args.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
+            adopt: args.adopt.adopt,
+            propagation: PropagationPolicy::with_timeout(args.propagation_timeout),
+        })
+    }
+
+    /// What `instance-profile` makes by default with these names — the state `status` compares
+    /// with. It describes a same-named resource provision did not create instead of refusing it.
+    pub(crate) fn defaults(names: &NamesArgs) -> Self {
+        Self {
+            role_name: names.iam.role_name.as_str().to_string(),
+            profile_name: names.iam.profile_name().to_string(),
+            trust_policy: Template::embedded(
+                "ec2-trust-policy.json",
+                template::DEFAULT_TRUST_POLICY,
+            ),
+            inline_policy: Template::embedded(
+                "dragons-lab-policy.json",
+                template::DEFAULT_INLINE_POLICY,
+            ),
+            policy_arns: Vec::new(),
+            selector: None,
+            all_matching: false,
+            bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
+            adopt: true,
+            propagation: PropagationPolicy::with_timeout(std::time::Duration::ZERO),
+        }
+    }
+}
+
+/// Which instances get the profile.
+#[derive(Debug, Clone)]
+pub(crate) struct Instances {
+    pub(crate) selector: InstanceSelector,
+    pub(crate) all_matching: bool,
+}
+
+/// What the command wants, every name, ARN and policy resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredState {
+    pub(crate) role: DesiredRole,
+    pub(crate) profile: DesiredProfile,
+    pub(crate) membership: DesiredRoles,
+    pub(crate) instances: Option<Instances>,
+    pub(crate) propagation: PropagationPolicy,
+    pub(crate) adopt: bool,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl DesiredState {
+    /// Renders the templates for the target. Pure.
+    pub(crate) fn new(inputs: &Inputs, target: &Target) -> Result<Self, Error> {
+        let bucket = inputs
+            .bucket
+            .clone()
+            .unwrap_or_else(|| target.default_bucket());
+        let values = Values {
+            account_id: &target.account,
+            region: &target.region,
+            partition: &target.partition,
+            bucket: &bucket,
+            role_name: &inputs.role_name,
+        };
+        let mut warnings = Vec::new();
+        if inputs.policy_arns.iter().any(|a| a == ADMINISTRATOR_ACCESS) {
+            warnings.push(format!(
+                "attaching AdministratorAccess gives every process on the instance full control of \
+                 account {}; the default inline policy grants only what the Dragons lab needs",
+                target.account
+            ));
+        }
+        Ok(Self {
+            role: DesiredRole {
+                name: inputs.role_name.clone(),
+                path: IAM_PATH.to_string(),
+                arn: target.role_arn(&inputs.role_name),
+                trust_policy: inputs.trust_policy.render(&values)?,
+                inline_policy_name: INLINE_POLICY_NAME.to_string(),
+                inline_policy: inputs.inline_policy.render(&values)?,
+                managed_policy_arns: inputs.policy_arns.clone(),
+            },
+            profile: DesiredProfile {
+                name: inputs.profile_name.clone(),
+                path: IAM_PATH.to_string(),
+                arn: target.instance_profile_arn(&inputs.profile_name),
+            },
+            membership: DesiredRoles {
+                profile: inputs.profile_name.clone(),
+                roles: vec![inputs.role_name.clone()],
+            },
+            instances: inputs.selector.clone().map(|selector| Instances {
+                selector,
+                all_matching: inputs.all_matching,
+            }),
+            propagation: inputs.propagation,
+            adopt: inputs.adopt,
+            warnings,
+        })
+    }
+}
+
+/// Reads the identity, the role, the profile and — with a selector — the instances, all at once.
+pub(crate) async fn observe(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+) -> Result<(Target, ObservedState), Error> {
+    let role_query = RoleQuery {
+        name: inputs.role_name.clone(),
+        inline_policy_name: INLINE_POLICY_NAME.to_string(),
+        with_profiles: false,
+    };
+    let instances = async {
+        match &inputs.selector {
+            Some(_) => Association::observe(clients, &inputs.selector)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (identity, role, profile, instances) = tokio::join!(
+        aws.identity(),
+        Role::observe(clients, &role_query),
+        InstanceProfile::observe(clients, &inputs.profile_name),
+        instances,
+    );
+    let mut observed = ObservedState::default();
+    observed.add_role(role?);
+    observed.add_profile(profile?);
+    observed.instances = instances?.unwrap_or_default();
+    Ok((Target::new(identity?, &aws.region), observed))
+}
+
+/// The role (with its policies) and the profile are planned side by side; the membership waits
+/// for both, and each association for the membership. Pure.
+pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
+    let role_name = &desired.role.name;
+    let profile_name = &desired.profile.name;
+    let current_profile = observed.profiles.get(profile_name);
+    let mut changes = Role::plan(
+        Some(&desired.role),
+        observed.roles.get(role_name),
+        desired.adopt,
+    )?;
+    changes.extend(InstanceProfile::plan(
+        Some(&desired.profile),
+        current_profile,
+        desired.adopt,
+    )?);
+    let membership = ProfileRoles::plan(Some(&desired.membership), current_profile, desired.adopt)?;
+    let membership = wait_for(membership, MEMBERSHIP, &ROLE.id(role_name.clone()));
+    changes.extend(wait_for(
+        membership,
+        MEMBERSHIP,
+        &PROFILE.id(profile_name.clone()),
+    ));
+    if let Some(instances) = &desired.instances {
+        // Instances are compared with the profile as IAM has it (an adopted one keeps its ARN).
+        let profile_arn = current_profile.map_or(&desired.profile.arn, |p| &p.arn);
+        let chosen = select(
+            &instances.selector,
+            &observed.instances,
+            instances.all_matching,
+        )?;
+        for instance in chosen {
+            let association = DesiredAssociation {
+                profile_name: profile_name.clone(),
+                profile_arn: profile_arn.clone(),
+                propagation: desired.propagation,
+                instance,
+            };
+            let current = observed
+                .instances
+                .associations
+                .get(&association.instance.id);
+            let planned = Association::plan(Some(&association), current, desired.adopt)?;
+            changes.extend(wait_for(
+                planned,
+                ASSOCIATION,
+                &MEMBERSHIP.id(profile_name.clone()),
+            ));
+        }
+    }
+    Plan::new(changes, desired.warnings.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::InstanceStateName;
+    use serde_json::json;
+
+    use super::*;
+    use crate::input::TagFilter;
+    use crate::lab::test_target;
+    use crate::plan::{Action, Detail, Drift};
+    use crate::resources::association::ObservedInstance;
+    use crate::resources::iam_role::ROLE_POLICY;
+    use crate::resources::ownership::MANAGED_BY_KEY;
+    use crate::state::fake;
+
+    fn inputs() -> Inputs {
+        Inputs {
+            selector: Some(InstanceSelector::Tags(vec![TagFilter {
+                key: "Name".into(),
+                value: "ide".into(),
+            }])),
+            adopt: false,
+            ..Inputs::defaults(&fake::names())
+        }
+    }
+
+    fn desired() -> DesiredState {
+        DesiredState::new(&inputs(), &test_target("us-east-1")).expect("renders")
+    }
+
+    /// An account with the course IDE's instance and nothing else.
+    fn fresh() -> ObservedState {
+        let mut observed = ObservedState::default();
+        observed.instances.matched = vec![ObservedInstance {
+            id: "i-0123456789abcdef0".into(),
+            name: Some("ide".into()),
+            state: Some(InstanceStateName::Running),
+        }];
+        observed
+    }
+
+    /// The account after a complete run.
+    async fn converged() -> ObservedState {
+        fake::converge(&fresh(), |o| plan(&desired(), o)).await
+    }
+
+    fn lines(plan: &Plan) -> Vec<String> {
+        plan.changes().iter().map(|c| c.line()).collect()
+    }
+
+    #[test]
+    fn a_fresh_account_gets_everything_in_dependency_order() {
+        let plan = plan(&desired(), &fresh()).expect("plans");
+        assert_eq!(
+            lines(&plan),
+            [
+                "+ create    iam-role dragons-lab-ec2-role",
+                "+ create    iam-role-policy dragons-lab-ec2-role/provision-policy",
+                "+ create    iam-instance-profile dragons-lab-ec2-role",
+                "+ create    iam-instance-profile-role dragons-lab-ec2-role",
+                "+ create    ec2-instance-profile-association i-0123456789abcdef0 (Name=ide, running)",
+            ]
+        );
+        let membership = plan
+            .find(MEMBERSHIP, "dragons-lab-ec2-role")
+            .expect("membership");
+        assert!(
+            membership
+                .depends_on
+                .contains(&ROLE.id("dragons-lab-ec2-role"))
+        );
+        assert!(
+            membership
+                .depends_on
+                .contains(&PROFILE.id("dragons-lab-ec2-role"))
+        );
+        let profile = plan.find(PROFILE, "dragons-lab-ec2-role").expect("profile");
+        assert!(profile.depends_on.is_empty(), "created beside the role");
+        let association = plan
+            .find(ASSOCIATION, "i-0123456789abcdef0")
+            .expect("association");
+        assert_eq!(
+            association.depends_on,
+            vec![MEMBERSHIP.id("dragons-lab-ec2-role")]
+        );
+        assert_eq!(
+            association.arn.as_deref(),
+            Some("arn:aws:iam::123456789012:instance-profile/provision/dragons-lab-ec2-role")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_converged_account_is_left_as_it_is() {
+        let plan = plan(&desired(), &converged().await).expect("plans");
+        assert!(plan.is_noop(), "{:?}", lines(&plan));
+        assert_eq!(plan.summary().unchanged, 5);
+    }
+
+    #[tokio::test]
+    async fn drift_is_corrected_and_named() {
+        type Drifted = fn(&mut ObservedState);
+        let role = "dragons-lab-ec2-role";
+        let cases: Vec<(&str, Drifted, &str)> = vec![
+            (
+                "trust policy",
+                |o| {
+                    o.roles
+                        .get_mut("dragons-lab-ec2-role")
+                        .expect("role")
+                        .trust_policy = Some(
+                        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+                    )
+                },
+                "~ update    iam-role dragons-lab-ec2-role (trust policy: ",
+            ),
+            (
+                "inline policy",
+                |o| {
+                    o.roles
+                        .get_mut("dragons-lab-ec2-role")
+                        .expect("role")
+                        .managed_inline_policy = Some(json!({"Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+                },
+                "~ update    iam-role-policy dragons-lab-ec2-role/provision-policy (adds statement",
+            ),
+            (
+                "the profile's role",
+                |o| {
+                    o.profiles
+                        .get_mut("dragons-lab-ec2-role")
+                        .expect("profile")
+                        .roles = vec!["intruder".into()]
+                },
+                "~ update    iam-instance-profile-role dragons-lab-ec2-role (replace role intruder)",
+            ),
+            (
+                "the instance's profile",
+                |o| {
+                    let association = o
+                        .instances
+                        .associations
+                        .get_mut("i-0123456789abcdef0")
+                        .expect("association");
+                    association.profile_arn =
+                        "arn:aws:iam::123456789012:instance-profile/other".into();
+                },
+                "~ update    ec2-instance-profile-association i-0123456789abcdef0 (Name=ide, running; replaces arn:aws:iam::123456789012:instance-profile/other)",
+            ),
+        ];
+        for (what, drift, expected) in cases {
+            let mut observed = converged().await;
+            drift(&mut observed);
+            let drifted = plan(&desired(), &observed).expect("plans");
+            let updates: Vec<String> = lines(&drifted)
+                .into_iter()
+                .filter(|l| !l.starts_with('='))
+                .collect();
+            assert_eq!(updates.len(), 1, "{what}: {updates:?}");
+            assert!(updates[0].starts_with(expected), "{what}: {updates:?}");
+            // Applying the correction converges (`converge` checks that a next plan is empty).
+            fake::converge(&observed, |o| plan(&desired(), o)).await;
+        }
+        let observed = converged().await;
+        let inline = plan(&desired(), &{
+            let mut o = observed.clone();
+            o.roles.get_mut(role).expect("role").managed_inline_policy = Some(json!({}));
+            o
+        })
+        .expect("plans");
+        let change = inline
+            .find(ROLE_POLICY, "dragons-lab-ec2-role/provision-policy")
+            .expect("policy");
+        assert!(
+            change
+                .drift()
+                .all(|d| matches!(d, Drift::PolicyStatement(_))),
+            "typed reasons"
+        );
+    }
+
+    #[tokio::test]
+    async fn someone_elses_role_or_profile_is_refused_unless_adopted() {
+        for kind in ["role", "profile"] {
+            let mut observed = converged().await;
+            match kind {
+                "role" => observed
+                    .roles
+                    .get_mut("dragons-lab-ec2-role")
+                    .expect("role")
+                    .tags
+                    .remove(MANAGED_BY_KEY),
+                _ => observed
+                    .profiles
+                    .get_mut("dragons-lab-ec2-role")
+                    .expect("profile")
+                    .tags
+                    .remove(MANAGED_BY_KEY),
+            };
+            let error = plan(&desired(), &observed).expect_err("not ours");
+            assert!(
+                error.message().contains("not created by provision"),
+                "{error}"
+            );
+            assert!(error.hints()[0].contains("--adopt"));
+            let adopting = DesiredState {
+                adopt: true,
+                ..desired()
+            };
+            let adopted = plan(&adopting, &observed).expect("adopted");
+            let adopt_lines: Vec<_> = adopted
+                .changes()
+                .iter()
+                .filter(|c| c.details.contains(&Detail::Adopt))
+                .collect();
+            assert_eq!(adopt_lines.len(), 1, "{kind}");
+            assert_eq!(adopt_lines[0].action, Action::Update);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_half_made_state_resumes_with_only_what_is_left() {
+        let report = fake::every_prefix(&fresh(), |o| plan(&desired(), o)).await;
+        assert_eq!(
+            report.operations, 5,
+            "role, policy, profile, membership, association"
+        );
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+    }
+
+    #[test]
+    fn no_match_and_several_matches_are_errors() {
+        let mut none = fresh();
+        none.instances.matched.clear();
+        let error = plan(&desired(), &none).expect_err("no instance");
+        assert!(
+            error
+                .message()
+                .contains("no pending/running/stopping/stopped instance")
+        );
+        let mut two = fresh();
+        two.instances.matched.push(ObservedInstance {
+            id: "i-0123456789abcdef1".into(),
+            name: Some("ide".into()),
+            state: Some(InstanceStateName::Stopped),
+        });
+        assert!(plan(&desired(), &two).is_err());
+        let all = DesiredState {
+            instances: Some(Instances {
+                all_matching: true,
+                ..desired().instances.expect("instances")
+            }),
+            ..desired()
+        };
+        assert_eq!(plan(&all, &two).expect("plans").summary().created, 6);
+    }
+
+    #[test]
+    fn administrator_access_is_allowed_with_a_warning() {
+        let mut inputs = inputs();
+        inputs.policy_arns = vec![ADMINISTRATOR_ACCESS.into()];
+        let desired = DesiredState::new(&inputs, &test_target("us-east-1")).expect("renders");
+        let plan = plan(&desired, &fresh()).expect("plans");
+        assert!(plan.warnings()[0].contains("full control of account 123456789012"));
+        assert!(
+            lines(&plan).contains(
+                &"+ create    iam-role-policy-attachment dragons-lab-ec2-role/AdministratorAccess"
+                    .to_string()
+            )
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! What each command wants and what it finds: a `DesiredState` built from the command line and
+//! files alone (no AWS), the one [`ObservedState`] read from AWS, and one pure
+//! `plan(&DesiredState, &ObservedState) -> Result<Plan>` per command that owns every dependency
+//! edge between resources. Commands are thin: check input, connect, observe, plan, print, apply.
+//!
+//! | command            | module               |
+//! |--------------------|----------------------|
+//! | `instance-profile` | [`instance_profile`] |
+//! | `dragons-lab`      | [`dragons_lab`]      |
+//! | `teardown`, `status` (discovery) | [`teardown`] |
+
+pub(crate) mod dragons_lab;
+pub(crate) mod instance_profile;
+pub(crate) mod teardown;
+
+#[cfg(test)]
+pub(crate) mod fake;
+
+use std::collections::BTreeMap;
+
+use crate::resources::association::InstanceObservation;
+use crate::resources::bucket::ObservedBucket;
+use crate::resources::iam_role::ObservedRole;
+use crate::resources::instance_profile::ObservedProfile;
+use crate::resources::object::{Listing, ObservedObject};
+use crate::resources::parameter::ObservedParameter;
+
+/// Everything a command read from AWS. A resource absent from its map does not exist (or was not
+/// looked for: each command reads what its plan needs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ObservedState {
+    pub(crate) roles: BTreeMap<String, ObservedRole>,
+    pub(crate) profiles: BTreeMap<String, ObservedProfile>,
+    /// The instances a selector matched, and every association by instance.
+    pub(crate) instances: InstanceObservation,
+    pub(crate) buckets: BTreeMap<String, ObservedBucket>,
+    /// Objects by `bucket/key`.
+    pub(crate) objects: BTreeMap<String, ObservedObject>,
+    /// Every object of a bucket, by bucket (read for `--site`).
+    pub(crate) listings: BTreeMap<String, Listing>,
+    pub(crate) parameters: BTreeMap<String, ObservedParameter>,
+}
+
+impl ObservedState {
+    pub(crate) fn add_role(&mut self, role: Option<ObservedRole>) {
+        if let Some(role) = role {
+            self.roles.insert(role.name.clone(), role);
+        }
+    }
+
+    pub(crate) fn add_profile(&mut self, profile: Option<ObservedProfile>) {
+        if let Some(profile) = profile {
+            self.profiles.insert(profile.name.clone(), profile);
+        }
+    }
+
+    pub(crate) fn add_bucket(&mut self, bucket: Option<ObservedBucket>) {
+        if let Some(bucket) = bucket {
+            self.buckets.insert(bucket.name.clone(), bucket);
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! `teardown`: everything provision created, in reverse dependency order, and nothing else — every
+//! resource planned with no desired state. What provision created is found by discovery, with no
+//! state file: IAM roles and instance profiles under `/provision/` plus the names the commands use,
+//! every bucket of the account with its tags and region, and the SSM parameters tagged
+//! `managed-by=provision` plus the lab's two. `status` reads the same inventory.
+
+use std::collections::BTreeSet;
+
+use futures::future::join_all;
+
+use crate::aws::{Aws, Clients};
+use crate::cli::{NamesArgs, Part};
+use crate::error::{Error, aws_error};
+use crate::lab::{IAM_PATH, INLINE_POLICY_NAME, LAB_BUCKET_PREFIX, Target, parameter_names};
+use crate::plan::{Detail, wait_for};
+use crate::resources::association::Association;
+use crate::resources::bucket::{self, BUCKET, Bucket, ObservedBucket};
+use crate::resources::iam_role::{ROLE, Role, RoleQuery};
+use crate::resources::instance_profile::{
+    DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
+};
+use crate::resources::ownership::is_managed;
+use crate::resources::parameter::{self, Parameter};
+use crate::resources::{Change, Plan, Resource};
+use crate::state::ObservedState;
+
+/// What teardown removes: nothing of what it finds should exist, but for what it is told to keep.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredState {
+    /// Keep the buckets and their contents (`--keep-data`).
+    pub(crate) keep_data: bool,
+}
+
+/// Where to look.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    pub(crate) role_name: String,
+    pub(crate) profile_name: String,
+    pub(crate) bucket: Option<String>,
+    pub(crate) instance_profile: bool,
+    pub(crate) dragons_lab: bool,
+}
+
+impl Scope {
+    pub(crate) fn new(names: &NamesArgs, only: Option<Part>) -> Self {
+        let includes = |part| only.is_none_or(|only| only == part);
+        Self {
+            role_name: names.iam.role_name.as_str().to_string(),
+            profile_name: names.iam.profile_name().to_string(),
+            bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
+            instance_profile: includes(Part::InstanceProfile),
+            dragons_lab: includes(Part::DragonsLab),
+        }
+    }
+}
+
+/// Finds, concurrently, everything provision may have created in the scope.
+pub(crate) async fn discover(
+    aws: &Aws,
+    clients: &Clients,
+    scope: &Scope,
+) -> Result<(Target, ObservedState), Error> {
+    let target = Target::new(aws.identity().await?, &aws.region);
+    let iam = async {
+        match scope.instance_profile {
+            true => discover_iam(clients, scope).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let lab = async {
+        if !scope.dragons_lab {
+            return Ok(None);
+        }
+        let lab_bucket = scope
+            .bucket
+            .clone()
+            .unwrap_or_else(|| target.default_bucket());
+        let (buckets, parameters) = tokio::join!(
+            discover_buckets(clients, &target.partition, &lab_bucket),
+            discover_parameters(clients)
+        );
+        Ok::<_, Error>(Some((buckets?, parameters?)))
+    };
+    let (iam, lab) = tokio::join!(iam, lab);
+    let mut observed = iam?.unwrap_or_default();
+    if let Some((buckets, parameters)) = lab? {
+        for bucket in buckets {
+            observed.add_bucket(Some(bucket));
+        }
+        observed.parameters = parameters;
+    }
+    Ok((target, observed))
+}
+
+/// Roles and profiles under provision's path plus the given names, every association, and every
+/// profile holding one of those roles (a role cannot be deleted while a profile holds it).
+async fn discover_iam(clients: &Clients, scope: &Scope) -> Result<ObservedState, Error> {
+    let iam = &clients.iam;
+    let roles = iam
+        .list_roles()
+        .path_prefix(IAM_PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>();
+    let profiles = iam
+        .list_instance_profiles()
+        .path_prefix(IAM_PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>();
+    let (roles, profiles, instances) =
+        tokio::join!(roles, profiles, Association::observe(clients, &None));
+    let mut role_names: BTreeSet<String> = roles
+        .map_err(|e| aws_error("iam:ListRoles", e))?
+        .iter()
+        .map(|r| r.role_name().to_string())
+        .collect();
+    let mut profile_names: BTreeSet<String> = profiles
+        .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?
+        .iter()
+        .map(|p| p.instance_profile_name().to_string())
+        .collect();
+    role_names.insert(scope.role_name.clone());
+    profile_names.insert(scope.profile_name.clone());
+
+    let roles = join_all(role_names.iter().map(|name| {
+        let query = RoleQuery {
+            name: name.clone(),
+            inline_policy_name: INLINE_POLICY_NAME.to_string(),
+            with_profiles: true,
+        };
+        async move { Role::observe(clients, &query).await }
+    }));
+    let profiles = join_all(
+        profile_names
+            .iter()
+            .map(|name| InstanceProfile::observe(clients, name)),
+    );
+    let (roles, profiles) = tokio::join!(roles, profiles);
+    let mut observed = ObservedState {
+        instances: instances?,
+        ..Default::default()
+    };
+    for role in roles {
+        observed.add_role(role?);
+    }
+    for profile in profiles {
+        observed.add_profile(profile?);
+    }
+    // Profiles elsewhere that hold a role found here; usually none, so no request.
+    let elsewhere: BTreeSet<String> = observed
+        .roles
+        .values()
+        .flat_map(|r| r.instance_profiles.iter().cloned())
+        .filter(|p| !observed.profiles.contains_key(p))
+        .collect();
+    for profile in join_all(
+        elsewhere
+            .iter()
+            .map(|name| InstanceProfile::observe(clients, name)),
+    )
+    .await
+    {
+        observed.add_profile(profile?);
+    }
+    Ok(observed)
+}
+
+/// Every bucket of the account with its tags and region, read concurrently; kept are the ones
+/// provision manages and, to report them as left alone, those named like the lab's.
+async fn discover_buckets(
+    clients: &Clients,
+    partition: &str,
+    lab_bucket: &str,
+) -> Result<Vec<ObservedBucket>, Error> {
+    let names = bucket::owned_buckets(&clients.s3).await?;
+    let found = join_all(names.iter().map(|(name, region)| {
+        bucket::observe_for_removal(&clients.s3, partition, name, region.as_deref())
+    }))
+    .await;
+    let mut buckets = Vec::new();
+    for bucket in found {
+        let bucket = bucket?;
+        let named_like_ours =
+            bucket.name == lab_bucket || bucket.name.starts_with(LAB_BUCKET_PREFIX);
+        if is_managed(&bucket.tags) || named_like_ours {
+            buckets.push(bucket);
+        }
+    }
+    Ok(buckets)
+}
+
+/// Tagged parameters plus the lab's two, with their tags.
+async fn discover_parameters(
+    clients: &Clients,
+) -> Result<std::collections::BTreeMap<String, parameter::ObservedParameter>, Error> {
+    let mut names: BTreeSet<String> = parameter::discover(clients).await?.into_iter().collect();
+    names.extend(parameter_names());
+    let names: Vec<String> = names.into_iter().collect();
+    Parameter::observe(clients, &names).await
+}
+
+/// Plans the removal of everything observed. Pure.
+///
+/// Order: a profile's associations with instances, then its roles leave it, then it is deleted; a
+/// role's inline policies and attachments, and its membership of every profile, go before the
+/// role. A role provision deletes also leaves a profile that provision leaves alone.
+pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
+    let mut changes = Vec::new();
+    let deleted_roles: BTreeSet<&str> = observed
+        .roles
+        .values()
+        .filter(|r| is_managed(&r.tags))
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut memberships: BTreeSet<String> = BTreeSet::new();
+    for profile in observed.profiles.values() {
+        let membership = if is_managed(&profile.tags) {
+            let associations: Vec<Change> = observed
+                .instances
+                .associations
+                .values()
+                .filter(|a| a.profile_arn == profile.arn)
+                .map(|a| Association::plan(None, Some(a), false))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            let mut membership = ProfileRoles::plan(None, Some(profile), false)?;
+            for association in &associations {
+                membership = wait_for(membership, MEMBERSHIP, &association.id());
+            }
+            let mut removal = InstanceProfile::plan(None, Some(profile), false)?;
+            // Without roles, the profile waits for the associations directly.
+            for before in membership.iter().chain(&associations) {
+                removal = wait_for(removal, PROFILE, &before.id());
+            }
+            changes.extend(associations);
+            changes.extend(membership.iter().cloned());
+            changes.extend(removal);
+            membership
+        } else {
+            changes.extend(InstanceProfile::plan(None, Some(profile), false)?);
+            // Someone else's profile keeps its other roles; the roles provision deletes leave it.
+            let keeps: Vec<String> = profile
+                .roles
+                .iter()
+                .filter(|r| !deleted_roles.contains(r.as_str()))
+                .cloned()
+                .collect();
+            if keeps.len() == profile.roles.len() {
+                continue;
+            }
+            let desired = DesiredRoles {
+                profile: profile.name.clone(),
+                roles: keeps,
+            };
+            let membership = ProfileRoles::plan(Some(&desired), Some(profile), false)?;
+            changes.extend(membership.iter().cloned());
+            membership
+        };
+        memberships.extend(membership.iter().map(|c| c.name.clone()));
+    }
+    for role in observed.roles.values() {
+        let mut removal = Role::plan(None, Some(role), false)?;
+        for profile in role
+            .instance_profiles
+            .iter()
+            .filter(|p| memberships.contains(*p))
+        {
+            removal = wait_for(removal, ROLE, &MEMBERSHIP.id(profile.clone()));
+        }
+        changes.extend(removal);
+    }
+    for bucket in observed.buckets.values() {
+        if desired.keep_data && is_managed(&bucket.tags) {
+            let mut kept = Change::unchanged(BUCKET, &bucket.name)
+                .with_detail(Detail::note("kept (--keep-data)"));
+            kept.arn = bucket.arn.clone();
+            changes.push(kept);
+        } else {
+            changes.extend(Bucket::plan(None, Some(bucket), false)?);
+        }
+    }
+    for parameter in observed.parameters.values() {
+        changes.extend(Parameter::plan(None, Some(parameter), false)?);
+    }
+    Plan::new(changes, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_ec2::types::IamInstanceProfileAssociationState;
+    use aws_sdk_ssm::types::ParameterType;
+
+    use super::*;
+    use crate::plan::Action;
+    use crate::resources::Operation;
+    use crate::resources::association::{ASSOCIATION, ObservedAssociation};
+    use crate::resources::bucket::{BucketOp, Presence};
+    use crate::resources::iam_role::{ObservedRole, ROLE_POLICY};
+    use crate::resources::instance_profile::{MembershipOp, ObservedProfile};
+    use crate::resources::ownership::managed_tags;
+    use crate::resources::parameter::ObservedParameter;
+    use crate::resources::tags::Tags;
+    use crate::state::{dragons_lab, fake, instance_profile};
+
+    fn observed() -> ObservedState {
+        let profile_arn = "arn:aws:iam::1:instance-profile/provision/lab".to_string();
+        let mut observed = ObservedState::default();
+        observed.add_role(Some(ObservedRole {
+            name: "lab".into(),
+            arn: "arn:aws:iam::1:role/provision/lab".into(),
+            tags: managed_tags(),
+            inline_policy_names: vec!["provision-policy".into()],
+            instance_profiles: vec!["lab".into(), "someone-elses".into()],
+            ..Default::default()
+        }));
+        observed.add_profile(Some(ObservedProfile {
+            name: "lab".into(),
+            arn: profile_arn.clone(),
+            roles: vec!["lab".into()],
+            tags: managed_tags(),
+        }));
+        observed.add_profile(Some(ObservedProfile {
+            name: "someone-elses".into(),
+            arn: "arn:aws:iam::1:instance-profile/someone-elses".into(),
+            roles: vec!["lab".into()],
+            tags: Tags::new(),
+        }));
+        observed.instances.associations = BTreeMap::from([(
+            "i-1".to_string(),
+            ObservedAssociation {
+                instance_id: "i-1".into(),
+                id: "iip-assoc-1".into(),
+                profile_arn,
+                state: IamInstanceProfileAssociationState::Associated,
+            },
+        )]);
+        observed.parameters.insert(
+            "dragon_data_file_name".into(),
+            ObservedParameter {
+                name: "dragon_data_file_name".into(),
+                arn: None,
+                value: "dragons.json".into(),
+                kind: ParameterType::String,
+                tags: Tags::new(),
+            },
+        );
+        observed
+    }
+
+    fn remove_all() -> DesiredState {
+        DesiredState { keep_data: false }
+    }
+
+    #[test]
+    fn teardown_runs_in_reverse_dependency_order_and_spares_what_is_not_ours() {
+        let plan = plan(&remove_all(), &observed()).expect("plans");
+        let find = |kind, name: &str| {
+            plan.find(kind, name)
+                .unwrap_or_else(|| panic!("{kind} {name}"))
+        };
+        let membership = find(MEMBERSHIP, "lab");
+        assert!(membership.depends_on.contains(&ASSOCIATION.id("i-1")));
+        let profile = find(PROFILE, "lab");
+        assert!(profile.depends_on.contains(&membership.id()));
+        let role = find(ROLE, "lab");
+        assert!(
+            role.depends_on
+                .contains(&ROLE_POLICY.id("lab/provision-policy"))
+        );
+        assert!(role.depends_on.contains(&membership.id()));
+        // The role leaves the profile that is not provision's; that profile itself stays.
+        let foreign = find(MEMBERSHIP, "someone-elses");
+        assert_eq!(
+            foreign.operations,
+            vec![Operation::ProfileRoles(MembershipOp::Remove {
+                profile: "someone-elses".into(),
+                role: "lab".into()
+            })]
+        );
+        assert!(role.depends_on.contains(&foreign.id()));
+        assert_eq!(
+            find(PROFILE, "someone-elses").details,
+            vec![Detail::LeftAlone]
+        );
+        let parameter = find(
+            crate::resources::parameter::PARAMETER,
+            "dragon_data_file_name",
+        );
+        assert_eq!(parameter.action, Action::Unchanged, "untagged: left alone");
+        assert!(parameter.operations.is_empty());
+    }
+
+    #[test]
+    fn keep_data_keeps_the_bucket() {
+        let mut observed = observed();
+        observed.add_bucket(Some(ObservedBucket {
+            name: "dragons-lab-1-us-east-1".into(),
+            arn: Some("arn:aws:s3:::dragons-lab-1-us-east-1".into()),
+            presence: Presence::Owned {
+                region: "us-east-1".into(),
+            },
+            ownership: None,
+            public_access: None,
+            tags: managed_tags(),
+        }));
+        let kept = plan(&DesiredState { keep_data: true }, &observed).expect("plans");
+        let bucket = kept
+            .find(BUCKET, "dragons-lab-1-us-east-1")
+            .expect("bucket");
+        assert!(bucket.operations.is_empty());
+        assert_eq!(
+            bucket.line(),
+            "= unchanged s3-bucket dragons-lab-1-us-east-1 (kept (--keep-data))"
+        );
+        let deleted = plan(&remove_all(), &observed).expect("plans");
+        let bucket = deleted
+            .find(BUCKET, "dragons-lab-1-us-east-1")
+            .expect("bucket");
+        assert!(matches!(
+            bucket.operations[0],
+            Operation::Bucket(BucketOp::Empty { .. })
+        ));
+    }
+
+    /// Both commands' resources, as a full run of each leaves them.
+    async fn provisioned() -> ObservedState {
+        let target = crate::lab::test_target("us-east-1");
+        let mut ip_inputs = instance_profile::Inputs::defaults(&fake::names());
+        ip_inputs.selector = Some(crate::input::InstanceSelector::Tags(vec![
+            crate::input::TagFilter {
+                key: "Name".into(),
+                value: "ide".into(),
+            },
+        ]));
+        let ip = instance_profile::DesiredState::new(&ip_inputs, &target).expect("renders");
+        let lab = dragons_lab::DesiredState::new(
+            &dragons_lab::Inputs::defaults(None, "dragons.json".into()),
+            &target,
+        );
+        let mut start = ObservedState::default();
+        start.instances.matched = vec![fake::instance("i-0123456789abcdef0")];
+        let observed = fake::converge(&start, |o| instance_profile::plan(&ip, o)).await;
+        let mut observed = fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await;
+        // What discovery reads of a bucket: its tags and region, with the ARN.
+        for bucket in observed.buckets.values_mut() {
+            bucket.arn = Some(target.bucket_arn(&bucket.name));
+        }
+        observed
+    }
+
+    #[tokio::test]
+    async fn a_full_teardown_leaves_nothing_and_a_second_finds_nothing_to_do() {
+        let provisioned = provisioned().await;
+        let before = plan(&remove_all(), &provisioned).expect("plans");
+        assert_eq!(before.summary().deleted, 8, "{:#?}", before.changes());
+        let after = fake::converge(&provisioned, |o| plan(&remove_all(), o)).await;
+        assert!(after.roles.is_empty() && after.profiles.is_empty());
+        assert!(after.buckets.is_empty() && after.parameters.is_empty());
+        assert!(after.instances.associations.is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_half_done_teardown_resumes_with_only_what_is_left() {
+        let report = fake::every_prefix(&provisioned().await, |o| plan(&remove_all(), o)).await;
+        assert_eq!(
+            report.operations, 9,
+            "disassociate … empty and delete the bucket, the parameters"
+        );
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+    }
+
+    #[test]
+    fn an_empty_account_plans_nothing() {
+        let plan = plan(&remove_all(), &ObservedState::default()).expect("plans");
+        assert!(plan.changes().is_empty());
+    }
+}
