@@ -5,5 +5,6 @@ mod dragons_lab;
 mod harness;
 mod inputs;
 mod instance_profile;
+mod status;
 mod teardown;
 mod whoami;
