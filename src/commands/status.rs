@@ -11,11 +11,11 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, NamesArgs};
 use crate::commands::with_aws;
 use crate::error::Error;
-use crate::lab::{DEFAULT_KEY, KEY_PARAMETER};
+use crate::lab::{DEFAULT_KEY, KEY_PARAMETER, Target};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
 use crate::resources::association::ASSOCIATION;
-use crate::resources::bucket::{BUCKET, Bucket, BucketQuery, Presence};
+use crate::resources::bucket::{BUCKET, Bucket, BucketQuery, ObservedBucket, Presence};
 use crate::resources::iam_role::{ROLE, Role};
 use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
 use crate::resources::object::{OBJECT, Object, ObjectQuery};
@@ -142,10 +142,9 @@ pub(crate) async fn run(
     with_aws(global, true, async |aws| {
         let clients = aws.clients();
         let step = printer.step("observing what provision manages");
-        let identity = aws.identity().await?;
         let lab_bucket = match &scope.bucket {
             Some(bucket) => bucket.clone(),
-            None => crate::lab::Target::new(identity, &aws.region).default_bucket(),
+            None => Target::new(aws.identity().await?, &aws.region).default_bucket(),
         };
         // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
         let lab_query = BucketQuery::Name(lab_bucket.clone());
@@ -154,21 +153,9 @@ pub(crate) async fn run(
             Bucket::observe(&clients, &lab_query),
         );
         let (target, mut observed) = discovered?;
-        match lab? {
-            Some(bucket) => {
-                let arn = observed
-                    .buckets
-                    .get(&lab_bucket)
-                    .and_then(|b| b.arn.clone());
-                observed.buckets.insert(
-                    lab_bucket.clone(),
-                    crate::resources::bucket::ObservedBucket { arn, ..bucket },
-                );
-            }
-            None => {
-                observed.buckets.remove(&lab_bucket);
-            }
-        }
+        // The whole reading replaces discovery's (keeping the ARN discovery knew).
+        let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
+        observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
         let key = lab_key(&observed);
         let query = ObjectQuery {
             bucket: lab_bucket.clone(),
@@ -374,13 +361,9 @@ mod tests {
         (iam, lab)
     }
 
+    /// An account after `instance-profile` and `dragons-lab` with their defaults.
     async fn provisioned() -> ObservedState {
         let (iam, lab) = desired();
-        let adopt_off = |mut iam: instance_profile::DesiredState| {
-            iam.adopt = false;
-            iam
-        };
-        let iam = adopt_off(iam);
         let observed = fake::converge(&ObservedState::default(), |o| {
             instance_profile::plan(&iam, o)
         })

@@ -217,34 +217,37 @@ impl Resource for Bucket {
 
 fn removal(observed: &ObservedBucket) -> Vec<Change> {
     let name = &observed.name;
-    let arn = observed.arn.as_deref();
     let region = match &observed.presence {
         Presence::Owned { region } => region.clone(),
         // Teardown sees only the caller's buckets; another account's is nothing to remove.
         Presence::OtherAccount => return Vec::new(),
     };
-    ownership::remove_if_ours(&observed.tags, BUCKET, name, arn, || {
-        let mut change = Change::new(BUCKET, name, Action::Delete);
-        change.arn = arn.map(str::to_string);
-        vec![
-            change
-                .with_detail(Detail::note(format!(
-                    "in {region}, with every object version"
-                )))
-                .with_operations(vec![
-                    BucketOp::Empty {
-                        bucket: name.clone(),
-                        region: region.clone(),
-                    }
-                    .into(),
-                    BucketOp::Delete {
-                        bucket: name.clone(),
-                        region: region.clone(),
-                    }
-                    .into(),
-                ]),
-        ]
-    })
+    let change = ownership::delete_if_ours(
+        &observed.tags,
+        BUCKET,
+        name,
+        observed.arn.as_deref(),
+        || {
+            vec![
+                BucketOp::Empty {
+                    bucket: name.clone(),
+                    region: region.clone(),
+                }
+                .into(),
+                BucketOp::Delete {
+                    bucket: name.clone(),
+                    region: region.clone(),
+                }
+                .into(),
+            ]
+        },
+    );
+    vec![match change.action {
+        Action::Delete => change.with_detail(Detail::note(format!(
+            "in {region}, with every object version"
+        ))),
+        _ => change,
+    }]
 }
 
 /// The ARN of a bucket in an account of `partition` (S3 ARNs carry neither region nor account).

@@ -112,26 +112,25 @@ impl Resource for InstanceProfile {
         adopt: bool,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
-            return Ok(observed.map_or_else(Vec::new, |observed| {
-                ownership::remove_if_ours(
-                    &observed.tags,
-                    PROFILE,
-                    &observed.name,
-                    Some(&observed.arn),
-                    || {
-                        vec![
-                            Change::new(PROFILE, &observed.name, Action::Delete)
-                                .with_arn(observed.arn.clone())
-                                .with_operations(vec![
-                                    ProfileOp::Delete {
-                                        name: observed.name.clone(),
-                                    }
-                                    .into(),
-                                ]),
-                        ]
-                    },
-                )
-            }));
+            return Ok(observed
+                .map(|current| {
+                    ownership::delete_if_ours(
+                        &current.tags,
+                        PROFILE,
+                        &current.name,
+                        Some(&current.arn),
+                        || {
+                            vec![
+                                ProfileOp::Delete {
+                                    name: current.name.clone(),
+                                }
+                                .into(),
+                            ]
+                        },
+                    )
+                })
+                .into_iter()
+                .collect());
         };
         let name = &desired.name;
         let change = match observed {

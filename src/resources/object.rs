@@ -330,10 +330,11 @@ impl Resource for SiteFiles {
         let s3 = &clients.s3;
         let total_bytes: u64 = files.iter().map(|f| f.size).sum();
         let (done_files, done_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-        let advance = |bytes: u64| {
+        // One file of `bytes` bytes more is done (none, to show the bar from the start).
+        let advance = |files_done: u64, bytes: u64| {
             report(Progress::Items {
                 label: "uploading site files".to_string(),
-                done: done_files.fetch_add(1, Ordering::Relaxed) + 1,
+                done: done_files.fetch_add(files_done, Ordering::Relaxed) + files_done,
                 total: Some(files.len() as u64),
                 bytes: Some((
                     done_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes,
@@ -341,6 +342,7 @@ impl Resource for SiteFiles {
                 )),
             });
         };
+        advance(0, 0);
         stream::iter(files.iter().map(|file| async {
             let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
                 Error::failed(format!("cannot read {}", file.path.display()))
@@ -357,7 +359,7 @@ impl Resource for SiteFiles {
                 .send()
                 .await
                 .map_err(|e| aws_error("s3:PutObject", e))?;
-            advance(file.size);
+            advance(1, file.size);
             Ok::<(), Error>(())
         }))
         .buffer_unordered(UPLOAD_CONCURRENCY)

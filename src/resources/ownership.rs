@@ -5,9 +5,9 @@
 //! it), and teardown leaves it alone.
 
 use crate::error::Error;
-use crate::plan::{Detail, Kind};
-use crate::resources::Change;
+use crate::plan::{Action, Detail, Kind};
 use crate::resources::tags::Tags;
+use crate::resources::{Change, Operation};
 
 pub(crate) const MANAGED_BY_KEY: &str = "managed-by";
 pub(crate) const MANAGED_BY_VALUE: &str = "provision";
@@ -69,9 +69,25 @@ pub(crate) fn remove_if_ours(
     if is_managed(tags) {
         return removal();
     }
-    let mut left = Change::unchanged(kind, name).with_detail(Detail::LeftAlone);
-    left.arn = arn.map(str::to_string);
-    vec![left]
+    vec![delete_if_ours(tags, kind, name, arn, Vec::new)]
+}
+
+/// [`remove_if_ours`] for a resource that one change removes: deleted by `operations` when
+/// provision created it, left alone otherwise.
+pub(crate) fn delete_if_ours(
+    tags: &Tags,
+    kind: Kind,
+    name: &str,
+    arn: Option<&str>,
+    operations: impl FnOnce() -> Vec<Operation>,
+) -> Change {
+    let mut change = if is_managed(tags) {
+        Change::new(kind, name, Action::Delete).with_operations(operations())
+    } else {
+        Change::unchanged(kind, name).with_detail(Detail::LeftAlone)
+    };
+    change.arn = arn.map(str::to_string);
+    change
 }
 
 #[cfg(test)]
@@ -103,9 +119,9 @@ mod tests {
     fn teardown_leaves_what_is_not_ours() {
         const THING: Kind = Kind::new("thing");
         let removed = remove_if_ours(&managed_tags(), THING, "t", None, || {
-            vec![Change::new(THING, "t", crate::plan::Action::Delete)]
+            vec![Change::new(THING, "t", Action::Delete)]
         });
-        assert_eq!(removed[0].action, crate::plan::Action::Delete);
+        assert_eq!(removed[0].action, Action::Delete);
         let left = remove_if_ours(&Tags::new(), THING, "t", Some("arn:t"), || {
             panic!("not ours: nothing to plan")
         });
@@ -114,5 +130,10 @@ mod tests {
             "= unchanged thing t (left alone (not created by provision))"
         );
         assert_eq!(left[0].arn.as_deref(), Some("arn:t"));
+        let deleted = delete_if_ours(&managed_tags(), THING, "t", Some("arn:t"), Vec::new);
+        assert_eq!(
+            (deleted.action, deleted.arn.as_deref()),
+            (Action::Delete, Some("arn:t"))
+        );
     }
 }

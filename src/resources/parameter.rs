@@ -134,25 +134,25 @@ impl Resource for Parameter {
         adopt: bool,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
-            return Ok(observed.map_or_else(Vec::new, |current| {
-                ownership::remove_if_ours(
-                    &current.tags,
-                    PARAMETER,
-                    &current.name,
-                    current.arn.as_deref(),
-                    || {
-                        let mut change = Change::new(PARAMETER, &current.name, Action::Delete)
-                            .with_operations(vec![
+            return Ok(observed
+                .map(|current| {
+                    ownership::delete_if_ours(
+                        &current.tags,
+                        PARAMETER,
+                        &current.name,
+                        current.arn.as_deref(),
+                        || {
+                            vec![
                                 ParameterOp::Delete {
                                     name: current.name.clone(),
                                 }
                                 .into(),
-                            ]);
-                        change.arn = current.arn.clone();
-                        vec![change]
-                    },
-                )
-            }));
+                            ]
+                        },
+                    )
+                })
+                .into_iter()
+                .collect());
         };
         let (name, value) = (&desired.name, &desired.value);
         let change = match observed {
