@@ -15,7 +15,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
-use crate::error::{Error, aws_error, service_code, settled};
+use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
 use crate::resources::ownership::{self, Claim, not_ours};
 use crate::resources::tags::{self, Tags};
@@ -757,13 +757,14 @@ async fn put_tags(s3: &Client, bucket: &str, tags: &Tags) -> Result<(), Error> {
         .set_tag_set(Some(tags::to_sdk(tags)?))
         .build()
         .map_err(|e| invalid("tag set", e))?;
-    s3.put_bucket_tagging()
-        .bucket(bucket)
-        .tagging(tagging)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("s3:PutBucketTagging", e))
+    sent(
+        "s3:PutBucketTagging",
+        s3.put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send()
+            .await,
+    )
 }
 
 async fn put_ownership_controls(
@@ -779,13 +780,14 @@ async fn put_ownership_controls(
         .rules(rule)
         .build()
         .map_err(|e| invalid("ownership controls", e))?;
-    s3.put_bucket_ownership_controls()
-        .bucket(bucket)
-        .ownership_controls(controls)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("s3:PutBucketOwnershipControls", e))
+    sent(
+        "s3:PutBucketOwnershipControls",
+        s3.put_bucket_ownership_controls()
+            .bucket(bucket)
+            .ownership_controls(controls)
+            .send()
+            .await,
+    )
 }
 
 async fn put_public_access_block(
@@ -793,7 +795,8 @@ async fn put_public_access_block(
     bucket: &str,
     settings: &PublicAccess,
 ) -> Result<(), Error> {
-    s3.put_public_access_block()
+    let answer = s3
+        .put_public_access_block()
         .bucket(bucket)
         .public_access_block_configuration(
             PublicAccessBlockConfiguration::builder()
@@ -804,9 +807,8 @@ async fn put_public_access_block(
                 .build(),
         )
         .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error("s3:PutPublicAccessBlock", e))
+        .await;
+    sent("s3:PutPublicAccessBlock", answer)
 }
 
 #[cfg(test)]

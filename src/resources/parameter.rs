@@ -10,7 +10,7 @@ use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTa
 
 use crate::apply::{Executed, Report};
 use crate::aws::Clients;
-use crate::error::{Error, aws_error, service_code, settled};
+use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::ownership::{self, Claim, MANAGED_BY_KEY, MANAGED_BY_VALUE, managed_tags};
 use crate::resources::tags::{self, Tags};
@@ -245,20 +245,17 @@ impl Resource for Parameter {
                 if !tags.is_empty() {
                     request = request.set_tags(Some(tags::to_sdk(tags)?));
                 }
-                request
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("ssm:PutParameter", e))?;
+                sent("ssm:PutParameter", request.send().await)?;
             }
-            ParameterOp::Tag { name, tags } => {
+            ParameterOp::Tag { name, tags } => sent(
+                "ssm:AddTagsToResource",
                 ssm.add_tags_to_resource()
                     .resource_type(ResourceTypeForTagging::Parameter)
                     .resource_id(name)
                     .set_tags(Some(tags::to_sdk(tags)?))
                     .send()
-                    .await
-                    .map_err(|e| aws_error("ssm:AddTagsToResource", e))?;
-            }
+                    .await,
+            )?,
             ParameterOp::Delete { name } => settled(
                 "ssm:DeleteParameter",
                 ssm.delete_parameter().name(name).send().await,
