@@ -48,6 +48,11 @@ impl Target {
         format!("{LAB_BUCKET_PREFIX}{}-{}", self.account, self.region)
     }
 
+    /// The lab bucket: the one `--bucket` names, else the default.
+    pub(crate) fn lab_bucket(&self, given: Option<&str>) -> String {
+        given.map_or_else(|| self.default_bucket(), str::to_string)
+    }
+
     pub(crate) fn role_arn(&self, name: &str) -> String {
         format!(
             "arn:{}:iam::{}:role{IAM_PATH}{name}",

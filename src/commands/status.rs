@@ -74,11 +74,11 @@ impl StatusLine {
         let mut details = Vec::new();
         for change in changes.iter().filter(|c| c.action != Action::Unchanged) {
             let drift: Vec<String> = change.drift().map(Drift::to_string).collect();
+            let only_adoption =
+                !change.details.is_empty() && change.details.iter().all(|d| *d == Detail::Adopt);
             if !drift.is_empty() {
                 details.extend(drift);
-            } else if change.details.iter().any(|d| *d != Detail::Adopt)
-                || change.details.is_empty()
-            {
+            } else if !only_adoption {
                 details.push(format!(
                     "{} {} would be {}",
                     change.kind,
@@ -142,10 +142,8 @@ pub(crate) async fn run(
     with_aws(global, true, async |aws| {
         let clients = aws.clients();
         let step = printer.step("observing what provision manages");
-        let lab_bucket = match &scope.bucket {
-            Some(bucket) => bucket.clone(),
-            None => Target::new(aws.identity().await?, &aws.region).default_bucket(),
-        };
+        let lab_bucket =
+            Target::new(aws.identity().await?, &aws.region).lab_bucket(scope.bucket.as_deref());
         // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
         let lab_query = BucketQuery::Name(lab_bucket.clone());
         let (discovered, lab) = tokio::join!(

@@ -111,10 +111,7 @@ pub(crate) struct DesiredState {
 impl DesiredState {
     /// Resolves names and ARNs for the target. Pure.
     pub(crate) fn new(inputs: &Inputs, target: &Target) -> Self {
-        let bucket = inputs
-            .bucket
-            .clone()
-            .unwrap_or_else(|| target.default_bucket());
+        let bucket = target.lab_bucket(inputs.bucket.as_deref());
         // Public-read site files need object ACLs allowed and honoured; nothing else does.
         let (public_access, public_access_also_accepted) = match &inputs.site {
             Site::None => (PublicAccess::PRIVATE, None),
@@ -206,15 +203,10 @@ pub(crate) async fn observe(
                     };
                     observe_bucket(clients, query, &inputs.key, site).await?
                 }
-                // Not among the caller's buckets: to be created. A name another account holds is
-                // refused by CreateBucket itself, before anything that depends on the bucket runs.
-                None => {
-                    let mut observed = ObservedState::default();
-                    if site {
-                        observed.listings.insert(name, Default::default());
-                    }
-                    observed
-                }
+                // Not among the caller's buckets: to be created (with nothing in it). A name
+                // another account holds is refused by CreateBucket itself, before anything that
+                // depends on the bucket runs.
+                None => ObservedState::default(),
             }
         }
         // Listing was refused (no s3:ListAllMyBuckets): HeadBucket decides, as for a given name.

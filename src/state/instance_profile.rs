@@ -114,10 +114,7 @@ pub(crate) struct DesiredState {
 impl DesiredState {
     /// Renders the templates for the target. Pure.
     pub(crate) fn new(inputs: &Inputs, target: &Target) -> Result<Self, Error> {
-        let bucket = inputs
-            .bucket
-            .clone()
-            .unwrap_or_else(|| target.default_bucket());
+        let bucket = target.lab_bucket(inputs.bucket.as_deref());
         let values = Values {
             account_id: &target.account,
             region: &target.region,

@@ -71,10 +71,7 @@ pub(crate) async fn discover(
         if !scope.dragons_lab {
             return Ok(None);
         }
-        let lab_bucket = scope
-            .bucket
-            .clone()
-            .unwrap_or_else(|| target.default_bucket());
+        let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
         let (buckets, parameters) = tokio::join!(
             discover_buckets(clients, &target.partition, &lab_bucket),
             discover_parameters(clients)
