@@ -13,6 +13,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::error::Error;
 use crate::plan::{Change, Plan, ResourceId};
+use crate::signals::{GRACE, Interrupt, Signal};
 
 /// What a running operation says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +54,25 @@ pub(crate) enum Outcome {
     Applied { resource_id: Option<String> },
     /// One of its operations failed (earlier ones may have succeeded).
     Failed(Error),
-    /// It never started: something failed first, or something it waits for did.
+    /// It never started: something failed first, or something it waits for did, or the run was
+    /// interrupted.
     NotStarted,
+    /// It was in flight when the run was interrupted and did not finish within the grace period:
+    /// it may or may not have been applied (a re-run observes which).
+    Interrupted,
+}
+
+impl Outcome {
+    /// The outcome's name in reports.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Unchanged => "unchanged",
+            Self::Applied { .. } => "applied",
+            Self::Failed(_) => "failed",
+            Self::NotStarted => "not started",
+            Self::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// What the executor tells the printer.
@@ -68,6 +86,8 @@ pub(crate) enum Event<'a, Op> {
 #[derive(Debug)]
 pub(crate) struct Execution {
     pub(crate) outcomes: Vec<Outcome>,
+    /// The signal that stopped the run, if one did.
+    pub(crate) interrupted: Option<Signal>,
 }
 
 impl Execution {
@@ -87,10 +107,13 @@ impl Execution {
     }
 }
 
+/// Carries out `plan`. When `interrupt` fires, nothing new starts and what is in flight has
+/// [`GRACE`] to finish; what does not is reported as [`Outcome::Interrupted`].
 pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
     plan: &Plan<Op>,
     executor: &E,
     observer: &(dyn Fn(Event<'_, Op>) + Sync),
+    mut interrupt: Interrupt,
 ) -> Execution {
     let changes = plan.changes();
     let mut outcomes: Vec<Option<Outcome>> = changes
@@ -106,8 +129,11 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
     let mut running = FuturesUnordered::new();
     let mut started = vec![false; changes.len()];
     let mut failed = false;
+    let mut interrupted: Option<Signal> = None;
+    let grace = tokio::time::sleep(GRACE);
+    tokio::pin!(grace);
     loop {
-        if !failed {
+        if !failed && interrupted.is_none() {
             for (index, change) in changes.iter().enumerate() {
                 if started[index] || outcomes[index].is_some() {
                     continue;
@@ -118,25 +144,43 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
                 }
             }
         }
-        let Some((index, outcome)) = running.next().await else {
+        if running.is_empty() {
             break;
+        }
+        let (index, outcome) = tokio::select! {
+            next = running.next() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            signal = interrupt.received(), if interrupted.is_none() => {
+                interrupted = Some(signal);
+                grace.as_mut().reset(tokio::time::Instant::now() + GRACE);
+                continue;
+            }
+            () = &mut grace, if interrupted.is_some() => break,
         };
         match &outcome {
             Outcome::Applied { .. } => {
                 done.insert(changes[index].id());
             }
             Outcome::Failed(_) => failed = true,
-            Outcome::Unchanged | Outcome::NotStarted => {}
+            Outcome::Unchanged | Outcome::NotStarted | Outcome::Interrupted => {}
         }
         outcomes[index] = Some(outcome);
     }
     // `Plan::new` rules out cycles and unknown dependencies, so what is left never started
-    // because something failed.
+    // because something failed or the run was interrupted — or, started, was cut off.
     Execution {
         outcomes: outcomes
             .into_iter()
-            .map(|o| o.unwrap_or(Outcome::NotStarted))
+            .zip(started)
+            .map(|(outcome, started)| match (outcome, started) {
+                (Some(outcome), _) => outcome,
+                (None, true) => Outcome::Interrupted,
+                (None, false) => Outcome::NotStarted,
+            })
             .collect(),
+        interrupted,
     }
 }
 
@@ -240,6 +284,13 @@ mod tests {
     }
 
     async fn execute(changes: Vec<Change<FakeOp>>) -> (Fake, Execution, Vec<String>) {
+        execute_until(changes, Interrupt::never()).await
+    }
+
+    async fn execute_until(
+        changes: Vec<Change<FakeOp>>,
+        interrupt: Interrupt,
+    ) -> (Fake, Execution, Vec<String>) {
         let plan = Plan::new(changes, vec![]).expect("valid plan");
         let fake = Fake::default();
         let events = Mutex::new(Vec::new());
@@ -253,7 +304,7 @@ mod tests {
             };
             events.lock().expect("events").push(entry);
         };
-        let execution = apply(&plan, &fake, &observer).await;
+        let execution = apply(&plan, &fake, &observer, interrupt).await;
         let events = events.into_inner().expect("events");
         (fake, execution, events)
     }
@@ -309,16 +360,7 @@ mod tests {
             Change::unchanged(THING, "same"),
         ])
         .await;
-        let kinds: Vec<&str> = execution
-            .outcomes
-            .iter()
-            .map(|o| match o {
-                Outcome::Unchanged => "unchanged",
-                Outcome::Applied { .. } => "applied",
-                Outcome::Failed(_) => "failed",
-                Outcome::NotStarted => "not started",
-            })
-            .collect();
+        let kinds: Vec<&str> = execution.outcomes.iter().map(Outcome::name).collect();
         // `slow` and `fast` were in flight when `role` failed: they finish. `later` was ready only
         // after the failure, so it never starts; `policy` waited for the failed role.
         assert_eq!(
@@ -374,5 +416,44 @@ mod tests {
             !events.contains(&"started role".to_string()),
             "nothing is shown for a change with nothing to do"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupt_starts_nothing_new_and_cuts_off_what_outlasts_the_grace_period() {
+        let (sender, interrupt) = Interrupt::manual();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            sender.send_replace(Some(Signal::Interrupt));
+            // Kept alive past the run.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let started = tokio::time::Instant::now();
+        let (fake, execution, _) = execute_until(
+            vec![
+                change("quick", 5, &[]),
+                change("in-flight", 1000, &[]),
+                change("hung", 60_000, &[]),
+                change("after-quick", 100, &["quick"]),
+                change("after-interrupt", 1, &["in-flight"]),
+            ],
+            interrupt,
+        )
+        .await;
+        let kinds: Vec<&str> = execution.outcomes.iter().map(Outcome::name).collect();
+        // `after-quick` started before the signal and finished within the grace period;
+        // `in-flight` too; `hung` was cut off; `after-interrupt` became ready only after it.
+        assert_eq!(
+            kinds,
+            [
+                "applied",
+                "applied",
+                "interrupted",
+                "applied",
+                "not started"
+            ]
+        );
+        assert_eq!(execution.interrupted, Some(Signal::Interrupt));
+        assert!(!fake.log().contains(&"start after-interrupt".to_string()));
+        assert_eq!(started.elapsed(), Duration::from_millis(10) + GRACE);
     }
 }

@@ -27,6 +27,8 @@ use tokio::sync::OnceCell;
 
 use crate::cli::GlobalArgs;
 use crate::error::{Error, aws_error, error_chain, expired_credentials};
+use crate::input::{self, EndpointUrl};
+use crate::requests;
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
 /// throttling is a real case; the SDK retries it (and transient errors) with jittered backoff.
@@ -108,6 +110,19 @@ impl CredentialSource {
     }
 }
 
+/// A service client with the run's request bounds: no retry of a refused connection, and the
+/// attempts of failed operations recorded (`requests`).
+macro_rules! bounded_client {
+    ($sdk:ident, $config:expr) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)
+                .retry_classifier(requests::NoRetryWhenRefused)
+                .interceptor(requests::AttemptRecorder)
+                .build(),
+        )
+    };
+}
+
 /// The caller, as STS reports it.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Identity {
@@ -154,6 +169,8 @@ pub(crate) struct Aws {
     pub(crate) expiry: Option<SystemTime>,
     has_session_token: bool,
     identity: OnceCell<Identity>,
+    /// Said before the command's own output (an unknown region).
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Aws {
@@ -170,8 +187,14 @@ impl Aws {
             check_profile_exists(name)?;
         }
 
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+        // Flags were checked by their parsers; the environment and profile's values are checked
+        // here, before any request.
+        if let Some(url) = &global.endpoint_url {
+            EndpointUrl::parse(url)?;
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry_config())
+            .timeout_config(requests::timeout_config(global.timeout));
         if let Some(name) = &global.profile {
             loader = loader.profile_name(name);
         }
@@ -179,7 +202,6 @@ impl Aws {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(url) = &global.endpoint_url {
-            check_endpoint_url(url)?;
             loader = loader.endpoint_url(url);
         }
         let config = loader.load().await;
@@ -190,6 +212,28 @@ impl Aws {
                      `aws configure set region us-east-1 --profile {profile}`"
             ))
         })?;
+        let checked_region = input::Region::parse(&region).map_err(|error| {
+            if global.region.is_some() {
+                error
+            } else {
+                error.with_cause(format!(
+                    "the region comes from AWS_REGION / AWS_DEFAULT_REGION or profile {profile}'s \
+                     `region` setting"
+                ))
+            }
+        })?;
+        let warnings: Vec<String> = checked_region.unknown_warning().into_iter().collect();
+        if let Some(url) = config.endpoint_url() {
+            EndpointUrl::parse(url).map_err(|error| {
+                error.with_cause(
+                    "the endpoint comes from AWS_ENDPOINT_URL or the profile's endpoint_url",
+                )
+            })?;
+        }
+        requests::set_bounds(requests::Bounds {
+            endpoint: config.endpoint_url().map(str::to_string),
+            timeout: global.timeout,
+        });
 
         let provider = config.credentials_provider().ok_or_else(no_credentials)?;
         let credentials = provider
@@ -225,6 +269,7 @@ impl Aws {
             expiry,
             has_session_token,
             identity: OnceCell::new(),
+            warnings,
         })
     }
 
@@ -235,19 +280,21 @@ impl Aws {
         let path_style =
             self.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         Clients {
-            iam: aws_sdk_iam::Client::new(&self.config),
-            ec2: aws_sdk_ec2::Client::new(&self.config),
+            iam: bounded_client!(aws_sdk_iam, &self.config),
+            ec2: bounded_client!(aws_sdk_ec2, &self.config),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&self.config)
                     .force_path_style(path_style)
+                    .retry_classifier(requests::NoRetryWhenRefused)
+                    .interceptor(requests::AttemptRecorder)
                     .build(),
             ),
-            ssm: aws_sdk_ssm::Client::new(&self.config),
+            ssm: bounded_client!(aws_sdk_ssm, &self.config),
         }
     }
 
     pub(crate) fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.config)
+        bounded_client!(aws_sdk_sts, &self.config)
     }
 
     /// The caller identity, fetched once per run.
@@ -343,18 +390,6 @@ pub(crate) async fn explain_access_denied(
         };
     }
     error
-}
-
-/// Refuses URLs that cannot be an endpoint before the SDK tries them.
-fn check_endpoint_url(url: &str) -> Result<(), Error> {
-    let valid = (url.starts_with("http://") || url.starts_with("https://"))
-        && url.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::usage(format!("`{url}` is not an endpoint URL"))
-            .with_hint("use a full URL, e.g. --endpoint-url http://127.0.0.1:5000"))
-    }
 }
 
 /// A profile asked for by name must exist in the shared files; the SDK's own message for this is
@@ -540,13 +575,6 @@ mod tests {
                 profile: "course".into()
             }
         );
-    }
-
-    #[test]
-    fn endpoint_urls_are_checked_locally() {
-        assert!(check_endpoint_url("http://127.0.0.1:5000").is_ok());
-        assert!(check_endpoint_url("localhost:5000").is_err());
-        assert!(check_endpoint_url("http://").is_err());
     }
 
     #[test]

@@ -7,9 +7,38 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::error::Error;
 use crate::input::{
-    BucketName, InstanceId, ObjectKey, PolicyArn, ProfileName, RoleName, TagFilter, parse_duration,
+    BucketName, EndpointUrl, InstanceId, ObjectKey, PolicyArn, ProfileName, Region, RoleName,
+    TagFilter, parse_duration, parse_timeout,
 };
+
+/// This run's command line, quoted for a POSIX shell (to resume it, or to suggest a variant).
+pub(crate) fn command_line() -> String {
+    let quote = |arg: String| {
+        let plain = !arg.is_empty()
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c));
+        if plain {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    std::iter::once("provision".to_string())
+        .chain(std::env::args().skip(1).map(quote))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn parse_region(text: &str) -> Result<String, Error> {
+    Region::parse(text).map(|region| region.as_str().to_string())
+}
+
+fn parse_endpoint_url(text: &str) -> Result<String, Error> {
+    EndpointUrl::parse(text).map(|url| url.as_str().to_string())
+}
 
 /// Set up — and at course end tear down — the AWS resources of the cloud course, idempotently.
 #[derive(Debug, Parser)]
@@ -38,12 +67,16 @@ pub(crate) struct GlobalArgs {
     pub(crate) profile: Option<String>,
 
     /// AWS region [default: AWS_REGION, else the profile's region].
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, global = true, value_name = "REGION", value_parser = parse_region)]
     pub(crate) region: Option<String>,
 
     /// Send every request to this endpoint, e.g. a local emulator [default: AWS_ENDPOINT_URL].
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint_url)]
     pub(crate) endpoint_url: Option<String>,
+
+    /// The longest one AWS request may take, retries included (e.g. 30s, 2m).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub(crate) timeout: Duration,
 
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
@@ -185,6 +218,11 @@ pub(crate) struct DragonsLabArgs {
     /// Upload the lab web app from DIR as public-read files (allows object ACLs on the bucket).
     #[arg(long, value_name = "DIR")]
     pub(crate) site: Option<PathBuf>,
+
+    /// Also upload hidden files and folders of --site DIR (`.well-known`); by default `.git`,
+    /// `.env` and every other dot-file stay private.
+    #[arg(long, requires = "site")]
+    pub(crate) include_hidden: bool,
 
     #[command(flatten)]
     pub(crate) adopt: AdoptArg,

@@ -8,7 +8,10 @@
 use std::fmt;
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::requests;
 
 /// The process exit codes `provision` promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,10 @@ pub(crate) enum ExitStatus {
     Success = 0,
     Failure = 1,
     Usage = 2,
+    /// Ended by SIGINT (128 + 2).
+    Interrupted = 130,
+    /// Ended by SIGTERM (128 + 15).
+    Terminated = 143,
 }
 
 /// Details of an access-denied answer, completed with the caller's identity when rendered.
@@ -38,6 +45,8 @@ struct Inner {
     causes: Vec<String>,
     hints: Vec<String>,
     access_denied: Option<AccessDenied>,
+    /// The command already put this error in its JSON document.
+    in_report: bool,
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
@@ -60,7 +69,24 @@ impl Error {
             causes: Vec::new(),
             hints: Vec::new(),
             access_denied: None,
+            in_report: false,
         }))
+    }
+
+    /// A run a signal stopped: exit 130 for SIGINT, 143 for SIGTERM.
+    pub(crate) fn interrupted(status: ExitStatus, message: impl Into<String>) -> Self {
+        Self::new(status, message)
+    }
+
+    /// Marks the error as already part of the command's JSON document, so that it is not printed
+    /// as a second one.
+    pub(crate) fn in_report(mut self) -> Self {
+        self.0.in_report = true;
+        self
+    }
+
+    pub(crate) fn is_in_report(&self) -> bool {
+        self.0.in_report
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -91,6 +117,26 @@ impl Error {
 
     pub(crate) fn access_denied(&self) -> Option<&AccessDenied> {
         self.0.access_denied.as_ref()
+    }
+}
+
+/// An error in a JSON document.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ErrorBody<'a> {
+    pub(crate) message: &'a str,
+    pub(crate) causes: &'a [String],
+    pub(crate) hints: &'a [String],
+    pub(crate) exit_code: i32,
+}
+
+impl<'a> From<&'a Error> for ErrorBody<'a> {
+    fn from(error: &'a Error) -> Self {
+        Self {
+            message: error.message(),
+            causes: error.causes(),
+            hints: error.hints(),
+            exit_code: error.status() as i32,
+        }
     }
 }
 
@@ -144,34 +190,105 @@ pub(crate) fn service_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> 
     err.as_service_error().and_then(|e| e.code())
 }
 
+/// Error codes with which AWS says "slow down" (retried by the SDK, then reported as failing).
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "RequestThrottled",
+    "PriorRequestNotComplete",
+];
+
+/// The hint for a failure on AWS's side: nothing the user did, and nothing lost.
+const AWS_FAILING_HINT: &str = "AWS is failing or throttling; re-run the same command later — \
+                                nothing is lost: it picks up where this run stopped";
+
 /// Converts an SDK error from `action` (IAM-style name, e.g. `iam:CreateRole`) into an [`Error`]
 /// with the right kind and hint.
-pub(crate) fn aws_error<E, R>(action: &str, err: SdkError<E, R>) -> Error
+pub(crate) fn aws_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
+    let endpoint = requests::endpoint_of(action);
+    let attempts = || {
+        requests::attempts_of(action)
+            .filter(|&n| n > 1)
+            .map(|n| format!("the request was sent {n} times (the SDK retried it)"))
+    };
+    let with_attempts = |error: Error| match attempts() {
+        Some(cause) => error.with_cause(cause),
+        None => error,
+    };
     match &err {
         SdkError::DispatchFailure(failure) => {
             let detail = failure
                 .as_connector_error()
                 .map(|c| error_chain(c))
                 .unwrap_or_else(|| error_chain(&err));
-            if failure.is_timeout() || failure.is_io() {
-                return Error::failed(format!("{action}: could not reach the AWS endpoint"))
+            let refused = failure
+                .as_connector_error()
+                .is_some_and(|c| requests::is_refused(c));
+            if refused {
+                return Error::failed(format!("{action}: {endpoint} refused the connection"))
                     .with_cause(detail)
                     .with_hint(
-                        "check the network, or --endpoint-url / AWS_ENDPOINT_URL if you point \
-                         provision at a local emulator (is it running?)",
+                        "nothing listens there: check --endpoint-url / AWS_ENDPOINT_URL (is the \
+                         local emulator running?), or the network",
                     );
+            }
+            if failure.is_timeout() {
+                return with_attempts(Error::failed(format!(
+                    "{action}: could not connect to {endpoint} within {}",
+                    seconds(requests::CONNECT_TIMEOUT)
+                )))
+                .with_cause(detail)
+                .with_hint("check the network, or --endpoint-url / AWS_ENDPOINT_URL");
+            }
+            if failure.is_io() {
+                return with_attempts(Error::failed(format!(
+                    "{action}: could not reach {endpoint}"
+                )))
+                .with_cause(detail)
+                .with_hint(
+                    "check the network, or --endpoint-url / AWS_ENDPOINT_URL if you point \
+                     provision at a local emulator (is it running?)",
+                );
             }
             Error::failed(format!("{action}: the request could not be sent")).with_cause(detail)
         }
-        SdkError::TimeoutError(_) => Error::failed(format!("{action}: the request timed out"))
-            .with_hint("check the network, or --endpoint-url if you use a local emulator"),
+        SdkError::TimeoutError(_) => with_attempts(Error::failed(format!(
+            "{action}: no answer from {endpoint} within {}",
+            seconds(requests::timeout())
+        )))
+        .with_hint(
+            "the endpoint accepted the request but did not answer in time: check it (and \
+             --endpoint-url), or allow longer with --timeout",
+        ),
+        SdkError::ResponseError(response) => {
+            Error::failed(format!("{action}: the answer could not be read"))
+                .with_cause(not_aws(&endpoint, response.raw()))
+                .with_cause(error_chain(&err))
+                .with_hint(
+                    "check --endpoint-url / AWS_ENDPOINT_URL: it should be an AWS endpoint or an \
+                     emulator of one",
+                )
+        }
         SdkError::ServiceError(service) => {
             let inner = service.err();
-            let code = inner.code().unwrap_or("Unknown");
+            let raw = service.raw();
+            let status = raw.status().as_u16();
+            let Some(code) = inner.code() else {
+                return Error::failed(format!("{action} failed"))
+                    .with_cause(not_aws(&endpoint, raw))
+                    .with_hint(
+                        "check --endpoint-url / AWS_ENDPOINT_URL: it should be an AWS endpoint or \
+                         an emulator of one",
+                    );
+            };
             let message = inner.message().unwrap_or("").to_string();
             if ACCESS_DENIED_CODES.contains(&code) {
                 let encoded_message = encoded_authorization_message(&message);
@@ -195,6 +312,12 @@ where
                          (or `aws configure --profile NAME`), or check AWS_ACCESS_KEY_ID / \
                          AWS_SECRET_ACCESS_KEY; `provision whoami` shows where they come from",
                     )
+            } else if status >= 500 || THROTTLING_CODES.contains(&code) {
+                with_attempts(
+                    Error::failed(format!("{action} failed: AWS answered HTTP {status}"))
+                        .with_cause(format!("{code}: {message}")),
+                )
+                .with_hint(AWS_FAILING_HINT)
             } else {
                 Error::failed(format!("{action} failed")).with_cause(format!("{code}: {message}"))
             }
@@ -203,17 +326,38 @@ where
     }
 }
 
+/// Describes an answer that is not an AWS error document.
+fn not_aws(endpoint: &str, response: &HttpResponse) -> String {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap_or("no content type");
+    format!(
+        "HTTP {} {content_type} from {endpoint} — is this an AWS endpoint?",
+        response.status().as_u16()
+    )
+}
+
+/// `30 s`, `1.5 s`.
+pub(crate) fn seconds(duration: std::time::Duration) -> String {
+    let value = duration.as_secs_f64();
+    if value.fract() == 0.0 {
+        format!("{value:.0} s")
+    } else {
+        format!("{value:.1} s")
+    }
+}
+
 /// The outcome of a mutating request: `Ok` when it succeeded, or when AWS answered with an error that
 /// `already_done` recognises as the desired state holding already — created meanwhile by a
 /// concurrent run, or already deleted. Any other error is converted with [`aws_error`].
-pub(crate) fn settled<T, E, R>(
+pub(crate) fn settled<T, E>(
     action: &str,
-    result: Result<T, SdkError<E, R>>,
+    result: Result<T, SdkError<E, HttpResponse>>,
     already_done: impl Fn(&E) -> bool,
 ) -> Result<(), Error>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
     match result {
         Ok(_) => Ok(()),
@@ -223,10 +367,12 @@ where
 }
 
 /// The outcome of a mutating request for which no error means "done".
-pub(crate) fn sent<T, E, R>(action: &str, result: Result<T, SdkError<E, R>>) -> Result<(), Error>
+pub(crate) fn sent<T, E>(
+    action: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<(), Error>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
     settled(action, result, |_| false)
 }

@@ -82,26 +82,245 @@ impl fmt::Display for InstanceSelector {
     }
 }
 
-/// The ARN of an IAM managed policy: `arn:PARTITION:iam::ACCOUNT-or-aws:policy/PATH/NAME`.
+/// The ARN of an IAM managed policy: `arn:PARTITION:iam::ACCOUNT-or-aws:policy/PATH/NAME`, checked
+/// fully — partition, account, path and name characters — so a mistyped ARN fails before any write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PolicyArn(String);
 
 impl PolicyArn {
     pub(crate) fn parse(arn: &str) -> Result<Self, Error> {
+        let refuse = |why: String| {
+            Error::usage(format!(
+                "--policy-arn `{arn}` is not an IAM policy ARN: {why}"
+            ))
+            .with_hint("managed policy ARNs look like arn:aws:iam::aws:policy/ReadOnlyAccess")
+        };
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let valid = parts.len() == 6
-            && parts[0] == "arn"
-            && parts[2] == "iam"
-            && parts[3].is_empty()
-            && parts[5].starts_with("policy/")
-            && parts[5].len() > "policy/".len();
-        if valid {
-            return Ok(Self(arn.to_string()));
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" || !parts[3].is_empty() {
+            return Err(refuse(
+                "it must have the form arn:PARTITION:iam::ACCOUNT:policy/NAME".into(),
+            ));
         }
-        Err(
-            Error::usage(format!("--policy-arn `{arn}` is not an IAM policy ARN"))
-                .with_hint("managed policy ARNs look like arn:aws:iam::aws:policy/ReadOnlyAccess"),
-        )
+        if !PARTITIONS.contains(&parts[1]) {
+            return Err(refuse(format!(
+                "`{}` is not an AWS partition ({})",
+                parts[1],
+                PARTITIONS.join(", ")
+            )));
+        }
+        if parts[4] != "aws" && !is_account_id(parts[4]) {
+            return Err(refuse(format!(
+                "`{}` is neither `aws` nor a 12-digit account id",
+                parts[4]
+            )));
+        }
+        let Some(path_and_name) = parts[5].strip_prefix("policy/") else {
+            return Err(refuse("the resource must start with `policy/`".into()));
+        };
+        // IAM: a path is `/` or `/segments/` of printable ASCII without spaces; a policy name is 1
+        // to 128 of letters, digits and `+=,.@_-`.
+        let (path, name) = path_and_name
+            .rsplit_once('/')
+            .map_or(("", path_and_name), |(path, name)| (path, name));
+        if name.is_empty() || name.len() > 128 {
+            return Err(refuse("the policy name must be 1 to 128 characters".into()));
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "+=,.@_-".contains(*c)))
+        {
+            return Err(refuse(format!(
+                "the policy name contains `{bad}`; IAM allows letters, digits and + = , . @ _ -"
+            )));
+        }
+        if let Some(bad) = path.chars().find(|c| !('!'..='~').contains(c)) {
+            return Err(refuse(format!(
+                "the policy path contains {bad:?}; IAM allows printable ASCII without spaces"
+            )));
+        }
+        if path.contains("//") || path.len() > 512 {
+            return Err(refuse("the policy path is not a valid IAM path".into()));
+        }
+        Ok(Self(arn.to_string()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The AWS partitions, as the SDK's endpoint metadata lists them.
+pub(crate) const PARTITIONS: &[&str] = &[
+    "aws",
+    "aws-cn",
+    "aws-eusc",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-us-gov",
+];
+
+/// Whether `text` is an AWS account id: exactly 12 digits.
+pub(crate) fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The SDK's partition metadata (regions and the pattern of each partition's region names), copied
+/// from the endpoint rules of the AWS SDK for Rust (`aws-sdk-ssm` 1.133, `endpoint_lib.rs`); the
+/// SDK does not export it.
+const PARTITION_METADATA: &str = include_str!("partitions.json");
+
+/// An AWS region name, checked for syntax locally: lower-case letters and digits in at least three
+/// `-`-separated parts, the last a number (`us-east-1`, `us-gov-west-1`, `eusc-de-east-1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Region(String);
+
+impl Region {
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        let parts: Vec<&str> = name.split('-').collect();
+        let valid = name.len() <= 32
+            && parts.len() >= 3
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+            && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+            && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
+        if valid {
+            return Ok(Self(name.to_string()));
+        }
+        Err(Error::usage(format!("`{name}` is not an AWS region name"))
+            .with_hint("region names look like us-east-1 or ca-central-1 (--region, AWS_REGION or the profile's region)"))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The partition whose region pattern the name matches (`aws` when none does, as the SDK
+    /// resolves it), and whether the SDK's metadata lists the region itself.
+    pub(crate) fn partition(&self) -> (String, bool) {
+        let metadata: serde_json::Value =
+            serde_json::from_str(PARTITION_METADATA).unwrap_or_default();
+        let partitions = metadata["partitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for partition in &partitions {
+            let id = partition["id"].as_str().unwrap_or("aws");
+            let listed = partition["regions"]
+                .as_array()
+                .is_some_and(|regions| regions.iter().any(|r| r == self.0.as_str()));
+            let pattern = partition["regionRegex"].as_str().unwrap_or("");
+            if listed || region_pattern_matches(pattern, &self.0) {
+                return (id.to_string(), listed);
+            }
+        }
+        ("aws".to_string(), false)
+    }
+
+    /// A warning when the SDK's partition metadata does not list the region.
+    pub(crate) fn unknown_warning(&self) -> Option<String> {
+        let (partition, listed) = self.partition();
+        (!listed).then(|| {
+            format!(
+                "region {} is not a region this version of provision knows in partition {partition}; \
+                 if it is not a new region, check --region / AWS_REGION",
+                self.0
+            )
+        })
+    }
+}
+
+/// Matches a region name against one of the SDK's `regionRegex` patterns, which all have the form
+/// `^(a|b)\-literal\-\w+\-\d+$`: `-`-separated pieces, each literal, alternatives, `\w+` or `\d+`.
+fn region_pattern_matches(pattern: &str, region: &str) -> bool {
+    let Some(body) = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')) else {
+        return false;
+    };
+    let pieces: Vec<&str> = body.split("\\-").collect();
+    let parts: Vec<&str> = region.split('-').collect();
+    pieces.len() == parts.len()
+        && pieces.iter().zip(&parts).all(|(piece, part)| match *piece {
+            "\\w+" => {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            }
+            "\\d+" => !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()),
+            _ => piece
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .split('|')
+                .any(|literal| literal == *part),
+        })
+}
+
+/// An endpoint URL (`--endpoint-url`, `AWS_ENDPOINT_URL`), parsed locally: `http` or `https`, a
+/// host name, IPv4 or bracketed IPv6 address, an optional port, and no user information.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EndpointUrl(String);
+
+impl EndpointUrl {
+    pub(crate) fn parse(url: &str) -> Result<Self, Error> {
+        let refuse = |why: &str| {
+            Error::usage(format!("`{url}` is not an endpoint URL: {why}"))
+                .with_hint("use a full URL, e.g. --endpoint-url http://127.0.0.1:5000")
+        };
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| refuse("it must start with http:// or https://"))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(refuse("it must not contain a user name or password"));
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (address, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| refuse("an IPv6 address must be closed with `]`"))?;
+            if address.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(refuse("the IPv6 address is not valid"));
+            }
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| refuse("unexpected text after `]`"))?,
+                ),
+            };
+            (None, port)
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (Some(host), Some(port)),
+                None => (Some(authority), None),
+            }
+        };
+        if let Some(host) = host {
+            let label_ok = |label: &str| {
+                (1..=63).contains(&label.len())
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            };
+            if host.is_empty() {
+                return Err(refuse("it has no host"));
+            }
+            if host.len() > 253 || !host.trim_end_matches('.').split('.').all(label_ok) {
+                return Err(refuse(&format!(
+                    "`{host}` is not a host name or IP address"
+                )));
+            }
+        }
+        if let Some(port) = port
+            && !port.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            return Err(refuse(&format!("`{port}` is not a port (1 to 65535)")));
+        }
+        Ok(Self(url.to_string()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -245,44 +464,74 @@ impl ProfileName {
     }
 }
 
-/// Parses `90`, `90s`, `2m`, `1m30s`, `500ms`, `1h`.
+/// The longest duration any flag accepts: waits are bounded, and a day is beyond every one of them.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses `90`, `90s`, `2m`, `1m30s`, `500ms`, `1h`, up to [`MAX_DURATION`]; anything longer, or
+/// too large to represent, is refused rather than overflowing later.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, Error> {
     let invalid = || {
         Error::usage(format!("`{text}` is not a duration"))
             .with_hint("write it as e.g. 90s, 2m or 1m30s")
     };
+    let too_long = || {
+        Error::usage(format!("`{text}` is longer than the 24h any wait may last"))
+            .with_hint("write a shorter duration, e.g. 90s, 2m or 1h")
+    };
     if text.is_empty() {
         return Err(invalid());
     }
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut digits = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let value: u64 = digits.parse().map_err(|_| invalid())?;
-        digits.clear();
-        let unit = match c {
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                Duration::from_millis(1)
+    let total = if text.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(text.parse::<u64>().map_err(|_| too_long())?)
+    } else {
+        let mut total = Duration::ZERO;
+        let mut digits = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
             }
-            'h' => Duration::from_secs(3600),
-            'm' => Duration::from_secs(60),
-            's' => Duration::from_secs(1),
-            _ => return Err(invalid()),
-        };
-        total += unit * u32::try_from(value).map_err(|_| invalid())?;
-    }
-    if !digits.is_empty() {
-        return Err(invalid());
+            if digits.is_empty() {
+                return Err(invalid());
+            }
+            let value: u32 = digits.parse().map_err(|_| too_long())?;
+            digits.clear();
+            let unit = match c {
+                'm' if chars.peek() == Some(&'s') => {
+                    chars.next();
+                    Duration::from_millis(1)
+                }
+                'h' => Duration::from_secs(3600),
+                'm' => Duration::from_secs(60),
+                's' => Duration::from_secs(1),
+                _ => return Err(invalid()),
+            };
+            let part = unit.checked_mul(value).ok_or_else(too_long)?;
+            total = total.checked_add(part).ok_or_else(too_long)?;
+        }
+        if !digits.is_empty() {
+            return Err(invalid());
+        }
+        total
+    };
+    if total > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(total)
+}
+
+/// `--timeout`: a duration from 1 s to [`MAX_DURATION`].
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, Error> {
+    let duration = parse_duration(text)?;
+    if duration < Duration::from_secs(1) {
+        return Err(
+            Error::usage(format!("--timeout `{text}` is shorter than 1s")).with_hint(
+                "AWS answers within a second or two; give it at least 1s, e.g. --timeout 30s",
+            ),
+        );
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]
@@ -319,8 +568,120 @@ mod tests {
     fn policy_arns_are_checked() {
         assert!(PolicyArn::parse("arn:aws:iam::aws:policy/AdministratorAccess").is_ok());
         assert!(PolicyArn::parse("arn:aws:iam::123456789012:policy/path/mine").is_ok());
-        assert!(PolicyArn::parse("AdministratorAccess").is_err());
-        assert!(PolicyArn::parse("arn:aws:s3:::bucket").is_err());
+        assert!(PolicyArn::parse("arn:aws-us-gov:iam::aws:policy/service-role/X_y+=,.@-").is_ok());
+        for (arn, why) in [
+            ("AdministratorAccess", "the form"),
+            ("arn:aws:s3:::bucket", "the form"),
+            ("arn:aws:iam::notanaccount:policy/x y", "12-digit"),
+            ("arn:aws:iam::123456789012:policy/x y", "contains ` `"),
+            ("arn:mars:iam::aws:policy/x", "partition"),
+            ("arn:aws:iam::aws:role/x", "policy/"),
+            ("arn:aws:iam::aws:policy/", "1 to 128"),
+            ("arn:aws:iam::aws:policy/a b/x", "printable ASCII"),
+        ] {
+            let error = PolicyArn::parse(arn).expect_err(arn);
+            assert!(error.message().contains(why), "{arn}: {}", error.message());
+        }
+    }
+
+    #[test]
+    fn regions_are_checked_locally_and_against_the_partition_metadata() {
+        for name in [
+            "us-east-1",
+            "ca-central-1",
+            "us-gov-west-1",
+            "eusc-de-east-1",
+            "mars-north-9",
+        ] {
+            assert!(Region::parse(name).is_ok(), "{name}");
+        }
+        for name in [
+            "us east 1",
+            "",
+            "US-EAST-1",
+            "useast1",
+            "us-east-",
+            "1-east-1",
+        ] {
+            let error = Region::parse(name).expect_err(name);
+            assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        }
+        let known = |name: &str| Region::parse(name).expect("syntax").partition();
+        assert_eq!(known("us-east-1"), ("aws".to_string(), true));
+        assert_eq!(known("cn-north-1"), ("aws-cn".to_string(), true));
+        assert_eq!(known("us-gov-east-1"), ("aws-us-gov".to_string(), true));
+        assert_eq!(known("us-isob-east-1"), ("aws-iso-b".to_string(), true));
+        assert_eq!(
+            known("eu-south-9"),
+            ("aws".to_string(), false),
+            "a future aws region"
+        );
+        assert_eq!(known("mars-north-9"), ("aws".to_string(), false));
+        assert!(
+            Region::parse("mars-north-9")
+                .expect("syntax")
+                .unknown_warning()
+                .is_some()
+        );
+        assert!(
+            Region::parse("eu-west-1")
+                .expect("syntax")
+                .unknown_warning()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn endpoint_urls_are_parsed_locally() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "https://s3.us-east-1.amazonaws.com",
+            "http://localhost:4566/",
+            "http://[::1]:5000",
+            "http://moto",
+        ] {
+            assert!(EndpointUrl::parse(url).is_ok(), "{url}");
+        }
+        for (url, why) in [
+            ("http://::::", "no host"),
+            ("127.0.0.1:5000", "http://"),
+            ("http://", "no host"),
+            ("http://host:99999", "not a port"),
+            ("http://host:", "not a port"),
+            ("http://user:pw@host", "user name"),
+            ("http://[::1", "closed"),
+            ("http://[zz]:1", "IPv6"),
+            ("http://a b", "not a host name"),
+        ] {
+            let error = EndpointUrl::parse(url).expect_err(url);
+            assert!(error.message().contains(why), "{url}: {}", error.message());
+            assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        }
+    }
+
+    #[test]
+    fn durations_at_their_extremes_are_refused_not_overflowed() {
+        for text in [
+            "9300000000000000000",
+            "18446744073709551616",
+            "99999999999h",
+            "4294967295h",
+            "25h",
+            "86401",
+            "1000000h1000000h",
+        ] {
+            let error = parse_duration(text).expect_err(text);
+            assert!(
+                error.message().contains("24h"),
+                "{text}: {}",
+                error.message()
+            );
+        }
+        assert_eq!(parse_duration("24h").ok(), Some(MAX_DURATION));
+        assert_eq!(parse_duration("0").ok(), Some(Duration::ZERO));
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("500ms").is_err());
+        assert_eq!(parse_timeout("1s").ok(), Some(Duration::from_secs(1)));
     }
 
     #[test]

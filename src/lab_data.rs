@@ -19,6 +19,9 @@ pub(crate) fn parse_dragons(
 ) -> Result<Vec<serde_json::Map<String, Value>>, Error> {
     let hint = "the lab data is a JSON array of dragon objects like data/dragons.json, each with a \
                 \"dragon_name_str\"";
+    if bytes.starts_with(UTF8_BOM) {
+        return Err(bom_error(origin));
+    }
     let document: Value = serde_json::from_slice(bytes).map_err(|e| {
         Error::usage(format!("{origin} is not JSON"))
             .with_cause(e.to_string())
@@ -54,6 +57,20 @@ pub(crate) fn parse_dragons(
             .with_hint(hint)),
         })
         .collect()
+}
+
+/// The UTF-8 byte order mark some Windows editors write at the start of a file.
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A file that starts with a byte order mark, which JSON (RFC 8259 §8.1) does not allow.
+pub(crate) fn bom_error(origin: &str) -> Error {
+    Error::usage(format!(
+        "{origin} starts with a UTF-8 byte order mark (bytes EF BB BF), which JSON does not allow"
+    ))
+    .with_hint(format!(
+        "save it as UTF-8 without BOM (most editors offer \"UTF-8\" next to \"UTF-8 with BOM\"), \
+         or strip it: sed -i '1s/^\\xEF\\xBB\\xBF//' {origin}"
+    ))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -113,5 +130,18 @@ mod tests {
                 .message()
                 .contains("element 0 is a number")
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let mut bytes = UTF8_BOM.to_vec();
+        bytes.extend_from_slice(DEFAULT_DRAGONS);
+        let error = parse_dragons(&bytes, "dragons.json").expect_err("BOM");
+        assert!(
+            error.message().contains("byte order mark"),
+            "{}",
+            error.message()
+        );
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
     }
 }

@@ -16,7 +16,9 @@ mod lab_data;
 mod plan;
 mod policy;
 mod printer;
+mod requests;
 mod resources;
+mod signals;
 mod state;
 mod template;
 
@@ -26,7 +28,7 @@ use clap::{CommandFactory, FromArgMatches};
 use serde::Serialize;
 
 use cli::{Cli, Command, OutputFormat};
-use error::{Error, ExitStatus};
+use error::{Error, ErrorBody, ExitStatus};
 use printer::Printer;
 
 /// Parses the command line, runs the command, renders its error, and returns the documented exit
@@ -57,6 +59,26 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitStatus {
     let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let global = &cli.global;
+    {
+        let printer = printer.clone();
+        let command = cli.command.name();
+        signals::install(move |signal, applied| {
+            printer.clear();
+            let message = if applied {
+                format!(
+                    "interrupted by {} after the changes were made",
+                    signal.name()
+                )
+            } else {
+                format!(
+                    "interrupted by {} before any change was made; nothing was changed",
+                    signal.name()
+                )
+            };
+            let error = Error::interrupted(signal.exit_status(), message);
+            let _ = report(&printer, command, &error);
+        });
+    }
     let result = match &cli.command {
         Command::InstanceProfile(args) => {
             commands::instance_profile::run(global, args, &printer).await
@@ -76,7 +98,7 @@ async fn run(cli: Cli) -> ExitStatus {
 /// Renders a failed command's error on stderr and, with `--output json`, as the JSON document.
 fn report(printer: &Printer, command: &str, error: &Error) -> ExitStatus {
     printer.error(error);
-    if printer.is_json() {
+    if printer.is_json() && !error.is_in_report() {
         let _ = printer.json(&ErrorReport::new(command, error));
     }
     error.status()
@@ -86,16 +108,33 @@ fn report(printer: &Printer, command: &str, error: &Error) -> ExitStatus {
 /// other error — with its hint, and as JSON with `--output json`; the rest (help, version, unknown
 /// flags) as clap renders them.
 fn invalid_command_line(error: &clap::Error) -> ExitCode {
-    let ours = std::error::Error::source(error).and_then(|s| s.downcast_ref::<Error>());
-    let Some(ours) = ours else {
-        let _ = error.print();
-        return ExitCode::from(error.exit_code() as u8);
-    };
+    use clap::error::ErrorKind;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json = args
         .windows(2)
         .any(|pair| pair[0] == "--output" && pair[1] == "json")
         || args.iter().any(|a| a == "--output=json");
+    let ours = std::error::Error::source(error).and_then(|s| s.downcast_ref::<Error>());
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    let converted;
+    let ours = match ours {
+        Some(ours) => ours,
+        // Help and version are what was asked for; other clap errors are rendered by clap for
+        // people, and as the same JSON error document as every other error for programs.
+        None if json && !informational => {
+            converted = clap_usage_error(error);
+            &converted
+        }
+        None => {
+            let _ = error.print();
+            return ExitCode::from(error.exit_code() as u8);
+        }
+    };
     let format = if json {
         OutputFormat::Json
     } else {
@@ -112,6 +151,22 @@ fn invalid_command_line(error: &clap::Error) -> ExitCode {
     ExitCode::from(report(&Printer::new(format, false, false), command, ours) as u8)
 }
 
+/// A clap usage error as one of ours: its first line as the message, its usage as a hint.
+fn clap_usage_error(error: &clap::Error) -> Error {
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let message = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut usage = Error::usage(message);
+    for line in lines {
+        usage = usage.with_hint(line.trim().to_string());
+    }
+    usage
+}
+
 /// `--output json`'s document when a command fails.
 #[derive(Debug, Serialize)]
 struct ErrorReport<'a> {
@@ -119,24 +174,11 @@ struct ErrorReport<'a> {
     error: ErrorBody<'a>,
 }
 
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
-    message: &'a str,
-    causes: &'a [String],
-    hints: &'a [String],
-    exit_code: i32,
-}
-
 impl<'a> ErrorReport<'a> {
     fn new(command: &'a str, error: &'a Error) -> Self {
         Self {
             command,
-            error: ErrorBody {
-                message: error.message(),
-                causes: error.causes(),
-                hints: error.hints(),
-                exit_code: error.status() as i32,
-            },
+            error: ErrorBody::from(error),
         }
     }
 }

@@ -222,6 +222,9 @@ pub(crate) enum Drift {
     Value { current: String, desired: String },
     /// A parameter's type.
     ParameterType { current: ParameterType },
+    /// The object's ACL grants access to everyone (`AllUsers`) or to any AWS account
+    /// (`AuthenticatedUsers`): the grants, as `GROUP:PERMISSION`.
+    PublicGrants(Vec<String>),
 }
 
 impl fmt::Display for Drift {
@@ -252,6 +255,9 @@ impl fmt::Display for Drift {
             ),
             Self::Value { current, desired } => write!(f, "{current} → {desired}"),
             Self::ParameterType { current } => write!(f, "type {} → String", current.as_str()),
+            Self::PublicGrants(grants) => {
+                write!(f, "ACL grants {} → private", grants.join(", "))
+            }
         }
     }
 }

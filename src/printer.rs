@@ -98,6 +98,11 @@ impl Printer {
         Some(answer)
     }
 
+    /// Removes every progress line still drawn (the run is ending early).
+    pub(crate) fn clear(&self) {
+        let _ = self.multi.clear();
+    }
+
     pub(crate) fn error(&self, error: &Error) {
         self.stderr(&error.to_string());
     }
@@ -282,6 +287,20 @@ impl ApplyProgress {
         }
         bar.set_message(message.clone());
         *shown = message;
+    }
+
+    /// Ends the lines of changes still running when the run stops (interrupted), marked so.
+    pub(crate) fn abandon_running(&self) {
+        let Ok(mut lines) = self.lines.lock() else {
+            return;
+        };
+        for (_, line) in lines.drain() {
+            if let Some((bar, shown)) = &line.items {
+                self.printer.end_line(bar, "✗", shown.clone(), true);
+            }
+            let message = format!("{}: interrupted", line.step.message);
+            self.printer.end_line(&line.step.bar, "✗", message, true);
+        }
     }
 
     fn finish<Op>(

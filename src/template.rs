@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::input::{BucketName, PARTITIONS, Region, RoleName, is_account_id};
 
 /// The placeholders a template may use.
 pub(crate) const PLACEHOLDERS: &[&str] =
@@ -60,6 +61,9 @@ impl Template {
                 .with_cause(e.to_string())
                 .with_hint("check the path given to --policy / --trust-policy")
         })?;
+        if text.as_bytes().starts_with(crate::lab_data::UTF8_BOM) {
+            return Err(crate::lab_data::bom_error(&path.display().to_string()));
+        }
         Ok(Self {
             origin: path.display().to_string(),
             text,
@@ -78,30 +82,39 @@ impl Template {
         self.render(&sample).map(|_| ())
     }
 
-    /// Replaces every placeholder and parses the result as a policy document.
+    /// Parses the template as JSON, then replaces placeholders inside its string values (and keys)
+    /// only, so a value can never escape its string: a quote or brace in a value stays text. A
+    /// placeholder outside a string is a template error. Every value is first checked by its own
+    /// rules (`Values::check`), so a policy never holds a value a command would not accept.
     pub(crate) fn render(&self, values: &Values<'_>) -> Result<Value, Error> {
-        let mut out = String::with_capacity(self.text.len());
-        let mut rest = self.text.as_str();
-        let mut unknown = Vec::new();
-        while let Some(start) = rest.find("{{") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find("}}") else {
-                return Err(Error::usage(format!(
-                    "{}: a `{{{{` placeholder is never closed",
+        values.check()?;
+        let mut document: Value = serde_json::from_str(&self.text).map_err(|e| {
+            match placeholder_outside_string(&self.text) {
+                Some((name, line)) => Error::usage(format!(
+                    "{}: placeholder {{{{{name}}}}} on line {line} is outside a JSON string",
                     self.origin
                 ))
-                .with_hint(placeholder_hint()));
-            };
-            let name = after[..end].trim();
-            match values.get(name) {
-                Some(value) => out.push_str(value),
-                None => unknown.push(name.to_string()),
+                .with_hint(
+                    "placeholders are replaced inside string values only, e.g. \
+                     \"Resource\": \"arn:{{partition}}:s3:::{{bucket}}\"",
+                ),
+                None => Error::usage(format!("{} is not valid JSON", self.origin))
+                    .with_cause(e.to_string())
+                    .with_hint(
+                        "a policy file is a JSON document like templates/ec2-trust-policy.json",
+                    ),
             }
-            rest = &after[end + 2..];
-        }
-        out.push_str(rest);
+        })?;
+        let mut unknown = Vec::new();
+        substitute(&mut document, values, &mut unknown).map_err(|()| {
+            Error::usage(format!(
+                "{}: a `{{{{` placeholder is never closed",
+                self.origin
+            ))
+            .with_hint(placeholder_hint())
+        })?;
         if !unknown.is_empty() {
+            unknown.dedup();
             let list: Vec<String> = unknown.iter().map(|n| format!("{{{{{n}}}}}")).collect();
             return Err(Error::usage(format!(
                 "{}: unknown placeholder {}",
@@ -110,11 +123,6 @@ impl Template {
             ))
             .with_hint(placeholder_hint()));
         }
-        let document: Value = serde_json::from_str(&out).map_err(|e| {
-            Error::usage(format!("{} is not valid JSON", self.origin))
-                .with_cause(e.to_string())
-                .with_hint("a policy file is a JSON document like templates/ec2-trust-policy.json")
-        })?;
         let has_statement = document
             .as_object()
             .is_some_and(|object| object.contains_key("Statement"));
@@ -127,6 +135,91 @@ impl Template {
         }
         Ok(document)
     }
+}
+
+impl Values<'_> {
+    /// Checks every value by the rules of the flag or service it comes from.
+    fn check(&self) -> Result<(), Error> {
+        BucketName::parse(self.bucket)?;
+        RoleName::parse(self.role_name)?;
+        Region::parse(self.region)?;
+        if !is_account_id(self.account_id) {
+            return Err(Error::failed(format!(
+                "`{}` is not an AWS account id (12 digits)",
+                self.account_id
+            )));
+        }
+        if !PARTITIONS.contains(&self.partition) {
+            return Err(Error::failed(format!(
+                "`{}` is not an AWS partition ({})",
+                self.partition,
+                PARTITIONS.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Replaces placeholders in every string of `value`, recording unknown names; `Err` when a `{{` is
+/// never closed.
+fn substitute(value: &mut Value, values: &Values<'_>, unknown: &mut Vec<String>) -> Result<(), ()> {
+    match value {
+        Value::String(text) => {
+            *text = fill(text, values, unknown)?;
+        }
+        Value::Array(items) => {
+            for item in items {
+                substitute(item, values, unknown)?;
+            }
+        }
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                substitute(&mut item, values, unknown)?;
+                map.insert(fill(&key, values, unknown)?, item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+fn fill(text: &str, values: &Values<'_>, unknown: &mut Vec<String>) -> Result<String, ()> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or(())?;
+        let name = after[..end].trim();
+        match values.get(name) {
+            Some(value) => out.push_str(value),
+            None => unknown.push(name.to_string()),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The first `{{name}}` outside a JSON string, with its line number.
+fn placeholder_outside_string(text: &str) -> Option<(String, usize)> {
+    let (mut in_string, mut escaped, mut line) = (false, false, 1);
+    for (index, c) in text.char_indices() {
+        match c {
+            '\n' => line += 1,
+            _ if in_string && escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '{' if !in_string && text[index..].starts_with("{{") => {
+                let after = &text[index + 2..];
+                let name = after.find("}}").map_or(after, |end| &after[..end]);
+                return Some((name.trim().chars().take(40).collect(), line));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn placeholder_hint() -> String {
@@ -196,5 +289,75 @@ mod tests {
                 .message()
                 .contains("Statement")
         );
+    }
+
+    #[test]
+    fn values_cannot_escape_their_string() {
+        let hostile = r#"*", "Action": "*", "Resource": "arn:aws:*:*:*:*"#;
+        let hostile_values = Values {
+            bucket: hostile,
+            ..values()
+        };
+        let template = Template::embedded("dragons-lab-policy.json", DEFAULT_INLINE_POLICY);
+        let error = template
+            .render(&hostile_values)
+            .expect_err("the bucket is checked by the S3 naming rules");
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        // Even unchecked, substitution keeps the value inside its string.
+        let mut document: Value =
+            serde_json::from_str(DEFAULT_INLINE_POLICY).expect("the template is JSON");
+        substitute(&mut document, &hostile_values, &mut Vec::new()).expect("substitutes");
+        let statements = document["Statement"].as_array().expect("statements");
+        assert_eq!(statements.len(), 3);
+        assert!(statements.iter().all(|s| s["Action"] != "*"));
+        assert_eq!(
+            statements[0]["Resource"],
+            format!("arn:aws:s3:::{hostile}"),
+            "the whole value is one string"
+        );
+    }
+
+    #[test]
+    fn placeholders_outside_strings_are_template_errors() {
+        let template = Template {
+            origin: "p.json".into(),
+            text: "{\"Statement\": [],\n \"Resource\": {{bucket}} }".into(),
+        };
+        let error = template.check().expect_err("outside a string");
+        assert!(
+            error
+                .message()
+                .contains("{{bucket}} on line 2 is outside a JSON string"),
+            "{}",
+            error.message()
+        );
+        let quoted_braces = Template {
+            origin: "p.json".into(),
+            text: r#"{"Statement": [], "Sid": "a \" {{role_name}}"}"#.into(),
+        };
+        assert!(
+            quoted_braces.check().is_ok(),
+            "an escaped quote stays inside the string"
+        );
+    }
+
+    #[test]
+    fn values_are_checked_by_their_own_rules() {
+        let template = Template::embedded("dragons-lab-policy.json", DEFAULT_INLINE_POLICY);
+        for (field, bad) in [
+            ("account_id", "12345"),
+            ("region", "us east 1"),
+            ("partition", "aws\""),
+            ("role_name", "a b"),
+        ] {
+            let mut v = values();
+            match field {
+                "account_id" => v.account_id = bad,
+                "region" => v.region = bad,
+                "partition" => v.partition = bad,
+                _ => v.role_name = bad,
+            }
+            assert!(template.render(&v).is_err(), "{field}={bad}");
+        }
     }
 }

@@ -38,7 +38,10 @@ pub(crate) async fn run(
     args: &DragonsArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    with_aws(global, false, async |aws| read(aws, args, printer).await).await
+    with_aws(global, printer, false, async |aws| {
+        read(aws, args, printer).await
+    })
+    .await
 }
 
 async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {

@@ -14,21 +14,26 @@ use serde::Serialize;
 use crate::apply::{self, Execution};
 use crate::aws::{Aws, Clients};
 use crate::cli::GlobalArgs;
-use crate::error::Error;
+use crate::error::{Error, ErrorBody};
 use crate::lab::Target;
 use crate::plan::Summary;
 use crate::printer::Printer;
 use crate::resources::{Change, Plan};
+use crate::signals;
 
 /// Connects (resolving credentials once), refuses IAM work under credentials that may not do it
 /// when `iam` is set, runs `command`, and completes an access-denied error with the identity that
 /// was refused and the decoded reason.
 pub(crate) async fn with_aws<T>(
     global: &GlobalArgs,
+    printer: &Printer,
     iam: bool,
     command: impl AsyncFnOnce(&Aws) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let aws = Aws::connect(global).await?;
+    for warning in &aws.warnings {
+        printer.warn(warning);
+    }
     if iam {
         aws.require_iam_capable()?;
     }
@@ -51,13 +56,22 @@ struct Report<'a> {
     /// Where the `--site` files can be browsed (dragons-lab with `--site`).
     #[serde(skip_serializing_if = "Option::is_none")]
     site_url: Option<&'a str>,
+    /// Why the run stopped early, when it did (a failed change, or a signal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody<'a>>,
+    /// The command that resumes a run that stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<&'a str>,
 }
 
-/// A change as reported: the plan's line and what AWS assigned while applying it.
+/// A change as reported: the plan's line, what happened to it, and what AWS assigned.
 #[derive(Debug, Serialize)]
 struct ReportedChange<'a> {
     #[serde(flatten)]
     change: &'a Change,
+    /// `applied`, `unchanged`, `failed`, `not started` or `interrupted`; absent in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resource_id: Option<&'a str>,
 }
@@ -77,7 +91,9 @@ pub(crate) fn print_plan(printer: &Printer, plan: &Plan, target: &Target) {
 }
 
 /// Applies the plan unless `--dry-run` (or there is nothing to do), showing progress, then reports
-/// the outcome. A failed change fails the command with its error.
+/// the outcome. A run that stops early — a change failed, or a signal — reports every change's
+/// outcome and the command that resumes it, then fails with the failure's error (exit 1) or the
+/// signal's status (130, 143).
 pub(crate) async fn apply_and_report(
     printer: &Printer,
     global: &GlobalArgs,
@@ -91,33 +107,99 @@ pub(crate) async fn apply_and_report(
         None
     } else {
         let progress = printer.apply_progress();
-        let execution = apply::apply(plan, clients, &|event| progress.event(event)).await;
-        if let Some(error) = execution.error() {
-            return Err(error.clone());
-        }
+        let (applying, interrupt) = signals::applying();
+        let execution =
+            apply::apply(plan, clients, &|event| progress.event(event), interrupt).await;
+        progress.abandon_running();
+        drop(applying);
         Some(execution)
     };
+    let failure = execution.as_ref().and_then(stopped_early);
     print_outcome(
         printer,
-        command,
-        plan,
-        execution.as_ref(),
-        global.dry_run,
-        target,
-        site_url,
+        &Outcome {
+            command,
+            plan,
+            execution: execution.as_ref(),
+            dry_run: global.dry_run,
+            target,
+            site_url,
+            failure: failure.as_ref(),
+        },
+    )?;
+    match failure {
+        Some(error) if printer.is_json() => Err(error.in_report()),
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// The error of a run that stopped early, with what was applied and how to resume.
+fn stopped_early(execution: &Execution) -> Option<Error> {
+    let count = |name: &str| {
+        execution
+            .outcomes
+            .iter()
+            .filter(|o| o.name() == name)
+            .count()
+    };
+    let (applied, not_started, cut_off) =
+        (count("applied"), count("not started"), count("interrupted"));
+    let resume = format!("resume with: {}", crate::cli::command_line());
+    if let Some(signal) = execution.interrupted {
+        let mut message = format!(
+            "interrupted by {}: {applied} change{} applied, {not_started} not started",
+            signal.name(),
+            plural(applied)
+        );
+        if cut_off > 0 {
+            message.push_str(&format!(
+                ", {cut_off} cut off in flight (may have been applied; the re-run checks)"
+            ));
+        }
+        return Some(Error::interrupted(signal.exit_status(), message).with_hint(resume));
+    }
+    let error = execution.error()?.clone();
+    Some(
+        error
+            .with_cause(format!(
+                "{applied} change{} applied before the failure, {not_started} not started",
+                plural(applied)
+            ))
+            .with_hint(format!(
+                "once the cause is fixed, re-run the same command — it resumes from what was \
+                 applied; {resume}"
+            )),
     )
 }
 
-/// Prints the outcome: the JSON report, or the summary and the ARNs.
-fn print_outcome(
-    printer: &Printer,
-    command: &str,
-    plan: &Plan,
-    execution: Option<&Execution>,
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Everything the outcome report needs.
+struct Outcome<'a> {
+    command: &'a str,
+    plan: &'a Plan,
+    execution: Option<&'a Execution>,
     dry_run: bool,
-    target: &Target,
-    site_url: Option<&str>,
-) -> Result<(), Error> {
+    target: &'a Target,
+    site_url: Option<&'a str>,
+    failure: Option<&'a Error>,
+}
+
+/// Prints the outcome: the JSON report, or the summary and the ARNs — or, for a run that stopped
+/// early, each change's outcome.
+fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> {
+    let Outcome {
+        command,
+        plan,
+        execution,
+        dry_run,
+        target,
+        site_url,
+        failure,
+    } = *outcome;
     let summary = plan.summary();
     let changes: Vec<ReportedChange<'_>> = plan
         .changes()
@@ -125,9 +207,14 @@ fn print_outcome(
         .enumerate()
         .map(|(index, change)| ReportedChange {
             change,
+            outcome: execution
+                .and_then(|e| e.outcomes.get(index))
+                .map(apply::Outcome::name)
+                .or((!dry_run).then_some("unchanged")),
             resource_id: execution.and_then(|e| e.resource_id(index)),
         })
         .collect();
+    let resume = failure.map(|_| crate::cli::command_line());
     if printer.is_json() {
         return printer.json(&Report {
             command,
@@ -138,6 +225,8 @@ fn print_outcome(
             summary,
             warnings: plan.warnings(),
             site_url,
+            error: failure.map(ErrorBody::from),
+            resume: resume.as_deref(),
         });
     }
     let site_line = || {
@@ -161,6 +250,24 @@ fn print_outcome(
         return Ok(());
     }
     printer.data(String::new());
+    if failure.is_some() {
+        printer.data("The run stopped early. Each change:");
+        for reported in &changes {
+            let change = reported.change;
+            let outcome = reported.outcome.unwrap_or("unchanged");
+            let mark = match outcome {
+                "applied" => "✓",
+                "failed" | "interrupted" => "✗",
+                "not started" => "-",
+                _ => "=",
+            };
+            printer.data(format!(
+                "  {mark} {outcome:<11} {} {} {}",
+                change.action, change.kind, change.name
+            ));
+        }
+        return Ok(());
+    }
     printer.data(summary.to_string());
     for reported in &changes {
         // What AWS assigned (an association id) says more than the ARN it points at.

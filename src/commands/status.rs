@@ -139,7 +139,7 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let scope = Scope::new(names, None);
-    with_aws(global, true, async |aws| {
+    with_aws(global, printer, true, async |aws| {
         let clients = aws.clients();
         let step = printer.step("observing what provision manages");
         let lab_bucket =

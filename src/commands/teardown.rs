@@ -15,11 +15,18 @@ pub(crate) async fn run(
     args: &TeardownArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
+    // Refused before any request: without a terminal there is no one to confirm to.
+    if !global.yes && !global.dry_run && !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "teardown deletes resources and asks to confirm first, but there is no terminal to ask on",
+        )
+        .with_hint("check the plan with --dry-run, then pass --yes to confirm"));
+    }
     let scope = Scope::new(&args.names, args.only);
     let desired = DesiredState {
         keep_data: args.keep_data,
     };
-    with_aws(global, scope.instance_profile, async |aws| {
+    with_aws(global, printer, scope.instance_profile, async |aws| {
         let clients = aws.clients();
         let step = printer.step("discovering what provision created");
         let (target, observed) = discover(aws, &clients, &scope).await?;

@@ -27,7 +27,7 @@ struct Whoami<'a> {
 }
 
 pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    with_aws(global, false, async |aws| show(aws, printer).await).await
+    with_aws(global, printer, false, async |aws| show(aws, printer).await).await
 }
 
 async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {

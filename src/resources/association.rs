@@ -473,6 +473,43 @@ fn is_propagation_error<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> b
     }
 }
 
+/// The id of the instance's current association if it is with instance profile `profile_name`
+/// (re-observed after a failed request; any error reading it means "no").
+async fn holding(ec2: &Client, instance_id: &str, profile_name: &str) -> Option<String> {
+    let output = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            Filter::builder()
+                .name("instance-id")
+                .values(instance_id)
+                .build(),
+        )
+        .send()
+        .await
+        .ok()?;
+    output
+        .iam_instance_profile_associations()
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.state(),
+                Some(
+                    IamInstanceProfileAssociationState::Associating
+                        | IamInstanceProfileAssociationState::Associated
+                )
+            )
+        })
+        .find(|a| {
+            a.instance_id() == Some(instance_id)
+                && a.iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .and_then(|arn| arn.rsplit('/').next())
+                    == Some(profile_name)
+        })
+        .and_then(|a| a.association_id())
+        .map(str::to_string)
+}
+
 /// Sends an association request — AssociateIamInstanceProfile, or with `replacing` (the current
 /// association's id) ReplaceIamInstanceProfileAssociation — retrying propagation errors within
 /// `policy`. `on_wait` is told of each wait (attempt number, delay). Returns the association id.
@@ -520,6 +557,12 @@ async fn associate(
             Err(failure) => failure,
         };
         if !failure.is_propagation_error() {
+            // A request whose answer was lost and that the SDK retried meets its own work
+            // (IncorrectState: "there is an existing association"; a replaced association id
+            // that is gone). If the instance now holds the profile, the change is applied.
+            if let Some(id) = holding(ec2, instance_id, profile_name).await {
+                return Ok(id);
+            }
             return Err(failure.into_error(action));
         }
         let now = Instant::now();
@@ -702,6 +745,7 @@ mod tests {
         use aws_sdk_ec2::operation::associate_iam_instance_profile::{
             AssociateIamInstanceProfileError, AssociateIamInstanceProfileOutput,
         };
+        use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput;
         use aws_sdk_ec2::types::IamInstanceProfileAssociation;
         use aws_smithy_mocks::{RuleMode, mock, mock_client};
         use aws_smithy_types::error::metadata::ErrorMetadata;
@@ -822,12 +866,53 @@ mod tests {
                             .build(),
                     )
                 });
-            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule]);
+            // Re-observed: the instance holds no association with this profile.
+            let observe = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+                .then_output(|| DescribeIamInstanceProfileAssociationsOutput::builder().build());
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule, &observe]);
             let mut waits = Vec::new();
             let error = run(&ec2, 120, &mut waits).await.expect_err("fails at once");
             assert!(waits.is_empty(), "must not wait");
             assert_eq!(rule.num_calls(), 1);
+            assert_eq!(observe.num_calls(), 1);
             assert!(error.causes()[0].starts_with("IncorrectState"), "{error}");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_lost_answer_is_recognised_by_the_association_it_made() {
+            // The first attempt associated the profile but its answer was lost; the SDK's retry
+            // meets IncorrectState. The instance holds the profile: the change is applied.
+            let rule =
+                mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_error(|| {
+                    AssociateIamInstanceProfileError::generic(
+                        ErrorMetadata::builder()
+                            .code("IncorrectState")
+                            .message(
+                                "There is an existing association for instance i-0123456789abcdef0",
+                            )
+                            .build(),
+                    )
+                });
+            let observe = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+                .then_output(|| {
+                    DescribeIamInstanceProfileAssociationsOutput::builder()
+                        .iam_instance_profile_associations(
+                            IamInstanceProfileAssociation::builder()
+                                .association_id("iip-assoc-lost")
+                                .instance_id("i-0123456789abcdef0")
+                                .state(IamInstanceProfileAssociationState::Associating)
+                                .iam_instance_profile(
+                                    aws_sdk_ec2::types::IamInstanceProfile::builder()
+                                        .arn("arn:aws:iam::123456789012:instance-profile/provision/dragons-lab-ec2-role")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build()
+                });
+            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&rule, &observe]);
+            let id = run(&ec2, 120, &mut Vec::new()).await.expect("applied");
+            assert_eq!(id, "iip-assoc-lost");
         }
 
         const THROTTLING: &str = "<Response><Errors><Error><Code>RequestLimitExceeded</Code>\
@@ -862,8 +947,14 @@ mod tests {
                 .http_status(503, Some(THROTTLING.to_string()))
                 .repeatedly()
                 .build();
-            let ec2 = mock_client!(aws_sdk_ec2, RuleMode::Sequential, [&rule], |config| config
-                .retry_config(retry_config()));
+            let observe = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+                .then_output(|| DescribeIamInstanceProfileAssociationsOutput::builder().build());
+            let ec2 = mock_client!(
+                aws_sdk_ec2,
+                RuleMode::MatchAny,
+                [&rule, &observe],
+                |config| config.retry_config(retry_config())
+            );
             let error = run(&ec2, 120, &mut Vec::new()).await.expect_err("gives up");
             assert_eq!(rule.num_calls(), MAX_ATTEMPTS as usize);
             assert!(

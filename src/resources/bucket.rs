@@ -77,9 +77,13 @@ pub(crate) enum BucketQuery {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum BucketOp {
+    /// Creates the bucket with `tags` in the same request (`CreateBucketConfiguration.Tags`), so
+    /// that no interruption can leave an untagged bucket; `PutTags` follows for endpoints that
+    /// ignore them.
     Create {
         bucket: String,
         region: String,
+        tags: Tags,
     },
     /// Replaces the bucket's whole tag set (S3 has no "add tags"): `tags` is the merged set.
     PutTags {
@@ -189,7 +193,11 @@ impl Resource for Bucket {
     ) -> Result<Executed, Error> {
         let s3 = &clients.s3;
         match op {
-            BucketOp::Create { bucket, region } => create(s3, bucket, region).await?,
+            BucketOp::Create {
+                bucket,
+                region,
+                tags,
+            } => create(s3, bucket, region, tags).await?,
             BucketOp::PutTags { bucket, tags } => put_tags(s3, bucket, tags).await?,
             BucketOp::PutOwnershipControls { bucket, ownership } => {
                 put_ownership_controls(s3, bucket, ownership).await?
@@ -294,6 +302,7 @@ fn wanted(
                 BucketOp::Create {
                     bucket: name.clone(),
                     region: desired.region.clone(),
+                    tags: ownership::managed_tags(),
                 }
                 .into(),
             ]),
@@ -720,16 +729,19 @@ async fn delete_batch(
     Ok(())
 }
 
-async fn create(s3: &Client, bucket: &str, region: &str) -> Result<(), Error> {
-    let mut request = s3.create_bucket().bucket(bucket);
+async fn create(s3: &Client, bucket: &str, region: &str, tags: &Tags) -> Result<(), Error> {
+    // Tags in CreateBucketConfiguration are applied with the bucket (general purpose buckets:
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucketConfiguration.html).
+    let mut configuration =
+        CreateBucketConfiguration::builder().set_tags(Some(tags::to_sdk(tags)?));
     // us-east-1 is the one region that takes no LocationConstraint.
     if region != "us-east-1" {
-        request = request.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region))
-                .build(),
-        );
+        configuration = configuration.location_constraint(BucketLocationConstraint::from(region));
     }
+    let request = s3
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(configuration.build());
     match request.send().await {
         Ok(_) => Ok(()),
         Err(e)
@@ -858,7 +870,8 @@ mod tests {
             changes[0].operations,
             vec![Operation::Bucket(BucketOp::Create {
                 bucket: "lab".into(),
-                region: "ca-central-1".into()
+                region: "ca-central-1".into(),
+                tags: ownership::managed_tags(),
             })]
         );
         for change in &changes[1..] {

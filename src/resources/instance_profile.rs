@@ -295,16 +295,43 @@ fn removals(profile: &str, roles: &[String]) -> Vec<crate::resources::Operation>
         .collect()
 }
 
+/// Whether instance profile `profile` holds exactly `role` (re-observed after a lost answer).
+async fn holds_only(iam: &Client, profile: &str, role: &str) -> bool {
+    iam.get_instance_profile()
+        .instance_profile_name(profile)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.instance_profile)
+        .is_some_and(|p| {
+            let roles = p.roles();
+            roles.len() == 1 && roles[0].role_name() == role
+        })
+}
+
 async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error> {
     match op {
-        MembershipOp::Add { profile, role } => sent(
-            "iam:AddRoleToInstanceProfile",
-            iam.add_role_to_instance_profile()
+        MembershipOp::Add { profile, role } => {
+            let result = iam
+                .add_role_to_instance_profile()
                 .instance_profile_name(profile)
                 .role_name(role)
                 .send()
-                .await,
-        ),
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // A profile holds one role: a retried add whose first answer was lost meets
+                // LimitExceeded. If the role it holds is this one, the change is applied.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_limit_exceeded_exception())
+                        && holds_only(iam, profile, role).await =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(aws_error("iam:AddRoleToInstanceProfile", e)),
+            }
+        }
         MembershipOp::Remove { profile, role } => settled(
             "iam:RemoveRoleFromInstanceProfile",
             iam.remove_role_from_instance_profile()

@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
-use crate::error::{Error, aws_error, service_code};
+use crate::error::{Error, aws_error, sent, service_code};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::{Change, Resource};
 
@@ -51,7 +51,22 @@ pub(crate) struct ObservedObject {
     pub(crate) etag: String,
     pub(crate) content_type: Option<String>,
     pub(crate) md5_metadata: Option<String>,
+    /// Grants of its ACL to everyone or to any AWS account (`AllUsers:READ`); read for the data
+    /// object only.
+    pub(crate) public_grants: Vec<String>,
 }
+
+/// The ACL groups that make an object public: anyone, and anyone with an AWS account.
+const PUBLIC_GROUPS: &[(&str, &str)] = &[
+    (
+        "http://acs.amazonaws.com/groups/global/AllUsers",
+        "AllUsers",
+    ),
+    (
+        "http://acs.amazonaws.com/groups/global/AuthenticatedUsers",
+        "AuthenticatedUsers",
+    ),
+];
 
 impl ObservedObject {
     fn has_content(&self, md5: &str) -> bool {
@@ -94,6 +109,8 @@ pub(crate) enum ObjectOp {
         content_type: String,
         md5_hex: String,
     },
+    /// Replaces the object's ACL with the canned `private` one (public grants removed).
+    MakePrivate { bucket: String, key: String },
 }
 
 pub(crate) struct Object;
@@ -105,23 +122,42 @@ impl Resource for Object {
     type Observed = ObservedObject;
     type Op = ObjectOp;
 
-    /// HeadObject; `None` when the object or the bucket does not exist.
+    /// HeadObject and GetObjectAcl, concurrently; `None` when the object or the bucket does not
+    /// exist. An ACL that cannot be read (no `s3:GetObjectAcl`) counts as holding no public grant.
     async fn observe(
         clients: &Clients,
         query: &ObjectQuery,
     ) -> Result<Option<ObservedObject>, Error> {
-        let answer = clients
-            .s3
-            .head_object()
-            .bucket(&query.bucket)
-            .key(&query.key)
-            .send()
-            .await;
+        let s3 = &clients.s3;
+        let (answer, acl) = tokio::join!(
+            s3.head_object()
+                .bucket(&query.bucket)
+                .key(&query.key)
+                .send(),
+            s3.get_object_acl()
+                .bucket(&query.bucket)
+                .key(&query.key)
+                .send(),
+        );
+        let public_grants = acl
+            .map(|acl| {
+                acl.grants()
+                    .iter()
+                    .filter_map(|grant| {
+                        let uri = grant.grantee().and_then(|g| g.uri())?;
+                        let (_, group) = PUBLIC_GROUPS.iter().find(|(u, _)| *u == uri)?;
+                        let permission = grant.permission().map_or("?", |p| p.as_str());
+                        Some(format!("{group}:{permission}"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         match answer {
             Ok(output) => Ok(Some(ObservedObject {
                 etag: output.e_tag().unwrap_or_default().to_string(),
                 content_type: output.content_type().map(str::to_string),
                 md5_metadata: output.metadata().and_then(|m| m.get(MD5_METADATA)).cloned(),
+                public_grants,
             })),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(e) if service_code(&e) == Some("NoSuchBucket") => Ok(None),
@@ -164,12 +200,24 @@ impl Resource for Object {
                         desired: desired.content_type.clone(),
                     });
                 }
+                // An upload replaces the ACL with `private` too; alone, the ACL is replaced.
+                let operation = if drift.is_empty() {
+                    ObjectOp::MakePrivate {
+                        bucket: desired.bucket.clone(),
+                        key: desired.key.clone(),
+                    }
+                } else {
+                    upload
+                };
+                if !current.public_grants.is_empty() {
+                    drift.push(Drift::PublicGrants(current.public_grants.clone()));
+                }
                 if drift.is_empty() {
                     Change::unchanged(OBJECT, &name)
                 } else {
                     Change::new(OBJECT, &name, Action::Update)
                         .with_details(drift.into_iter().map(Detail::from).collect())
-                        .with_operations(vec![upload.into()])
+                        .with_operations(vec![operation.into()])
                 }
             }
         };
@@ -177,13 +225,29 @@ impl Resource for Object {
     }
 
     async fn execute(clients: &Clients, op: &ObjectOp, _: Report<'_>) -> Result<Executed, Error> {
-        let ObjectOp::Put {
-            bucket,
-            key,
-            body,
-            content_type,
-            md5_hex,
-        } = op;
+        let (bucket, key, body, content_type, md5_hex) = match op {
+            ObjectOp::Put {
+                bucket,
+                key,
+                body,
+                content_type,
+                md5_hex,
+            } => (bucket, key, body, content_type, md5_hex),
+            ObjectOp::MakePrivate { bucket, key } => {
+                sent(
+                    "s3:PutObjectAcl",
+                    clients
+                        .s3
+                        .put_object_acl()
+                        .bucket(bucket)
+                        .key(key)
+                        .acl(ObjectCannedAcl::Private)
+                        .send()
+                        .await,
+                )?;
+                return Ok(Executed::default());
+            }
+        };
         clients
             .s3
             .put_object()
@@ -216,6 +280,8 @@ pub(crate) struct DesiredSite {
     pub(crate) bucket: String,
     pub(crate) dir: PathBuf,
     pub(crate) files: Vec<SiteFile>,
+    /// What the scan left out (hidden files, symlinked folders), said in the plan.
+    pub(crate) skipped: Vec<String>,
 }
 
 /// Every object of a bucket, by key.
@@ -268,6 +334,7 @@ impl Resource for SiteFiles {
                             etag: object.e_tag().unwrap_or_default().to_string(),
                             content_type: None,
                             md5_metadata: None,
+                            public_grants: Vec::new(),
                         },
                     );
                 }
@@ -299,8 +366,15 @@ impl Resource for SiteFiles {
         let bytes: u64 = to_upload.iter().map(|f| f.size).sum();
         let name = site_name(&desired.bucket, &desired.dir);
         let action = Action::for_setting(to_upload.is_empty(), unchanged == 0);
+        let skipped = match desired.skipped.len() {
+            0 => String::new(),
+            n => format!(
+                ", {n} skipped ({}; --include-hidden uploads hidden ones)",
+                desired.skipped.join(", ")
+            ),
+        };
         let detail = Detail::note(format!(
-            "{} to upload ({bytes} bytes), {unchanged} unchanged",
+            "{} to upload ({bytes} bytes), {unchanged} unchanged{skipped}",
             to_upload.len()
         ));
         let operations = if to_upload.is_empty() {
@@ -374,9 +448,29 @@ pub(crate) fn site_name(bucket: &str, dir: &Path) -> String {
     format!("{bucket}:{}", dir.display())
 }
 
-/// Lists the files under `dir` as site files (keys relative to `dir`, `/`-separated), with MD5s.
-pub(crate) fn scan_site(dir: &Path) -> Result<Vec<SiteFile>, Error> {
-    let mut files = Vec::new();
+/// What `--site DIR` will upload, and what it leaves out.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SiteScan {
+    pub(crate) files: Vec<SiteFile>,
+    /// Hidden files and folders (`.git`, `.env`) left out, and symlinked folders not followed.
+    pub(crate) skipped: Vec<String>,
+}
+
+/// Reads the site directory, checking it before anything is published public-read:
+/// - a file whose key is the data's key is refused (it would publish the data, and overwrite it);
+/// - a symlink that leads out of DIR is refused, naming it; one inside DIR is read; a symlinked
+///   folder is not followed (it could loop);
+/// - hidden files and folders are skipped unless `include_hidden`.
+pub(crate) fn scan_site(
+    dir: &Path,
+    include_hidden: bool,
+    data_key: &str,
+) -> Result<SiteScan, Error> {
+    let root = std::fs::canonicalize(dir).map_err(|e| {
+        Error::usage(format!("cannot read site directory {}", dir.display()))
+            .with_cause(e.to_string())
+    })?;
+    let mut scan = SiteScan::default();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
         let entries = std::fs::read_dir(&current).map_err(|e| {
@@ -388,21 +482,69 @@ pub(crate) fn scan_site(dir: &Path) -> Result<Vec<SiteFile>, Error> {
                 Error::usage("cannot list the site directory").with_cause(e.to_string())
             })?;
             let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(&path).map_err(|e| {
-                Error::usage(format!("cannot read site file {}", path.display()))
-                    .with_cause(e.to_string())
-            })?;
             let relative: PathBuf = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
             let key = relative
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            files.push(SiteFile {
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if hidden && !include_hidden {
+                scan.skipped.push(key);
+                continue;
+            }
+            let link = entry
+                .file_type()
+                .map_err(|e| {
+                    Error::usage("cannot list the site directory").with_cause(e.to_string())
+                })?
+                .is_symlink();
+            if link {
+                let target = std::fs::canonicalize(&path).map_err(|e| {
+                    Error::usage(format!("site file {} is a broken symlink", path.display()))
+                        .with_cause(e.to_string())
+                        .with_hint(
+                            "remove the link, or point it at a file inside the site directory",
+                        )
+                })?;
+                if !target.starts_with(&root) {
+                    return Err(Error::usage(format!(
+                        "site file {} is a symlink to {}, outside {}: it would be published \
+                         public-read",
+                        path.display(),
+                        target.display(),
+                        dir.display()
+                    ))
+                    .with_hint(
+                        "copy what the site needs into the site directory, or remove the link",
+                    ));
+                }
+                if target.is_dir() {
+                    scan.skipped
+                        .push(format!("{key} (symlinked folder, not followed)"));
+                    continue;
+                }
+            } else if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if key == data_key {
+                return Err(Error::usage(format!(
+                    "site file {} has the data's key `{data_key}`: uploading it public-read would \
+                     publish the lab data and overwrite it",
+                    path.display()
+                ))
+                .with_hint(format!(
+                    "rename or remove {} in the site directory, or store the data under another \
+                     key with --key",
+                    relative.display()
+                )));
+            }
+            let bytes = std::fs::read(&path).map_err(|e| {
+                Error::usage(format!("cannot read site file {}", path.display()))
+                    .with_cause(e.to_string())
+            })?;
+            scan.files.push(SiteFile {
                 content_type: content_type(&path).to_string(),
                 size: bytes.len() as u64,
                 md5_hex: md5_hex(&bytes),
@@ -411,8 +553,9 @@ pub(crate) fn scan_site(dir: &Path) -> Result<Vec<SiteFile>, Error> {
             });
         }
     }
-    files.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(files)
+    scan.files.sort_by(|a, b| a.key.cmp(&b.key));
+    scan.skipped.sort();
+    Ok(scan)
 }
 
 /// Content-Type by file extension, for what a small web app holds.
@@ -474,6 +617,7 @@ mod tests {
             etag: format!("\"{}\"", desired.md5_hex),
             content_type: Some("application/json".into()),
             md5_metadata: None,
+            public_grants: vec![],
         };
         assert_eq!(plan(Some(&same)).action, Action::Unchanged);
         let kms = ObservedObject {
@@ -506,6 +650,100 @@ mod tests {
     }
 
     #[test]
+    fn a_public_data_object_is_made_private() {
+        let desired = desired();
+        let public = ObservedObject {
+            etag: format!("\"{}\"", desired.md5_hex),
+            content_type: Some("application/json".into()),
+            md5_metadata: None,
+            public_grants: vec!["AllUsers:READ".into()],
+        };
+        let change = plan(Some(&public));
+        assert_eq!(change.action, Action::Update);
+        assert_eq!(
+            change.details,
+            vec![Detail::Drift(Drift::PublicGrants(vec![
+                "AllUsers:READ".into()
+            ]))]
+        );
+        assert_eq!(
+            change.operations,
+            vec![Operation::Object(ObjectOp::MakePrivate {
+                bucket: desired.bucket.clone(),
+                key: desired.key.clone(),
+            })]
+        );
+        // With other drift the private upload replaces the ACL as well.
+        let both = ObservedObject {
+            etag: "\"0000\"".into(),
+            ..public
+        };
+        assert!(matches!(
+            plan(Some(&both)).operations[..],
+            [Operation::Object(ObjectOp::Put { .. })]
+        ));
+    }
+
+    fn site_dir(files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "provision-site-{}-{}",
+            std::process::id(),
+            files.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, contents) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+            std::fs::write(path, contents).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn the_site_scan_refuses_the_data_key_and_skips_hidden_files() {
+        let dir = site_dir(&[
+            ("index.html", "<html>"),
+            (".env", "SECRET=1"),
+            (".git/config", "[core]"),
+            ("js/app.js", "1"),
+        ]);
+        let scan = scan_site(&dir, false, "dragons.json").expect("scans");
+        let keys: Vec<&str> = scan.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["index.html", "js/app.js"]);
+        assert_eq!(scan.skipped, [".env", ".git"]);
+        let all = scan_site(&dir, true, "dragons.json").expect("scans");
+        assert_eq!(all.files.len(), 4);
+        let error = scan_site(&dir, false, "js/app.js").expect_err("the data's key");
+        assert!(error.message().contains("has the data's key `js/app.js`"));
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_site_scan_refuses_symlinks_out_of_the_directory() {
+        let dir = site_dir(&[("index.html", "<html>"), ("css/site.css", "x")]);
+        let outside = dir.with_extension("secret");
+        std::fs::write(&outside, "secret").expect("write");
+        std::os::unix::fs::symlink(dir.join("index.html"), dir.join("home.html")).expect("link");
+        let scan = scan_site(&dir, false, "dragons.json").expect("a link inside is read");
+        assert_eq!(scan.files.len(), 3);
+        std::os::unix::fs::symlink(dir.join("css"), dir.join("styles")).expect("link");
+        let scan = scan_site(&dir, false, "dragons.json").expect("scans");
+        assert_eq!(scan.skipped, ["styles (symlinked folder, not followed)"]);
+        std::os::unix::fs::symlink(&outside, dir.join("leak.txt")).expect("link");
+        let error = scan_site(&dir, false, "dragons.json").expect_err("leads out");
+        assert!(
+            error.message().contains("leak.txt is a symlink to"),
+            "{}",
+            error.message()
+        );
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&outside);
+    }
+
+    #[test]
     fn site_files_upload_only_what_changed() {
         let file = |key: &str, md5: &str| SiteFile {
             path: PathBuf::from(key),
@@ -518,6 +756,7 @@ mod tests {
             bucket: "lab".into(),
             dir: PathBuf::from("site"),
             files: vec![file("index.html", "aa"), file("app.js", "bb")],
+            skipped: vec![],
         };
         let existing: Listing = [(
             "index.html".to_string(),

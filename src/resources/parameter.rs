@@ -245,7 +245,19 @@ impl Resource for Parameter {
                 if !tags.is_empty() {
                     request = request.set_tags(Some(tags::to_sdk(tags)?));
                 }
-                sent("ssm:PutParameter", request.send().await)?;
+                match request.send().await {
+                    Ok(_) => {}
+                    // A create whose answer was lost, retried by the SDK, finds its own parameter:
+                    // if it holds the value and tags, the change is applied.
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_parameter_already_exists())
+                            && holds(ssm, name, value, tags).await =>
+                    {
+                        return Ok(Executed::default());
+                    }
+                    Err(e) => return Err(aws_error("ssm:PutParameter", e)),
+                }
             }
             ParameterOp::Tag { name, tags } => sent(
                 "ssm:AddTagsToResource",
@@ -264,6 +276,31 @@ impl Resource for Parameter {
         }
         Ok(Executed::default())
     }
+}
+
+/// Whether parameter `name` exists with `value` and carries `tags` (re-observed after a lost answer;
+/// any error reading it means "not known to hold").
+async fn holds(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, tags: &Tags) -> bool {
+    let current = ssm.get_parameter().name(name).send().await.ok();
+    let has_value = current
+        .as_ref()
+        .and_then(|o| o.parameter())
+        .and_then(|p| p.value())
+        == Some(value);
+    if !has_value || tags.is_empty() {
+        return has_value;
+    }
+    let Ok(listed) = ssm
+        .list_tags_for_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let present = tags::from_sdk(listed.tag_list());
+    tags.iter().all(|(k, v)| present.get(k) == Some(v))
 }
 
 /// Names of the parameters in this region tagged managed-by=provision.

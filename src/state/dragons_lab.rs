@@ -6,18 +6,19 @@ use std::sync::Arc;
 
 use crate::aws::{Aws, Clients};
 use crate::cli::DragonsLabArgs;
-use crate::error::Error;
+use crate::error::{Error, aws_error};
 use crate::lab::{BUCKET_PARAMETER, DATA_CONTENT_TYPE, KEY_PARAMETER, Target, parameter_names};
 use crate::lab_data;
 use crate::plan::{PublicAccess, wait_for};
 use crate::resources::bucket::{
-    BUCKET, Bucket, BucketQuery, DesiredBucket, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK,
+    BUCKET, Bucket, BucketQuery, DesiredBucket, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK, Presence,
     owned_buckets,
 };
 use crate::resources::object::{
     Body, DesiredObject, DesiredSite, OBJECT, Object, ObjectQuery, SITE_FILES, SiteFile, SiteFiles,
     md5_hex, scan_site,
 };
+use crate::resources::ownership;
 use crate::resources::parameter::{DesiredParameter, PARAMETER, Parameter};
 use crate::resources::{Plan, Resource};
 use crate::state::ObservedState;
@@ -27,8 +28,12 @@ use crate::state::ObservedState;
 pub(crate) enum Site {
     /// No `--site`: the bucket stays fully private.
     None,
-    /// `--site DIR`: these files, public-read.
-    Dir { dir: PathBuf, files: Vec<SiteFile> },
+    /// `--site DIR`: these files, public-read; `skipped` says what the scan left out.
+    Dir {
+        dir: PathBuf,
+        files: Vec<SiteFile>,
+        skipped: Vec<String>,
+    },
     /// Not known (`status`): what either form of the command makes counts as in sync.
     AsMade,
 }
@@ -63,10 +68,14 @@ impl Inputs {
         };
         lab_data::parse_dragons(&body, &origin)?;
         let site = match &args.site {
-            Some(dir) if dir.is_dir() => Site::Dir {
-                dir: dir.clone(),
-                files: scan_site(dir)?,
-            },
+            Some(dir) if dir.is_dir() => {
+                let scan = scan_site(dir, args.include_hidden, args.key.as_str())?;
+                Site::Dir {
+                    dir: dir.clone(),
+                    files: scan.files,
+                    skipped: scan.skipped,
+                }
+            }
             Some(dir) => {
                 return Err(
                     Error::usage(format!("--site {} is not a directory", dir.display())).with_hint(
@@ -119,10 +128,15 @@ impl DesiredState {
             Site::AsMade => (PublicAccess::PRIVATE, Some(PublicAccess::PUBLIC_READ_ACLS)),
         };
         let site = match &inputs.site {
-            Site::Dir { dir, files } => Some(DesiredSite {
+            Site::Dir {
+                dir,
+                files,
+                skipped,
+            } => Some(DesiredSite {
                 bucket: bucket.clone(),
                 dir: dir.clone(),
                 files: files.clone(),
+                skipped: skipped.clone(),
             }),
             Site::None | Site::AsMade => None,
         };
@@ -245,7 +259,28 @@ async fn observe_bucket(
         listing,
     );
     let mut observed = ObservedState::default();
-    observed.add_bucket(bucket?);
+    let bucket = bucket?;
+    // Only for a bucket of ours without the tag (rare): is it an interrupted creation?
+    if let Some(current) = &bucket
+        && matches!(current.presence, Presence::Owned { .. })
+        && !ownership::is_managed(&current.tags)
+    {
+        let listed = clients
+            .s3
+            .list_objects_v2()
+            .bucket(&name)
+            .max_keys(2)
+            .send()
+            .await
+            .map_err(|e| aws_error("s3:ListBucket", e))?;
+        let keys = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        observed.untagged_contents.insert(name.clone(), keys);
+    }
+    observed.add_bucket(bucket);
     if let Some(found) = object_found? {
         observed.objects.insert(format!("{name}/{key}"), found);
     }
@@ -262,6 +297,12 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let adopt = desired.adopt;
     let current = observed.buckets.get(name);
     let bucket_id = BUCKET.id(name.clone());
+    if !adopt
+        && let Some(keys) = observed.untagged_contents.get(name)
+        && keys.iter().all(|k| *k == desired.object.key)
+    {
+        return Err(interrupted_creation(name, &desired.object.key, keys));
+    }
     let mut changes = Bucket::plan(Some(&desired.bucket), current, adopt)?;
 
     // The data needs only the bucket, not its configuration.
@@ -303,6 +344,28 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     Plan::new(changes, Vec::new())
 }
 
+/// The refusal for an untagged bucket that looks like an earlier run's interrupted creation: it
+/// has the name this run uses and holds nothing, or only the data. Taking it over is the user's
+/// call (`--adopt`), never silent.
+fn interrupted_creation(name: &str, key: &str, keys: &[String]) -> Error {
+    let contents = if keys.is_empty() {
+        "is empty".to_string()
+    } else {
+        format!("holds only {key}")
+    };
+    let mut adopt = crate::cli::command_line();
+    adopt.push_str(" --adopt");
+    Error::failed(format!(
+        "bucket {name} exists in your account without provision's managed-by tag, and {contents}: \
+         most likely an earlier run was stopped between creating and tagging it"
+    ))
+    .with_hint(format!(
+        "if that run was yours, let provision take it over (it is tagged, configured and filled): \
+         {adopt}"
+    ))
+    .with_hint("otherwise choose another name with --bucket")
+}
+
 #[cfg(test)]
 mod tests {
     use aws_sdk_s3::types::ObjectOwnership;
@@ -310,7 +373,7 @@ mod tests {
     use super::*;
     use crate::lab::test_target;
     use crate::plan::{Action, Detail};
-    use crate::resources::bucket::{BUCKET_TAGS, Presence};
+    use crate::resources::bucket::{BUCKET_TAGS, ObservedBucket};
     use crate::resources::ownership::MANAGED_BY_KEY;
     use crate::resources::parameter::ObservedParameter;
     use crate::state::fake;
@@ -511,18 +574,55 @@ mod tests {
     async fn every_half_made_state_resumes_with_only_what_is_left() {
         let report = fake::every_prefix(&ObservedState::default(), |o| plan(&desired(), o)).await;
         assert_eq!(report.operations, 7);
-        // CreateBucket and PutBucketTagging are two requests: a bucket created but not yet tagged
-        // is indistinguishable from someone else's, and is refused without --adopt. (Known: the
-        // fault-tolerance issue makes this resumable.)
-        let refused: Vec<usize> = report.refused.iter().map(|(k, _)| *k).collect();
-        assert_eq!(refused, [1]);
-        assert!(report.refused[0].1.hints()[0].contains("--adopt"));
+        // CreateBucket carries the tags, so no prefix leaves an untagged bucket.
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+    }
+
+    #[test]
+    fn an_untagged_bucket_that_looks_interrupted_names_the_adopt_command() {
+        let desired = desired();
+        let mut observed = ObservedState::default();
+        observed.add_bucket(Some(ObservedBucket {
+            name: BUCKET_NAME.into(),
+            arn: None,
+            presence: Presence::Owned {
+                region: "ca-central-1".into(),
+            },
+            ownership: None,
+            public_access: None,
+            tags: Default::default(),
+        }));
+        for keys in [vec![], vec!["dragons.json".to_string()]] {
+            observed
+                .untagged_contents
+                .insert(BUCKET_NAME.into(), keys.clone());
+            let error = plan(&desired, &observed).expect_err("not silently taken over");
+            assert!(
+                error
+                    .message()
+                    .contains("without provision's managed-by tag")
+            );
+            assert!(error.hints()[0].contains("--adopt"), "{:?}", error.hints());
+        }
+        // Anything else in it: someone's bucket, refused as before.
+        observed
+            .untagged_contents
+            .insert(BUCKET_NAME.into(), vec!["theirs.csv".to_string()]);
+        let error = plan(&desired, &observed).expect_err("someone's bucket");
+        assert!(error.message().contains("not created by provision"));
+        // With --adopt it is taken over.
+        let adopting = DesiredState {
+            adopt: true,
+            ..desired
+        };
+        assert!(plan(&adopting, &observed).is_ok());
     }
 
     #[test]
     fn site_files_wait_for_the_acl_settings_and_make_the_bucket_allow_acls() {
         let inputs = Inputs {
             site: Site::Dir {
+                skipped: vec![],
                 dir: PathBuf::from("site"),
                 files: vec![SiteFile {
                     path: PathBuf::from("site/index.html"),

@@ -255,7 +255,11 @@ impl FakeAws {
                 }
             },
             Operation::Bucket(op) => match op {
-                BucketOp::Create { bucket, region } => match world.buckets.get(bucket) {
+                BucketOp::Create {
+                    bucket,
+                    region,
+                    tags,
+                } => match world.buckets.get(bucket) {
                     Some(ObservedBucket {
                         presence: Presence::OtherAccount,
                         ..
@@ -272,7 +276,7 @@ impl FakeAws {
                                 },
                                 ownership: Some(ObjectOwnership::BucketOwnerEnforced),
                                 public_access: Some(PublicAccess::PRIVATE),
-                                tags: Default::default(),
+                                tags: tags.clone(),
                             },
                         );
                     }
@@ -321,6 +325,7 @@ impl FakeAws {
                     etag: format!("\"{md5_hex}\""),
                     content_type: Some(content_type.clone()),
                     md5_metadata: Some(md5_hex.clone()),
+                    public_grants: vec![],
                 };
                 world
                     .objects
@@ -331,6 +336,13 @@ impl FakeAws {
                     .or_default()
                     .insert(key.clone(), object);
             }
+            Operation::Object(ObjectOp::MakePrivate { bucket, key }) => {
+                let name = format!("{bucket}/{key}");
+                match world.objects.get_mut(&name) {
+                    Some(object) => object.public_grants.clear(),
+                    None => return refuse(format!("NoSuchKey: {name}")),
+                }
+            }
             Operation::SiteFiles(SiteOp::Upload { bucket, files }) => {
                 if !world.buckets.contains_key(bucket) {
                     return refuse(format!("NoSuchBucket: {bucket}"));
@@ -340,6 +352,7 @@ impl FakeAws {
                         etag: format!("\"{}\"", file.md5_hex),
                         content_type: Some(file.content_type.clone()),
                         md5_metadata: Some(file.md5_hex.clone()),
+                        public_grants: vec!["AllUsers:READ".to_string()],
                     };
                     world
                         .objects
@@ -400,7 +413,7 @@ pub(crate) async fn converge(
 ) -> ObservedState {
     let fake = FakeAws::new(start);
     let first = plan(start).unwrap_or_else(|e| panic!("planning failed: {e}"));
-    let execution = apply(&first, &fake, &|_| {}).await;
+    let execution = apply(&first, &fake, &|_| {}, crate::signals::Interrupt::never()).await;
     if let Some(error) = execution.error() {
         panic!("applying failed: {error}");
     }

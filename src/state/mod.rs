@@ -39,6 +39,9 @@ pub(crate) struct ObservedState {
     /// Every object of a bucket, by bucket (read for `--site`).
     pub(crate) listings: BTreeMap<String, Listing>,
     pub(crate) parameters: BTreeMap<String, ObservedParameter>,
+    /// The first keys (at most two) of a bucket of the caller's that is not tagged as provision's:
+    /// enough to tell an interrupted creation (empty, or only the data) from someone's bucket.
+    pub(crate) untagged_contents: BTreeMap<String, Vec<String>>,
 }
 
 impl ObservedState {
