@@ -34,9 +34,15 @@ use crate::requests;
 /// throttling is a real case; the SDK retries it (and transient errors) with jittered backoff.
 pub(crate) const MAX_ATTEMPTS: u32 = 6;
 
-/// The retry policy every client uses.
+/// The retry policy every client uses: [`MAX_ATTEMPTS`], or `AWS_MAX_ATTEMPTS` (1 to 20) as the
+/// AWS CLI reads it.
 pub(crate) fn retry_config() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+    let attempts = std::env::var("AWS_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| (1..=20).contains(n))
+        .unwrap_or(MAX_ATTEMPTS);
+    RetryConfig::standard().with_max_attempts(attempts)
 }
 
 /// Which link of the provider chain supplied the credentials.

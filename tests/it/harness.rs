@@ -411,29 +411,37 @@ fn classify(entry: &serde_json::Value) -> Request {
         (Some(body), _) => body.to_string(),
         _ => String::new(),
     };
-    let target = entry["headers"]
-        .as_object()
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
-                .and_then(|(_, v)| v.as_str())
-        })
-        .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+    let target = entry["headers"].as_object().and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+            .and_then(|(_, v)| v.as_str())
+    });
+    let operation = operation_of(&method, &url, target, &body);
+    Request {
+        mutating: is_mutating(&operation),
+        url,
+        operation,
+    }
+}
+
+/// The operation a request calls: its `X-Amz-Target` (JSON protocols), its `Action=` (query
+/// protocols), else the S3 REST operation its method and sub-resource name.
+pub fn operation_of(method: &str, url: &str, target: Option<&str>, body: &str) -> String {
+    let target = target.map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
     let query_action = body
         .split('&')
         .chain(url.split(['?', '&']))
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_string);
-    let operation = target
+    target
         .or(query_action)
-        .unwrap_or_else(|| s3_operation(&method, &url));
+        .unwrap_or_else(|| s3_operation(method, url))
+}
+
+/// Whether an operation changes anything (by its name: reads are Get, List, Describe, …).
+pub fn is_mutating(operation: &str) -> bool {
     let read_prefixes = ["Get", "List", "Describe", "Head", "Decode", "Select"];
-    let mutating = !read_prefixes.iter().any(|p| operation.starts_with(p));
-    Request {
-        url,
-        operation,
-        mutating,
-    }
+    !read_prefixes.iter().any(|p| operation.starts_with(p))
 }
 
 /// Names an S3 REST request after its operation (the SDK adds `x-id=` to most; the rest are told
@@ -574,6 +582,23 @@ impl Provision {
         self
     }
 
+    /// Starts the command without waiting for it (stdout and stderr piped), for tests that
+    /// signal it.
+    pub fn spawn(mut self, args: &[&str]) -> Child {
+        for pair in args.windows(2) {
+            if pair[0] == "--endpoint-url" {
+                assert_loopback(pair[1]);
+            }
+        }
+        self.command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start provision")
+    }
+
     pub fn run(mut self, args: &[&str]) -> Output {
         for pair in args.windows(2) {
             if pair[0] == "--endpoint-url" {
@@ -586,6 +611,18 @@ impl Provision {
             .stdin(Stdio::null())
             .output()
             .expect("run provision");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Output {
+    /// The output of a finished child started with [`Provision::spawn`].
+    pub fn of(child: Child) -> Self {
+        let output = child.wait_with_output().expect("wait for provision");
         Output {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

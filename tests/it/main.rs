@@ -2,9 +2,11 @@
 //! checked through the SDK. One binary, one moto server (see `harness`).
 
 mod dragons_lab;
+mod faults;
 mod harness;
 mod inputs;
 mod instance_profile;
+mod proxy;
 mod status;
 mod teardown;
 mod whoami;
