@@ -153,7 +153,10 @@ fn for_every_operation(
     scenario: impl Fn(Session, &str) + Sync,
 ) -> usize {
     let operations = mutating_operations(command, mode);
-    eprintln!("{command:?} {mode:?}: {} operations: {operations:?}", operations.len());
+    eprintln!(
+        "{command:?} {mode:?}: {} operations: {operations:?}",
+        operations.len()
+    );
     for (chunk_index, chunk) in operations.chunks(PARALLEL).enumerate() {
         std::thread::scope(|scope| {
             for (i, operation) in chunk.iter().enumerate() {

@@ -262,3 +262,163 @@ fn bad_lab_input_is_refused_before_any_aws_call() {
         "must not start with `/`",
     );
 }
+
+/// The hostile and mistyped input the fault-tolerance issue found reaching AWS, panicking or
+/// rendering SDK internals: each is refused with exit 2 and not one request.
+#[test]
+fn hostile_and_mistyped_input_never_reaches_aws() {
+    let session = Session::new("hostile-input");
+    let bom = {
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend_from_slice(br#"[{"dragon_name_str": "x"}]"#);
+        let path = session.home.join("bom.json");
+        std::fs::write(&path, bytes).expect("write");
+        path.display().to_string()
+    };
+    let outside_string = session.write_file(
+        "outside.json",
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": {{bucket}}}]}"#,
+    );
+    let site_with_data = session.home.join("site-with-data");
+    std::fs::create_dir_all(&site_with_data).expect("dir");
+    std::fs::write(site_with_data.join("dragons.json"), "[]").expect("write");
+    let site_with_link = session.home.join("site-with-link");
+    std::fs::create_dir_all(&site_with_link).expect("dir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        session.home.join(".aws/credentials"),
+        site_with_link.join("c"),
+    )
+    .expect("link");
+    let (outside, data_site, link_site) = (
+        outside_string.display().to_string(),
+        site_with_data.display().to_string(),
+        site_with_link.display().to_string(),
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["whoami", "--region", "us east 1"],
+            "is not an AWS region name",
+        ),
+        (vec!["whoami", "--region", ""], "is not an AWS region name"),
+        // Malformed URLs, which the harness's loopback check cannot place: passed in the `=` form
+        // it does not inspect; the binary refuses them locally, and no request is the proof.
+        (
+            vec!["whoami", "--endpoint-url=http://::::"],
+            "is not an endpoint URL",
+        ),
+        (
+            vec!["whoami", "--endpoint-url=ftp://127.0.0.1"],
+            "http:// or https://",
+        ),
+        (
+            vec![
+                "instance-profile",
+                "--propagation-timeout",
+                "9300000000000000000",
+            ],
+            "24h",
+        ),
+        (
+            vec![
+                "instance-profile",
+                "--policy-arn",
+                "arn:aws:iam::notanaccount:policy/x y",
+            ],
+            "12-digit account id",
+        ),
+        (
+            vec![
+                "instance-profile",
+                "--bucket",
+                r#"*", "Action": "*", "Resource": "arn:aws:*:*:*:*"#,
+            ],
+            "is not allowed",
+        ),
+        (
+            vec!["instance-profile", "--policy", &outside],
+            "outside a JSON string",
+        ),
+        (vec!["dragons-lab", "--data", &bom], "byte order mark"),
+        (
+            vec!["dragons-lab", "--site", &data_site],
+            "has the data's key",
+        ),
+        (vec!["teardown"], "no terminal to ask on"),
+        (vec!["status", "--timeout", "0s"], "shorter than 1s"),
+    ];
+    #[cfg(unix)]
+    let cases = {
+        let mut cases = cases;
+        cases.push((vec!["dragons-lab", "--site", &link_site], "is a symlink to"));
+        cases
+    };
+    #[cfg(not(unix))]
+    let _ = link_site;
+    for (args, message) in &cases {
+        refused_locally(&session, args, message);
+    }
+    // A region from the environment is checked as well.
+    let (output, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .env("AWS_REGION", "us east 1")
+            .run(&["status"])
+    });
+    output.assert_code(2);
+    assert!(output.stderr.contains("AWS_REGION"), "{}", output.stderr);
+    assert!(requests.is_empty());
+    // A usage error under --output json is one JSON error document.
+    let output = session
+        .provision()
+        .run(&["--output", "json", "teardown", "--bogus"]);
+    output.assert_code(2);
+    assert_eq!(output.json()["error"]["exit_code"], 2);
+    eprintln!(
+        "{} bad-input cases refused with exit 2 and 0 requests",
+        cases.len() + 2
+    );
+}
+
+/// Every command with every duration flag at its extremes: refused with exit 2, never a panic.
+#[test]
+fn every_duration_flag_at_its_extremes_is_refused_not_a_panic() {
+    let session = Session::new("duration-extremes");
+    let extremes = [
+        "9300000000000000000",
+        "18446744073709551616",
+        "99999999999999999999h",
+        "4294967296h",
+        "25h",
+        "-1",
+        "1e9",
+    ];
+    let commands: [&[&str]; 6] = [
+        &["instance-profile"],
+        &["dragons-lab"],
+        &["dragons"],
+        &["teardown", "--yes"],
+        &["status"],
+        &["whoami"],
+    ];
+    for command in commands {
+        let mut flags = vec!["--timeout"];
+        if command[0] == "instance-profile" {
+            flags.push("--propagation-timeout");
+        }
+        for flag in flags {
+            for value in extremes {
+                let mut args = command.to_vec();
+                args.extend([flag, value]);
+                let (output, requests) = session.requests_during(|| session.provision().run(&args));
+                assert_eq!(output.code, 2, "{args:?}\n{}", output.stderr);
+                assert!(requests.is_empty(), "{args:?} sent {requests:?}");
+            }
+        }
+    }
+    // The longest accepted bound works.
+    session
+        .provision()
+        .run(&["whoami", "--timeout", "24h"])
+        .success();
+}
