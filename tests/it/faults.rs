@@ -412,3 +412,39 @@ fn a_silent_endpoint_fails_within_the_timeout() {
         output.stderr
     );
 }
+
+#[test]
+fn an_http_server_that_is_not_aws_is_described() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    // Answers every request with a web page.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buffer = [0u8; 8192];
+                let _ = stream.read(&mut buffer);
+                let page = "<html><body>It works!</body></html>";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{page}",
+                    page.len()
+                );
+            });
+        }
+    });
+    let session = Session::new("not-aws");
+    let output = session
+        .provision()
+        .run(&["whoami", "--endpoint-url", &endpoint]);
+    output.assert_code(1);
+    assert!(
+        output.stderr.contains(&format!(
+            "HTTP 200 text/html from {endpoint} — is this an AWS endpoint?"
+        )),
+        "{}",
+        output.stderr
+    );
+}

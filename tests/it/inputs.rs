@@ -422,3 +422,24 @@ fn every_duration_flag_at_its_extremes_is_refused_not_a_panic() {
         .run(&["whoami", "--timeout", "24h"])
         .success();
 }
+
+#[test]
+fn a_region_the_partition_metadata_does_not_list_is_warned_about() {
+    let session = Session::new("unknown-region");
+    let output = session
+        .provision()
+        .run(&["whoami", "--region", "mars-north-9"]);
+    output.success();
+    assert!(
+        output
+            .stderr
+            .contains("region mars-north-9 is not a region this version of provision knows"),
+        "{}",
+        output.stderr
+    );
+    let known = session
+        .provision()
+        .run(&["whoami", "--region", "eu-west-1"]);
+    known.success();
+    assert!(!known.stderr.contains("warning"), "{}", known.stderr);
+}
