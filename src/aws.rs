@@ -193,11 +193,8 @@ impl Aws {
             check_profile_exists(name)?;
         }
 
-        // Flags were checked by their parsers; the environment and profile's values are checked
-        // here, before any request.
-        if let Some(url) = &global.endpoint_url {
-            EndpointUrl::parse(url)?;
-        }
+        // Flags were checked by their parsers; the environment's and profile's values are
+        // checked below, before any request.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry_config())
             .timeout_config(requests::timeout_config(global.timeout));

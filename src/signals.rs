@@ -43,12 +43,10 @@ impl Signal {
 pub(crate) struct Interrupt(watch::Receiver<Option<Signal>>);
 
 impl Interrupt {
-    /// Never fires (tests, or a run without signal handling).
-    #[cfg(test)]
+    /// Never fires (tests, or a run without signal handling): with its sender gone, `received`
+    /// pends for ever.
     pub(crate) fn never() -> Self {
-        let (sender, receiver) = watch::channel(None);
-        // Kept alive so that `changed()` pends instead of failing.
-        std::mem::forget(sender);
+        let (_, receiver) = watch::channel(None);
         Self(receiver)
     }
 
@@ -151,11 +149,7 @@ pub(crate) fn applying() -> (ApplyingGuard, Interrupt) {
             handler.applied.store(true, Ordering::SeqCst);
             (ApplyingGuard(true), Interrupt(handler.sender.subscribe()))
         }
-        None => {
-            let (sender, receiver) = watch::channel(None);
-            std::mem::forget(sender);
-            (ApplyingGuard(false), Interrupt(receiver))
-        }
+        None => (ApplyingGuard(false), Interrupt::never()),
     }
 }
 

@@ -853,19 +853,20 @@ mod tests {
             assert_eq!(rule.num_calls(), 6);
         }
 
+        /// EC2's answer when the instance already has an association.
+        fn existing_association() -> AssociateIamInstanceProfileError {
+            AssociateIamInstanceProfileError::generic(
+                ErrorMetadata::builder()
+                    .code("IncorrectState")
+                    .message("There is an existing association for instance i-0123456789abcdef0")
+                    .build(),
+            )
+        }
+
         #[tokio::test(start_paused = true)]
         async fn other_errors_are_not_retried_as_propagation() {
-            let rule =
-                mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_error(|| {
-                    AssociateIamInstanceProfileError::generic(
-                        ErrorMetadata::builder()
-                            .code("IncorrectState")
-                            .message(
-                                "There is an existing association for instance i-0123456789abcdef0",
-                            )
-                            .build(),
-                    )
-                });
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .then_error(existing_association);
             // Re-observed: the instance holds no association with this profile.
             let observe = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
                 .then_output(|| DescribeIamInstanceProfileAssociationsOutput::builder().build());
@@ -882,17 +883,8 @@ mod tests {
         async fn a_lost_answer_is_recognised_by_the_association_it_made() {
             // The first attempt associated the profile but its answer was lost; the SDK's retry
             // meets IncorrectState. The instance holds the profile: the change is applied.
-            let rule =
-                mock!(aws_sdk_ec2::Client::associate_iam_instance_profile).then_error(|| {
-                    AssociateIamInstanceProfileError::generic(
-                        ErrorMetadata::builder()
-                            .code("IncorrectState")
-                            .message(
-                                "There is an existing association for instance i-0123456789abcdef0",
-                            )
-                            .build(),
-                    )
-                });
+            let rule = mock!(aws_sdk_ec2::Client::associate_iam_instance_profile)
+                .then_error(existing_association);
             let observe = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
                 .then_output(|| {
                     DescribeIamInstanceProfileAssociationsOutput::builder()

@@ -295,36 +295,29 @@ fn removals(profile: &str, roles: &[String]) -> Vec<crate::resources::Operation>
         .collect()
 }
 
-/// Whether instance profile `profile` (still) holds `role`; unknown counts as holding. A profile
-/// that is gone holds nothing.
-async fn holds(iam: &Client, profile: &str, role: &str) -> bool {
+/// The roles instance profile `profile` holds, re-observed after a lost answer: none when the
+/// profile is gone, `None` when it cannot be read.
+async fn roles_of(iam: &Client, profile: &str) -> Option<Vec<String>> {
     match iam
         .get_instance_profile()
         .instance_profile_name(profile)
         .send()
         .await
     {
-        Ok(output) => output
-            .instance_profile
-            .is_none_or(|p| p.roles().iter().any(|r| r.role_name() == role)),
-        Err(e) => !e
-            .as_service_error()
-            .is_some_and(|e| e.is_no_such_entity_exception()),
+        Ok(output) => output.instance_profile.map(|p| {
+            p.roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect()
+        }),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Some(Vec::new())
+        }
+        Err(_) => None,
     }
-}
-
-/// Whether instance profile `profile` holds exactly `role` (re-observed after a lost answer).
-async fn holds_only(iam: &Client, profile: &str, role: &str) -> bool {
-    iam.get_instance_profile()
-        .instance_profile_name(profile)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.instance_profile)
-        .is_some_and(|p| {
-            let roles = p.roles();
-            roles.len() == 1 && roles[0].role_name() == role
-        })
 }
 
 async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error> {
@@ -343,7 +336,9 @@ async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_limit_exceeded_exception())
-                        && holds_only(iam, profile, role).await =>
+                        && roles_of(iam, profile)
+                            .await
+                            .is_some_and(|roles| roles == [role.as_str()]) =>
                 {
                     Ok(())
                 }
@@ -368,8 +363,11 @@ async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error
                 // A retried removal whose first answer was lost may meet any error (AWS says
                 // NoSuchEntity, emulators differ): if the profile no longer holds the role, the
                 // change is applied.
-                Err(e) if !holds(iam, profile, role).await => {
-                    drop(e);
+                Err(_)
+                    if roles_of(iam, profile)
+                        .await
+                        .is_some_and(|roles| !roles.contains(role)) =>
+                {
                     Ok(())
                 }
                 Err(e) => Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
