@@ -7,10 +7,11 @@
 //! (no second walk of the chain, no instance-metadata probing once they are known) until they near
 //! expiry, when the chain is asked again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -143,11 +144,150 @@ pub(crate) struct Identity {
 pub(crate) struct Clients {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
+    /// S3 in the run's region; a bucket elsewhere is reached with [`Clients::s3_for`].
     pub(crate) s3: aws_sdk_s3::Client,
+    /// SSM in the lab application's region (`--app-region`), where its parameters live.
     pub(crate) ssm: aws_sdk_ssm::Client,
+    /// What this run learnt of buckets: their regions, and which it created when.
+    buckets: Arc<Mutex<BTreeMap<String, BucketFacts>>>,
+}
+
+/// What a run knows of one bucket.
+#[derive(Debug, Clone, Default)]
+struct BucketFacts {
+    region: Option<String>,
+    created: Option<Instant>,
+}
+
+/// How long after creating a bucket its requests may still meet `NoSuchBucket` or
+/// `OperationAborted`: S3 bucket creation is eventually consistent ("Amazon S3 data consistency
+/// model"), and configuration requests sent at once can find the bucket not there yet.
+pub(crate) const BUCKET_SETTLING: Duration = Duration::from_secs(20);
+
+/// The region S3 names in a redirect (301 `PermanentRedirect`, or a 400 whose
+/// `x-amz-bucket-region` says where the bucket is): the Rust SDK does not follow it.
+pub(crate) fn redirect_region<E, R>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> Option<String>
+where
+    R: HasHeaders,
+{
+    let response = error.raw_response()?;
+    matches!(response.status_code(), 301 | 307 | 400)
+        .then(|| response.header("x-amz-bucket-region"))
+        .flatten()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+}
+
+/// A raw response's status and headers (the SDK's HTTP response type, and test doubles).
+pub(crate) trait HasHeaders {
+    fn status_code(&self) -> u16;
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+impl HasHeaders for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers().get(name)
+    }
 }
 
 impl Clients {
+    /// The S3 client for `bucket`: of the bucket's region where this run learnt it.
+    pub(crate) fn s3_for(&self, bucket: &str) -> aws_sdk_s3::Client {
+        let region = self
+            .buckets
+            .lock()
+            .ok()
+            .and_then(|b| b.get(bucket).and_then(|f| f.region.clone()));
+        match region {
+            Some(region) => self.s3_in(&region),
+            None => self.s3.clone(),
+        }
+    }
+
+    /// Records where `bucket` is.
+    pub(crate) fn locate(&self, bucket: &str, region: &str) {
+        if let Ok(mut buckets) = self.buckets.lock() {
+            buckets.entry(bucket.to_string()).or_default().region = Some(region.to_string());
+        }
+    }
+
+    /// Records that this run created `bucket` in `region` just now.
+    pub(crate) fn created(&self, bucket: &str, region: &str) {
+        if let Ok(mut buckets) = self.buckets.lock() {
+            let facts = buckets.entry(bucket.to_string()).or_default();
+            facts.region = Some(region.to_string());
+            facts.created = Some(Instant::now());
+        }
+    }
+
+    /// The region this run learnt `bucket` is in.
+    pub(crate) fn region_of(&self, bucket: &str) -> Option<String> {
+        self.buckets
+            .lock()
+            .ok()
+            .and_then(|b| b.get(bucket).and_then(|f| f.region.clone()))
+    }
+
+    fn settling(&self, bucket: &str) -> bool {
+        self.buckets.lock().ok().is_some_and(|b| {
+            b.get(bucket)
+                .and_then(|f| f.created)
+                .is_some_and(|created| created.elapsed() < BUCKET_SETTLING)
+        })
+    }
+
+    /// Sends one S3 request for `bucket` the way boto3 does and AWS expects: to the bucket's
+    /// region, following S3's redirect once when the bucket turns out to be elsewhere; and, for a
+    /// bucket this run just created, again (with backoff, within [`BUCKET_SETTLING`]) while S3
+    /// still answers `NoSuchBucket` or `OperationAborted`.
+    pub(crate) async fn on_bucket<T, E, F, Fut>(
+        &self,
+        bucket: &str,
+        send: F,
+    ) -> Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+        F: Fn(aws_sdk_s3::Client) -> Fut,
+        Fut: Future<
+            Output = Result<
+                T,
+                aws_smithy_runtime_api::client::result::SdkError<
+                    E,
+                    aws_smithy_runtime_api::http::Response,
+                >,
+            >,
+        >,
+    {
+        let mut wait = Duration::from_millis(250);
+        let mut redirected = false;
+        loop {
+            let answer = send(self.s3_for(bucket)).await;
+            let Err(error) = &answer else {
+                return answer;
+            };
+            if !redirected && let Some(region) = redirect_region(error) {
+                redirected = true;
+                self.locate(bucket, &region);
+                continue;
+            }
+            let code = error.as_service_error().and_then(|e| e.code());
+            if matches!(code, Some("NoSuchBucket" | "OperationAborted")) && self.settling(bucket) {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            return answer;
+        }
+    }
+
     /// The S3 client for a bucket in `region` (buckets are regional; teardown finds them anywhere).
     pub(crate) fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
         if region.is_empty() || self.s3.config().region().map(|r| r.as_ref()) == Some(region) {
@@ -167,6 +307,8 @@ impl Clients {
 pub(crate) struct Aws {
     config: SdkConfig,
     pub(crate) region: String,
+    /// Where the lab application reads its parameters (`--app-region`).
+    pub(crate) app_region: String,
     /// The endpoint override, from `--endpoint-url` or `AWS_ENDPOINT_URL`.
     pub(crate) endpoint: Option<String>,
     /// The profile selected (`--profile`, `AWS_PROFILE`, else `default`).
@@ -266,6 +408,7 @@ impl Aws {
         Ok(Self {
             config,
             region,
+            app_region: global.app_region.clone(),
             endpoint,
             profile,
             source,
@@ -292,7 +435,15 @@ impl Aws {
                     .interceptor(requests::AttemptRecorder)
                     .build(),
             ),
-            ssm: bounded_client!(aws_sdk_ssm, &self.config),
+            ssm: bounded_client!(
+                aws_sdk_ssm,
+                &self
+                    .config
+                    .to_builder()
+                    .region(Region::new(self.app_region.clone()))
+                    .build()
+            ),
+            buckets: Arc::default(),
         }
     }
 

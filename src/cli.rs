@@ -70,6 +70,11 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "REGION", value_parser = parse_region)]
     pub(crate) region: Option<String>,
 
+    /// Region where the lab application reads its SSM parameters: the course's app.py is fixed to
+    /// us-east-1, whatever region the bucket is in.
+    #[arg(long, global = true, value_name = "REGION", env = "PROVISION_APP_REGION", default_value = "us-east-1", value_parser = parse_region)]
+    pub(crate) app_region: String,
+
     /// Send every request to this endpoint, e.g. a local emulator [default: AWS_ENDPOINT_URL].
     #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint_url)]
     pub(crate) endpoint_url: Option<String>,

@@ -32,6 +32,34 @@ pub(crate) struct AccessDenied {
     pub(crate) action: String,
     /// EC2's "Encoded authorization failure message", decodable with sts:DecodeAuthorizationMessage.
     pub(crate) encoded_message: Option<String>,
+    /// Which kind of policy refused, where AWS's message says.
+    pub(crate) policy: DenyingPolicy,
+}
+
+/// The kind of policy an access-denied message names ("Access denied error messages", IAM User
+/// Guide: "… with an explicit deny in a service control policy", "… in a permissions boundary",
+/// "… because no identity-based policy allows the … action").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DenyingPolicy {
+    /// The caller's own policies (or unsaid): another identity may do it.
+    Identity,
+    /// An Organizations SCP: nobody in the account may.
+    ServiceControlPolicy,
+    /// A permissions boundary on the caller.
+    PermissionsBoundary,
+}
+
+impl DenyingPolicy {
+    pub(crate) fn of(message: &str) -> Self {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("service control polic") {
+            Self::ServiceControlPolicy
+        } else if lower.contains("permissions boundary") {
+            Self::PermissionsBoundary
+        } else {
+            Self::Identity
+        }
+    }
 }
 
 /// Boxed so that `Result<T, Error>` stays small on the happy path.
@@ -105,6 +133,12 @@ impl Error {
 
     pub(crate) fn message(&self) -> &str {
         &self.0.message
+    }
+
+    /// The same error with other hints than the generic ones (a caller that knows more).
+    pub(crate) fn replacing_hints(mut self, hints: Vec<String>) -> Self {
+        self.0.hints = hints;
+        self
     }
 
     pub(crate) fn hints(&self) -> &[String] {
@@ -297,11 +331,25 @@ where
                 error.0.access_denied = Some(AccessDenied {
                     action: action.to_string(),
                     encoded_message,
+                    policy: DenyingPolicy::of(&message),
                 });
-                error.with_hint(format!(
-                    "the credentials in use may not call {action}: run with --profile NAME for \
-                     an identity that may (`provision whoami` shows the current one)"
-                ))
+                let hint = match DenyingPolicy::of(&message) {
+                    DenyingPolicy::ServiceControlPolicy => format!(
+                        "an AWS Organizations service control policy (SCP) denies {action} in this \
+                         account, whatever your own permissions: no profile of this account can do \
+                         it; ask the organization's administrator, or use an account the SCP does \
+                         not cover"
+                    ),
+                    DenyingPolicy::PermissionsBoundary => format!(
+                        "a permissions boundary on your identity denies {action}: ask an \
+                         administrator to allow it in the boundary, or use another identity"
+                    ),
+                    DenyingPolicy::Identity => format!(
+                        "the credentials in use may not call {action}: run with --profile NAME \
+                         for an identity that may (`provision whoami` shows the current one)"
+                    ),
+                };
+                error.with_hint(hint)
             } else if EXPIRED_CODES.contains(&code) {
                 expired_credentials(format!("{code}: {message}"))
             } else if INVALID_CREDENTIAL_CODES.contains(&code) {

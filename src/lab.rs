@@ -18,29 +18,39 @@ pub(crate) const DEFAULT_KEY: &str = "dragons.json";
 pub(crate) const DATA_CONTENT_TYPE: &str = "application/json";
 /// The prefix of the lab buckets' default names (teardown lists look-alikes it leaves alone).
 pub(crate) const LAB_BUCKET_PREFIX: &str = "dragons-lab-";
-/// The managed policy the course's demo attaches, and provision warns about.
-pub(crate) const ADMINISTRATOR_ACCESS: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+/// The managed policy the course's demo attaches, and provision warns about (its ARN is the
+/// partition's: [`Target::aws_managed_policy`]).
+pub(crate) const ADMINISTRATOR_ACCESS: &str = "AdministratorAccess";
 
 /// The lab's two parameter names.
 pub(crate) fn parameter_names() -> Vec<String> {
     vec![BUCKET_PARAMETER.to_string(), KEY_PARAMETER.to_string()]
 }
 
-/// The account, partition and region a run acts on.
+/// The account, partition and regions a run acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) account: String,
     pub(crate) partition: String,
+    /// Where the bucket is made (`--region`).
     pub(crate) region: String,
+    /// Where the lab application reads its parameters (`--app-region`).
+    pub(crate) app_region: String,
 }
 
 impl Target {
-    pub(crate) fn new(identity: &Identity, region: &str) -> Self {
+    pub(crate) fn new(identity: &Identity, aws: &crate::aws::Aws) -> Self {
         Self {
             account: identity.account.clone(),
             partition: identity.partition.clone(),
-            region: region.to_string(),
+            region: aws.region.clone(),
+            app_region: aws.app_region.clone(),
         }
+    }
+
+    /// The managed policy `name` of AWS in this partition.
+    pub(crate) fn aws_managed_policy(&self, name: &str) -> String {
+        format!("arn:{}:iam::aws:policy/{name}", self.partition)
     }
 
     /// The lab bucket unless `--bucket` says otherwise: unique to the account and region.
@@ -71,7 +81,7 @@ impl Target {
         format!(
             "arn:{}:ssm:{}:{}:parameter/{}",
             self.partition,
-            self.region,
+            self.app_region,
             self.account,
             name.trim_start_matches('/')
         )
@@ -92,6 +102,7 @@ pub(crate) fn test_target(region: &str) -> Target {
         account: "123456789012".into(),
         partition: "aws".into(),
         region: region.into(),
+        app_region: "us-east-1".into(),
     }
 }
 
@@ -105,6 +116,7 @@ mod tests {
             account: "123456789012".into(),
             partition: "aws-cn".into(),
             region: "cn-north-1".into(),
+            app_region: "cn-northwest-1".into(),
         };
         assert_eq!(
             target.default_bucket(),
@@ -116,7 +128,7 @@ mod tests {
         );
         assert_eq!(
             target.parameter_arn(BUCKET_PARAMETER),
-            "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/dragon_data_bucket_name"
+            "arn:aws-cn:ssm:cn-northwest-1:123456789012:parameter/dragon_data_bucket_name"
         );
         assert_eq!(
             target.object_arn("b", "dragons.json"),

@@ -1,5 +1,5 @@
-//! Policy templates: `{{name}}` placeholders filled from the run's account, region, partition,
-//! bucket and role name. A template is checked — every placeholder known, the result valid JSON —
+//! Policy templates: `{{name}}` placeholders filled from the run's account, region, the lab
+//! application's region, partition, bucket and role name. A template is checked — every placeholder known, the result valid JSON —
 //! before any AWS call, by rendering it with sample values.
 
 use std::path::Path;
@@ -10,8 +10,14 @@ use crate::error::Error;
 use crate::input::{BucketName, PARTITIONS, Region, RoleName, is_account_id};
 
 /// The placeholders a template may use.
-pub(crate) const PLACEHOLDERS: &[&str] =
-    &["account_id", "region", "partition", "bucket", "role_name"];
+pub(crate) const PLACEHOLDERS: &[&str] = &[
+    "account_id",
+    "region",
+    "app_region",
+    "partition",
+    "bucket",
+    "role_name",
+];
 
 pub(crate) const DEFAULT_TRUST_POLICY: &str = include_str!("../templates/ec2-trust-policy.json");
 pub(crate) const DEFAULT_INLINE_POLICY: &str = include_str!("../templates/dragons-lab-policy.json");
@@ -28,6 +34,8 @@ pub(crate) struct Template {
 pub(crate) struct Values<'a> {
     pub(crate) account_id: &'a str,
     pub(crate) region: &'a str,
+    /// Where the lab application reads its parameters (`--app-region`).
+    pub(crate) app_region: &'a str,
     pub(crate) partition: &'a str,
     pub(crate) bucket: &'a str,
     pub(crate) role_name: &'a str,
@@ -38,6 +46,7 @@ impl Values<'_> {
         Some(match name {
             "account_id" => self.account_id,
             "region" => self.region,
+            "app_region" => self.app_region,
             "partition" => self.partition,
             "bucket" => self.bucket,
             "role_name" => self.role_name,
@@ -75,6 +84,7 @@ impl Template {
         let sample = Values {
             account_id: "123456789012",
             region: "us-east-1",
+            app_region: "us-east-1",
             partition: "aws",
             bucket: "sample-bucket",
             role_name: "sample-role",
@@ -143,6 +153,7 @@ impl Values<'_> {
         BucketName::parse(self.bucket)?;
         RoleName::parse(self.role_name)?;
         Region::parse(self.region)?;
+        Region::parse(self.app_region)?;
         if !is_account_id(self.account_id) {
             return Err(Error::failed(format!(
                 "`{}` is not an AWS account id (12 digits)",
@@ -238,6 +249,7 @@ mod tests {
         Values {
             account_id: "111122223333",
             region: "ca-central-1",
+            app_region: "us-east-1",
             partition: "aws",
             bucket: "lab-bucket",
             role_name: "lab-role",
@@ -250,9 +262,11 @@ mod tests {
         let document = template.render(&values()).expect("renders");
         let text = document.to_string();
         assert!(text.contains("arn:aws:s3:::lab-bucket/*"));
+        // The parameters are where the lab application reads them, not in the bucket's region.
         assert!(
-            text.contains("arn:aws:ssm:ca-central-1:111122223333:parameter/dragon_data_file_name")
+            text.contains("arn:aws:ssm:us-east-1:111122223333:parameter/dragon_data_file_name")
         );
+        assert!(!text.contains("ssm:ca-central-1"));
         assert!(!text.contains("{{"));
     }
 
@@ -347,6 +361,7 @@ mod tests {
         for (field, bad) in [
             ("account_id", "12345"),
             ("region", "us east 1"),
+            ("app_region", "us-east-1\""),
             ("partition", "aws\""),
             ("role_name", "a b"),
         ] {
@@ -354,6 +369,7 @@ mod tests {
             match field {
                 "account_id" => v.account_id = bad,
                 "region" => v.region = bad,
+                "app_region" => v.app_region = bad,
                 "partition" => v.partition = bad,
                 _ => v.role_name = bad,
             }

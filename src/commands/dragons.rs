@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
     SelectObjectContentEventStream,
 };
 
-use crate::aws::Aws;
+use crate::aws::{Aws, Clients};
 use crate::cli::{DragonsArgs, GlobalArgs};
 use crate::commands::with_aws;
 use crate::error::{Error, aws_error, service_code};
@@ -21,7 +21,7 @@ use crate::printer::Printer;
 /// The query the lab application sends.
 pub(crate) const SELECT_EXPRESSION: &str = "select * from s3object s";
 
-const FIX_HINT: &str = "run `provision dragons-lab` (same --region) to set the lab up";
+const FIX_HINT: &str = "run `provision dragons-lab` (same --app-region) to set the lab up";
 
 #[derive(Debug, Serialize)]
 struct DragonsReport<'a> {
@@ -45,9 +45,11 @@ pub(crate) async fn run(
 }
 
 async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+    // The parameters are read where the lab application reads them (--app-region, us-east-1 by
+    // default); the bucket wherever it is, following S3's redirect as boto3 does.
     let clients = aws.clients();
-    let (ssm, s3) = (&clients.ssm, &clients.s3);
-    let output = ssm
+    let output = clients
+        .ssm
         .get_parameters()
         .names(BUCKET_PARAMETER)
         .names(KEY_PARAMETER)
@@ -73,7 +75,7 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
             return Err(Error::failed(format!(
                 "SSM parameter {} not found in {}",
                 missing.join(" and "),
-                aws.region
+                aws.app_region
             ))
             .with_hint(FIX_HINT));
         }
@@ -81,9 +83,9 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
 
     let step = printer.step(format!("reading s3://{bucket}/{key}"));
     let bytes = if args.s3_select {
-        select(s3, &bucket, &key).await?
+        select(&clients, &bucket, &key).await?
     } else {
-        get(s3, &bucket, &key).await?
+        get(&clients, &bucket, &key).await?
     };
     step.finish(format!("read s3://{bucket}/{key}"));
     let dragons =
@@ -130,12 +132,11 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
     Ok(())
 }
 
-async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
-    let output = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let output = clients
+        .on_bucket(bucket, |s3| async move {
+            s3.get_object().bucket(bucket).key(key).send().await
+        })
         .await
         .map_err(|e| {
             missing_object(bucket, key, service_code(&e).map(str::to_string), || {
@@ -149,29 +150,37 @@ async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>
 }
 
 /// Runs the lab application's S3 Select query and reassembles the records into one JSON array.
-async fn select(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
-    let mut output = s3
-        .select_object_content()
-        .bucket(bucket)
-        .key(key)
-        .expression(SELECT_EXPRESSION)
-        .expression_type(ExpressionType::Sql)
-        .input_serialization(
-            InputSerialization::builder()
-                .json(JsonInput::builder().r#type(JsonType::Document).build())
-                .build(),
-        )
-        .output_serialization(
-            OutputSerialization::builder()
-                .json(JsonOutput::builder().record_delimiter("\n").build())
-                .build(),
-        )
-        .send()
+async fn select(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let mut output = clients
+        .on_bucket(bucket, |s3| async move {
+            s3.select_object_content()
+                .bucket(bucket)
+                .key(key)
+                .expression(SELECT_EXPRESSION)
+                .expression_type(ExpressionType::Sql)
+                .input_serialization(
+                    InputSerialization::builder()
+                        .json(JsonInput::builder().r#type(JsonType::Document).build())
+                        .build(),
+                )
+                .output_serialization(
+                    OutputSerialization::builder()
+                        .json(JsonOutput::builder().record_delimiter("\n").build())
+                        .build(),
+                )
+                .send()
+                .await
+        })
         .await
         .map_err(|e| {
-            missing_object(bucket, key, service_code(&e).map(str::to_string), || {
-                aws_error("s3:SelectObjectContent", e)
-            })
+            let code = service_code(&e).map(str::to_string);
+            if select_unavailable(
+                code.as_deref(),
+                e.raw_response().map(|r| r.status().as_u16()),
+            ) {
+                return select_unavailable_error(bucket, key);
+            }
+            missing_object(bucket, key, code, || aws_error("s3:SelectObjectContent", e))
         })?;
     let mut records = Vec::new();
     loop {
@@ -216,6 +225,27 @@ async fn select(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<
     serde_json::to_vec(&Value::Array(dragons)).map_err(|e| {
         Error::failed("could not reassemble the S3 Select records").with_cause(e.to_string())
     })
+}
+
+/// Whether S3 refused S3 Select itself: "Amazon S3 Select is no longer available to new
+/// customers" (AWS, July 2024); accounts without it are answered 405 `MethodNotAllowed`.
+fn select_unavailable(code: Option<&str>, status: Option<u16>) -> bool {
+    code == Some("MethodNotAllowed") || (code.is_none() && status == Some(405))
+}
+
+fn select_unavailable_error(bucket: &str, key: &str) -> Error {
+    Error::failed(format!(
+        "S3 Select is not available to this AWS account (s3://{bucket}/{key} was not queried)"
+    ))
+    .with_cause(
+        "AWS closed S3 Select to new customers in July 2024: accounts that had not used it get \
+         MethodNotAllowed for SelectObjectContent",
+    )
+    .with_hint(
+        "read the data with GetObject instead: `provision dragons` (without --s3-select); the lab \
+         application's listDragons() needs the same change (get_object, then json.loads) on such \
+         an account",
+    )
 }
 
 /// A missing bucket or object is named, with the way to create it.

@@ -1,6 +1,8 @@
 //! `provision dragons-lab`: the bucket, configured; the dragons data uploaded; the two SSM
 //! parameters the lab application reads to find it; with `--site`, the lab web app.
 
+use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+
 use crate::cli::{DragonsLabArgs, GlobalArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
@@ -29,10 +31,11 @@ pub(crate) async fn run(
                 } else {
                     ""
                 };
-                Some(match &aws.endpoint {
-                    Some(endpoint) => format!("{}/{bucket}/{page}", endpoint.trim_end_matches('/')),
-                    None => format!("https://{bucket}.s3.{}.amazonaws.com/{page}", target.region),
-                })
+                let region = clients.region_of(bucket).unwrap_or(target.region.clone());
+                Some(format!(
+                    "{}/{page}",
+                    site_endpoint(aws.endpoint.as_deref(), bucket, &region).await?
+                ))
             }
             Site::None | Site::AsMade => None,
         };
@@ -48,4 +51,61 @@ pub(crate) async fn run(
         .await
     })
     .await
+}
+
+/// The bucket's address as S3's own endpoint rules resolve it for this run — the partition's DNS
+/// suffix (amazonaws.com, amazonaws.com.cn, …), or the endpoint override, path-style.
+async fn site_endpoint(
+    endpoint: Option<&str>,
+    bucket: &str,
+    region: &str,
+) -> Result<String, Error> {
+    let params = Params::builder()
+        .bucket(bucket)
+        .region(region)
+        .set_endpoint(endpoint.map(str::to_string))
+        .force_path_style(endpoint.is_some())
+        .build()
+        .map_err(|e| {
+            Error::failed("cannot resolve the site's address").with_cause(e.to_string())
+        })?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .map_err(|e| {
+            Error::failed("cannot resolve the site's address")
+                .with_cause(crate::error::error_chain(&*e))
+        })?;
+    Ok(endpoint.url().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_site_address_follows_the_partition_and_the_endpoint() {
+        for (region, endpoint, expected) in [
+            (
+                "ca-central-1",
+                None,
+                "https://lab-site.s3.ca-central-1.amazonaws.com",
+            ),
+            (
+                "cn-north-1",
+                None,
+                "https://lab-site.s3.cn-north-1.amazonaws.com.cn",
+            ),
+            (
+                "us-east-1",
+                Some("http://127.0.0.1:5000"),
+                "http://127.0.0.1:5000/lab-site",
+            ),
+        ] {
+            let resolved = site_endpoint(endpoint, "lab-site", region)
+                .await
+                .expect("resolves");
+            assert_eq!(resolved, expected, "{region}");
+        }
+    }
 }

@@ -81,8 +81,13 @@ pub(crate) fn print_plan(printer: &Printer, plan: &Plan, target: &Target) {
     for warning in plan.warnings() {
         printer.warn(warning);
     }
+    let app = if target.app_region != target.region {
+        format!(" (the lab application's region: {})", target.app_region)
+    } else {
+        String::new()
+    };
     printer.data(format!(
-        "Plan for account {} in {}:",
+        "Plan for account {} in {}{app}:",
         target.account, target.region
     ));
     for change in plan.changes() {

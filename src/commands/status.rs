@@ -15,7 +15,9 @@ use crate::lab::{DEFAULT_KEY, KEY_PARAMETER, Target};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
 use crate::resources::association::ASSOCIATION;
-use crate::resources::bucket::{BUCKET, Bucket, BucketQuery, ObservedBucket, Presence};
+use crate::resources::bucket::{
+    BUCKET, Bucket, BucketQuery, DesiredBucket, ObservedBucket, Presence,
+};
 use crate::resources::iam_role::{ROLE, Role};
 use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
 use crate::resources::object::{OBJECT, Object, ObjectQuery};
@@ -143,7 +145,7 @@ pub(crate) async fn run(
         let clients = aws.clients();
         let step = printer.step("observing what provision manages");
         let lab_bucket =
-            Target::new(aws.identity().await?, &aws.region).lab_bucket(scope.bucket.as_deref());
+            Target::new(aws.identity().await?, aws).lab_bucket(scope.bucket.as_deref());
         // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
         let lab_query = BucketQuery::Name(lab_bucket.clone());
         let (discovered, lab) = tokio::join!(
@@ -183,8 +185,15 @@ pub(crate) async fn run(
                 resources: &lines,
             });
         }
+        let app = match target.app_region != target.region {
+            true => format!(
+                " (parameters in {}, the lab application's region)",
+                target.app_region
+            ),
+            false => String::new(),
+        };
         printer.data(format!(
-            "Status of account {} in {}:",
+            "Status of account {} in {}{app}:",
             target.account, target.region
         ));
         for line in &lines {
@@ -275,12 +284,26 @@ fn lines(
             owned: Some(false),
             ..StatusLine::missing(BUCKET, bucket)
         },
-        Some(current) => StatusLine::compared(
-            BUCKET,
-            bucket,
-            &Bucket::plan(Some(&lab.bucket), Some(current), true)?,
-            owned(&current.tags),
-        ),
+        Some(current) => {
+            // Status describes the bucket where it is (dragons-lab refuses another region).
+            let desired = match &current.presence {
+                Presence::Owned { region } if !region.is_empty() => DesiredBucket {
+                    region: region.clone(),
+                    ..lab.bucket.clone()
+                },
+                _ => lab.bucket.clone(),
+            };
+            let mut line = StatusLine::compared(
+                BUCKET,
+                bucket,
+                &Bucket::plan(Some(&desired), Some(current), true)?,
+                owned(&current.tags),
+            );
+            if desired.region != lab.bucket.region {
+                line.details.push(format!("in {}", desired.region));
+            }
+            line
+        }
     });
     for other in observed.buckets.values().filter(|b| b.name != *bucket) {
         let region = match &other.presence {

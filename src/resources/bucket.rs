@@ -124,32 +124,52 @@ impl Resource for Bucket {
         clients: &Clients,
         query: &BucketQuery,
     ) -> Result<Option<ObservedBucket>, Error> {
-        let s3 = &clients.s3;
         let configuration = |bucket: &str| {
             let bucket = bucket.to_string();
             async move {
                 let (ownership, public_access, tags) = tokio::join!(
-                    s3.get_bucket_ownership_controls().bucket(&bucket).send(),
-                    s3.get_public_access_block().bucket(&bucket).send(),
-                    s3.get_bucket_tagging().bucket(&bucket).send(),
+                    clients.on_bucket(&bucket, |s3| {
+                        let bucket = bucket.clone();
+                        async move {
+                            s3.get_bucket_ownership_controls()
+                                .bucket(bucket)
+                                .send()
+                                .await
+                        }
+                    }),
+                    clients.on_bucket(&bucket, |s3| {
+                        let bucket = bucket.clone();
+                        async move { s3.get_public_access_block().bucket(bucket).send().await }
+                    }),
+                    clients.on_bucket(&bucket, |s3| {
+                        let bucket = bucket.clone();
+                        async move { s3.get_bucket_tagging().bucket(bucket).send().await }
+                    }),
                 );
                 configuration(ownership, public_access, tags)
             }
         };
         let (name, presence, configured) = match query {
-            BucketQuery::Owned { name, region } => (
-                name,
-                Presence::Owned {
-                    region: region.clone().unwrap_or_default(),
-                },
-                configuration(name).await?,
-            ),
+            BucketQuery::Owned { name, region } => {
+                if let Some(region) = region {
+                    clients.locate(name, region);
+                }
+                (
+                    name,
+                    Presence::Owned {
+                        region: region.clone().unwrap_or_default(),
+                    },
+                    configuration(name).await?,
+                )
+            }
             BucketQuery::Name(name) => {
-                let (listed, head, configured) = tokio::join!(
-                    owned_buckets(s3),
-                    s3.head_bucket().bucket(name).send(),
-                    configuration(name),
-                );
+                // Sent to the run's region; a bucket elsewhere is followed there (`on_bucket`).
+                let head = clients.on_bucket(name, |s3| {
+                    let name = name.clone();
+                    async move { s3.head_bucket().bucket(name).send().await }
+                });
+                let (listed, head, configured) =
+                    tokio::join!(owned_buckets(&clients.s3), head, configuration(name));
                 let Some(presence) = presence(name, listed, head)? else {
                     return Ok(None);
                 };
@@ -191,33 +211,35 @@ impl Resource for Bucket {
         op: &BucketOp,
         report: Report<'_>,
     ) -> Result<Executed, Error> {
-        let s3 = &clients.s3;
         match op {
             BucketOp::Create {
                 bucket,
                 region,
                 tags,
-            } => create(s3, bucket, region, tags).await?,
-            BucketOp::PutTags { bucket, tags } => put_tags(s3, bucket, tags).await?,
+            } => create(clients, bucket, region, tags).await?,
+            BucketOp::PutTags { bucket, tags } => put_tags(clients, bucket, tags).await?,
             BucketOp::PutOwnershipControls { bucket, ownership } => {
-                put_ownership_controls(s3, bucket, ownership).await?
+                put_ownership_controls(clients, bucket, ownership).await?
             }
             BucketOp::PutPublicAccessBlock { bucket, settings } => {
-                put_public_access_block(s3, bucket, settings).await?
+                put_public_access_block(clients, bucket, settings).await?
             }
             BucketOp::Empty { bucket, region } => {
-                empty(&clients.s3_in(region), bucket, report).await?
+                clients.locate(bucket, region);
+                empty(&clients.s3_for(bucket), bucket, report).await?
             }
-            BucketOp::Delete { bucket, region } => settled(
-                "s3:DeleteBucket",
-                clients
-                    .s3_in(region)
-                    .delete_bucket()
-                    .bucket(bucket)
-                    .send()
-                    .await,
-                |e| e.meta().code() == Some("NoSuchBucket"),
-            )?,
+            BucketOp::Delete { bucket, region } => {
+                clients.locate(bucket, region);
+                settled(
+                    "s3:DeleteBucket",
+                    clients
+                        .on_bucket(bucket, |s3| async move {
+                            s3.delete_bucket().bucket(bucket).send().await
+                        })
+                        .await,
+                    |e| e.meta().code() == Some("NoSuchBucket"),
+                )?
+            }
         }
         Ok(Executed::default())
     }
@@ -522,16 +544,23 @@ pub(crate) async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option
 /// What teardown needs of a bucket ListBuckets showed to be the caller's: its tags and region
 /// (asked of S3 where ListBuckets did not say), in one concurrent round.
 pub(crate) async fn observe_for_removal(
-    s3: &Client,
+    clients: &Clients,
     partition: &str,
     name: &str,
     region: Option<&str>,
 ) -> Result<ObservedBucket, Error> {
-    let tags = s3.get_bucket_tagging().bucket(name).send();
+    if let Some(region) = region {
+        clients.locate(name, region);
+    }
+    // Where ListBuckets did not say, the tags' redirect (or GetBucketLocation) does.
+    let tags = clients.on_bucket(name, |s3| async move {
+        s3.get_bucket_tagging().bucket(name).send().await
+    });
     let location = async {
         match region {
             Some(region) => Ok(region.to_string()),
-            None => s3
+            None => clients
+                .s3
                 .get_bucket_location()
                 .bucket(name)
                 .send()
@@ -547,6 +576,9 @@ pub(crate) async fn observe_for_removal(
         }
     };
     let (tags, region) = tokio::join!(tags, location);
+    if let Ok(region) = &region {
+        clients.locate(name, region);
+    }
     let tags = match tags {
         Ok(output) => tags::from_sdk(output.tag_set()),
         Err(e) if matches!(service_code(&e), Some("NoSuchTagSet" | "NoSuchBucket")) => Tags::new(),
@@ -729,7 +761,7 @@ async fn delete_batch(
     Ok(())
 }
 
-async fn create(s3: &Client, bucket: &str, region: &str, tags: &Tags) -> Result<(), Error> {
+async fn create(clients: &Clients, bucket: &str, region: &str, tags: &Tags) -> Result<(), Error> {
     // Tags in CreateBucketConfiguration are applied with the bucket (general purpose buckets:
     // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucketConfiguration.html).
     let mut configuration =
@@ -738,16 +770,22 @@ async fn create(s3: &Client, bucket: &str, region: &str, tags: &Tags) -> Result<
     if region != "us-east-1" {
         configuration = configuration.location_constraint(BucketLocationConstraint::from(region));
     }
-    let request = s3
+    // Sent to the bucket's own region, as S3 requires of CreateBucket.
+    let request = clients
+        .s3_in(region)
         .create_bucket()
         .bucket(bucket)
         .create_bucket_configuration(configuration.build());
     match request.send().await {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            clients.created(bucket, region);
+            Ok(())
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
         {
+            clients.created(bucket, region);
             Ok(())
         }
         Err(e)
@@ -764,23 +802,28 @@ fn invalid(what: &str, error: aws_smithy_types::error::operation::BuildError) ->
     Error::failed(format!("invalid {what}")).with_cause(error.to_string())
 }
 
-async fn put_tags(s3: &Client, bucket: &str, tags: &Tags) -> Result<(), Error> {
+async fn put_tags(clients: &Clients, bucket: &str, tags: &Tags) -> Result<(), Error> {
     let tagging = Tagging::builder()
         .set_tag_set(Some(tags::to_sdk(tags)?))
         .build()
         .map_err(|e| invalid("tag set", e))?;
-    sent(
-        "s3:PutBucketTagging",
-        s3.put_bucket_tagging()
-            .bucket(bucket)
-            .tagging(tagging)
-            .send()
-            .await,
-    )
+    let answer = clients
+        .on_bucket(bucket, |s3| {
+            let tagging = tagging.clone();
+            async move {
+                s3.put_bucket_tagging()
+                    .bucket(bucket)
+                    .tagging(tagging)
+                    .send()
+                    .await
+            }
+        })
+        .await;
+    sent("s3:PutBucketTagging", answer)
 }
 
 async fn put_ownership_controls(
-    s3: &Client,
+    clients: &Clients,
     bucket: &str,
     ownership: &ObjectOwnership,
 ) -> Result<(), Error> {
@@ -792,33 +835,43 @@ async fn put_ownership_controls(
         .rules(rule)
         .build()
         .map_err(|e| invalid("ownership controls", e))?;
-    sent(
-        "s3:PutBucketOwnershipControls",
-        s3.put_bucket_ownership_controls()
-            .bucket(bucket)
-            .ownership_controls(controls)
-            .send()
-            .await,
-    )
+    let answer = clients
+        .on_bucket(bucket, |s3| {
+            let controls = controls.clone();
+            async move {
+                s3.put_bucket_ownership_controls()
+                    .bucket(bucket)
+                    .ownership_controls(controls)
+                    .send()
+                    .await
+            }
+        })
+        .await;
+    sent("s3:PutBucketOwnershipControls", answer)
 }
 
 async fn put_public_access_block(
-    s3: &Client,
+    clients: &Clients,
     bucket: &str,
     settings: &PublicAccess,
 ) -> Result<(), Error> {
-    let answer = s3
-        .put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(settings.block_public_acls)
-                .ignore_public_acls(settings.ignore_public_acls)
-                .block_public_policy(settings.block_public_policy)
-                .restrict_public_buckets(settings.restrict_public_buckets)
-                .build(),
-        )
-        .send()
+    let configuration = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(settings.block_public_acls)
+        .ignore_public_acls(settings.ignore_public_acls)
+        .block_public_policy(settings.block_public_policy)
+        .restrict_public_buckets(settings.restrict_public_buckets)
+        .build();
+    let answer = clients
+        .on_bucket(bucket, |s3| {
+            let configuration = configuration.clone();
+            async move {
+                s3.put_public_access_block()
+                    .bucket(bucket)
+                    .public_access_block_configuration(configuration)
+                    .send()
+                    .await
+            }
+        })
         .await;
     sent("s3:PutPublicAccessBlock", answer)
 }

@@ -19,7 +19,7 @@ use md5::{Digest, Md5};
 
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
-use crate::error::{Error, aws_error, sent, service_code};
+use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::{Change, Resource};
 
@@ -128,16 +128,14 @@ impl Resource for Object {
         clients: &Clients,
         query: &ObjectQuery,
     ) -> Result<Option<ObservedObject>, Error> {
-        let s3 = &clients.s3;
+        let (bucket, key) = (query.bucket.as_str(), query.key.as_str());
         let (answer, acl) = tokio::join!(
-            s3.head_object()
-                .bucket(&query.bucket)
-                .key(&query.key)
-                .send(),
-            s3.get_object_acl()
-                .bucket(&query.bucket)
-                .key(&query.key)
-                .send(),
+            clients.on_bucket(bucket, |s3| async move {
+                s3.head_object().bucket(bucket).key(key).send().await
+            }),
+            clients.on_bucket(bucket, |s3| async move {
+                s3.get_object_acl().bucket(bucket).key(key).send().await
+            }),
         );
         let public_grants = acl
             .map(|acl| {
@@ -234,30 +232,34 @@ impl Resource for Object {
                 md5_hex,
             } => (bucket, key, body, content_type, md5_hex),
             ObjectOp::MakePrivate { bucket, key } => {
-                sent(
-                    "s3:PutObjectAcl",
-                    clients
-                        .s3
-                        .put_object_acl()
-                        .bucket(bucket)
-                        .key(key)
-                        .acl(ObjectCannedAcl::Private)
-                        .send()
-                        .await,
-                )?;
+                let answer = clients
+                    .on_bucket(bucket, |s3| async move {
+                        s3.put_object_acl()
+                            .bucket(bucket)
+                            .key(key)
+                            .acl(ObjectCannedAcl::Private)
+                            .send()
+                            .await
+                    })
+                    .await;
+                sent("s3:PutObjectAcl", answer)?;
                 return Ok(Executed::default());
             }
         };
+        // No ACL header: a new bucket has ACLs disabled (bucket owner enforced), where only
+        // requests without an ACL (or with bucket-owner-full-control) are accepted; without one,
+        // the object is private to the bucket owner whatever the ownership setting.
         clients
-            .s3
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .content_type(content_type)
-            .acl(ObjectCannedAcl::Private)
-            .metadata(MD5_METADATA, md5_hex)
-            .body(ByteStream::from(body.0.as_ref().clone()))
-            .send()
+            .on_bucket(bucket, |s3| async move {
+                s3.put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .content_type(content_type)
+                    .metadata(MD5_METADATA, md5_hex)
+                    .body(ByteStream::from(body.0.as_ref().clone()))
+                    .send()
+                    .await
+            })
             .await
             .map_err(|e| aws_error("s3:PutObject", e))?;
         Ok(Executed::default())
@@ -309,7 +311,7 @@ impl Resource for SiteFiles {
     /// ETags of every object in the bucket: one request per thousand objects.
     async fn observe(clients: &Clients, bucket: &str) -> Result<Listing, Error> {
         let pages = clients
-            .s3
+            .s3_for(bucket)
             .list_objects_v2()
             .bucket(bucket)
             .into_paginator()
@@ -401,7 +403,6 @@ impl Resource for SiteFiles {
         report: Report<'_>,
     ) -> Result<Executed, Error> {
         let SiteOp::Upload { bucket, files } = op;
-        let s3 = &clients.s3;
         let total_bytes: u64 = files.iter().map(|f| f.size).sum();
         let (done_files, done_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
         // One file of `bytes` bytes more is done (none, to show the bar from the start).
@@ -417,22 +418,29 @@ impl Resource for SiteFiles {
             });
         };
         advance(0, 0);
-        stream::iter(files.iter().map(|file| async {
+        stream::iter(files.iter().map(|file| async move {
             let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
                 Error::failed(format!("cannot read {}", file.path.display()))
                     .with_cause(e.to_string())
             })?;
             let md5 = md5_hex(&bytes);
-            s3.put_object()
-                .bucket(bucket)
-                .key(&file.key)
-                .content_type(&file.content_type)
-                .acl(ObjectCannedAcl::PublicRead)
-                .metadata(MD5_METADATA, md5)
-                .body(ByteStream::from(bytes))
-                .send()
+            clients
+                .on_bucket(bucket, |s3| {
+                    let (md5, bytes) = (md5.clone(), bytes.clone());
+                    async move {
+                        s3.put_object()
+                            .bucket(bucket)
+                            .key(&file.key)
+                            .content_type(&file.content_type)
+                            .acl(ObjectCannedAcl::PublicRead)
+                            .metadata(MD5_METADATA, md5)
+                            .body(ByteStream::from(bytes))
+                            .send()
+                            .await
+                    }
+                })
                 .await
-                .map_err(|e| aws_error("s3:PutObject", e))?;
+                .map_err(|e| public_upload_error(aws_error("s3:PutObject", e)))?;
             advance(1, file.size);
             Ok::<(), Error>(())
         }))
@@ -441,6 +449,28 @@ impl Resource for SiteFiles {
         .await?;
         Ok(Executed::default())
     }
+}
+
+/// A refused public-read upload: the bucket's own public access block is provision's to set (and
+/// it allowed ACLs before the upload ran), so what refuses a public object is the account's S3
+/// Block Public Access, or an organization's SCP — not the credentials.
+fn public_upload_error(error: Error) -> Error {
+    let Some(denied) = error.access_denied() else {
+        return error;
+    };
+    if denied.policy != DenyingPolicy::Identity {
+        return error;
+    }
+    error.replacing_hints(vec![
+        "public-read site files are refused by the account's S3 Block Public Access (it applies \
+         to every bucket, above the bucket's own setting, which provision set to allow them): \
+         check it with `aws s3control get-public-access-block --account-id ACCOUNT_ID`; an \
+         administrator must turn BlockPublicAcls off there, or serve the app without --site"
+            .to_string(),
+        "if the account allows public objects, the credentials may lack s3:PutObjectAcl: run \
+         with --profile NAME for an identity that may"
+            .to_string(),
+    ])
 }
 
 /// `bucket:DIR`, the site's name in the plan.

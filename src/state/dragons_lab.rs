@@ -9,7 +9,7 @@ use crate::cli::DragonsLabArgs;
 use crate::error::{Error, aws_error};
 use crate::lab::{BUCKET_PARAMETER, DATA_CONTENT_TYPE, KEY_PARAMETER, Target, parameter_names};
 use crate::lab_data;
-use crate::plan::{PublicAccess, wait_for};
+use crate::plan::{Detail, PublicAccess, wait_for};
 use crate::resources::bucket::{
     BUCKET, Bucket, BucketQuery, DesiredBucket, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK, Presence,
     owned_buckets,
@@ -114,6 +114,9 @@ pub(crate) struct DesiredState {
     pub(crate) object: DesiredObject,
     pub(crate) site: Option<DesiredSite>,
     pub(crate) parameters: Vec<DesiredParameter>,
+    /// The lab application's region, where it differs from the bucket's (said on the plan's
+    /// parameter lines).
+    pub(crate) app_region: Option<String>,
     pub(crate) adopt: bool,
 }
 
@@ -166,6 +169,7 @@ impl DesiredState {
                 parameter(BUCKET_PARAMETER, &bucket),
                 parameter(KEY_PARAMETER, &inputs.key),
             ],
+            app_region: (target.app_region != target.region).then(|| target.app_region.clone()),
             adopt: inputs.adopt,
         }
     }
@@ -204,7 +208,7 @@ pub(crate) async fn observe(
         explicit,
         owned,
     );
-    let target = Target::new(identity?, &aws.region);
+    let target = Target::new(identity?, aws);
     let mut observed = match (explicit?, owned) {
         (Some(observed), _) => observed,
         (None, Some(Ok(owned))) => {
@@ -266,7 +270,7 @@ async fn observe_bucket(
         && !ownership::is_managed(&current.tags)
     {
         let listed = clients
-            .s3
+            .s3_for(&name)
             .list_objects_v2()
             .bucket(&name)
             .max_keys(2)
@@ -305,13 +309,17 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     }
     let mut changes = Bucket::plan(Some(&desired.bucket), current, adopt)?;
 
-    // The data needs only the bucket, not its configuration.
-    let object = Object::plan(
+    // The data waits for the bucket and its ownership setting: it is sent without an ACL, which
+    // any ownership setting accepts, and lands after the setting is in force.
+    let mut object = Object::plan(
         Some(&desired.object),
         observed.objects.get(&desired.object.name()),
         adopt,
     )?;
-    changes.extend(wait_for(object, OBJECT, &bucket_id));
+    for dependency in [bucket_id.clone(), OWNERSHIP_CONTROLS.id(name.clone())] {
+        object = wait_for(object, OBJECT, &dependency);
+    }
+    changes.extend(object);
 
     if let Some(site) = &desired.site {
         // Public-read uploads wait for the bucket to allow object ACLs.
@@ -330,11 +338,21 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     // point at it wait for it, so a refused name leaves nothing half made.
     let creating = current.is_none();
     for parameter in &desired.parameters {
-        let planned = Parameter::plan(
+        let mut planned = Parameter::plan(
             Some(parameter),
             observed.parameters.get(&parameter.name),
             adopt,
         )?;
+        if let Some(region) = &desired.app_region {
+            planned = planned
+                .into_iter()
+                .map(|c| {
+                    c.with_detail(Detail::note(format!(
+                        "in {region}, where the lab application reads it"
+                    )))
+                })
+                .collect();
+        }
         changes.extend(if creating {
             wait_for(planned, PARAMETER, &bucket_id)
         } else {
@@ -416,15 +434,26 @@ mod tests {
                 format!("+ create    s3-bucket-ownership-controls {BUCKET_NAME}"),
                 format!("+ create    s3-public-access-block {BUCKET_NAME}"),
                 format!("+ create    s3-object {BUCKET_NAME}/dragons.json (9997 bytes)"),
-                format!("+ create    ssm-parameter dragon_data_bucket_name (= {BUCKET_NAME})"),
-                "+ create    ssm-parameter dragon_data_file_name (= dragons.json)".to_string(),
+                format!(
+                    "+ create    ssm-parameter dragon_data_bucket_name (= {BUCKET_NAME}; in \
+                     us-east-1, where the lab application reads it)"
+                ),
+                "+ create    ssm-parameter dragon_data_file_name (= dragons.json; in us-east-1, \
+                 where the lab application reads it)"
+                    .to_string(),
             ]
         );
         for change in &plan.changes()[1..] {
+            let expected = if change.kind == OBJECT {
+                // Sent without an ACL once the ownership setting is in force.
+                vec![BUCKET.id(BUCKET_NAME), OWNERSHIP_CONTROLS.id(BUCKET_NAME)]
+            } else {
+                vec![BUCKET.id(BUCKET_NAME)]
+            };
             assert_eq!(
                 change.depends_on,
-                vec![BUCKET.id(BUCKET_NAME)],
-                "{}: only the bucket, so the rest runs concurrently",
+                expected,
+                "{}: only what it needs, so the rest runs concurrently",
                 change.line()
             );
         }
@@ -501,7 +530,8 @@ mod tests {
                         .value = "old.json".into()
                 },
                 vec![
-                    "~ update    ssm-parameter dragon_data_file_name (old.json → dragons.json)"
+                    "~ update    ssm-parameter dragon_data_file_name (old.json → dragons.json; in \
+                     us-east-1, where the lab application reads it)"
                         .to_string(),
                 ],
             ),

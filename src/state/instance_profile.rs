@@ -118,12 +118,14 @@ impl DesiredState {
         let values = Values {
             account_id: &target.account,
             region: &target.region,
+            app_region: &target.app_region,
             partition: &target.partition,
             bucket: &bucket,
             role_name: &inputs.role_name,
         };
         let mut warnings = Vec::new();
-        if inputs.policy_arns.iter().any(|a| a == ADMINISTRATOR_ACCESS) {
+        let administrator = target.aws_managed_policy(ADMINISTRATOR_ACCESS);
+        if inputs.policy_arns.contains(&administrator) {
             warnings.push(format!(
                 "attaching AdministratorAccess gives every process on the instance full control of \
                  account {}; the default inline policy grants only what the Dragons lab needs",
@@ -189,7 +191,7 @@ pub(crate) async fn observe(
     observed.add_role(role?);
     observed.add_profile(profile?);
     observed.instances = instances?.unwrap_or_default();
-    Ok((Target::new(identity?, &aws.region), observed))
+    Ok((Target::new(identity?, aws), observed))
 }
 
 /// The role (with its policies) and the profile are planned side by side; the membership waits
@@ -505,10 +507,22 @@ mod tests {
     #[test]
     fn administrator_access_is_allowed_with_a_warning() {
         let mut inputs = inputs();
-        inputs.policy_arns = vec![ADMINISTRATOR_ACCESS.into()];
+        inputs.policy_arns = vec!["arn:aws:iam::aws:policy/AdministratorAccess".into()];
         let desired = DesiredState::new(&inputs, &test_target("us-east-1")).expect("renders");
         let plan = plan(&desired, &fresh()).expect("plans");
         assert!(plan.warnings()[0].contains("full control of account 123456789012"));
+        // In another partition, its own ARN is recognised.
+        let china = Target {
+            partition: "aws-cn".into(),
+            ..test_target("cn-north-1")
+        };
+        inputs.policy_arns = vec!["arn:aws-cn:iam::aws:policy/AdministratorAccess".into()];
+        let desired = DesiredState::new(&inputs, &china).expect("renders");
+        assert!(
+            desired.warnings[0].contains("full control"),
+            "{:?}",
+            desired.warnings
+        );
         assert!(
             lines(&plan).contains(
                 &"+ create    iam-role-policy-attachment dragons-lab-ec2-role/AdministratorAccess"

@@ -60,7 +60,7 @@ pub(crate) async fn discover(
     clients: &Clients,
     scope: &Scope,
 ) -> Result<(Target, ObservedState), Error> {
-    let target = Target::new(aws.identity().await?, &aws.region);
+    let target = Target::new(aws.identity().await?, aws);
     let iam = async {
         match scope.instance_profile {
             true => discover_iam(clients, scope).await.map(Some),
@@ -174,7 +174,7 @@ async fn discover_buckets(
 ) -> Result<Vec<ObservedBucket>, Error> {
     let names = bucket::owned_buckets(&clients.s3).await?;
     let found = join_all(names.iter().map(|(name, region)| {
-        bucket::observe_for_removal(&clients.s3, partition, name, region.as_deref())
+        bucket::observe_for_removal(clients, partition, name, region.as_deref())
     }))
     .await;
     let mut buckets = Vec::new();

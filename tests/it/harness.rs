@@ -31,6 +31,7 @@ pub struct Moto {
 }
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
+static TESTBED: OnceLock<crate::proxy::Proxy> = OnceLock::new();
 
 pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -105,6 +106,12 @@ fn start_moto() -> Moto {
     }
 }
 
+/// The stricter test bed in front of moto, with a real account's defaults: every session's
+/// endpoint unless a test starts its own (`crate::proxy`).
+pub fn testbed() -> &'static crate::proxy::Proxy {
+    TESTBED.get_or_init(|| crate::proxy::Proxy::start(&moto().endpoint))
+}
+
 /// Refuses any endpoint that is not on the loopback interface.
 pub fn assert_loopback(url: &str) {
     let host = url
@@ -166,7 +173,7 @@ impl Session {
             session_token: None,
             region: region.to_string(),
             home,
-            endpoint: moto.endpoint.clone(),
+            endpoint: testbed().endpoint.clone(),
         }
     }
 
@@ -191,6 +198,67 @@ impl Session {
         }
     }
 
+    /// This session, with its requests sent through `proxy` instead of the shared test bed.
+    pub fn through(mut self, proxy: &crate::proxy::Proxy) -> Self {
+        self.endpoint = proxy.endpoint.clone();
+        self
+    }
+
+    /// An S3 client for buckets in `region` (S3 redirects requests signed for another region).
+    pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = self
+            .sdk_config()
+            .into_builder()
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// Runs the course's lab application's read (`tests/it/lab_app.py`, boto3 fixed to us-east-1)
+    /// with this session's credentials and endpoint.
+    pub fn lab_app(&self, args: &[&str]) -> Output {
+        assert_loopback(&self.endpoint);
+        let mut command = Command::new(project_dir().join(".venv/bin/python"));
+        command
+            .arg(project_dir().join("tests/it/lab_app.py"))
+            .args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_key)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_CONFIG_FILE", self.home.join(".aws/config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.join(".aws/credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(token) = &self.session_token {
+            command.env("AWS_SESSION_TOKEN", token);
+        }
+        let output = command.output().expect("run the lab application's read");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// An SSM client in `region`.
+    pub fn ssm_in(&self, region: &str) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(
+            &self
+                .sdk_config()
+                .into_builder()
+                .region(Region::new(region.to_string()))
+                .build(),
+        )
+    }
+
     /// The provision binary with this session's hermetic environment.
     pub fn provision(&self) -> Provision {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
@@ -208,6 +276,10 @@ impl Session {
                 self.home.join(".aws/credentials"),
             )
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            // Tests share moto's default account and isolate by region, so the lab's parameters go
+            // to the session's region; tests of the default (us-east-1) remove this and use an
+            // account of their own.
+            .env("PROVISION_APP_REGION", &self.region)
             .env("NO_COLOR", "1");
         if let Some(token) = &self.session_token {
             command.env("AWS_SESSION_TOKEN", token);
@@ -306,6 +378,12 @@ impl Session {
                     .into_iter::<serde_json::Value>()
                     .map_while(Result::ok)
                     .collect::<Vec<_>>()
+            })
+            .filter(|entry| {
+                entry["headers"].as_object().is_some_and(|h| {
+                    !h.keys()
+                        .any(|k| k.eq_ignore_ascii_case(crate::proxy::FOLLOW_UP_HEADER))
+                })
             })
             .filter(|entry| {
                 entry["headers"]
@@ -491,6 +569,13 @@ fn s3_operation(method: &str, url: &str) -> String {
             "PutBucketVersioning",
             "DeleteBucketVersioning",
         )
+    } else if has("location") && method == "GET" {
+        "GetBucketLocation".to_string()
+    } else if has("acl") {
+        match on_object {
+            true => sub("GetObjectAcl", "PutObjectAcl", "DELETE acl"),
+            false => sub("GetBucketAcl", "PutBucketAcl", "DELETE acl"),
+        }
     } else if has("select") {
         "SelectObjectContent".to_string()
     } else if has("delete") && method == "POST" {

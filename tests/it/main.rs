@@ -3,6 +3,7 @@
 
 mod dragons_lab;
 mod faults;
+mod fidelity;
 mod harness;
 mod inputs;
 mod instance_profile;

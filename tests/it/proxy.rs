@@ -7,10 +7,16 @@
 //! throttling errors are to be retried, and a retried non-idempotent request may find its own
 //! earlier effect (the answer, not the request, was lost).
 //!
-//! One proxy per test, on 127.0.0.1, forwarding only to the loopback moto. Requests are told apart
-//! by operation with the harness's own classification. Each connection carries one request
-//! (`Connection: close`), which keeps the proxy simple and the SDK's behaviour unchanged.
+//! It is also the stricter test bed the whole integration suite runs through ([`Emulation`]): what
+//! AWS documents and moto lacks, reproduced in front of moto, each behaviour switchable per test
+//! and documented below with the AWS documentation it follows.
+//!
+//! One proxy per test (and one shared, with AWS's defaults, for the tests that need no other), on
+//! 127.0.0.1, forwarding only to the loopback moto. Requests are told apart by operation with the
+//! harness's own classification. Each connection carries one request (`Connection: close`), which
+//! keeps the proxy simple and the SDK's behaviour unchanged.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +34,84 @@ pub enum Fault {
     LoseAnswer,
     /// Holds the request: never forwards it nor answers, until the proxy is dropped.
     Hold,
+    /// Forwards the request after this many milliseconds (a slow request, not a failure).
+    Delay(u64),
+    /// Refuses the request as AWS refuses an identity whose policies do not allow the action.
+    Deny(Denial),
+}
+
+/// Why AWS refuses a request, as its access-denied messages say ("Access denied error messages",
+/// IAM User Guide: the message names the policy type that denied, e.g. "with an explicit deny in
+/// a service control policy" or "because no identity-based policy allows the … action").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// No identity-based policy allows the action (a restricted lab identity).
+    Identity,
+    /// An organization's service control policy denies it explicitly.
+    ServiceControlPolicy,
+}
+
+/// The AWS behaviours moto lacks that the test bed reproduces. Each follows the AWS documentation
+/// named on its field; [`Emulation::aws`] is what a real account does by default.
+#[derive(Debug, Clone)]
+pub struct Emulation {
+    /// New buckets default to Object Ownership "bucket owner enforced": ACLs are disabled, and a
+    /// PUT of an object (or its ACL) with any ACL but `bucket-owner-full-control` is refused with
+    /// 400 `AccessControlListNotSupported` until the bucket's ownership is changed ("Controlling
+    /// ownership of objects and disabling ACLs for your bucket", Amazon S3 User Guide: "By
+    /// default, Object Ownership is set to the Bucket owner enforced setting"; "requests to set
+    /// ACLs or update ACLs fail and return the AccessControlListNotSupported error code"; "PUT
+    /// requests that specify bucket-owner-full-control ACL or don't specify an ACL succeed").
+    pub acls_disabled_by_default: bool,
+    /// A request for a bucket signed for another region than the bucket's is answered 301
+    /// `PermanentRedirect` with the bucket's region in `x-amz-bucket-region` (Amazon S3 API
+    /// Reference, "Error responses": PermanentRedirect, 301; HeadBucket: "x-amz-bucket-region").
+    pub region_redirect: bool,
+    /// For this long after CreateBucket, requests for the bucket are answered `NoSuchBucket` (404)
+    /// and `OperationAborted` (409) in turn: S3 is eventually consistent for bucket creation ("Amazon
+    /// S3 data consistency model": bucket configurations have an eventual consistency model;
+    /// OperationAborted, 409: "A conflicting conditional operation is currently in progress against
+    /// this resource"), as reported against Terraform's S3 bucket resources.
+    pub bucket_settling: Duration,
+    /// For this long after CreateInstanceProfile, EC2 does not see the profile: associating it is
+    /// answered 400 `InvalidParameterValue` "Invalid IAM Instance Profile name" (IAM User Guide,
+    /// "Troubleshooting IAM and Amazon EC2" and "changes that I make are not always immediately
+    /// visible": IAM is eventually consistent, "create an instance profile … wait a few seconds").
+    pub profile_invisible: Duration,
+    /// S3 Select answers as for accounts without access: "Amazon S3 Select is no longer available
+    /// to new customers" (AWS News Blog, July 2024); such accounts get 405 `MethodNotAllowed`.
+    pub s3_select_unavailable: bool,
+    /// The account's S3 Block Public Access (`s3control PutPublicAccessBlock`) blocks public
+    /// ACLs: a PUT of an object with a public ACL is refused 403 `AccessDenied` whatever the
+    /// bucket's own setting ("Blocking public access to your Amazon S3 storage": BlockPublicAcls
+    /// "PUT Object calls fail if the request includes a public ACL"; account settings apply to
+    /// every bucket).
+    pub account_public_access_block: bool,
+}
+
+impl Emulation {
+    /// What a real account does by default.
+    pub fn aws() -> Self {
+        Self {
+            acls_disabled_by_default: true,
+            region_redirect: true,
+            bucket_settling: Duration::ZERO,
+            profile_invisible: Duration::ZERO,
+            s3_select_unavailable: false,
+            account_public_access_block: false,
+        }
+    }
+}
+
+/// What the test bed knows of a bucket created through it.
+#[derive(Debug, Clone)]
+struct BucketFacts {
+    region: String,
+    /// Object Ownership is "bucket owner enforced" (ACLs disabled).
+    enforced: bool,
+    created: Instant,
+    /// Requests answered while the bucket was settling (to alternate the two answers).
+    settling_answers: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +146,15 @@ struct State {
     random: Option<Random>,
     /// Operations of the requests seen, in arrival order, and whether a fault was injected.
     seen: Vec<(String, bool)>,
+    emulation: Option<Emulation>,
+    buckets: HashMap<String, BucketFacts>,
+    /// Operations the emulation answered itself, with the error code it sent.
+    emulated: Vec<(String, String)>,
+    /// Instance profiles created through the test bed, and when.
+    profiles: HashMap<String, Instant>,
+    /// Instances registered with Systems Manager (answered for DescribeInstanceInformation,
+    /// which moto lacks).
+    ssm_managed: Vec<String>,
 }
 
 struct Shared {
@@ -80,14 +173,23 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy forwarding to `upstream` (a loopback `http://host:port`).
+    /// A proxy forwarding to `upstream` (a loopback `http://host:port`), emulating what a real
+    /// account does by default ([`Emulation::aws`]).
     pub fn start(upstream: &str) -> Self {
+        Self::with(upstream, Emulation::aws())
+    }
+
+    /// A proxy with these emulated behaviours.
+    pub fn with(upstream: &str, emulation: Emulation) -> Self {
         assert_loopback(upstream);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
         let shared = Arc::new(Shared {
             upstream: upstream.trim_start_matches("http://").to_string(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                emulation: Some(emulation),
+                ..State::default()
+            }),
             arrived: Condvar::new(),
             stopped: AtomicBool::new(false),
             create_bucket_tags: AtomicBool::new(true),
@@ -131,6 +233,28 @@ impl Proxy {
         self.shared
             .create_bucket_tags
             .store(false, Ordering::SeqCst);
+    }
+
+    /// Changes the emulated behaviours from now on.
+    pub fn emulate(&self, change: impl FnOnce(&mut Emulation)) {
+        if let Some(emulation) = self.state().emulation.as_mut() {
+            change(emulation);
+        }
+    }
+
+    /// Registers an instance with Systems Manager (as its SSM agent would).
+    pub fn register_with_ssm(&self, instance_id: &str) {
+        self.state().ssm_managed.push(instance_id.to_string());
+    }
+
+    /// Refuses every request of `operation` from now on, as `denial` says.
+    pub fn deny(&self, operation: &str, denial: Denial) {
+        self.inject(operation, Fault::Deny(denial), u32::MAX);
+    }
+
+    /// The (operation, error code) answers the emulation gave instead of moto's.
+    pub fn emulated(&self) -> Vec<(String, String)> {
+        self.state().emulated.clone()
     }
 
     /// Removes every fault.
@@ -330,26 +454,42 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
     };
     let create_bucket_tags =
         operation == "CreateBucket" && shared.create_bucket_tags.load(Ordering::SeqCst);
-    match fault {
-        None => {
+    let emulated = match fault {
+        None => emulate(shared, &request, &operation, &service),
+        Some(_) => None,
+    };
+    match (fault, emulated) {
+        (None, Some(answer)) => client.write_all(&answer)?,
+        (None, None) => {
             let answer = forward(shared, &request)?;
             if create_bucket_tags && answer.starts_with(b"HTTP/1.1 200") {
                 apply_create_bucket_tags(shared, &request)?;
             }
+            learn(shared, &request, &operation, &answer)?;
             client.write_all(&answer)?;
         }
-        Some(Fault::Fail(status)) => {
+        (Some(Fault::Delay(ms)), _) => {
+            std::thread::sleep(Duration::from_millis(ms));
+            let answer = forward(shared, &request)?;
+            learn(shared, &request, &operation, &answer)?;
+            client.write_all(&answer)?;
+        }
+        (Some(Fault::Deny(denial)), _) => {
+            client.write_all(&denied_answer(&service, &operation, denial))?;
+        }
+        (Some(Fault::Fail(status)), _) => {
             client.write_all(&error_answer(status, &service))?;
         }
-        Some(Fault::LoseAnswer) => {
+        (Some(Fault::LoseAnswer), _) => {
             // Applied upstream; the client sees a server error and retries.
             let answer = forward(shared, &request)?;
             if create_bucket_tags && answer.starts_with(b"HTTP/1.1 200") {
                 apply_create_bucket_tags(shared, &request)?;
             }
+            learn(shared, &request, &operation, &answer)?;
             client.write_all(&error_answer(500, &service))?;
         }
-        Some(Fault::Hold) => {
+        (Some(Fault::Hold), _) => {
             while !shared.stopped.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -382,22 +522,8 @@ fn apply_create_bucket_tags(shared: &Shared, request: &Request) -> std::io::Resu
         .split(['/', '?'])
         .next()
         .unwrap_or_default();
-    let headers = request
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            [
-                "host",
-                "authorization",
-                "x-amz-security-token",
-                "x-amz-date",
-            ]
-            .iter()
-            .any(|keep| k.eq_ignore_ascii_case(keep))
-        })
-        .cloned()
-        .chain([("Content-Length".to_string(), tagging.len().to_string())])
-        .collect();
+    let mut headers = signed_headers(request);
+    headers.push(("Content-Length".to_string(), tagging.len().to_string()));
     let put = Request {
         method: "PUT".to_string(),
         target: format!("/{bucket}?tagging"),
@@ -474,6 +600,411 @@ fn error_answer(status: u16, service: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          x-amzn-RequestId: proxy\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The bucket an S3 request is for (path-style), if any.
+fn bucket_of(request: &Request) -> Option<String> {
+    let path = request.target.split('?').next().unwrap_or_default();
+    let path = path
+        .split("://")
+        .nth(1)
+        .map_or(path, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
+    let bucket = path.trim_start_matches('/').split('/').next()?;
+    (!bucket.is_empty()).then(|| bucket.to_string())
+}
+
+/// The region a request is signed for (its SigV4 credential scope).
+fn signing_region(request: &Request) -> Option<String> {
+    request
+        .header("authorization")
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split('/').nth(2))
+        .map(str::to_string)
+}
+
+/// The text between `<tag>` and `</tag>` in `body`.
+fn xml_value(body: &str, tag: &str) -> Option<String> {
+    body.split(&format!("<{tag}>"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("</{tag}>")).next())
+        .map(str::to_string)
+}
+
+/// The value of `name` in a form-encoded (query protocol) body.
+fn form_value(body: &str, name: &str) -> Option<String> {
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .map(|v| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+}
+
+/// The headers a forwarded follow-up request keeps from the client's: moto reads the account from
+/// the credentials and does not check signatures.
+fn signed_headers(request: &Request) -> Vec<(String, String)> {
+    request
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            [
+                "host",
+                "authorization",
+                "x-amz-security-token",
+                "x-amz-date",
+            ]
+            .iter()
+            .any(|keep| k.eq_ignore_ascii_case(keep))
+        })
+        .cloned()
+        // Not the client's own request: the harness leaves these out of a session's requests.
+        .chain([(FOLLOW_UP_HEADER.to_string(), "1".to_string())])
+        .collect()
+}
+
+/// Marks the requests the test bed sends on its own.
+pub const FOLLOW_UP_HEADER: &str = "x-testbed-follow-up";
+
+/// An S3 error answer; `region` adds `x-amz-bucket-region`. HEAD answers carry no body.
+fn s3_error(
+    request: &Request,
+    status: u16,
+    reason: &str,
+    code: &str,
+    message: &str,
+    region: Option<&str>,
+) -> Vec<u8> {
+    let body = if request.method == "HEAD" {
+        String::new()
+    } else {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}\
+             </Message><RequestId>testbed</RequestId></Error>"
+        )
+    };
+    let region = region
+        .map(|r| format!("x-amz-bucket-region: {r}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+         {region}x-amz-request-id: testbed\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The canned ACLs that make an object public.
+const PUBLIC_ACLS: &[&str] = &["public-read", "public-read-write", "authenticated-read"];
+
+/// Answers what moto would answer differently from AWS, or `None` to forward the request; records
+/// each emulated answer.
+fn emulate(shared: &Shared, request: &Request, operation: &str, service: &str) -> Option<Vec<u8>> {
+    let answer = emulated_answer(shared, request, operation, service)?;
+    let text = String::from_utf8_lossy(&answer);
+    let code = xml_value(&text, "Code")
+        .or_else(|| {
+            text.split("\"__type\":\"")
+                .nth(1)
+                .and_then(|t| t.split('"').next())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.split_whitespace().nth(1).unwrap_or("?").to_string());
+    shared
+        .state
+        .lock()
+        .expect("proxy state")
+        .emulated
+        .push((operation.to_string(), code));
+    Some(answer)
+}
+
+fn emulated_answer(
+    shared: &Shared,
+    request: &Request,
+    operation: &str,
+    service: &str,
+) -> Option<Vec<u8>> {
+    let mut state = shared.state.lock().expect("proxy state");
+    let emulation = state.emulation.clone()?;
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    match service {
+        "ssm" if operation == "DescribeInstanceInformation" => {
+            let list: Vec<String> = state
+                .ssm_managed
+                .iter()
+                .map(|id| {
+                    format!(
+                        r#"{{"InstanceId":"{id}","PingStatus":"Online","ResourceType":"EC2Instance"}}"#
+                    )
+                })
+                .collect();
+            let body = format!(r#"{{"InstanceInformationList":[{}]}}"#, list.join(","));
+            Some(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes(),
+            )
+        }
+        "ec2"
+            if matches!(
+                operation,
+                "AssociateIamInstanceProfile" | "ReplaceIamInstanceProfileAssociation"
+            ) =>
+        {
+            let name = form_value(&body, "IamInstanceProfile.Name").or_else(|| {
+                form_value(&body, "IamInstanceProfile.Arn")
+                    .and_then(|arn| arn.rsplit('/').next().map(str::to_string))
+            })?;
+            let created = *state.profiles.get(&name)?;
+            (created.elapsed() < emulation.profile_invisible).then(|| {
+                let message = format!(
+                    "Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM \
+                     Instance Profile name"
+                );
+                format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{}",
+                    ec2_error_body("InvalidParameterValue", &message).len(),
+                    ec2_error_body("InvalidParameterValue", &message)
+                )
+                .into_bytes()
+            })
+        }
+        "s3" => {
+            if emulation.s3_select_unavailable && operation == "SelectObjectContent" {
+                return Some(s3_error(
+                    request,
+                    405,
+                    "Method Not Allowed",
+                    "MethodNotAllowed",
+                    "The specified method is not allowed against this resource.",
+                    None,
+                ));
+            }
+            let acl = request.header("x-amz-acl").map(str::to_ascii_lowercase);
+            let public_grant = request.headers.iter().any(|(k, v)| {
+                k.to_ascii_lowercase().starts_with("x-amz-grant-")
+                    && (v.contains("AllUsers") || v.contains("AuthenticatedUsers"))
+            });
+            let public = acl.as_deref().is_some_and(|a| PUBLIC_ACLS.contains(&a)) || public_grant;
+            let writes_acl = matches!(operation, "PutObject" | "PutObjectAcl");
+            if emulation.account_public_access_block && writes_acl && public {
+                return Some(s3_error(
+                    request,
+                    403,
+                    "Forbidden",
+                    "AccessDenied",
+                    "Access Denied",
+                    None,
+                ));
+            }
+            let bucket = bucket_of(request)?;
+            if matches!(
+                operation,
+                "CreateBucket" | "ListBuckets" | "GetBucketLocation"
+            ) {
+                return None;
+            }
+            let facts = state.buckets.get_mut(&bucket)?;
+            if emulation.region_redirect
+                && signing_region(request).is_some_and(|signed| signed != facts.region)
+            {
+                let message = "The bucket you are attempting to access must be addressed using \
+                               the specified endpoint. Please send all future requests to this \
+                               endpoint.";
+                return Some(s3_error(
+                    request,
+                    301,
+                    "Moved Permanently",
+                    "PermanentRedirect",
+                    message,
+                    Some(&facts.region.clone()),
+                ));
+            }
+            if facts.created.elapsed() < emulation.bucket_settling {
+                facts.settling_answers += 1;
+                return Some(if facts.settling_answers % 2 == 1 {
+                    s3_error(
+                        request,
+                        404,
+                        "Not Found",
+                        "NoSuchBucket",
+                        "The specified bucket does not exist",
+                        None,
+                    )
+                } else {
+                    s3_error(
+                        request,
+                        409,
+                        "Conflict",
+                        "OperationAborted",
+                        "A conflicting conditional operation is currently in progress against \
+                         this resource. Please try again.",
+                        None,
+                    )
+                });
+            }
+            let acl_allowed = acl
+                .as_deref()
+                .is_none_or(|a| a == "bucket-owner-full-control")
+                && !request
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.to_ascii_lowercase().starts_with("x-amz-grant-"));
+            (facts.enforced && writes_acl && !acl_allowed).then(|| {
+                s3_error(
+                    request,
+                    400,
+                    "Bad Request",
+                    "AccessControlListNotSupported",
+                    "The bucket does not allow ACLs",
+                    None,
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+fn ec2_error_body(code: &str, message: &str) -> String {
+    format!(
+        "<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>\
+         </Errors><RequestID>testbed</RequestID></Response>"
+    )
+}
+
+/// Learns what the emulation needs from a successful answer: a bucket's region and ownership, an
+/// instance profile's creation.
+fn learn(
+    shared: &Shared,
+    request: &Request,
+    operation: &str,
+    answer: &[u8],
+) -> std::io::Result<()> {
+    if !(answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.1 204")) {
+        return Ok(());
+    }
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    let mut state = shared.state.lock().expect("proxy state");
+    let Some(emulation) = state.emulation.clone() else {
+        return Ok(());
+    };
+    match operation {
+        "CreateBucket" => {
+            let Some(bucket) = bucket_of(request) else {
+                return Ok(());
+            };
+            let region = xml_value(&body, "LocationConstraint")
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "us-east-1".to_string());
+            let enforced = emulation.acls_disabled_by_default
+                && request
+                    .header("x-amz-object-ownership")
+                    .is_none_or(|o| o == "BucketOwnerEnforced");
+            state.buckets.insert(
+                bucket.clone(),
+                BucketFacts {
+                    region,
+                    enforced,
+                    created: Instant::now(),
+                    settling_answers: 0,
+                },
+            );
+            drop(state);
+            if enforced {
+                // moto keeps no ownership controls for a new bucket; AWS reports the default.
+                let controls = "<OwnershipControls xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                                <Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule>\
+                                </OwnershipControls>";
+                let mut headers = signed_headers(request);
+                headers.push(("Content-Length".into(), controls.len().to_string()));
+                forward(
+                    shared,
+                    &Request {
+                        method: "PUT".into(),
+                        target: format!("/{bucket}?ownershipControls"),
+                        headers,
+                        body: controls.as_bytes().to_vec(),
+                    },
+                )?;
+            }
+        }
+        "PutBucketOwnershipControls" => {
+            if let (Some(bucket), Some(ownership)) =
+                (bucket_of(request), xml_value(&body, "ObjectOwnership"))
+                && let Some(facts) = state.buckets.get_mut(&bucket)
+            {
+                facts.enforced = ownership == "BucketOwnerEnforced";
+            }
+        }
+        "DeleteBucket" => {
+            if let Some(bucket) = bucket_of(request) {
+                state.buckets.remove(&bucket);
+            }
+        }
+        "CreateInstanceProfile" => {
+            if let Some(name) = form_value(&body, "InstanceProfileName") {
+                state.profiles.insert(name, Instant::now());
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// AWS's access-denied answer in the service's own shape.
+fn denied_answer(service: &str, operation: &str, denial: Denial) -> Vec<u8> {
+    let action = format!("{service}:{operation}");
+    let why = match denial {
+        Denial::Identity => format!("because no identity-based policy allows the {action} action"),
+        Denial::ServiceControlPolicy => {
+            "with an explicit deny in a service control policy".to_string()
+        }
+    };
+    let message = format!(
+        "User: arn:aws:sts::123456789012:assumed-role/voclabs/student is not authorized to \
+         perform: {action} {why}"
+    );
+    let (status, content_type, body) = match service {
+        "s3" => (
+            403,
+            "application/xml",
+            format!("<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"),
+        ),
+        "ssm" => (
+            400,
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"AccessDeniedException","message":"{message}"}}"#),
+        ),
+        "ec2" => (
+            403,
+            "text/xml",
+            ec2_error_body("UnauthorizedOperation", &message),
+        ),
+        _ => (
+            403,
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>\
+                 {message}</Message></Error><RequestId>testbed</RequestId></ErrorResponse>"
+            ),
+        ),
+    };
+    let reason = if status == 400 {
+        "Bad Request"
+    } else {
+        "Forbidden"
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
