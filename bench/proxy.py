@@ -3,11 +3,16 @@
 as a real region's round trip would, and can inject faults (for retry and throttling tests).
 
     proxy.py --upstream http://127.0.0.1:5000 --port 0 --delay-ms 50 \
-             [--fail 'CreateBucket=503:2'] [--port-file FILE]
+             [--fail 'CreateBucket=503:2'] [--profile-invisible-ms 8000] [--port-file FILE]
 
 --fail OPERATION=STATUS:COUNT answers the first COUNT requests whose body or URL names OPERATION
 with STATUS (an AWS-style XML error) instead of forwarding them. It listens on 127.0.0.1 only and
 forwards only to a loopback upstream.
+
+--profile-invisible-ms N reproduces IAM's eventual consistency as EC2 sees it (IAM User Guide,
+"Changes that I make are not always immediately visible"): for N ms after CreateInstanceProfile,
+associating that profile is answered 400 InvalidParameterValue "Invalid IAM Instance Profile name".
+GET /__proxy/events returns when each profile became visible and when its association succeeded.
 
 It records when each request arrived and was answered: GET /__proxy/intervals returns them as JSON
 [[start, end], ...] (seconds), POST /__proxy/reset clears them. The longest chain of requests each
@@ -49,6 +54,9 @@ class Proxy(http.server.BaseHTTPRequestHandler):
     delay = 0.0
     faults = []
     intervals = []
+    invisible = 0.0
+    profiles = {}
+    events = []
     lock = threading.Lock()
 
     def log_message(self, *args):
@@ -67,7 +75,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         if self.path == "/__proxy/reset":
             with self.lock:
                 Proxy.intervals = []
+                Proxy.profiles = {}
+                Proxy.events = []
             payload = b"{}"
+        elif self.path == "/__proxy/events":
+            with self.lock:
+                payload = json.dumps(Proxy.events).encode()
         else:
             with self.lock:
                 payload = json.dumps(Proxy.intervals).encode()
@@ -103,12 +116,39 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
             return
+        form = urllib.parse.parse_qs(body.decode("latin-1")) if b"Action=" in body else {}
+        action = (form.get("Action") or [""])[0]
+        if action in ("AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"):
+            name = (form.get("IamInstanceProfile.Name") or [""])[0]
+            with self.lock:
+                created = Proxy.profiles.get(name)
+            if created is not None and time.monotonic() < created + Proxy.invisible:
+                message = (f"Value ({name}) for parameter iamInstanceProfile.name is invalid. "
+                           "Invalid IAM Instance Profile name")
+                payload = (f"<Response><Errors><Error><Code>InvalidParameterValue</Code><Message>{message}"
+                           "</Message></Error></Errors><RequestID>proxy</RequestID></Response>").encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
         target = urllib.parse.urlsplit(self.upstream)
         connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         connection.request(self.command, self.path, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
+        if response.status == 200 and action == "CreateInstanceProfile":
+            name = (form.get("InstanceProfileName") or [""])[0]
+            with self.lock:
+                Proxy.profiles[name] = time.monotonic()
+                Proxy.events.append({"event": "profile-visible", "profile": name,
+                                     "at": time.monotonic() + Proxy.invisible})
+        if response.status == 200 and action in ("AssociateIamInstanceProfile",
+                                                  "ReplaceIamInstanceProfileAssociation"):
+            with self.lock:
+                Proxy.events.append({"event": "associated", "at": time.monotonic()})
         self.send_response(response.status, response.reason)
         for key, value in response.getheaders():
             if key.lower() not in HOP_BY_HOP and key.lower() != "content-length":
@@ -133,6 +173,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--fail", action="append", default=[], type=parse_fault)
+    parser.add_argument("--profile-invisible-ms", type=float, default=0.0)
     parser.add_argument("--port-file")
     args = parser.parse_args()
     host = urllib.parse.urlsplit(args.upstream).hostname or ""
@@ -141,6 +182,7 @@ def main():
     Proxy.upstream = args.upstream
     Proxy.delay = args.delay_ms / 1000.0
     Proxy.faults = args.fail
+    Proxy.invisible = args.profile_invisible_ms / 1000.0
     server = Server(("127.0.0.1", args.port), Proxy)
     port = server.server_address[1]
     if args.port_file:

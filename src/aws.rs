@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::credential_feature::AwsCredentialFeature;
@@ -148,6 +150,8 @@ pub(crate) struct Clients {
     pub(crate) s3: aws_sdk_s3::Client,
     /// SSM in the lab application's region (`--app-region`), where its parameters live.
     pub(crate) ssm: aws_sdk_ssm::Client,
+    /// SSM in the run's region, where the instances' agents register.
+    pub(crate) instance_ssm: aws_sdk_ssm::Client,
     /// What this run learnt of buckets: their regions, and which it created when.
     buckets: Arc<Mutex<BTreeMap<String, BucketFacts>>>,
 }
@@ -315,10 +319,14 @@ pub(crate) struct Aws {
     pub(crate) profile: String,
     pub(crate) source: CredentialSource,
     pub(crate) expiry: Option<SystemTime>,
-    has_session_token: bool,
+    /// The credentials are Cloud9's managed temporary credentials (see
+    /// [`Aws::cloud9_managed_credentials`]).
+    cloud9_managed: bool,
     identity: OnceCell<Identity>,
     /// Said before the command's own output (an unknown region).
     pub(crate) warnings: Vec<String>,
+    /// Links of the provider chain passed over, and why (`whoami` shows them).
+    pub(crate) skipped: Vec<String>,
 }
 
 impl Aws {
@@ -380,7 +388,34 @@ impl Aws {
             timeout: global.timeout,
         });
 
-        let provider = config.credentials_provider().ok_or_else(no_credentials)?;
+        // A profile asked for by name supplies the credentials, as `aws --profile` does: the
+        // default chain would try environment keys first (a `.bashrc` export shadowing it).
+        let mut skipped = Vec::new();
+        let provider = match &explicit_profile {
+            Some(name) => {
+                let environment = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+                    .iter()
+                    .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+                if environment {
+                    skipped.push(format!(
+                        "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was \
+                         asked for by name ({})",
+                        if global.profile.is_some() {
+                            "--profile"
+                        } else {
+                            "AWS_PROFILE"
+                        }
+                    ));
+                }
+                SharedCredentialsProvider::new(
+                    ProfileFileCredentialsProvider::builder()
+                        .configure(&ProviderConfig::default().with_region(config.region().cloned()))
+                        .profile_name(name)
+                        .build(),
+                )
+            }
+            None => config.credentials_provider().ok_or_else(no_credentials)?,
+        };
         let credentials = provider
             .provide_credentials()
             .await
@@ -395,7 +430,8 @@ impl Aws {
         }
         let source = CredentialSource::of(&credentials, &profile);
         let expiry = credentials.expiry();
-        let has_session_token = credentials.session_token().is_some();
+        let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
+            && credentials_file_is_cloud9_managed();
         let reuse = ReuseResolved {
             resolved: Arc::new(Mutex::new(Some(credentials))),
             chain: provider,
@@ -413,9 +449,10 @@ impl Aws {
             profile,
             source,
             expiry,
-            has_session_token,
+            cloud9_managed,
             identity: OnceCell::new(),
             warnings,
+            skipped,
         })
     }
 
@@ -443,6 +480,7 @@ impl Aws {
                     .region(Region::new(self.app_region.clone()))
                     .build()
             ),
+            instance_ssm: bounded_client!(aws_sdk_ssm, &self.config),
             buckets: Arc::default(),
         }
     }
@@ -479,36 +517,35 @@ impl Aws {
     }
 
     /// Cloud9's "AWS managed temporary credentials": Cloud9 writes short-lived keys of the IDE's
-    /// owner into the default profile of the credentials file. AWS refuses every IAM action made with
-    /// them, so commands that call IAM stop before trying.
+    /// owner into the default profile of the credentials file, under its own header. Decided from
+    /// facts a profile choice cannot fake: that header is in the credentials file, and the
+    /// credentials in use came from that file's default profile (an MFA session profile in a
+    /// Cloud9 shell, or environment keys, are not managed credentials).
     pub(crate) fn cloud9_managed_credentials(&self) -> bool {
-        let in_cloud9 = ["C9_USER", "C9_PROJECT", "C9_PID"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some());
-        in_cloud9
-            && matches!(self.source, CredentialSource::Profile { .. })
-            && self.has_session_token
+        self.cloud9_managed
     }
 
-    /// Refuses to go on with IAM calls under Cloud9 managed credentials, with the way out.
-    pub(crate) fn require_iam_capable(&self) -> Result<(), Error> {
-        if self.cloud9_managed_credentials() {
-            return Err(Error::failed(
-                "these are Cloud9 \"AWS managed temporary credentials\", which AWS does not allow to call IAM",
-            )
-            .with_hint(
-                "run provision with an identity that may use IAM: `--profile NAME` (or AWS_PROFILE) \
-                 for a profile with IAM rights, or from a machine whose instance profile allows it; \
-                 then turn off \"AWS managed temporary credentials\" in the IDE's preferences so it \
-                 uses the instance profile",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Completes an access-denied error with the identity that was refused and the decoded reason.
+    /// Completes an access-denied error with the identity that was refused and the decoded reason;
+    /// under Cloud9 managed credentials, an IAM refusal says that they are why.
     pub(crate) async fn explain(&self, error: Error) -> Error {
-        explain_access_denied(&self.sts(), self.known_identity(), error).await
+        let error = explain_access_denied(&self.sts(), self.known_identity(), error).await;
+        let iam_refused = error
+            .access_denied()
+            .is_some_and(|denied| denied.action.starts_with("iam:"));
+        if self.cloud9_managed && iam_refused {
+            return error
+                .with_cause(
+                    "the credentials are Cloud9 \"AWS managed temporary credentials\", which AWS \
+                     allows only some IAM actions",
+                )
+                .with_hint(
+                    "run provision with an identity that may use IAM (--profile NAME for a \
+                     profile with IAM rights), or turn off \"AWS managed temporary credentials\" \
+                     in the IDE (Preferences → AWS Settings → Credentials) once its instance has \
+                     a profile that allows it",
+                );
+        }
+        error
     }
 }
 
@@ -604,6 +641,31 @@ fn defined_profiles() -> Result<BTreeSet<String>, Error> {
         profiles.extend(profile_sections(&text, is_config));
     }
     Ok(profiles)
+}
+
+/// The first line Cloud9 writes into the credentials file it manages.
+const CLOUD9_MANAGED_HEADER: &str =
+    "# Do not modify this file, if this file is modified it will not be updated.";
+
+/// The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
+pub(crate) fn credentials_file() -> Option<std::path::PathBuf> {
+    match std::env::var("AWS_SHARED_CREDENTIALS_FILE") {
+        Ok(path) if !path.is_empty() => Some(std::path::PathBuf::from(path)),
+        _ => home_dir().map(|home| home.join(".aws/credentials")),
+    }
+}
+
+/// Whether the credentials file is the one Cloud9 manages (it starts with Cloud9's header).
+fn credentials_file_is_cloud9_managed() -> bool {
+    credentials_file()
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .is_some_and(|text| is_cloud9_managed(&text))
+}
+
+fn is_cloud9_managed(text: &str) -> bool {
+    text.lines()
+        .find(|line| !line.trim().is_empty())
+        .is_some_and(|line| line.trim_start().starts_with(CLOUD9_MANAGED_HEADER))
 }
 
 fn home_dir() -> Option<std::path::PathBuf> {
@@ -729,6 +791,18 @@ mod tests {
                 profile: "course".into()
             }
         );
+    }
+
+    #[test]
+    fn the_cloud9_managed_credentials_file_is_told_by_its_header() {
+        let managed = "# Do not modify this file, if this file is modified it will not be updated. \
+                       If the file is deleted, it will be recreated on Tue May 25 2021.\n# 0123 #\n\n\
+                       [default]\naws_access_key_id = ASIA\n";
+        assert!(is_cloud9_managed(managed));
+        assert!(!is_cloud9_managed("[default]\naws_access_key_id = AKIA\n"));
+        assert!(!is_cloud9_managed(
+            "[default]\n# Do not modify this file, if this file is modified it will not be updated.\n"
+        ));
     }
 
     #[test]

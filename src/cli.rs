@@ -284,6 +284,16 @@ pub(crate) struct InstanceProfileArgs {
     #[command(flatten)]
     pub(crate) adopt: AdoptArg,
 
+    /// On a role taken over with --adopt, also remove trust statements, inline policies and
+    /// attachments the command does not ask for (by default an adopted role only gains).
+    #[arg(long)]
+    pub(crate) prune: bool,
+
+    /// Replace an instance's association with a profile provision did not create (by default
+    /// refused: the instance would lose that profile's permissions).
+    #[arg(long)]
+    pub(crate) replace: bool,
+
     /// How long to retry while EC2 does not yet see a new instance profile (e.g. 90s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub(crate) propagation_timeout: Duration,

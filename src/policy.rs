@@ -78,6 +78,32 @@ pub(crate) fn differences(current: &Value, desired: &Value) -> Vec<String> {
     out
 }
 
+/// `current` with the statements of `desired` it lacks added, and nothing removed: what adopting a
+/// shared document (a lab account's role) may do without `--prune`. Statements keep the form they
+/// were written in (IAM checks action names as written); they are compared normalised.
+pub(crate) fn with_missing_statements(current: &Value, desired: &Value) -> Value {
+    let statements = |doc: &Value| -> Vec<Value> {
+        match doc.get("Statement") {
+            Some(Value::Array(items)) => items.clone(),
+            Some(one) => vec![one.clone()],
+            None => Vec::new(),
+        }
+    };
+    let mut merged = statements(current);
+    let present: Vec<Value> = merged.iter().map(normalize_statement).collect();
+    for statement in statements(desired) {
+        if !present.contains(&normalize_statement(&statement)) {
+            merged.push(statement);
+        }
+    }
+    let mut document = current.as_object().cloned().unwrap_or_default();
+    document
+        .entry("Version")
+        .or_insert_with(|| Value::String("2012-10-17".into()));
+    document.insert("Statement".into(), Value::Array(merged));
+    Value::Object(document)
+}
+
 fn brief(statement: &Value) -> String {
     if let Some(sid) = statement.get("Sid").and_then(Value::as_str) {
         return sid.to_string();
@@ -201,6 +227,24 @@ fn sorted_unique(items: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adopting_adds_missing_statements_and_keeps_the_rest() {
+        let shared = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com", "lambda.amazonaws.com"]},
+             "Action": "sts:AssumeRole"}]});
+        let ec2 = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+        let merged = with_missing_statements(&shared, &ec2);
+        assert_eq!(merged["Statement"].as_array().map(Vec::len), Some(2));
+        assert!(
+            differences(&shared, &merged)
+                .iter()
+                .all(|d| d.starts_with("adds"))
+        );
+        // Nothing to add: the same document.
+        assert!(equivalent(&with_missing_statements(&merged, &ec2), &merged));
+    }
     use serde_json::json;
 
     #[test]

@@ -38,10 +38,7 @@ pub(crate) async fn run(
     args: &DragonsArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    with_aws(global, printer, false, async |aws| {
-        read(aws, args, printer).await
-    })
-    .await
+    with_aws(global, printer, async |aws| read(aws, args, printer).await).await
 }
 
 async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {

@@ -15,7 +15,7 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let inputs = Inputs::from_args(args)?;
-    with_aws(global, printer, false, async |aws| {
+    with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let observing = printer.step("observing S3 and SSM");
         let (target, observed) = observe(aws, &clients, &inputs).await?;

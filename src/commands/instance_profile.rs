@@ -13,7 +13,7 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let inputs = Inputs::from_args(args)?;
-    with_aws(global, printer, true, async |aws| {
+    with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let observing = printer.step("observing IAM and EC2");
         let (target, observed) = observe(aws, &clients, &inputs).await?;

@@ -21,21 +21,17 @@ use crate::printer::Printer;
 use crate::resources::{Change, Plan};
 use crate::signals;
 
-/// Connects (resolving credentials once), refuses IAM work under credentials that may not do it
-/// when `iam` is set, runs `command`, and completes an access-denied error with the identity that
-/// was refused and the decoded reason.
+/// Connects (resolving credentials once), runs `command`, and completes an access-denied error with
+/// the identity that was refused, the decoded reason, and — under Cloud9 managed credentials —
+/// that they are why. AWS decides what the credentials may do: nothing is refused in advance.
 pub(crate) async fn with_aws<T>(
     global: &GlobalArgs,
     printer: &Printer,
-    iam: bool,
     command: impl AsyncFnOnce(&Aws) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let aws = Aws::connect(global).await?;
     for warning in &aws.warnings {
         printer.warn(warning);
-    }
-    if iam {
-        aws.require_iam_capable()?;
     }
     match command(&aws).await {
         Ok(value) => Ok(value),

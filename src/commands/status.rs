@@ -141,7 +141,7 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let scope = Scope::new(names, None);
-    with_aws(global, printer, true, async |aws| {
+    with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let step = printer.step("observing what provision manages");
         let lab_bucket =
@@ -224,12 +224,24 @@ fn lines(
     let role = &iam.role.name;
     lines.push(match observed.roles.get(role) {
         None => StatusLine::missing(ROLE, role),
-        Some(current) => StatusLine::compared(
-            ROLE,
-            role,
-            &Role::plan(Some(&iam.role), Some(current), true)?,
-            owned(&current.tags),
-        ),
+        Some(current) => {
+            // The SSM agent's policy, once attached for an SSM-connected IDE, stays (as in
+            // `instance-profile`).
+            let mut desired = iam.role.clone();
+            if current.attached_policy_arns.contains(&iam.ssm_core_policy)
+                && !desired.managed_policy_arns.contains(&iam.ssm_core_policy)
+            {
+                desired
+                    .managed_policy_arns
+                    .push(iam.ssm_core_policy.clone());
+            }
+            StatusLine::compared(
+                ROLE,
+                role,
+                &Role::plan(Some(&desired), Some(current), true)?,
+                owned(&current.tags),
+            )
+        }
     });
     for other in observed.roles.values().filter(|r| r.name != *role) {
         lines.push(StatusLine::present(

@@ -26,7 +26,7 @@ pub(crate) async fn run(
     let desired = DesiredState {
         keep_data: args.keep_data,
     };
-    with_aws(global, printer, scope.instance_profile, async |aws| {
+    with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let step = printer.step("discovering what provision created");
         let (target, observed) = discover(aws, &clients, &scope).await?;

@@ -24,10 +24,12 @@ struct Whoami<'a> {
     credentials_source: String,
     expires_in_seconds: Option<u64>,
     cloud9_managed_credentials: bool,
+    /// Credential sources passed over, and why.
+    skipped: &'a [String],
 }
 
 pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    with_aws(global, printer, false, async |aws| show(aws, printer).await).await
+    with_aws(global, printer, async |aws| show(aws, printer).await).await
 }
 
 async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
@@ -50,6 +52,7 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
             credentials_source: aws.source.to_string(),
             expires_in_seconds: expires_in,
             cloud9_managed_credentials: cloud9,
+            skipped: &aws.skipped,
         });
     }
     printer.data(format!("account      {}", identity.account));
@@ -63,15 +66,19 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
             .unwrap_or("AWS (the SDK's default endpoints)")
     ));
     printer.data(format!("credentials  {}", aws.source));
+    for skipped in &aws.skipped {
+        printer.data(format!("skipped      {skipped}"));
+    }
     if let Some(seconds) = expires_in {
         printer.data(format!("expires in   {}m {}s", seconds / 60, seconds % 60));
     }
     if cloud9 {
         printer.warn(
-            "these look like Cloud9 \"AWS managed temporary credentials\": AWS refuses every IAM \
-             call made with them, so `provision instance-profile` cannot run with them. Use \
-             --profile NAME for a profile with IAM rights, or attach an instance profile to the \
-             IDE's instance and turn managed credentials off in its preferences.",
+            "these are Cloud9 \"AWS managed temporary credentials\" (the credentials file is the one \
+             Cloud9 writes): AWS allows them only some IAM actions, so creating the lab's role may \
+             be refused. Use --profile NAME for a profile with IAM rights if it is; once the \
+             IDE's instance has an instance profile, turn managed credentials off in the IDE \
+             (Preferences → AWS Settings → Credentials), or this file keeps shadowing it.",
         );
     }
     Ok(())

@@ -24,7 +24,7 @@ use crate::resources::{Change, Resource};
 
 pub(crate) const ASSOCIATION: Kind = Kind::new("ec2-instance-profile-association");
 
-/// Instance states in which an instance can hold an IAM instance profile.
+/// Instance states the selector finds: those in which an instance exists and may hold a profile.
 pub(crate) const ASSOCIABLE_STATES: [InstanceStateName; 4] = [
     InstanceStateName::Pending,
     InstanceStateName::Running,
@@ -32,12 +32,25 @@ pub(crate) const ASSOCIABLE_STATES: [InstanceStateName; 4] = [
     InstanceStateName::Stopped,
 ];
 
+/// The states in which AWS associates a profile ("Attach an IAM role to an instance", EC2 User
+/// Guide: the instance must be running or stopped); pending and stopping instances are told to
+/// wait.
+pub(crate) const SETTLED_STATES: [InstanceStateName; 2] =
+    [InstanceStateName::Running, InstanceStateName::Stopped];
+
+/// The instance profile Cloud9 gives a no-ingress (SSM-connected) environment's instance.
+pub(crate) const CLOUD9_SSM_PROFILE: &str = "AWSCloud9SSMInstanceProfile";
+
 /// An instance, as much of it as the plan shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ObservedInstance {
     pub(crate) id: String,
     pub(crate) name: Option<String>,
     pub(crate) state: Option<InstanceStateName>,
+    /// A Cloud9 environment's instance (`aws:cloud9:*` tags, or an `aws-cloud9-` name).
+    pub(crate) cloud9: bool,
+    /// Registered with Systems Manager (its agent connects it; a no-ingress IDE depends on it).
+    pub(crate) ssm_managed: bool,
 }
 
 impl ObservedInstance {
@@ -92,6 +105,18 @@ pub(crate) struct DesiredAssociation {
     pub(crate) profile_arn: String,
     /// How long to retry while EC2 does not see a new profile yet.
     pub(crate) propagation: PropagationPolicy,
+    /// Replace an association with a profile provision did not create (`--replace`).
+    pub(crate) replace: bool,
+}
+
+/// Whether an instance profile ARN is one provision creates (under its IAM path).
+pub(crate) fn is_provision_profile(arn: &str) -> bool {
+    arn.contains(&format!(":instance-profile{}", crate::lab::IAM_PATH))
+}
+
+/// The name of the profile an ARN names.
+pub(crate) fn profile_name_of(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +161,11 @@ impl Resource for Association {
             }
         };
         let (matched, associations) = tokio::join!(instances, list_associations(ec2));
-        let (matched, associations) = (matched?, associations?);
+        let (mut matched, associations) = (matched?, associations?);
+        let managed = ssm_managed(&clients.instance_ssm, &matched).await;
+        for instance in &mut matched {
+            instance.ssm_managed = managed.contains(&instance.id);
+        }
         let others = if selector.is_some() && matched.is_empty() {
             // Only to say what exists when nothing matched; costs a request on that path alone.
             ec2.describe_instances()
@@ -188,6 +217,9 @@ impl Resource for Association {
         let (action, operations) = match observed {
             Some(current) if current.profile_arn == desired.profile_arn => {
                 (Action::Unchanged, vec![])
+            }
+            Some(current) if !desired.replace && !is_provision_profile(&current.profile_arn) => {
+                return Err(foreign_association(instance, current));
             }
             Some(current) => {
                 details.push(Drift::OtherProfile(current.profile_arn.clone()).into());
@@ -393,16 +425,82 @@ async fn list_associations(ec2: &Client) -> Result<BTreeMap<String, ObservedAsso
 }
 
 fn to_observed(instance: &aws_sdk_ec2::types::Instance) -> ObservedInstance {
+    let name = instance
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("Name"))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    let cloud9 = instance
+        .tags()
+        .iter()
+        .any(|t| t.key().is_some_and(|k| k.starts_with("aws:cloud9:")))
+        || name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("aws-cloud9-"));
     ObservedInstance {
         id: instance.instance_id().unwrap_or_default().to_string(),
-        name: instance
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some("Name"))
-            .and_then(|t| t.value())
-            .map(str::to_string),
+        name,
         state: instance.state().and_then(|s| s.name()).cloned(),
+        cloud9,
+        ssm_managed: false,
     }
+}
+
+/// Which of `instances` Systems Manager manages (DescribeInstanceInformation, one attempt: a
+/// refusal or an endpoint without it means "not known to be", never a failed run).
+async fn ssm_managed(ssm: &aws_sdk_ssm::Client, instances: &[ObservedInstance]) -> Vec<String> {
+    if instances.is_empty() {
+        return Vec::new();
+    }
+    let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+        .key("InstanceIds")
+        .set_values(Some(instances.iter().map(|i| i.id.clone()).collect()))
+        .build();
+    let Ok(filter) = filter else {
+        return Vec::new();
+    };
+    let answer = ssm
+        .describe_instance_information()
+        .filters(filter)
+        .customize()
+        .config_override(
+            aws_sdk_ssm::config::Builder::default()
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+        )
+        .send()
+        .await;
+    match answer {
+        Ok(output) => output
+            .instance_information_list()
+            .iter()
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The refusal to replace, unasked, an association with a profile provision did not create: the
+/// instance would lose that profile's permissions (a no-ingress Cloud9 IDE, its SSM connection).
+fn foreign_association(instance: &ObservedInstance, current: &ObservedAssociation) -> Error {
+    let profile = profile_name_of(&current.profile_arn);
+    let mut error = Error::failed(format!(
+        "instance {} holds instance profile {profile}, which provision did not create",
+        instance.describe()
+    ))
+    .with_cause(format!(
+        "replacing it removes {profile}'s permissions from the instance ({})",
+        current.profile_arn
+    ));
+    if profile == CLOUD9_SSM_PROFILE || instance.ssm_managed {
+        error = error.with_cause(
+            "the instance is connected through Systems Manager (a no-ingress Cloud9 IDE): with --replace \
+             the lab role also gets AmazonSSMManagedInstanceCore, so the IDE stays reachable",
+        );
+    }
+    let mut command = crate::cli::command_line();
+    command.push_str(" --replace");
+    error.with_hint(format!("to replace it with the lab's profile: {command}"))
 }
 
 /// Chooses the instances to associate: exactly one, or all with `all_matching`. Pure.
@@ -438,6 +536,23 @@ pub(crate) fn select(
             "narrow it with more --instance-tag flags or --instance-id, or pass --all-matching to associate them all",
         ));
     }
+    if let Some(unsettled) = matched.iter().find(|i| {
+        i.state
+            .as_ref()
+            .is_some_and(|s| !SETTLED_STATES.contains(s))
+    }) {
+        return Err(Error::failed(format!(
+            "instance {} is {}: AWS associates an instance profile with a running or stopped \
+             instance",
+            unsettled.describe(),
+            unsettled.state()
+        ))
+        .with_hint(format!(
+            "wait until it is running (or stopped) — `aws ec2 wait instance-running --instance-ids \
+             {}` — then run the same command again",
+            unsettled.id
+        )));
+    }
     Ok(matched.clone())
 }
 
@@ -450,11 +565,14 @@ pub(crate) struct PropagationPolicy {
 }
 
 impl PropagationPolicy {
+    /// Polls soon and often: EC2 usually sees a new profile within seconds, and a wait that
+    /// overshoots that moment is time the student waits for nothing. 0.5 s, then every 1 s
+    /// (a few dozen requests a minute at most, well inside EC2's request limits).
     pub(crate) fn with_timeout(timeout: Duration) -> Self {
         Self {
             timeout,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(8),
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(1),
         }
     }
 }
@@ -651,6 +769,7 @@ mod tests {
             id: id.into(),
             name: Some("ide".into()),
             state: Some(InstanceStateName::Running),
+            ..Default::default()
         }
     }
 
@@ -669,6 +788,7 @@ mod tests {
             profile_name: "lab".into(),
             profile_arn: arn.into(),
             propagation: PropagationPolicy::with_timeout(Duration::from_secs(120)),
+            replace: false,
         }
     }
 
@@ -704,6 +824,60 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_provision_did_not_create_is_replaced_only_when_asked() {
+        let ours = "arn:aws:iam::1:instance-profile/provision/lab";
+        let cloud9 = association(
+            "i-5",
+            "arn:aws:iam::1:instance-profile/cloud9/AWSCloud9SSMInstanceProfile",
+        );
+        let error = Association::plan(Some(&desired("i-5", ours)), Some(&cloud9), false)
+            .expect_err("refused without --replace");
+        assert!(
+            error.message().contains(
+                "holds instance profile AWSCloud9SSMInstanceProfile, which provision did not create"
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("AmazonSSMManagedInstanceCore"),
+            "{error}"
+        );
+        assert!(error.hints()[0].contains("--replace"), "{error}");
+        let replacing = DesiredAssociation {
+            replace: true,
+            ..desired("i-5", ours)
+        };
+        let replaced = Association::plan(Some(&replacing), Some(&cloud9), false).expect("asked");
+        assert_eq!(replaced[0].action, Action::Update);
+    }
+
+    #[test]
+    fn pending_and_stopping_instances_are_told_to_wait() {
+        let selector = InstanceSelector::Tags(vec![TagFilter {
+            key: "Name".into(),
+            value: "ide".into(),
+        }]);
+        for state in [InstanceStateName::Pending, InstanceStateName::Stopping] {
+            let observation = InstanceObservation {
+                matched: vec![ObservedInstance {
+                    state: Some(state.clone()),
+                    ..instance("i-6")
+                }],
+                ..Default::default()
+            };
+            let error = select(&selector, &observation, false).expect_err("not yet");
+            assert!(
+                error.message().contains(&format!("is {}", state.as_str())),
+                "{error}"
+            );
+            assert!(
+                error.hints()[0].contains("aws ec2 wait instance-running"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
     fn associations_are_created_replaced_left_or_removed() {
         let ours = "arn:aws:iam::1:instance-profile/provision/lab";
         let plan = |instance: &str, current: Option<&ObservedAssociation>| {
@@ -712,13 +886,13 @@ mod tests {
                 .remove(0)
         };
         assert_eq!(plan("i-1", None).action, Action::Create);
-        let other = association("i-2", "arn:aws:iam::1:instance-profile/other");
+        let other = association("i-2", "arn:aws:iam::1:instance-profile/provision/other");
         let replaced = plan("i-2", Some(&other));
         assert_eq!(replaced.action, Action::Update);
         assert_eq!(
             replaced.line(),
             "~ update    ec2-instance-profile-association i-2 (Name=ide, running; replaces \
-             arn:aws:iam::1:instance-profile/other)"
+             arn:aws:iam::1:instance-profile/provision/other)"
         );
         assert!(matches!(
             &replaced.operations[0],
@@ -815,8 +989,12 @@ mod tests {
                 .expect("succeeds once EC2 sees the profile");
             assert_eq!(id, "iip-assoc-0123");
             assert_eq!(rule.num_calls(), 5);
-            let seconds: Vec<u64> = waits.iter().map(|(_, w)| w.as_secs()).collect();
-            assert_eq!(seconds, vec![1, 2, 4, 8], "exponential backoff, capped");
+            let millis: Vec<u128> = waits.iter().map(|(_, w)| w.as_millis()).collect();
+            assert_eq!(
+                millis,
+                vec![500, 1000, 1000, 1000],
+                "soon, then every second: the wait ends soon after EC2 sees the profile"
+            );
         }
 
         #[tokio::test(start_paused = true)]
@@ -849,8 +1027,8 @@ mod tests {
                 error.hints()[0].contains("--propagation-timeout"),
                 "{error}"
             );
-            // 1 + 2 + 4 + 8 + the 5 s left = 20 s: six attempts, the last at the bound.
-            assert_eq!(rule.num_calls(), 6);
+            // 0.5 + 19 × 1 + the 0.5 s left = 20 s: 22 attempts, the last at the bound.
+            assert_eq!(rule.num_calls(), 22);
         }
 
         /// EC2's answer when the instance already has an association.

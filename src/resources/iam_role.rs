@@ -13,6 +13,9 @@ use crate::resources::ownership::{self, Claim, managed_tags, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
+/// The inline policy provision puts on a role (the one teardown takes off an adopted role).
+const INLINE_POLICY_NAME: &str = crate::lab::INLINE_POLICY_NAME;
+
 pub(crate) const ROLE: Kind = Kind::new("iam-role");
 pub(crate) const ROLE_POLICY: Kind = Kind::new("iam-role-policy");
 pub(crate) const ROLE_POLICY_ATTACHMENT: Kind = Kind::new("iam-role-policy-attachment");
@@ -27,6 +30,9 @@ pub(crate) struct DesiredRole {
     pub(crate) inline_policy_name: String,
     pub(crate) inline_policy: Value,
     pub(crate) managed_policy_arns: Vec<String>,
+    /// On an adopted role, also remove what was not asked for (`--prune`); by default provision
+    /// only adds to a role it did not create.
+    pub(crate) prune: bool,
 }
 
 /// What AWS has under the role's name.
@@ -202,7 +208,9 @@ impl Resource for Role {
 
     /// A role that exists without the `managed-by=provision` tag belongs to someone else: refused
     /// unless adopted. Inline policies and attachments not asked for are removed from a role
-    /// provision manages, so its permissions are exactly the ones the command states.
+    /// provision created, so its permissions are exactly the ones the command states; an adopted
+    /// role (a lab account's shared one) only gains what is missing — statements of the trust
+    /// policy, the inline policy, attachments — unless `prune`.
     fn plan(
         desired: Option<&DesiredRole>,
         observed: Option<&ObservedRole>,
@@ -226,6 +234,32 @@ impl Resource for Role {
 /// every instance profile: the command's plan makes it wait for that.)
 fn removal(observed: &ObservedRole) -> Vec<Change> {
     let name = observed.name.as_str();
+    if ownership::is_adopted(&observed.tags) {
+        // Someone's role: only the inline policy provision put on it goes.
+        let mut changes: Vec<Change> = observed
+            .inline_policy_names
+            .iter()
+            .filter(|p| *p == INLINE_POLICY_NAME)
+            .map(|policy_name| {
+                Change::new(ROLE_POLICY, format!("{name}/{policy_name}"), Action::Delete)
+                    .with_operations(vec![
+                        RoleOp::DeletePolicy {
+                            role: name.to_string(),
+                            policy_name: policy_name.clone(),
+                        }
+                        .into(),
+                    ])
+            })
+            .collect();
+        changes.push(ownership::delete_if_ours(
+            &observed.tags,
+            ROLE,
+            name,
+            Some(&observed.arn),
+            Vec::new,
+        ));
+        return changes;
+    }
     ownership::remove_if_ours(&observed.tags, ROLE, name, Some(&observed.arn), || {
         let mut changes = Vec::new();
         let mut role = Change::new(ROLE, name, Action::Delete).with_arn(observed.arn.clone());
@@ -276,6 +310,7 @@ fn wanted(
     let role = &desired.name;
     let trust_text = desired.trust_policy.to_string();
     let mut changes = Vec::new();
+    let mut shared = false;
 
     let role_change = match observed {
         None => Change::new(ROLE, role, Action::Create).with_operations(vec![
@@ -298,13 +333,23 @@ fn wanted(
                 operations.push(
                     RoleOp::Tag {
                         role: role.clone(),
-                        tags: managed_tags(),
+                        tags: ownership::adopted_tags(),
                     }
                     .into(),
                 );
             }
+            shared = claim.is_shared() && !desired.prune;
+            // A shared role's trust policy keeps its statements; the desired ones are added.
+            let (wanted_trust, wanted_text) = match (&current.trust_policy, shared) {
+                (Some(document), true) => {
+                    let merged = policy::with_missing_statements(document, &desired.trust_policy);
+                    let text = merged.to_string();
+                    (merged, text)
+                }
+                _ => (desired.trust_policy.clone(), trust_text),
+            };
             let trust_differences = match &current.trust_policy {
-                Some(document) => policy::differences(document, &desired.trust_policy),
+                Some(document) => policy::differences(document, &wanted_trust),
                 None => vec!["unreadable document".to_string()],
             };
             if !trust_differences.is_empty() {
@@ -312,7 +357,7 @@ fn wanted(
                 operations.push(
                     RoleOp::UpdateTrustPolicy {
                         role: role.clone(),
-                        document: trust_text,
+                        document: wanted_text,
                     }
                     .into(),
                 );
@@ -359,8 +404,8 @@ fn wanted(
     };
     changes.push(inline.after(role_id.clone()));
 
-    // Inline policies nobody asked for.
-    if let Some(current) = observed {
+    // Inline policies nobody asked for (a shared role keeps its own).
+    if let Some(current) = observed.filter(|_| !shared) {
         for name in &current.inline_policy_names {
             if *name != desired.inline_policy_name {
                 changes.push(
@@ -395,7 +440,7 @@ fn wanted(
         };
         changes.push(change.with_arn(arn.clone()).after(role_id.clone()));
     }
-    for arn in attached {
+    for arn in attached.iter().filter(|_| !shared) {
         if !desired.managed_policy_arns.contains(arn) {
             changes.push(
                 Change::new(
@@ -524,6 +569,7 @@ pub(crate) mod tests {
             inline_policy: json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Action": "s3:GetObject", "Resource": "*"}]}),
             managed_policy_arns: vec![],
+            prune: false,
         }
     }
 
@@ -637,6 +683,83 @@ pub(crate) mod tests {
             changes[0].operations[0],
             Operation::Role(RoleOp::Tag { .. })
         ));
+    }
+
+    /// A lab account's shared role (LabRole): trusted by more than EC2, with policies of its own.
+    fn shared_role() -> ObservedRole {
+        let mut observed = observed_as_desired();
+        observed.tags.clear();
+        observed.trust_policy = Some(json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": ["lambda.amazonaws.com", "ecs-tasks.amazonaws.com"]}}]}));
+        observed.inline_policy_names = vec!["lab-permissions".into()];
+        observed.managed_inline_policy = None;
+        observed.attached_policy_arns = vec!["arn:aws:iam::aws:policy/PowerUserAccess".into()];
+        observed
+    }
+
+    #[test]
+    fn adopting_a_shared_role_only_adds_unless_pruned() {
+        let changes = plan(Some(&desired()), Some(&shared_role()), true).expect("adopted");
+        let lines: Vec<String> = changes.iter().map(Change::line).collect();
+        assert!(
+            lines.iter().all(|l| !l.starts_with("- delete")),
+            "nothing of the role's own is removed: {lines:?}"
+        );
+        let Operation::Role(RoleOp::UpdateTrustPolicy { document, .. }) = changes[0]
+            .operations
+            .iter()
+            .find(|op| matches!(op, Operation::Role(RoleOp::UpdateTrustPolicy { .. })))
+            .expect("the EC2 statement is added")
+        else {
+            panic!("trust policy update")
+        };
+        let document: Value = serde_json::from_str(document).expect("JSON");
+        let text = document.to_string();
+        assert!(text.contains("lambda.amazonaws.com"), "kept: {text}");
+        assert!(text.contains("ec2.amazonaws.com"), "added: {text}");
+        assert!(
+            changes[0].operations.iter().any(|op| matches!(op,
+                Operation::Role(RoleOp::Tag { tags, .. }) if tags.get("provision:adopted").map(String::as_str) == Some("true"))),
+            "marked as adopted"
+        );
+
+        // Adopted earlier (tagged): a later run still only adds.
+        let mut adopted = shared_role();
+        adopted.tags = ownership::adopted_tags();
+        let later = plan(Some(&desired()), Some(&adopted), false).expect("ours by adoption");
+        assert!(later.iter().all(|c| c.action != Action::Delete));
+
+        // --prune: exactly the desired role.
+        let pruning = DesiredRole {
+            prune: true,
+            ..desired()
+        };
+        let pruned = plan(Some(&pruning), Some(&adopted), false).expect("pruned");
+        let lines: Vec<String> = pruned.iter().map(Change::line).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("- delete    iam-role-policy lab-role/lab-permissions")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l
+                .starts_with("- delete    iam-role-policy-attachment lab-role/PowerUserAccess")),
+            "{lines:?}"
+        );
+
+        // Teardown leaves an adopted role, taking off only provision's inline policy.
+        adopted.inline_policy_names.push("provision-policy".into());
+        let removal = plan(None, Some(&adopted), false).expect("teardown");
+        let lines: Vec<String> = removal.iter().map(Change::line).collect();
+        assert_eq!(
+            lines,
+            [
+                "- delete    iam-role-policy lab-role/provision-policy",
+                "= unchanged iam-role lab-role (left alone (adopted, not created by provision))"
+            ]
+        );
     }
 
     #[test]

@@ -147,13 +147,13 @@ impl Resource for InstanceProfile {
                     not_ours("instance profile", name, &current.arn)
                 })?;
                 match claim {
-                    Claim::Ours => Change::unchanged(PROFILE, name),
+                    Claim::Ours | Claim::Adopted => Change::unchanged(PROFILE, name),
                     Claim::Adopt => Change::new(PROFILE, name, Action::Update)
                         .with_detail(Detail::Adopt)
                         .with_operations(vec![
                             ProfileOp::Tag {
                                 name: name.clone(),
-                                tags: managed_tags(),
+                                tags: ownership::adopted_tags(),
                             }
                             .into(),
                         ]),

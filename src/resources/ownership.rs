@@ -2,7 +2,9 @@
 //!
 //! Everything `provision` creates carries the tag `managed-by=provision`. A same-named resource
 //! without it belongs to someone else: a command that wants it refuses unless `--adopt` (which tags
-//! it), and teardown leaves it alone.
+//! it), and teardown leaves it alone. An adopted IAM role or instance profile (a lab account's
+//! shared `LabRole`) also carries `provision:adopted=true`: provision only adds to it (unless
+//! `--prune`), and teardown removes what provision added, never the resource itself.
 
 use crate::error::Error;
 use crate::plan::{Action, Detail, Kind};
@@ -11,10 +13,22 @@ use crate::resources::{Change, Operation};
 
 pub(crate) const MANAGED_BY_KEY: &str = "managed-by";
 pub(crate) const MANAGED_BY_VALUE: &str = "provision";
+/// Marks a resource provision adopted rather than created.
+pub(crate) const ADOPTED_KEY: &str = "provision:adopted";
 
 /// True when the tags mark a resource as created (or adopted) by provision.
 pub(crate) fn is_managed(tags: &Tags) -> bool {
     tags.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+}
+
+/// True when provision created the resource (managed, and not adopted).
+pub(crate) fn is_created(tags: &Tags) -> bool {
+    is_managed(tags) && !is_adopted(tags)
+}
+
+/// True when provision adopted the resource (`--adopt` on a role or instance profile).
+pub(crate) fn is_adopted(tags: &Tags) -> bool {
+    is_managed(tags) && tags.get(ADOPTED_KEY).map(String::as_str) == Some("true")
 }
 
 /// The tags a resource gets when provision creates or adopts it.
@@ -22,13 +36,29 @@ pub(crate) fn managed_tags() -> Tags {
     Tags::from([(MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string())])
 }
 
+/// The tags an adopted IAM role or instance profile gets.
+pub(crate) fn adopted_tags() -> Tags {
+    let mut tags = managed_tags();
+    tags.insert(ADOPTED_KEY.to_string(), "true".to_string());
+    tags
+}
+
 /// How a command may treat an existing resource it wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {
-    /// Provision created (or adopted) it.
+    /// Provision created it.
     Ours,
+    /// Provision adopted it earlier (`provision:adopted`).
+    Adopted,
     /// Someone else's, taken over with `--adopt`: the plan tags it and says so.
     Adopt,
+}
+
+impl Claim {
+    /// Someone else's resource provision manages: it adds, and removes only with `--prune`.
+    pub(crate) fn is_shared(self) -> bool {
+        matches!(self, Self::Adopted | Self::Adopt)
+    }
 }
 
 /// Decides whether a command may manage an existing resource: ours, adopted with `--adopt`, or
@@ -39,6 +69,7 @@ pub(crate) fn claim(
     refusal: impl FnOnce() -> Error,
 ) -> Result<Claim, Error> {
     match (is_managed(tags), adopt) {
+        (true, _) if is_adopted(tags) => Ok(Claim::Adopted),
         (true, _) => Ok(Claim::Ours),
         (false, true) => Ok(Claim::Adopt),
         (false, false) => Err(refusal()),
@@ -58,7 +89,7 @@ pub(crate) fn not_ours(what: &str, name: &str, arn: &str) -> Error {
 }
 
 /// Teardown's rule: a resource that should not exist is removed (`removal`) only when provision
-/// created it; anything else is reported and left alone.
+/// created it; anything else (adopted ones included) is reported and left alone.
 pub(crate) fn remove_if_ours(
     tags: &Tags,
     kind: Kind,
@@ -66,7 +97,7 @@ pub(crate) fn remove_if_ours(
     arn: Option<&str>,
     removal: impl FnOnce() -> Vec<Change>,
 ) -> Vec<Change> {
-    if is_managed(tags) {
+    if is_created(tags) {
         return removal();
     }
     vec![delete_if_ours(tags, kind, name, arn, Vec::new)]
@@ -81,8 +112,12 @@ pub(crate) fn delete_if_ours(
     arn: Option<&str>,
     operations: impl FnOnce() -> Vec<Operation>,
 ) -> Change {
-    let mut change = if is_managed(tags) {
+    let mut change = if is_created(tags) {
         Change::new(kind, name, Action::Delete).with_operations(operations())
+    } else if is_adopted(tags) {
+        Change::unchanged(kind, name).with_detail(Detail::note(
+            "left alone (adopted, not created by provision)",
+        ))
     } else {
         Change::unchanged(kind, name).with_detail(Detail::LeftAlone)
     };

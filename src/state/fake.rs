@@ -51,6 +51,7 @@ pub(crate) fn instance(id: &str) -> ObservedInstance {
         id: id.into(),
         name: Some("ide".into()),
         state: Some(InstanceStateName::Running),
+        ..Default::default()
     }
 }
 

@@ -6,9 +6,11 @@ use crate::cli::{InstanceProfileArgs, NamesArgs};
 use crate::error::Error;
 use crate::input::InstanceSelector;
 use crate::lab::{ADMINISTRATOR_ACCESS, IAM_PATH, INLINE_POLICY_NAME, Target};
+use crate::plan::Action;
 use crate::plan::wait_for;
 use crate::resources::association::{
-    ASSOCIATION, Association, DesiredAssociation, PropagationPolicy, select,
+    ASSOCIATION, Association, CLOUD9_SSM_PROFILE, DesiredAssociation, ObservedInstance,
+    PropagationPolicy, profile_name_of, select,
 };
 use crate::resources::iam_role::{DesiredRole, ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
@@ -30,6 +32,8 @@ pub(crate) struct Inputs {
     all_matching: bool,
     bucket: Option<String>,
     adopt: bool,
+    prune: bool,
+    replace: bool,
     propagation: PropagationPolicy,
 }
 
@@ -64,6 +68,8 @@ impl Inputs {
             all_matching: args.all_matching,
             bucket: args.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
             adopt: args.adopt.adopt,
+            replace: args.replace,
+            prune: args.prune,
             propagation: PropagationPolicy::with_timeout(args.propagation_timeout),
         })
     }
@@ -87,6 +93,8 @@ impl Inputs {
             all_matching: false,
             bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
             adopt: true,
+            replace: false,
+            prune: false,
             propagation: PropagationPolicy::with_timeout(std::time::Duration::ZERO),
         }
     }
@@ -108,6 +116,10 @@ pub(crate) struct DesiredState {
     pub(crate) instances: Option<Instances>,
     pub(crate) propagation: PropagationPolicy,
     pub(crate) adopt: bool,
+    pub(crate) replace: bool,
+    /// AWS's managed policy a Systems Manager-connected instance needs
+    /// (`AmazonSSMManagedInstanceCore` in the target's partition).
+    pub(crate) ssm_core_policy: String,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -141,6 +153,7 @@ impl DesiredState {
                 inline_policy_name: INLINE_POLICY_NAME.to_string(),
                 inline_policy: inputs.inline_policy.render(&values)?,
                 managed_policy_arns: inputs.policy_arns.clone(),
+                prune: inputs.prune,
             },
             profile: DesiredProfile {
                 name: inputs.profile_name.clone(),
@@ -157,6 +170,8 @@ impl DesiredState {
             }),
             propagation: inputs.propagation,
             adopt: inputs.adopt,
+            replace: inputs.replace,
+            ssm_core_policy: target.aws_managed_policy(SSM_CORE_POLICY),
             warnings,
         })
     }
@@ -200,11 +215,48 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let role_name = &desired.role.name;
     let profile_name = &desired.profile.name;
     let current_profile = observed.profiles.get(profile_name);
-    let mut changes = Role::plan(
-        Some(&desired.role),
-        observed.roles.get(role_name),
-        desired.adopt,
-    )?;
+    let mut warnings = desired.warnings.clone();
+    let chosen = match &desired.instances {
+        Some(instances) => select(
+            &instances.selector,
+            &observed.instances,
+            instances.all_matching,
+        )?,
+        None => Vec::new(),
+    };
+    // An instance Systems Manager connects (a no-ingress Cloud9 IDE) keeps its connection: the
+    // lab role also gets the SSM agent's permissions.
+    let mut role = desired.role.clone();
+    let ssm_connected: Vec<&ObservedInstance> = chosen
+        .iter()
+        .filter(|i| {
+            i.ssm_managed
+                || observed
+                    .instances
+                    .associations
+                    .get(&i.id)
+                    .is_some_and(|a| profile_name_of(&a.profile_arn) == CLOUD9_SSM_PROFILE)
+        })
+        .collect();
+    let already = observed
+        .roles
+        .get(role_name)
+        .is_some_and(|r| r.attached_policy_arns.contains(&desired.ssm_core_policy));
+    if (!ssm_connected.is_empty() || already)
+        && !role.managed_policy_arns.contains(&desired.ssm_core_policy)
+    {
+        role.managed_policy_arns
+            .push(desired.ssm_core_policy.clone());
+        if let Some(instance) = ssm_connected.first() {
+            warnings.push(format!(
+                "instance {} is connected through Systems Manager (a no-ingress Cloud9 IDE): the \
+                 role also gets {SSM_CORE_POLICY}, so that the IDE stays reachable once it holds \
+                 the lab's profile",
+                instance.id
+            ));
+        }
+    }
+    let mut changes = Role::plan(Some(&role), observed.roles.get(role_name), desired.adopt)?;
     changes.extend(InstanceProfile::plan(
         Some(&desired.profile),
         current_profile,
@@ -217,35 +269,42 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         MEMBERSHIP,
         &PROFILE.id(profile_name.clone()),
     ));
-    if let Some(instances) = &desired.instances {
-        // Instances are compared with the profile as IAM has it (an adopted one keeps its ARN).
-        let profile_arn = current_profile.map_or(&desired.profile.arn, |p| &p.arn);
-        let chosen = select(
-            &instances.selector,
-            &observed.instances,
-            instances.all_matching,
-        )?;
-        for instance in chosen {
-            let association = DesiredAssociation {
-                profile_name: profile_name.clone(),
-                profile_arn: profile_arn.clone(),
-                propagation: desired.propagation,
-                instance,
-            };
-            let current = observed
-                .instances
-                .associations
-                .get(&association.instance.id);
-            let planned = Association::plan(Some(&association), current, desired.adopt)?;
-            changes.extend(wait_for(
-                planned,
-                ASSOCIATION,
-                &MEMBERSHIP.id(profile_name.clone()),
+    // Instances are compared with the profile as IAM has it (an adopted one keeps its ARN).
+    let profile_arn = current_profile.map_or(&desired.profile.arn, |p| &p.arn);
+    for instance in chosen {
+        let cloud9 = instance.cloud9;
+        let association = DesiredAssociation {
+            profile_name: profile_name.clone(),
+            profile_arn: profile_arn.clone(),
+            propagation: desired.propagation,
+            replace: desired.replace,
+            instance,
+        };
+        let current = observed
+            .instances
+            .associations
+            .get(&association.instance.id);
+        let planned = Association::plan(Some(&association), current, desired.adopt)?;
+        if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
+            warnings.push(format!(
+                "{} is a Cloud9 IDE: once it holds the profile, turn off \"AWS managed temporary \
+                 credentials\" (Preferences → AWS Settings → Credentials) — the credentials file \
+                 Cloud9 writes comes before the instance profile in every SDK's provider chain, \
+                 so the lab would not use the profile",
+                association.instance.id
             ));
         }
+        changes.extend(wait_for(
+            planned,
+            ASSOCIATION,
+            &MEMBERSHIP.id(profile_name.clone()),
+        ));
     }
-    Plan::new(changes, desired.warnings.clone())
+    Plan::new(changes, warnings)
 }
+
+/// AWS's managed policy with the Systems Manager agent's permissions.
+pub(crate) const SSM_CORE_POLICY: &str = "AmazonSSMManagedInstanceCore";
 
 #[cfg(test)]
 mod tests {
@@ -283,6 +342,7 @@ mod tests {
             id: "i-0123456789abcdef0".into(),
             name: Some("ide".into()),
             state: Some(InstanceStateName::Running),
+            ..Default::default()
         }];
         observed
     }
@@ -392,9 +452,9 @@ mod tests {
                         .get_mut("i-0123456789abcdef0")
                         .expect("association");
                     association.profile_arn =
-                        "arn:aws:iam::123456789012:instance-profile/other".into();
+                        "arn:aws:iam::123456789012:instance-profile/provision/other".into();
                 },
-                "~ update    ec2-instance-profile-association i-0123456789abcdef0 (Name=ide, running; replaces arn:aws:iam::123456789012:instance-profile/other)",
+                "~ update    ec2-instance-profile-association i-0123456789abcdef0 (Name=ide, running; replaces arn:aws:iam::123456789012:instance-profile/provision/other)",
             ),
         ];
         for (what, drift, expected) in cases {
@@ -492,6 +552,7 @@ mod tests {
             id: "i-0123456789abcdef1".into(),
             name: Some("ide".into()),
             state: Some(InstanceStateName::Stopped),
+            ..Default::default()
         });
         assert!(plan(&desired(), &two).is_err());
         let all = DesiredState {
@@ -502,6 +563,58 @@ mod tests {
             ..desired()
         };
         assert_eq!(plan(&all, &two).expect("plans").summary().created, 6);
+    }
+
+    #[tokio::test]
+    async fn an_ssm_connected_ide_keeps_its_connection_and_a_cloud9_ide_is_reminded() {
+        let mut observed = fresh();
+        observed.instances.matched[0].cloud9 = true;
+        observed.instances.associations.insert(
+            "i-0123456789abcdef0".into(),
+            crate::resources::association::ObservedAssociation {
+                instance_id: "i-0123456789abcdef0".into(),
+                id: "iip-assoc-1".into(),
+                profile_arn:
+                    "arn:aws:iam::123456789012:instance-profile/cloud9/AWSCloud9SSMInstanceProfile"
+                        .into(),
+                state: aws_sdk_ec2::types::IamInstanceProfileAssociationState::Associated,
+            },
+        );
+        let error = plan(&desired(), &observed).expect_err("not replaced unasked");
+        assert!(error.hints()[0].contains("--replace"), "{error}");
+        let replacing = DesiredState {
+            replace: true,
+            ..desired()
+        };
+        let planned = plan(&replacing, &observed).expect("plans");
+        assert!(
+            lines(&planned).contains(
+                &"+ create    iam-role-policy-attachment dragons-lab-ec2-role/AmazonSSMManagedInstanceCore"
+                    .to_string()
+            ),
+            "{:?}",
+            lines(&planned)
+        );
+        assert!(
+            planned
+                .warnings()
+                .iter()
+                .any(|w| w.contains("stays reachable")),
+            "{:?}",
+            planned.warnings()
+        );
+        assert!(
+            planned
+                .warnings()
+                .iter()
+                .any(|w| w.contains("turn off \"AWS managed temporary credentials\"")),
+            "{:?}",
+            planned.warnings()
+        );
+        // Once associated, later runs keep the policy (the profile is no longer Cloud9's).
+        let converged = fake::converge(&observed, |o| plan(&replacing, o)).await;
+        let again = plan(&desired(), &converged).expect("plans");
+        assert!(again.is_noop(), "{:?}", lines(&again));
     }
 
     #[test]

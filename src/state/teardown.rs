@@ -19,7 +19,7 @@ use crate::resources::iam_role::{ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
     DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
-use crate::resources::ownership::is_managed;
+use crate::resources::ownership::{is_created, is_managed};
 use crate::resources::parameter::{self, Parameter};
 use crate::resources::{Change, Plan, Resource};
 use crate::state::ObservedState;
@@ -122,20 +122,25 @@ async fn discover_iam(clients: &Clients, scope: &Scope) -> Result<ObservedState,
     role_names.insert(scope.role_name.clone());
     profile_names.insert(scope.profile_name.clone());
 
-    let roles = join_all(role_names.iter().map(|name| {
-        let query = RoleQuery {
-            name: name.clone(),
-            inline_policy_name: INLINE_POLICY_NAME.to_string(),
-            with_profiles: true,
-        };
-        async move { Role::observe(clients, &query).await }
-    }));
+    let observe_roles = |names: Vec<String>| {
+        join_all(names.into_iter().map(|name| {
+            let query = RoleQuery {
+                name,
+                inline_policy_name: INLINE_POLICY_NAME.to_string(),
+                with_profiles: true,
+            };
+            async move { Role::observe(clients, &query).await }
+        }))
+    };
     let profiles = join_all(
         profile_names
             .iter()
             .map(|name| InstanceProfile::observe(clients, name)),
     );
-    let (roles, profiles) = tokio::join!(roles, profiles);
+    let (roles, profiles) = tokio::join!(
+        observe_roles(role_names.iter().cloned().collect()),
+        profiles
+    );
     let mut observed = ObservedState {
         instances: instances?,
         ..Default::default()
@@ -145,6 +150,18 @@ async fn discover_iam(clients: &Clients, scope: &Scope) -> Result<ObservedState,
     }
     for profile in profiles {
         observed.add_profile(profile?);
+    }
+    // Roles outside provision's path that its profiles hold (an adopted one); usually none.
+    let held: Vec<String> = observed
+        .profiles
+        .values()
+        .flat_map(|p| p.roles.iter().cloned())
+        .filter(|r| !observed.roles.contains_key(r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for role in observe_roles(held).await {
+        observed.add_role(role?);
     }
     // Profiles elsewhere that hold a role found here; usually none, so no request.
     let elsewhere: BTreeSet<String> = observed
@@ -209,12 +226,12 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let deleted_roles: BTreeSet<&str> = observed
         .roles
         .values()
-        .filter(|r| is_managed(&r.tags))
+        .filter(|r| is_created(&r.tags))
         .map(|r| r.name.as_str())
         .collect();
     let mut memberships: BTreeSet<String> = BTreeSet::new();
     for profile in observed.profiles.values() {
-        let membership = if is_managed(&profile.tags) {
+        let membership = if is_created(&profile.tags) {
             let associations: Vec<Change> = observed
                 .instances
                 .associations

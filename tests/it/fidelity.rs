@@ -397,3 +397,404 @@ fn account_public_access_block_and_scp_denials_get_their_own_hints() {
     );
     assert!(!run.stderr.contains("run with --profile"), "{}", run.stderr);
 }
+
+/// Item 5: with keys exported in the environment (the slides' `.bashrc`), `--profile NAME` (and
+/// `AWS_PROFILE`) signs with the profile's credentials, as `aws --profile` does, and `whoami`
+/// says what it skipped.
+#[tokio::test]
+async fn a_named_profile_beats_environment_keys() {
+    let session = Session::new("fidelity-profile");
+    let admin = Session::in_account("fidelity-profile-admin", "us-east-1", "320000000005").await;
+    let credentials = session.write_file(
+        "credentials-profile",
+        &format!(
+            "[admin]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+            admin.access_key,
+            admin.secret_key,
+            admin.session_token.clone().expect("a session token")
+        ),
+    );
+    let whoami = |profile_env: bool| {
+        let command = session
+            .provision()
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+        if profile_env {
+            command
+                .env("AWS_PROFILE", "admin")
+                .run(&["whoami", "--output", "json"])
+        } else {
+            command.run(&["whoami", "--profile", "admin", "--output", "json"])
+        }
+    };
+    for by_environment in [false, true] {
+        let output = whoami(by_environment);
+        output.success();
+        let report = output.json();
+        assert_eq!(report["account"], "320000000005", "{report}");
+        assert_eq!(report["credentials"]["kind"], "profile", "{report}");
+        assert!(
+            report["skipped"][0]
+                .as_str()
+                .is_some_and(|s| s.contains("AWS_ACCESS_KEY_ID")),
+            "{report}"
+        );
+    }
+    // Without a profile named, the environment keys are used (and nothing is skipped).
+    let plain = session
+        .provision()
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .run(&["whoami", "--output", "json"]);
+    plain.success();
+    assert_eq!(plain.json()["account"], "123456789012");
+    assert_eq!(plain.json()["skipped"], serde_json::json!([]));
+}
+
+/// Item 6: Cloud9's managed credentials are told by the file Cloud9 writes and the source in use;
+/// nothing is refused in advance (status runs), an IAM refusal names them, and an MFA session
+/// profile in a Cloud9 shell is not mistaken for them.
+#[test]
+fn cloud9_managed_credentials_are_told_by_facts_not_guesses() {
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = Session::in_region("fidelity-cloud9", "us-east-1").through(&proxy);
+    let managed = session.write_file(
+        "credentials-cloud9",
+        &format!(
+            "# Do not modify this file, if this file is modified it will not be updated. If the \
+             file is deleted, it will be recreated on Mon Nov 23 2026.\n# 0123abcd #\n\n[default]\n\
+             aws_access_key_id = {}\naws_secret_access_key = dummy-secret\n\
+             aws_session_token = dummy-token\n",
+            session.access_key
+        ),
+    );
+    let config = session.write_file(
+        "config-cloud9",
+        &format!(
+            "[profile mfa]\naws_access_key_id = {}\naws_secret_access_key = dummy-secret\n\
+             aws_session_token = mfa-session-token\n",
+            session.access_key
+        ),
+    );
+    let in_cloud9 = || {
+        session
+            .provision()
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &managed)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("C9_USER", "student")
+    };
+    let whoami = in_cloud9().run(&["whoami", "--output", "json"]);
+    whoami.success();
+    assert_eq!(whoami.json()["cloud9_managed_credentials"], true);
+
+    // Read-only status is not refused.
+    in_cloud9().run(&["status"]).success();
+
+    // AWS refuses role creation to these credentials: the error says why.
+    proxy.deny("CreateRole", Denial::Identity);
+    let refused = in_cloud9().run(&["instance-profile", "--role-name", "fidelity-cloud9-role"]);
+    refused.assert_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("Cloud9 \"AWS managed temporary credentials\""),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("Preferences → AWS Settings → Credentials"),
+        "{}",
+        refused.stderr
+    );
+
+    // An MFA session profile in the same Cloud9 shell is not managed credentials.
+    let mfa = in_cloud9().run(&["whoami", "--profile", "mfa", "--output", "json"]);
+    mfa.success();
+    assert_eq!(mfa.json()["cloud9_managed_credentials"], false);
+    // Nor is a session token in a plain credentials file, Cloud9 or not.
+    let plain = session.write_file(
+        "credentials-plain",
+        &format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = dummy-secret\n\
+             aws_session_token = dummy-token\n",
+            session.access_key
+        ),
+    );
+    let not_managed = in_cloud9()
+        .env("AWS_SHARED_CREDENTIALS_FILE", &plain)
+        .run(&["whoami", "--output", "json"]);
+    not_managed.success();
+    assert_eq!(not_managed.json()["cloud9_managed_credentials"], false);
+}
+
+/// Item 7 (and the Cloud9 reminder): a no-ingress Cloud9 IDE holds AWSCloud9SSMInstanceProfile and
+/// is registered with Systems Manager. Its association is not replaced unasked; with --replace the
+/// lab role also gets AmazonSSMManagedInstanceCore, which later runs keep.
+#[tokio::test]
+async fn an_ssm_connected_ide_is_not_cut_off() {
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = Session::in_account("fidelity-ssm", "us-east-1", "310000000007")
+        .await
+        .through(&proxy);
+    let instance = session
+        .launch_instance(&[("Name", "aws-cloud9-fidelity-ssm-0123")])
+        .await;
+    proxy.register_with_ssm(&instance);
+    let iam = session.iam();
+    iam.create_instance_profile()
+        .instance_profile_name("AWSCloud9SSMInstanceProfile")
+        .path("/cloud9/")
+        .send()
+        .await
+        .expect("Cloud9's profile");
+    session
+        .ec2()
+        .associate_iam_instance_profile()
+        .instance_id(&instance)
+        .iam_instance_profile(
+            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                .name("AWSCloud9SSMInstanceProfile")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("Cloud9 associated it");
+    let args = [
+        "instance-profile",
+        "--instance-tag",
+        "Name=aws-cloud9-fidelity-ssm-*",
+    ];
+
+    let refused = session.provision().run(&args);
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains(
+            "holds instance profile AWSCloud9SSMInstanceProfile, which provision did not create"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--replace"), "{}", refused.stderr);
+    assert!(
+        session
+            .associated_profile(&instance)
+            .await
+            .is_some_and(|arn| arn.ends_with("/cloud9/AWSCloud9SSMInstanceProfile")),
+        "left as it was"
+    );
+
+    let mut replacing = args.to_vec();
+    replacing.push("--replace");
+    let replaced = session.provision().run(&replacing);
+    replaced.success();
+    assert!(
+        replaced.stderr.contains("stays reachable"),
+        "{}",
+        replaced.stderr
+    );
+    assert!(
+        replaced
+            .stderr
+            .contains("turn off \"AWS managed temporary credentials\""),
+        "{}",
+        replaced.stderr
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("dragons-lab-ec2-role")
+        .send()
+        .await
+        .expect("attachments");
+    assert!(
+        attached
+            .attached_policies()
+            .iter()
+            .any(|p| p.policy_name() == Some("AmazonSSMManagedInstanceCore")),
+        "{attached:?}"
+    );
+    assert!(
+        session
+            .associated_profile(&instance)
+            .await
+            .is_some_and(|arn| arn.ends_with("/provision/dragons-lab-ec2-role"))
+    );
+    let again = session.provision().run(&args);
+    again.success();
+    assert!(
+        again.stdout.contains("0 created, 0 updated"),
+        "the SSM policy is kept: {}",
+        again.stdout
+    );
+}
+
+/// Item 9: `--adopt` on a lab account's shared role only adds what the lab needs; teardown takes
+/// off only what provision added.
+#[tokio::test]
+async fn adopting_a_shared_role_keeps_what_it_had() {
+    let session = Session::in_account("fidelity-adopt", "us-east-1", "310000000009").await;
+    let iam = session.iam();
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}}]});
+    iam.create_role()
+        .role_name("LabRole")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("the lab account's role");
+    iam.attach_role_policy()
+        .role_name("LabRole")
+        .policy_arn("arn:aws:iam::aws:policy/PowerUserAccess")
+        .send()
+        .await
+        .expect("its policy");
+    iam.put_role_policy()
+        .role_name("LabRole")
+        .policy_name("lab-permissions")
+        .policy_document(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "logs:*", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("its inline policy");
+
+    session
+        .provision()
+        .run(&["instance-profile", "--role-name", "LabRole", "--adopt"])
+        .success();
+    let role = iam
+        .get_role()
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("role");
+    let document = crate::harness::policy_document(
+        role.role()
+            .and_then(|r| r.assume_role_policy_document())
+            .expect("trust policy"),
+    )
+    .to_string();
+    assert!(
+        document.contains("lambda.amazonaws.com"),
+        "kept: {document}"
+    );
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("attachments");
+    assert!(
+        attached
+            .attached_policies()
+            .iter()
+            .any(|p| p.policy_name() == Some("PowerUserAccess")),
+        "kept: {attached:?}"
+    );
+    let inline = iam
+        .list_role_policies()
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("inline policies");
+    let mut names = inline.policy_names().to_vec();
+    names.sort();
+    assert_eq!(names, ["lab-permissions", "provision-policy"]);
+
+    // A second run (the role is now tagged) still only adds: nothing to do.
+    let again = session
+        .provision()
+        .run(&["instance-profile", "--role-name", "LabRole"]);
+    again.success();
+    assert!(
+        again.stdout.contains("0 created, 0 updated"),
+        "{}",
+        again.stdout
+    );
+
+    session.provision().run(&["teardown", "--yes"]).success();
+    let inline = iam
+        .list_role_policies()
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("the role is still there");
+    assert_eq!(inline.policy_names(), ["lab-permissions"]);
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("attachments");
+    assert_eq!(attached.attached_policies().len(), 1);
+}
+
+/// Item 11: a pending (or stopping) instance is told to wait, not sent an association AWS
+/// refuses; the same run converges once it is running.
+#[test]
+fn a_pending_instance_is_told_to_wait() {
+    let rt = runtime();
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = rt
+        .block_on(Session::in_account(
+            "fidelity-pending",
+            "us-east-1",
+            "310000000011",
+        ))
+        .through(&proxy);
+    let instance = rt.block_on(session.launch_instance(&[("Name", "ide-pending")]));
+    proxy.instance_state(&instance, "pending");
+    let args = ["instance-profile", "--instance-tag", "Name=ide-pending"];
+    let waiting = session.provision().run(&args);
+    waiting.assert_code(1);
+    assert!(waiting.stderr.contains("is pending"), "{}", waiting.stderr);
+    assert!(
+        waiting.stderr.contains("aws ec2 wait instance-running"),
+        "{}",
+        waiting.stderr
+    );
+    assert!(
+        !proxy
+            .operations()
+            .contains(&"AssociateIamInstanceProfile".to_string())
+    );
+    proxy.instance_state(&instance, "running");
+    session.provision().run(&args).success();
+}
+
+/// IAM propagation: EC2 does not see a new instance profile for a while; the association is
+/// retried through it (the overshoot is measured by `bench/run`).
+#[test]
+fn a_new_profile_invisible_to_ec2_for_a_while_is_waited_for() {
+    let rt = runtime();
+    let proxy = Proxy::with(
+        &moto().endpoint,
+        Emulation {
+            profile_invisible: Duration::from_secs(2),
+            ..Emulation::aws()
+        },
+    );
+    let session = rt
+        .block_on(Session::in_account(
+            "fidelity-propagation",
+            "us-east-1",
+            "310000000012",
+        ))
+        .through(&proxy);
+    rt.block_on(session.launch_instance(&[("Name", "ide-propagation")]));
+    session
+        .provision()
+        .run(&["instance-profile", "--instance-tag", "Name=ide-propagation"])
+        .success();
+    assert!(
+        proxy.emulated().iter().any(
+            |(op, code)| op == "AssociateIamInstanceProfile" && code == "InvalidParameterValue"
+        ),
+        "{:?}",
+        proxy.emulated()
+    );
+}

@@ -137,7 +137,6 @@ pub fn assert_loopback(url: &str) {
 /// One recorded request.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub url: String,
     pub operation: String,
     pub mutating: bool,
 }
@@ -497,7 +496,6 @@ fn classify(entry: &serde_json::Value) -> Request {
     let operation = operation_of(&method, &url, target, &body);
     Request {
         mutating: is_mutating(&operation),
-        url,
         operation,
     }
 }

@@ -153,15 +153,29 @@ async fn an_instance_holding_another_profile_gets_ours_by_replacement() {
         Some(foreign_arn.clone())
     );
 
-    let (output, requests) = session.requests_during(|| {
-        session.provision().run(&[
-            "instance-profile",
-            "--role-name",
-            "replace-role",
-            "--instance-tag",
-            "Name=ide-replace",
-        ])
-    });
+    let args = [
+        "instance-profile",
+        "--role-name",
+        "replace-role",
+        "--instance-tag",
+        "Name=ide-replace",
+    ];
+    // Someone else's profile is not replaced unasked.
+    let (refused, requests) = session.requests_during(|| session.provision().run(&args));
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains(
+            "holds instance profile someone-elses-profile, which provision did not create"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--replace"), "{}", refused.stderr);
+    assert_eq!(mutating(&requests), Vec::<String>::new());
+
+    let mut replacing = args.to_vec();
+    replacing.push("--replace");
+    let (output, requests) = session.requests_during(|| session.provision().run(&replacing));
     output.success();
     assert!(
         output.stdout.contains(&format!("replaces {foreign_arn}")),
@@ -335,10 +349,21 @@ async fn an_untagged_role_of_the_same_name_is_refused_unless_adopted() {
             .iter()
             .any(|t| t.key() == "managed-by")
     );
+    // Adopted: the role's own trust statement stays, EC2's is added.
     let trust = role_trust_policy(&session, "hand-made-role").await;
-    assert_eq!(
-        trust["Statement"][0]["Principal"]["Service"],
-        "ec2.amazonaws.com"
+    let services: Vec<String> = trust["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s["Principal"]["Service"].to_string())
+        .collect();
+    assert!(
+        services.iter().any(|s| s.contains("lambda.amazonaws.com")),
+        "{services:?}"
+    );
+    assert!(
+        services.iter().any(|s| s.contains("ec2.amazonaws.com")),
+        "{services:?}"
     );
 }
 

@@ -155,6 +155,9 @@ struct State {
     /// Instances registered with Systems Manager (answered for DescribeInstanceInformation,
     /// which moto lacks).
     ssm_managed: Vec<String>,
+    /// Instances shown in another state than moto's (`pending`, `stopping`: moto moves on at
+    /// once, AWS takes a while).
+    instance_states: HashMap<String, String>,
 }
 
 struct Shared {
@@ -235,16 +238,16 @@ impl Proxy {
             .store(false, Ordering::SeqCst);
     }
 
-    /// Changes the emulated behaviours from now on.
-    pub fn emulate(&self, change: impl FnOnce(&mut Emulation)) {
-        if let Some(emulation) = self.state().emulation.as_mut() {
-            change(emulation);
-        }
-    }
-
     /// Registers an instance with Systems Manager (as its SSM agent would).
     pub fn register_with_ssm(&self, instance_id: &str) {
         self.state().ssm_managed.push(instance_id.to_string());
+    }
+
+    /// Shows `instance_id` in `state` (e.g. `pending`) in DescribeInstances answers.
+    pub fn instance_state(&self, instance_id: &str, state: &str) {
+        self.state()
+            .instance_states
+            .insert(instance_id.to_string(), state.to_string());
     }
 
     /// Refuses every request of `operation` from now on, as `denial` says.
@@ -466,6 +469,10 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 apply_create_bucket_tags(shared, &request)?;
             }
             learn(shared, &request, &operation, &answer)?;
+            let answer = match operation.as_str() {
+                "DescribeInstances" => with_instance_states(shared, answer),
+                _ => answer,
+            };
             client.write_all(&answer)?;
         }
         (Some(Fault::Delay(ms)), _) => {
@@ -1008,4 +1015,63 @@ fn denied_answer(service: &str, operation: &str, denial: Denial) -> Vec<u8> {
         body.len()
     )
     .into_bytes()
+}
+
+/// EC2's instance state codes ("InstanceState", Amazon EC2 API Reference).
+fn state_code(state: &str) -> u16 {
+    match state {
+        "pending" => 0,
+        "running" => 16,
+        "shutting-down" => 32,
+        "terminated" => 48,
+        "stopping" => 64,
+        _ => 80,
+    }
+}
+
+/// Rewrites the states of the instances a test chose in a DescribeInstances answer.
+fn with_instance_states(shared: &Shared, answer: Vec<u8>) -> Vec<u8> {
+    let states = shared
+        .state
+        .lock()
+        .expect("proxy state")
+        .instance_states
+        .clone();
+    if states.is_empty() {
+        return answer;
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return answer;
+    };
+    let mut body = body.to_string();
+    for (id, state) in &states {
+        let Some(at) = body.find(&format!("<instanceId>{id}</instanceId>")) else {
+            continue;
+        };
+        let (Some(start), Some(end)) = (
+            body[at..].find("<instanceState>").map(|i| at + i),
+            body[at..].find("</instanceState>").map(|i| at + i),
+        ) else {
+            continue;
+        };
+        body.replace_range(
+            start..end,
+            &format!(
+                "<instanceState><code>{}</code><name>{state}</name>",
+                state_code(state)
+            ),
+        );
+    }
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }

@@ -1,4 +1,4 @@
-//! `provision whoami`: identity and the credential source, including the Cloud9 case.
+//! `provision whoami`: identity and the credential source (the Cloud9 case is in `fidelity`).
 
 use crate::harness::Session;
 
@@ -57,47 +57,6 @@ fn whoami_recognises_a_profile_from_the_credentials_file() {
         "{}",
         output.stdout
     );
-}
-
-#[test]
-fn cloud9_managed_credentials_are_recognised_before_any_iam_call() {
-    let session = Session::new("cloud9");
-    let credentials = format!(
-        "[default]\naws_access_key_id = {}\naws_secret_access_key = dummy-secret\naws_session_token = dummy-token\n",
-        session.access_key
-    );
-    let path = session.write_file("credentials-cloud9", &credentials);
-    let cloud9 = || {
-        session
-            .provision()
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", &path)
-            .env("C9_USER", "student")
-    };
-    let output = cloud9().run(&["whoami"]);
-    output.success();
-    assert!(
-        output.stderr.contains("AWS managed temporary credentials"),
-        "{}",
-        output.stderr
-    );
-
-    let (output, requests) = session.requests_during(|| cloud9().run(&["instance-profile"]));
-    output.assert_code(1);
-    assert!(
-        output.stderr.contains("does not allow to call IAM"),
-        "{}",
-        output.stderr
-    );
-    assert!(output.stderr.contains("--profile"), "{}", output.stderr);
-    assert!(
-        requests
-            .iter()
-            .all(|r| !r.url.contains("iam") && !r.operation.contains("Role")),
-        "{requests:?}"
-    );
-    assert!(requests.is_empty(), "nothing was sent: {requests:?}");
 }
 
 #[test]
