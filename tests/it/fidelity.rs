@@ -798,3 +798,34 @@ fn a_new_profile_invisible_to_ec2_for_a_while_is_waited_for() {
         proxy.emulated()
     );
 }
+
+/// Item 11: in the China partition, AdministratorAccess has its own ARN, and is still warned about.
+#[test]
+fn administrator_access_is_recognised_in_another_partition() {
+    let session = Session::in_region("fidelity-partition", "cn-north-1");
+    let whoami = session.provision().run(&["whoami", "--output", "json"]);
+    whoami.success();
+    let arn = whoami.json()["arn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        arn.starts_with("arn:aws-cn:"),
+        "moto answers in the region's partition: {arn}"
+    );
+    let plan = session.provision().run(&[
+        "instance-profile",
+        "--role-name",
+        "fidelity-partition-role",
+        "--policy-arn",
+        "arn:aws-cn:iam::aws:policy/AdministratorAccess",
+        "--dry-run",
+    ]);
+    plan.success();
+    assert!(
+        plan.stderr
+            .contains("attaching AdministratorAccess gives every process"),
+        "{}",
+        plan.stderr
+    );
+}
