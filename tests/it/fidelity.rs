@@ -550,17 +550,8 @@ async fn an_ssm_connected_ide_is_not_cut_off() {
         .await
         .expect("Cloud9's profile");
     session
-        .ec2()
-        .associate_iam_instance_profile()
-        .instance_id(&instance)
-        .iam_instance_profile(
-            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                .name("AWSCloud9SSMInstanceProfile")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("Cloud9 associated it");
+        .associate(&instance, "AWSCloud9SSMInstanceProfile")
+        .await;
     let args = [
         "instance-profile",
         "--instance-tag",
@@ -601,17 +592,9 @@ async fn an_ssm_connected_ide_is_not_cut_off() {
         "{}",
         replaced.stderr
     );
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name("dragons-lab-ec2-role")
-        .send()
-        .await
-        .expect("attachments");
+    let attached = session.attached_policies("dragons-lab-ec2-role").await;
     assert!(
-        attached
-            .attached_policies()
-            .iter()
-            .any(|p| p.policy_name() == Some("AmazonSSMManagedInstanceCore")),
+        attached.contains(&"AmazonSSMManagedInstanceCore".to_string()),
         "{attached:?}"
     );
     assert!(
@@ -682,18 +665,10 @@ async fn adopting_a_shared_role_keeps_what_it_had() {
         document.contains("lambda.amazonaws.com"),
         "kept: {document}"
     );
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name("LabRole")
-        .send()
-        .await
-        .expect("attachments");
-    assert!(
-        attached
-            .attached_policies()
-            .iter()
-            .any(|p| p.policy_name() == Some("PowerUserAccess")),
-        "kept: {attached:?}"
+    assert_eq!(
+        session.attached_policies("LabRole").await,
+        ["PowerUserAccess"],
+        "kept"
     );
     let inline = iam
         .list_role_policies()
@@ -724,13 +699,10 @@ async fn adopting_a_shared_role_keeps_what_it_had() {
         .await
         .expect("the role is still there");
     assert_eq!(inline.policy_names(), ["lab-permissions"]);
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name("LabRole")
-        .send()
-        .await
-        .expect("attachments");
-    assert_eq!(attached.attached_policies().len(), 1);
+    assert_eq!(
+        session.attached_policies("LabRole").await,
+        ["PowerUserAccess"]
+    );
 }
 
 /// Item 11: a pending (or stopping) instance is told to wait, not sent an association AWS

@@ -448,6 +448,35 @@ impl Session {
             .expect("stop instance");
     }
 
+    /// Associates an instance with an instance profile, as someone else (Cloud9, a colleague) did.
+    pub async fn associate(&self, instance: &str, profile: &str) {
+        self.ec2()
+            .associate_iam_instance_profile()
+            .instance_id(instance)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name(profile)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("associate the profile");
+    }
+
+    /// The names of the managed policies attached to a role.
+    pub async fn attached_policies(&self, role: &str) -> Vec<String> {
+        self.iam()
+            .list_attached_role_policies()
+            .role_name(role)
+            .send()
+            .await
+            .expect("attachments")
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_string))
+            .collect()
+    }
+
     /// The profile ARN associated with an instance, if any.
     pub async fn associated_profile(&self, instance: &str) -> Option<String> {
         let output = self

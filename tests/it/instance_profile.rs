@@ -136,18 +136,7 @@ async fn an_instance_holding_another_profile_gets_ours_by_replacement() {
         .expect("profile")
         .arn()
         .to_string();
-    session
-        .ec2()
-        .associate_iam_instance_profile()
-        .instance_id(&instance)
-        .iam_instance_profile(
-            aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
-                .name("someone-elses-profile")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("foreign association");
+    session.associate(&instance, "someone-elses-profile").await;
     assert_eq!(
         session.associated_profile(&instance).await,
         Some(foreign_arn.clone())
@@ -414,14 +403,10 @@ async fn json_output_is_one_document_with_every_change() {
         "{}",
         output.stderr
     );
-    let attached = session
-        .iam()
-        .list_attached_role_policies()
-        .role_name("json-role")
-        .send()
-        .await
-        .expect("attachments");
-    assert_eq!(attached.attached_policies().len(), 1);
+    assert_eq!(
+        session.attached_policies("json-role").await,
+        ["AdministratorAccess"]
+    );
 }
 
 #[tokio::test]
