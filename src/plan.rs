@@ -445,6 +445,8 @@ impl fmt::Display for Summary {
 pub(crate) struct Plan<Op> {
     changes: Vec<Change<Op>>,
     warnings: Vec<String>,
+    /// What the user should do once the plan is applied (said after the summary).
+    reminders: Vec<String>,
 }
 
 impl<Op> Plan<Op> {
@@ -487,7 +489,21 @@ impl<Op> Plan<Op> {
                 changes[stuck].id()
             )));
         }
-        Ok(Self { changes, warnings })
+        Ok(Self {
+            changes,
+            warnings,
+            reminders: Vec::new(),
+        })
+    }
+
+    /// The plan with steps for the user to take once it is applied.
+    pub(crate) fn with_reminders(mut self, reminders: Vec<String>) -> Self {
+        self.reminders = reminders;
+        self
+    }
+
+    pub(crate) fn reminders(&self) -> &[String] {
+        &self.reminders
     }
 
     pub(crate) fn changes(&self) -> &[Change<Op>] {

@@ -49,6 +49,9 @@ struct Report<'a> {
     changes: Vec<ReportedChange<'a>>,
     summary: Summary,
     warnings: &'a [String],
+    /// What to do once the plan is applied (turn off Cloud9's managed credentials, …).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    reminders: &'a [String],
     /// Where the `--site` files can be browsed (dragons-lab with `--site`).
     #[serde(skip_serializing_if = "Option::is_none")]
     site_url: Option<&'a str>,
@@ -225,6 +228,7 @@ fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> 
             changes,
             summary,
             warnings: plan.warnings(),
+            reminders: plan.reminders(),
             site_url,
             error: failure.map(ErrorBody::from),
             resume: resume.as_deref(),
@@ -278,5 +282,8 @@ fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> 
         }
     }
     site_line();
+    for reminder in plan.reminders() {
+        printer.data(format!("Next: {reminder}"));
+    }
     Ok(())
 }

@@ -216,6 +216,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let profile_name = &desired.profile.name;
     let current_profile = observed.profiles.get(profile_name);
     let mut warnings = desired.warnings.clone();
+    let mut reminders = Vec::new();
     let chosen = match &desired.instances {
         Some(instances) => select(
             &instances.selector,
@@ -286,11 +287,11 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             .get(&association.instance.id);
         let planned = Association::plan(Some(&association), current, desired.adopt)?;
         if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
-            warnings.push(format!(
-                "{} is a Cloud9 IDE: once it holds the profile, turn off \"AWS managed temporary \
-                 credentials\" (Preferences → AWS Settings → Credentials) — the credentials file \
-                 Cloud9 writes comes before the instance profile in every SDK's provider chain, \
-                 so the lab would not use the profile",
+            reminders.push(format!(
+                "{} is a Cloud9 IDE: now that it holds the profile, turn off \"AWS managed \
+                 temporary credentials\" (Preferences → AWS Settings → Credentials) — the \
+                 credentials file Cloud9 writes comes before the instance profile in every SDK's \
+                 provider chain, so the lab would not use the profile",
                 association.instance.id
             ));
         }
@@ -300,7 +301,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             &MEMBERSHIP.id(profile_name.clone()),
         ));
     }
-    Plan::new(changes, warnings)
+    Ok(Plan::new(changes, warnings)?.with_reminders(reminders))
 }
 
 /// AWS's managed policy with the Systems Manager agent's permissions.
@@ -605,11 +606,11 @@ mod tests {
         );
         assert!(
             planned
-                .warnings()
+                .reminders()
                 .iter()
                 .any(|w| w.contains("turn off \"AWS managed temporary credentials\"")),
             "{:?}",
-            planned.warnings()
+            planned.reminders()
         );
         // Once associated, later runs keep the policy (the profile is no longer Cloud9's).
         let converged = fake::converge(&observed, |o| plan(&replacing, o)).await;

@@ -586,11 +586,16 @@ async fn an_ssm_connected_ide_is_not_cut_off() {
         replaced.stderr
     );
     assert!(
+        replaced.stdout.contains("Next: i-"),
+        "said after the summary: {}",
+        replaced.stdout
+    );
+    assert!(
         replaced
-            .stderr
+            .stdout
             .contains("turn off \"AWS managed temporary credentials\""),
         "{}",
-        replaced.stderr
+        replaced.stdout
     );
     let attached = session.attached_policies("dragons-lab-ec2-role").await;
     assert!(
