@@ -170,33 +170,18 @@ pub(crate) const BUCKET_SETTLING: Duration = Duration::from_secs(20);
 
 /// The region S3 names in a redirect (301 `PermanentRedirect`, or a 400 whose
 /// `x-amz-bucket-region` says where the bucket is): the Rust SDK does not follow it.
-pub(crate) fn redirect_region<E, R>(
-    error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> Option<String>
-where
-    R: HasHeaders,
-{
+pub(crate) fn redirect_region<E>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> Option<String> {
     let response = error.raw_response()?;
-    matches!(response.status_code(), 301 | 307 | 400)
-        .then(|| response.header("x-amz-bucket-region"))
+    matches!(response.status().as_u16(), 301 | 307 | 400)
+        .then(|| response.headers().get("x-amz-bucket-region"))
         .flatten()
         .filter(|r| !r.is_empty())
         .map(str::to_string)
-}
-
-/// A raw response's status and headers (the SDK's HTTP response type, and test doubles).
-pub(crate) trait HasHeaders {
-    fn status_code(&self) -> u16;
-    fn header(&self, name: &str) -> Option<&str>;
-}
-
-impl HasHeaders for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers().get(name)
-    }
 }
 
 impl Clients {
