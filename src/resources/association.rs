@@ -160,9 +160,26 @@ impl Resource for Association {
                 None => Ok(Vec::new()),
             }
         };
-        let (matched, associations) = tokio::join!(instances, list_associations(ec2));
+        let managed = async {
+            match selector {
+                Some(_) => Some(ssm_managed(&clients.instance_ssm, None).await),
+                None => None,
+            }
+        };
+        let (matched, associations, managed) =
+            tokio::join!(instances, list_associations(ec2), managed);
         let (mut matched, associations) = (matched?, associations?);
-        let managed = ssm_managed(&clients.instance_ssm, &matched).await;
+        let managed = match managed {
+            Some(Managed::Partial) if !matched.is_empty() => {
+                let ids = matched.iter().map(|i| i.id.clone()).collect();
+                match ssm_managed(&clients.instance_ssm, Some(ids)).await {
+                    Managed::Complete(ids) => ids,
+                    Managed::Partial => Vec::new(),
+                }
+            }
+            Some(Managed::Complete(ids)) => ids,
+            _ => Vec::new(),
+        };
         for instance in &mut matched {
             instance.ssm_managed = managed.contains(&instance.id);
         }
@@ -447,22 +464,29 @@ fn to_observed(instance: &aws_sdk_ec2::types::Instance) -> ObservedInstance {
     }
 }
 
-/// Which of `instances` Systems Manager manages (DescribeInstanceInformation, one attempt: a
-/// refusal or an endpoint without it means "not known to be", never a failed run).
-async fn ssm_managed(ssm: &aws_sdk_ssm::Client, instances: &[ObservedInstance]) -> Vec<String> {
-    if instances.is_empty() {
-        return Vec::new();
+/// The instances Systems Manager manages in the region, read beside DescribeInstances so that it
+/// costs no round trip: one page (50) of DescribeInstanceInformation, which in a course account
+/// is all of them. `Complete(ids)` when that page was the last; `Partial` when there are more (the
+/// matched instances are then asked for by id). One attempt: a refusal or an endpoint without the
+/// operation means "not known to be managed", never a failed run.
+enum Managed {
+    Complete(Vec<String>),
+    Partial,
+}
+
+async fn ssm_managed(ssm: &aws_sdk_ssm::Client, ids: Option<Vec<String>>) -> Managed {
+    let mut request = ssm.describe_instance_information().max_results(50);
+    if let Some(ids) = ids {
+        let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
+            .key("InstanceIds")
+            .set_values(Some(ids))
+            .build();
+        match filter {
+            Ok(filter) => request = request.filters(filter),
+            Err(_) => return Managed::Complete(Vec::new()),
+        }
     }
-    let filter = aws_sdk_ssm::types::InstanceInformationStringFilter::builder()
-        .key("InstanceIds")
-        .set_values(Some(instances.iter().map(|i| i.id.clone()).collect()))
-        .build();
-    let Ok(filter) = filter else {
-        return Vec::new();
-    };
-    let answer = ssm
-        .describe_instance_information()
-        .filters(filter)
+    let answer = request
         .customize()
         .config_override(
             aws_sdk_ssm::config::Builder::default()
@@ -471,12 +495,15 @@ async fn ssm_managed(ssm: &aws_sdk_ssm::Client, instances: &[ObservedInstance]) 
         .send()
         .await;
     match answer {
-        Ok(output) => output
-            .instance_information_list()
-            .iter()
-            .filter_map(|i| i.instance_id().map(str::to_string))
-            .collect(),
-        Err(_) => Vec::new(),
+        Ok(output) if output.next_token().is_some_and(|t| !t.is_empty()) => Managed::Partial,
+        Ok(output) => Managed::Complete(
+            output
+                .instance_information_list()
+                .iter()
+                .filter_map(|i| i.instance_id().map(str::to_string))
+                .collect(),
+        ),
+        Err(_) => Managed::Complete(Vec::new()),
     }
 }
 
