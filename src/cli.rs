@@ -15,19 +15,24 @@ use crate::input::{
 
 /// This run's command line, quoted for a POSIX shell (to resume it, or to suggest a variant).
 pub(crate) fn command_line() -> String {
-    let quote = |arg: String| {
+    quoted_command(&std::env::args().skip(1).collect::<Vec<_>>())
+}
+
+/// `provision` with these arguments, quoted for a POSIX shell.
+pub(crate) fn quoted_command(args: &[String]) -> String {
+    let quote = |arg: &String| {
         let plain = !arg.is_empty()
             && arg
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c));
         if plain {
-            arg
+            arg.clone()
         } else {
             format!("'{}'", arg.replace('\'', r"'\''"))
         }
     };
     std::iter::once("provision".to_string())
-        .chain(std::env::args().skip(1).map(quote))
+        .chain(args.iter().map(quote))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -288,6 +293,13 @@ pub(crate) struct InstanceProfileArgs {
     /// attachments the command does not ask for (by default an adopted role only gains).
     #[arg(long)]
     pub(crate) prune: bool,
+
+    /// Associate this instance profile, which already exists (a lab account's
+    /// LabInstanceProfile), as it is: no IAM role or policy is created or changed.
+    #[arg(long, value_name = "NAME", value_parser = ProfileName::parse,
+          conflicts_with_all = ["role_name", "instance_profile_name", "trust_policy", "policy",
+                                "policy_arns", "adopt", "prune"])]
+    pub(crate) existing_profile: Option<ProfileName>,
 
     /// Replace an instance's association with a profile provision did not create (by default
     /// refused: the instance would lose that profile's permissions).

@@ -5,7 +5,9 @@ use crate::cli::{GlobalArgs, InstanceProfileArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
 use crate::printer::Printer;
-use crate::state::instance_profile::{DesiredState, Inputs, observe, plan};
+use crate::state::instance_profile::{
+    DesiredState, Inputs, check_lab_reads, observe, observe_existing, plan, plan_existing,
+};
 
 pub(crate) async fn run(
     global: &GlobalArgs,
@@ -13,12 +15,139 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let inputs = Inputs::from_args(args)?;
+    if let Some(name) = &inputs.existing {
+        return existing(global, args, &inputs, name, printer).await;
+    }
     with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let observing = printer.step("observing IAM and EC2");
         let (target, observed) = observe(aws, &clients, &inputs).await?;
         observing.finish("observed IAM and EC2");
         let plan = plan(&DesiredState::new(&inputs, &target)?, &observed)?;
+        print_plan(printer, &plan, &target);
+        let applied = apply_and_report(
+            printer,
+            global,
+            "instance-profile",
+            &plan,
+            &target,
+            &clients,
+            None,
+        )
+        .await;
+        match applied {
+            Err(error) if is_denied_iam_write(&error) => {
+                Err(with_existing_profile_hint(&clients, error).await)
+            }
+            other => other,
+        }
+    })
+    .await
+}
+
+/// The instance profile restricted lab accounts (AWS Academy Learner Lab) provide, whose students
+/// may not create roles.
+const LAB_INSTANCE_PROFILE: &str = "LabInstanceProfile";
+
+/// IAM writes a restricted lab account refuses.
+fn is_denied_iam_write(error: &Error) -> bool {
+    error.access_denied().is_some_and(|denied| {
+        [
+            "iam:CreateRole",
+            "iam:CreateInstanceProfile",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:AddRoleToInstanceProfile",
+            "iam:TagRole",
+        ]
+        .contains(&denied.action.as_str())
+    })
+}
+
+/// When IAM writes are refused and the account has a LabInstanceProfile, the way out is to use it:
+/// the hint names the exact command.
+async fn with_existing_profile_hint(clients: &crate::aws::Clients, error: Error) -> Error {
+    use crate::resources::Resource;
+    let exists =
+        crate::resources::instance_profile::InstanceProfile::observe(clients, LAB_INSTANCE_PROFILE)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+    if !exists {
+        return error;
+    }
+    error.with_hint(format!(
+        "this account provides instance profile {LAB_INSTANCE_PROFILE} (a restricted lab account): \
+         associate it as it is, with no IAM writes: {}",
+        existing_profile_command(LAB_INSTANCE_PROFILE)
+    ))
+}
+
+/// This run's command line with the IAM-creating flags replaced by `--existing-profile NAME`.
+fn existing_profile_command(name: &str) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    without_iam_flags(&args, name)
+}
+
+/// `args` without the flags that create or change IAM, plus `--existing-profile NAME`, quoted.
+fn without_iam_flags(args: &[String], name: &str) -> String {
+    const DROPPED_WITH_VALUE: &[&str] = &[
+        "--role-name",
+        "--instance-profile-name",
+        "--policy",
+        "--trust-policy",
+        "--policy-arn",
+    ];
+    const DROPPED: &[&str] = &["--adopt", "--prune"];
+    let mut kept = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let (flag, inline_value) = match word.split_once('=') {
+            Some((flag, _)) => (flag, true),
+            None => (word.as_str(), false),
+        };
+        if DROPPED.contains(&flag) {
+            continue;
+        }
+        if DROPPED_WITH_VALUE.contains(&flag) {
+            if !inline_value {
+                words.next();
+            }
+            continue;
+        }
+        kept.push(word.clone());
+    }
+    kept.extend(["--existing-profile".to_string(), name.to_string()]);
+    crate::cli::quoted_command(&kept)
+}
+
+/// `--existing-profile NAME`: associates a profile that already exists, touching nothing of IAM;
+/// warns when its role does not allow the lab application's reads.
+async fn existing(
+    global: &GlobalArgs,
+    args: &InstanceProfileArgs,
+    inputs: &Inputs,
+    name: &str,
+    printer: &Printer,
+) -> Result<(), Error> {
+    with_aws(global, printer, async |aws| {
+        let clients = aws.clients();
+        let observing = printer.step("observing the instance profile and EC2");
+        let (target, observed) = observe_existing(aws, &clients, inputs, name).await?;
+        let warning = match observed
+            .profiles
+            .get(name)
+            .and_then(|p| p.role_arns.first())
+        {
+            Some(role_arn) => {
+                let bucket = target.lab_bucket(args.bucket.bucket.as_ref().map(|b| b.as_str()));
+                check_lab_reads(&clients, &target, &bucket, role_arn).await
+            }
+            None => None,
+        };
+        observing.finish("observed the instance profile and EC2");
+        let plan = plan_existing(inputs, name, &observed, warning)?;
         print_plan(printer, &plan, &target);
         apply_and_report(
             printer,
@@ -32,4 +161,31 @@ pub(crate) async fn run(
         .await
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suggested_command_keeps_the_instance_and_drops_what_writes_iam() {
+        let args: Vec<String> = [
+            "instance-profile",
+            "--role-name",
+            "my-role",
+            "--instance-tag",
+            "Name=my ide",
+            "--policy-arn=arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "--adopt",
+            "--region",
+            "us-east-1",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            without_iam_flags(&args, "LabInstanceProfile"),
+            "provision instance-profile --instance-tag 'Name=my ide' --region us-east-1 \
+             --existing-profile LabInstanceProfile"
+        );
+    }
 }

@@ -29,6 +29,8 @@ pub(crate) struct ObservedProfile {
     pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) roles: Vec<String>,
+    /// The ARNs of `roles`, in the same order.
+    pub(crate) role_arns: Vec<String>,
     pub(crate) tags: Tags,
 }
 
@@ -99,6 +101,11 @@ impl Resource for InstanceProfile {
                 .roles()
                 .iter()
                 .map(|r| r.role_name().to_string())
+                .collect(),
+            role_arns: profile
+                .roles()
+                .iter()
+                .map(|r| r.arn().to_string())
                 .collect(),
             tags: tags::from_sdk(profile.tags()),
         }))
@@ -398,6 +405,7 @@ mod tests {
 
     fn observed(roles: &[&str], tags: Tags) -> ObservedProfile {
         ObservedProfile {
+            role_arns: Vec::new(),
             name: "lab".into(),
             arn: desired().arn,
             roles: roles.iter().map(|r| r.to_string()).collect(),

@@ -155,6 +155,7 @@ impl FakeAws {
                         .profiles
                         .entry(name.clone())
                         .or_insert(ObservedProfile {
+                            role_arns: Vec::new(),
                             name: name.clone(),
                             arn: format!("arn:aws:iam::{ACCOUNT}:instance-profile{path}{name}"),
                             roles: Vec::new(),

@@ -35,6 +35,8 @@ pub(crate) struct Inputs {
     prune: bool,
     replace: bool,
     propagation: PropagationPolicy,
+    /// `--existing-profile`: associate this profile as it is, with no IAM writes.
+    pub(crate) existing: Option<String>,
 }
 
 impl Inputs {
@@ -71,6 +73,10 @@ impl Inputs {
             replace: args.replace,
             prune: args.prune,
             propagation: PropagationPolicy::with_timeout(args.propagation_timeout),
+            existing: args
+                .existing_profile
+                .as_ref()
+                .map(|p| p.as_str().to_string()),
         })
     }
 
@@ -96,6 +102,7 @@ impl Inputs {
             replace: false,
             prune: false,
             propagation: PropagationPolicy::with_timeout(std::time::Duration::ZERO),
+            existing: None,
         }
     }
 }
@@ -287,13 +294,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             .get(&association.instance.id);
         let planned = Association::plan(Some(&association), current, desired.adopt)?;
         if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
-            reminders.push(format!(
-                "{} is a Cloud9 IDE: now that it holds the profile, turn off \"AWS managed \
-                 temporary credentials\" (Preferences → AWS Settings → Credentials) — the \
-                 credentials file Cloud9 writes comes before the instance profile in every SDK's \
-                 provider chain, so the lab would not use the profile",
-                association.instance.id
-            ));
+            reminders.push(cloud9_reminder(&association.instance.id));
         }
         changes.extend(wait_for(
             planned,
@@ -302,6 +303,181 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         ));
     }
     Ok(Plan::new(changes, warnings)?.with_reminders(reminders))
+}
+
+/// `--existing-profile NAME`: the instance profile as it is (a lab account's LabInstanceProfile,
+/// which students may not change) and the instances. Nothing of IAM is written.
+pub(crate) async fn observe_existing(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    name: &str,
+) -> Result<(Target, ObservedState), Error> {
+    let (identity, profile, instances) = tokio::join!(
+        aws.identity(),
+        InstanceProfile::observe(clients, name),
+        Association::observe(clients, &inputs.selector),
+    );
+    let mut observed = ObservedState::default();
+    observed.add_profile(profile?);
+    observed.instances = instances?;
+    Ok((Target::new(identity?, aws), observed))
+}
+
+/// The plan of `--existing-profile`: only the associations. The profile must exist and hold a
+/// role (an instance given an empty profile gets no credentials). Pure.
+pub(crate) fn plan_existing(
+    inputs: &Inputs,
+    name: &str,
+    observed: &ObservedState,
+    permissions_warning: Option<String>,
+) -> Result<Plan, Error> {
+    let Some(profile) = observed.profiles.get(name) else {
+        return Err(
+            Error::failed(format!("instance profile {name} does not exist")).with_hint(
+                "check the name with `aws iam list-instance-profiles --query \
+                 'InstanceProfiles[].InstanceProfileName'` (a lab account's is usually \
+                 LabInstanceProfile)",
+            ),
+        );
+    };
+    if profile.roles.is_empty() {
+        return Err(Error::failed(format!(
+            "instance profile {name} holds no role: an instance given it would get no credentials"
+        ))
+        .with_hint(format!(
+            "ask whoever manages the account to add a role to {name}, or let provision create \
+             its own (without --existing-profile)"
+        )));
+    }
+    let Some(selector) = &inputs.selector else {
+        return Err(Error::usage(
+            "--existing-profile associates a profile with an instance: name the instance",
+        )
+        .with_hint("add --instance-tag KEY=VALUE (e.g. Name=*ide*) or --instance-id ID"));
+    };
+    let mut changes = Vec::new();
+    let mut reminders = Vec::new();
+    for instance in select(selector, &observed.instances, inputs.all_matching)? {
+        let cloud9 = instance.cloud9;
+        let association = DesiredAssociation {
+            profile_name: name.to_string(),
+            profile_arn: profile.arn.clone(),
+            propagation: inputs.propagation,
+            replace: inputs.replace,
+            instance,
+        };
+        let current = observed
+            .instances
+            .associations
+            .get(&association.instance.id);
+        let planned = Association::plan(Some(&association), current, false)?;
+        if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
+            reminders.push(cloud9_reminder(&association.instance.id));
+        }
+        changes.extend(planned);
+    }
+    let warnings = permissions_warning.into_iter().collect();
+    Ok(Plan::new(changes, warnings)?.with_reminders(reminders))
+}
+
+/// What the lab application does with the instance's credentials: each action, on its resources.
+fn lab_reads(target: &Target, bucket: &str) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "ssm:GetParameter",
+            vec![
+                target.parameter_arn(crate::lab::BUCKET_PARAMETER),
+                target.parameter_arn(crate::lab::KEY_PARAMETER),
+            ],
+        ),
+        (
+            "s3:GetObject",
+            vec![target.object_arn(bucket, crate::lab::DEFAULT_KEY)],
+        ),
+        ("s3:ListBucket", vec![target.bucket_arn(bucket)]),
+    ]
+}
+
+/// Whether the existing profile's role allows the lab application's reads, asked of IAM's policy
+/// simulator (`iam:SimulatePrincipalPolicy`, one attempt per action, concurrently). `None` when it
+/// does; otherwise the warning to print: what it denies, or that it could not be checked and why.
+pub(crate) async fn check_lab_reads(
+    clients: &Clients,
+    target: &Target,
+    bucket: &str,
+    role_arn: &str,
+) -> Option<String> {
+    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let asks = lab_reads(target, bucket);
+    let answers = futures::future::join_all(asks.iter().map(|(action, resources)| {
+        clients
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(role_arn)
+            .action_names(*action)
+            .set_resource_arns(Some(resources.clone()))
+            .customize()
+            .config_override(
+                aws_sdk_iam::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+            )
+            .send()
+    }))
+    .await;
+    let mut denied = Vec::new();
+    for ((action, resources), answer) in asks.iter().zip(answers) {
+        let output = match answer {
+            Ok(output) => output,
+            Err(e) => {
+                let reason = crate::error::aws_error("iam:SimulatePrincipalPolicy", e);
+                return Some(format!(
+                    "could not check whether role {role} allows the lab application's reads \
+                     ({}): if the lab cannot read its parameters or the data, the role is why",
+                    reason
+                        .causes()
+                        .first()
+                        .map_or(reason.message(), String::as_str)
+                ));
+            }
+        };
+        for result in output.evaluation_results() {
+            let allowed = |d: &aws_sdk_iam::types::PolicyEvaluationDecisionType| {
+                *d == aws_sdk_iam::types::PolicyEvaluationDecisionType::Allowed
+            };
+            if result.resource_specific_results().is_empty() {
+                if !allowed(result.eval_decision()) {
+                    let on = result
+                        .eval_resource_name()
+                        .map_or_else(|| resources.join(", "), str::to_string);
+                    denied.push(format!("{action} on {on}"));
+                }
+            } else {
+                for specific in result.resource_specific_results() {
+                    if !allowed(specific.eval_resource_decision()) {
+                        denied.push(format!("{action} on {}", specific.eval_resource_name()));
+                    }
+                }
+            }
+        }
+    }
+    (!denied.is_empty()).then(|| {
+        format!(
+            "role {role} (in the existing profile) does not allow what the lab application \
+             reads: {} — the lab will get AccessDenied until whoever manages the account \
+             allows it",
+            denied.join("; ")
+        )
+    })
+}
+
+fn cloud9_reminder(instance: &str) -> String {
+    format!(
+        "{instance} is a Cloud9 IDE: now that it holds the profile, turn off \"AWS managed \
+         temporary credentials\" (Preferences → AWS Settings → Credentials) — the credentials \
+         file Cloud9 writes comes before the instance profile in every SDK's provider chain, so \
+         the lab would not use the profile"
+    )
 }
 
 /// AWS's managed policy with the Systems Manager agent's permissions.

@@ -335,12 +335,14 @@ mod tests {
             ..Default::default()
         }));
         observed.add_profile(Some(ObservedProfile {
+            role_arns: Vec::new(),
             name: "lab".into(),
             arn: profile_arn.clone(),
             roles: vec!["lab".into()],
             tags: managed_tags(),
         }));
         observed.add_profile(Some(ObservedProfile {
+            role_arns: Vec::new(),
             name: "someone-elses".into(),
             arn: "arn:aws:iam::1:instance-profile/someone-elses".into(),
             roles: vec!["lab".into()],

@@ -8,6 +8,7 @@ mod harness;
 mod inputs;
 mod instance_profile;
 mod proxy;
+mod restricted;
 mod status;
 mod teardown;
 mod whoami;

@@ -1,0 +1,185 @@
+//! The accounts courses really use (issue 11): a restricted lab account — students may not create
+//! roles; `LabRole` and `LabInstanceProfile` exist — through the test bed, which refuses IAM writes
+//! as such an account's policies do.
+
+use crate::harness::{Session, moto};
+use crate::proxy::{Denial, Proxy};
+
+/// IAM writes a restricted lab account's student may not make.
+const DENIED: &[&str] = &[
+    "CreateRole",
+    "CreateInstanceProfile",
+    "PutRolePolicy",
+    "AttachRolePolicy",
+    "AddRoleToInstanceProfile",
+    "TagRole",
+    "TagInstanceProfile",
+];
+
+/// A lab account: LabRole in LabInstanceProfile (and an empty profile), the IDE's instance, and a
+/// test bed that refuses the student's IAM writes.
+async fn lab_account(test: &str, account: &str) -> (Session, Proxy, String) {
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = Session::in_account(test, "us-east-1", account)
+        .await
+        .through(&proxy);
+    let iam = session.iam();
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name("LabRole")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("LabRole");
+    iam.create_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .expect("LabInstanceProfile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("LabRole in LabInstanceProfile");
+    // And a profile someone left empty.
+    iam.create_instance_profile()
+        .instance_profile_name("EmptyProfile")
+        .send()
+        .await
+        .expect("an empty profile");
+    let instance = session.launch_instance(&[("Name", "ide-restricted")]).await;
+    for operation in DENIED {
+        proxy.deny(operation, Denial::Identity);
+    }
+    (session, proxy, instance)
+}
+
+#[tokio::test]
+async fn a_restricted_account_uses_its_existing_profile_and_teardown_leaves_it() {
+    let (session, proxy, instance) = lab_account("restricted", "310000000101").await;
+
+    // The usual command is refused by the account; the error names the way out.
+    let refused =
+        session
+            .provision()
+            .run(&["instance-profile", "--instance-tag", "Name=ide-restricted"]);
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("access denied: iam:Create"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(
+            "provision instance-profile --instance-tag Name=ide-restricted --existing-profile \
+             LabInstanceProfile"
+        ),
+        "{}",
+        refused.stderr
+    );
+
+    // The suggested command associates the existing profile and writes nothing of IAM.
+    let before = proxy.operations().len();
+    let used = session.provision().run(&[
+        "instance-profile",
+        "--instance-tag",
+        "Name=ide-restricted",
+        "--existing-profile",
+        "LabInstanceProfile",
+    ]);
+    used.success();
+    let sent: Vec<String> = proxy.operations()[before..].to_vec();
+    let writes: Vec<&String> = sent
+        .iter()
+        .filter(|op| crate::harness::is_mutating(op) && !op.starts_with("Simulate"))
+        .collect();
+    assert_eq!(writes, ["AssociateIamInstanceProfile"], "{sent:?}");
+    assert!(
+        used.stdout
+            .contains("+ create    ec2-instance-profile-association"),
+        "{}",
+        used.stdout
+    );
+    assert!(
+        session
+            .associated_profile(&instance)
+            .await
+            .is_some_and(|arn| arn.ends_with("instance-profile/LabInstanceProfile"))
+    );
+    // moto has no policy simulator: the run says it could not check the role.
+    assert!(
+        used.stderr
+            .contains("could not check whether role LabRole allows"),
+        "{}",
+        used.stderr
+    );
+
+    // Again: nothing to do.
+    let again = session.provision().run(&[
+        "instance-profile",
+        "--instance-tag",
+        "Name=ide-restricted",
+        "--existing-profile",
+        "LabInstanceProfile",
+    ]);
+    again.success();
+    assert!(
+        again.stdout.contains("0 created, 0 updated"),
+        "{}",
+        again.stdout
+    );
+
+    // Teardown leaves the lab account's role and profile as they were.
+    session.provision().run(&["teardown", "--yes"]).success();
+    let profile = session
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .expect("LabInstanceProfile is still there");
+    let roles: Vec<&str> = profile
+        .instance_profile()
+        .map(|p| p.roles().iter().map(|r| r.role_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(roles, ["LabRole"]);
+}
+
+#[tokio::test]
+async fn an_existing_profile_that_is_missing_or_empty_is_a_clear_error() {
+    let (session, _proxy, _instance) = lab_account("restricted-missing", "310000000102").await;
+    let missing = session.provision().run(&[
+        "instance-profile",
+        "--instance-tag",
+        "Name=ide-restricted",
+        "--existing-profile",
+        "NoSuchProfile",
+    ]);
+    missing.assert_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("instance profile NoSuchProfile does not exist"),
+        "{}",
+        missing.stderr
+    );
+    let empty = session.provision().run(&[
+        "instance-profile",
+        "--instance-tag",
+        "Name=ide-restricted",
+        "--existing-profile",
+        "EmptyProfile",
+    ]);
+    empty.assert_code(1);
+    assert!(empty.stderr.contains("holds no role"), "{}", empty.stderr);
+    let conflicting = session.provision().run(&[
+        "instance-profile",
+        "--existing-profile",
+        "LabInstanceProfile",
+        "--role-name",
+        "mine",
+    ]);
+    conflicting.assert_code(2);
+}
