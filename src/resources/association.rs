@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
-use crate::error::{Error, aws_error, service_code, settled};
+use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::input::{InstanceSelector, TagFilter};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::{Change, Resource};
@@ -37,6 +37,11 @@ pub(crate) const ASSOCIABLE_STATES: [InstanceStateName; 4] = [
 /// wait.
 pub(crate) const SETTLED_STATES: [InstanceStateName; 2] =
     [InstanceStateName::Running, InstanceStateName::Stopped];
+
+/// The tag an instance gets when provision associates it with a profile provision did not create
+/// (`--existing-profile`): its value is the profile's name. Teardown removes such an association
+/// — the one provision made, and only while the instance still holds that profile — and the tag.
+pub(crate) const RECORD_TAG: &str = "provision:associated-profile";
 
 /// The instance profile Cloud9 gives a no-ingress (SSM-connected) environment's instance.
 pub(crate) const CLOUD9_SSM_PROFILE: &str = "AWSCloud9SSMInstanceProfile";
@@ -95,6 +100,8 @@ pub(crate) struct InstanceObservation {
     pub(crate) matched: Vec<ObservedInstance>,
     pub(crate) others: Vec<ObservedInstance>,
     pub(crate) associations: BTreeMap<String, ObservedAssociation>,
+    /// Instances carrying [`RECORD_TAG`], with the profile it names (read for teardown).
+    pub(crate) recorded: BTreeMap<String, String>,
 }
 
 /// An instance that should hold the profile.
@@ -107,6 +114,9 @@ pub(crate) struct DesiredAssociation {
     pub(crate) propagation: PropagationPolicy,
     /// Replace an association with a profile provision did not create (`--replace`).
     pub(crate) replace: bool,
+    /// Record the association on the instance ([`RECORD_TAG`]): for a profile provision did not
+    /// create, so that teardown knows which association is provision's.
+    pub(crate) record: bool,
 }
 
 /// Whether an instance profile ARN is one provision creates (under its IAM path).
@@ -136,6 +146,13 @@ pub(crate) enum AssociationOp {
         instance_id: String,
         association_id: String,
     },
+    /// Tags the instance with [`RECORD_TAG`] = the profile's name.
+    Record {
+        instance_id: String,
+        profile_name: String,
+    },
+    /// Removes [`RECORD_TAG`] from the instance.
+    Forget { instance_id: String },
 }
 
 pub(crate) struct Association;
@@ -166,9 +183,15 @@ impl Resource for Association {
                 None => None,
             }
         };
-        let (matched, associations, managed) =
-            tokio::join!(instances, list_associations(ec2), managed);
-        let (mut matched, associations) = (matched?, associations?);
+        let recorded = async {
+            match selector {
+                None => recorded(ec2).await,
+                Some(_) => Ok(BTreeMap::new()),
+            }
+        };
+        let (matched, associations, managed, recorded) =
+            tokio::join!(instances, list_associations(ec2), managed, recorded);
+        let (mut matched, associations, recorded) = (matched?, associations?, recorded?);
         let managed = match managed {
             Some(Managed::Partial) if !matched.is_empty() => {
                 let ids = matched.iter().map(|i| i.id.clone()).collect();
@@ -202,6 +225,7 @@ impl Resource for Association {
             matched,
             others,
             associations,
+            recorded,
         })
     }
 
@@ -265,6 +289,16 @@ impl Resource for Association {
                 ],
             ),
         };
+        let mut operations = operations;
+        if desired.record && !operations.is_empty() {
+            operations.push(
+                AssociationOp::Record {
+                    instance_id: instance.id.clone(),
+                    profile_name: desired.profile_name.clone(),
+                }
+                .into(),
+            );
+        }
         Ok(vec![
             Change::new(ASSOCIATION, &instance.id, action)
                 .with_arn(&desired.profile_arn)
@@ -287,6 +321,33 @@ impl Resource for Association {
                     .send()
                     .await,
                 |e| e.code() == Some("InvalidAssociationID.NotFound"),
+            )
+            .map(|()| Executed::default()),
+            AssociationOp::Record {
+                instance_id,
+                profile_name,
+            } => sent(
+                "ec2:CreateTags",
+                ec2.create_tags()
+                    .resources(instance_id)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key(RECORD_TAG)
+                            .value(profile_name)
+                            .build(),
+                    )
+                    .send()
+                    .await,
+            )
+            .map(|()| Executed::default()),
+            AssociationOp::Forget { instance_id } => settled(
+                "ec2:DeleteTags",
+                ec2.delete_tags()
+                    .resources(instance_id)
+                    .tags(aws_sdk_ec2::types::Tag::builder().key(RECORD_TAG).build())
+                    .send()
+                    .await,
+                |e| e.code() == Some("InvalidInstanceID.NotFound"),
             )
             .map(|()| Executed::default()),
             AssociationOp::Associate {
@@ -392,6 +453,59 @@ async fn describe(
         .flat_map(|r| r.instances())
         .map(to_observed)
         .collect())
+}
+
+/// The instances provision recorded an association on ([`RECORD_TAG`]), with the profile named.
+async fn recorded(ec2: &Client) -> Result<BTreeMap<String, String>, Error> {
+    let pages = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("tag-key").values(RECORD_TAG).build())
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.reservations())
+        .flat_map(|r| r.instances())
+        .filter_map(|instance| {
+            let profile = instance
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(RECORD_TAG))
+                .and_then(|t| t.value())?;
+            Some((instance.instance_id()?.to_string(), profile.to_string()))
+        })
+        .collect())
+}
+
+/// Teardown of an association provision made with a profile it did not create: recorded on the
+/// instance, and the instance still holds that profile. The association and the record go.
+pub(crate) fn recorded_removal(
+    observation: &InstanceObservation,
+    association: &ObservedAssociation,
+) -> Option<Change> {
+    let recorded = observation.recorded.get(&association.instance_id)?;
+    (recorded == profile_name_of(&association.profile_arn)).then(|| {
+        Change::new(ASSOCIATION, &association.instance_id, Action::Delete)
+            .with_arn(&association.profile_arn)
+            .with_detail(Detail::note(format!(
+                "disassociate {} (made by provision with {recorded})",
+                association.id
+            )))
+            .with_operations(vec![
+                AssociationOp::Disassociate {
+                    instance_id: association.instance_id.clone(),
+                    association_id: association.id.clone(),
+                }
+                .into(),
+                AssociationOp::Forget {
+                    instance_id: association.instance_id.clone(),
+                }
+                .into(),
+            ])
+    })
 }
 
 async fn list_associations(ec2: &Client) -> Result<BTreeMap<String, ObservedAssociation>, Error> {
@@ -816,6 +930,7 @@ mod tests {
             profile_arn: arn.into(),
             propagation: PropagationPolicy::with_timeout(Duration::from_secs(120)),
             replace: false,
+            record: false,
         }
     }
 

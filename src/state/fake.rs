@@ -255,6 +255,18 @@ impl FakeAws {
                         .associations
                         .retain(|_, a| &a.id != association_id);
                 }
+                AssociationOp::Record {
+                    instance_id,
+                    profile_name,
+                } => {
+                    world
+                        .instances
+                        .recorded
+                        .insert(instance_id.clone(), profile_name.clone());
+                }
+                AssociationOp::Forget { instance_id } => {
+                    world.instances.recorded.remove(instance_id);
+                }
             },
             Operation::Bucket(op) => match op {
                 BucketOp::Create {

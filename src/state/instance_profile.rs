@@ -286,6 +286,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             profile_arn: profile_arn.clone(),
             propagation: desired.propagation,
             replace: desired.replace,
+            record: false,
             instance,
         };
         let current = observed
@@ -365,6 +366,7 @@ pub(crate) fn plan_existing(
             profile_arn: profile.arn.clone(),
             propagation: inputs.propagation,
             replace: inputs.replace,
+            record: true,
             instance,
         };
         let current = observed

@@ -13,7 +13,7 @@ use crate::cli::{NamesArgs, Part};
 use crate::error::{Error, aws_error};
 use crate::lab::{IAM_PATH, INLINE_POLICY_NAME, LAB_BUCKET_PREFIX, Target, parameter_names};
 use crate::plan::{Detail, wait_for};
-use crate::resources::association::Association;
+use crate::resources::association::{Association, recorded_removal};
 use crate::resources::bucket::{self, BUCKET, Bucket, ObservedBucket};
 use crate::resources::iam_role::{ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
@@ -277,6 +277,20 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         };
         memberships.extend(membership.iter().map(|c| c.name.clone()));
     }
+    // Associations provision made with a profile it did not create (`--existing-profile`),
+    // recorded on their instances; the profile itself is left alone.
+    let created_profiles: BTreeSet<&str> = observed
+        .profiles
+        .values()
+        .filter(|p| is_created(&p.tags))
+        .map(|p| p.arn.as_str())
+        .collect();
+    for association in observed.instances.associations.values() {
+        if created_profiles.contains(association.profile_arn.as_str()) {
+            continue;
+        }
+        changes.extend(recorded_removal(&observed.instances, association));
+    }
     for role in observed.roles.values() {
         let mut removal = Role::plan(None, Some(role), false)?;
         for profile in role
@@ -314,7 +328,7 @@ mod tests {
     use super::*;
     use crate::plan::Action;
     use crate::resources::Operation;
-    use crate::resources::association::{ASSOCIATION, ObservedAssociation};
+    use crate::resources::association::{ASSOCIATION, AssociationOp, ObservedAssociation};
     use crate::resources::bucket::{BucketOp, Presence};
     use crate::resources::iam_role::{ObservedRole, ROLE_POLICY};
     use crate::resources::instance_profile::{MembershipOp, ObservedProfile};
@@ -490,6 +504,44 @@ mod tests {
             "disassociate … empty and delete the bucket, the parameters"
         );
         assert!(report.refused.is_empty(), "{:?}", report.refused);
+    }
+
+    #[test]
+    fn only_the_association_provision_recorded_goes_with_an_existing_profile() {
+        let lab = "arn:aws:iam::1:instance-profile/LabInstanceProfile";
+        let mut observed = ObservedState::default();
+        for instance in ["i-mine", "i-theirs", "i-changed"] {
+            observed.instances.associations.insert(
+                instance.into(),
+                ObservedAssociation {
+                    instance_id: instance.into(),
+                    id: format!("iip-assoc-{instance}"),
+                    profile_arn: lab.into(),
+                    state: IamInstanceProfileAssociationState::Associated,
+                },
+            );
+        }
+        observed.instances.recorded = BTreeMap::from([
+            ("i-mine".to_string(), "LabInstanceProfile".to_string()),
+            // Recorded, but someone has since associated another profile: not provision's.
+            ("i-changed".to_string(), "OtherProfile".to_string()),
+        ]);
+        let plan = plan(&remove_all(), &observed).expect("plans");
+        let lines: Vec<String> = plan.changes().iter().map(|c| c.line()).collect();
+        assert_eq!(
+            lines,
+            [
+                "- delete    ec2-instance-profile-association i-mine (disassociate iip-assoc-i-mine \
+              (made by provision with LabInstanceProfile))"
+            ]
+        );
+        assert!(matches!(
+            plan.changes()[0].operations[..],
+            [
+                Operation::Association(AssociationOp::Disassociate { .. }),
+                Operation::Association(AssociationOp::Forget { .. })
+            ]
+        ));
     }
 
     #[test]

@@ -95,7 +95,12 @@ async fn a_restricted_account_uses_its_existing_profile_and_teardown_leaves_it()
         .iter()
         .filter(|op| crate::harness::is_mutating(op) && !op.starts_with("Simulate"))
         .collect();
-    assert_eq!(writes, ["AssociateIamInstanceProfile"], "{sent:?}");
+    // The association, and its record on the instance (for teardown).
+    assert_eq!(
+        writes,
+        ["AssociateIamInstanceProfile", "CreateTags"],
+        "{sent:?}"
+    );
     assert!(
         used.stdout
             .contains("+ create    ec2-instance-profile-association"),
@@ -131,8 +136,26 @@ async fn a_restricted_account_uses_its_existing_profile_and_teardown_leaves_it()
         again.stdout
     );
 
-    // Teardown leaves the lab account's role and profile as they were.
-    session.provision().run(&["teardown", "--yes"]).success();
+    // Another instance someone associated with the same profile by hand.
+    let theirs = session.launch_instance(&[("Name", "colleague")]).await;
+    session.associate(&theirs, "LabInstanceProfile").await;
+
+    // Teardown removes the association provision made, and only that; the lab account's role and
+    // profile stay as they were.
+    let teardown = session.provision().run(&["teardown", "--yes"]);
+    teardown.success();
+    assert!(
+        teardown.stdout.contains(&format!(
+            "- delete    ec2-instance-profile-association {instance}"
+        )),
+        "{}",
+        teardown.stdout
+    );
+    assert_eq!(session.associated_profile(&instance).await, None);
+    assert!(
+        session.associated_profile(&theirs).await.is_some(),
+        "not provision's association: left"
+    );
     let profile = session
         .iam()
         .get_instance_profile()
