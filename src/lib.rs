@@ -18,6 +18,7 @@ mod policy;
 mod printer;
 mod requests;
 mod resources;
+mod restricted;
 mod signals;
 mod state;
 mod template;

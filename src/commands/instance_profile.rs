@@ -5,6 +5,7 @@ use crate::cli::{GlobalArgs, InstanceProfileArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
 use crate::printer::Printer;
+use crate::restricted::LAB_INSTANCE_PROFILE;
 use crate::state::instance_profile::{
     DesiredState, Inputs, check_lab_reads, observe, observe_existing, plan, plan_existing,
 };
@@ -44,10 +45,6 @@ pub(crate) async fn run(
     })
     .await
 }
-
-/// The instance profile restricted lab accounts (AWS Academy Learner Lab) provide, whose students
-/// may not create roles.
-const LAB_INSTANCE_PROFILE: &str = "LabInstanceProfile";
 
 /// IAM writes a restricted lab account refuses.
 fn is_denied_iam_write(error: &Error) -> bool {

@@ -10,6 +10,7 @@ use crate::cli::GlobalArgs;
 use crate::commands::with_aws;
 use crate::error::Error;
 use crate::printer::Printer;
+use crate::restricted::{self, Restricted, RoleCreation};
 
 #[derive(Debug, Serialize)]
 struct Whoami<'a> {
@@ -26,6 +27,9 @@ struct Whoami<'a> {
     cloud9_managed_credentials: bool,
     /// Credential sources passed over, and why.
     skipped: &'a [String],
+    /// The signs of a restricted lab account (read for assumed-role sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restricted: Option<&'a Restricted>,
 }
 
 pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
@@ -39,6 +43,7 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
         .and_then(|e| e.duration_since(SystemTime::now()).ok())
         .map(|d| d.as_secs());
     let cloud9 = aws.cloud9_managed_credentials();
+    let restricted = restricted::look(&aws.clients(), identity).await;
     if printer.is_json() {
         return printer.json(&Whoami {
             command: "whoami",
@@ -53,6 +58,7 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
             expires_in_seconds: expires_in,
             cloud9_managed_credentials: cloud9,
             skipped: &aws.skipped,
+            restricted: restricted.as_ref(),
         });
     }
     printer.data(format!("account      {}", identity.account));
@@ -71,6 +77,29 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     }
     if let Some(seconds) = expires_in {
         printer.data(format!("expires in   {}m {}s", seconds / 60, seconds % 60));
+    }
+    if let Some(restricted) = &restricted
+        && (restricted.likely || !restricted.commands.is_empty())
+    {
+        printer.data(format!(
+            "restricted   {}",
+            if restricted.likely {
+                "likely a restricted lab account"
+            } else {
+                "some signs of a restricted lab account"
+            }
+        ));
+        for sign in &restricted.signs {
+            printer.data(format!("  sign: {sign}"));
+        }
+        if let RoleCreation::Unknown(why) = &restricted.role_creation {
+            printer.data(format!(
+                "  could not check whether this identity may create roles ({why})"
+            ));
+        }
+        for command in &restricted.commands {
+            printer.data(format!("  {command}"));
+        }
     }
     if cloud9 {
         printer.warn(

@@ -206,3 +206,39 @@ async fn an_existing_profile_that_is_missing_or_empty_is_a_clear_error() {
     ]);
     conflicting.assert_code(2);
 }
+
+/// whoami names the signs of a restricted lab account and what each command can do there.
+#[tokio::test]
+async fn whoami_recognises_a_restricted_lab_account() {
+    // The session's role is named like AWS Academy's: voclabs.
+    let (session, _proxy, _instance) = lab_account("voclabs", "310000000103").await;
+    let whoami = session.provision().run(&["whoami", "--output", "json"]);
+    whoami.success();
+    let restricted = whoami.json()["restricted"].clone();
+    assert_eq!(restricted["likely"], true, "{restricted}");
+    let signs = restricted["signs"].to_string();
+    assert!(signs.contains("assumed-role session of voclabs"), "{signs}");
+    assert!(signs.contains("LabInstanceProfile exists"), "{signs}");
+    let commands = restricted["commands"].to_string();
+    assert!(
+        commands.contains("--existing-profile LabInstanceProfile"),
+        "{commands}"
+    );
+    let human = session.provision().run(&["whoami"]);
+    human.success();
+    assert!(
+        human
+            .stdout
+            .contains("restricted   likely a restricted lab account"),
+        "{}",
+        human.stdout
+    );
+
+    // An IAM user's whoami asks nothing more than STS.
+    let plain = Session::new("restricted-plain");
+    let (output, requests) =
+        plain.requests_during(|| plain.provision().run(&["whoami", "--output", "json"]));
+    output.success();
+    assert!(output.json().get("restricted").is_none());
+    assert_eq!(requests.len(), 1, "{requests:?}");
+}

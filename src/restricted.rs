@@ -1,0 +1,188 @@
+//! Restricted lab accounts (AWS Academy Learner Lab and similar sandboxes): students work as an
+//! assumed-role session of a role like `voclabs`, may not create IAM roles ("you cannot create
+//! roles, except service-linked roles"), and find `LabRole` in `LabInstanceProfile` ready. `whoami`
+//! reports these signs and what they mean for each command.
+//!
+//! The signs are read only for assumed-role sessions (where such accounts put students), so an IAM
+//! user's `whoami` sends no request beyond STS.
+
+use serde::Serialize;
+
+use crate::aws::{Clients, Identity};
+use crate::resources::Resource;
+use crate::resources::instance_profile::InstanceProfile;
+
+/// The instance profile such accounts provide.
+pub(crate) const LAB_INSTANCE_PROFILE: &str = "LabInstanceProfile";
+
+/// Role names restricted lab accounts give their students' sessions.
+const LAB_SESSION_ROLES: &[&str] = &["voclabs", "vocareum", "LabRole"];
+
+/// Whether the caller may create IAM roles, as IAM's policy simulator says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RoleCreation {
+    Allowed,
+    Denied,
+    /// Could not be asked (the reason).
+    Unknown(String),
+}
+
+/// The signs of a restricted lab account, and what they mean.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Restricted {
+    /// Enough signs that this is a restricted lab account.
+    pub(crate) likely: bool,
+    pub(crate) signs: Vec<String>,
+    pub(crate) role_creation: RoleCreation,
+    /// What each command can do here.
+    pub(crate) commands: Vec<String>,
+}
+
+/// The role of an assumed-role session ARN (`arn:…:sts::ACCOUNT:assumed-role/ROLE/SESSION`).
+fn session_role(arn: &str) -> Option<&str> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let mut parts = resource.split('/');
+    (parts.next() == Some("assumed-role")).then(|| parts.next())?
+}
+
+/// Reads the signs, for an assumed-role session only (`None` otherwise).
+pub(crate) async fn look(clients: &Clients, identity: &Identity) -> Option<Restricted> {
+    let role = session_role(&identity.arn)?;
+    let lab_role = LAB_SESSION_ROLES
+        .iter()
+        .any(|r| role.eq_ignore_ascii_case(r) || role.starts_with(r));
+    let (profile, creation) = tokio::join!(
+        InstanceProfile::observe(clients, LAB_INSTANCE_PROFILE),
+        role_creation(clients, role),
+    );
+    let lab_profile = matches!(profile, Ok(Some(_)));
+    let mut signs = Vec::new();
+    if lab_role {
+        signs.push(format!(
+            "an assumed-role session of {role}, the role restricted lab accounts (AWS Academy \
+             Learner Lab) give students"
+        ));
+    }
+    if creation == RoleCreation::Denied {
+        signs.push("IAM's policy simulator says this identity may not create roles".to_string());
+    }
+    if lab_profile {
+        signs.push(format!(
+            "instance profile {LAB_INSTANCE_PROFILE} exists, as such accounts provide"
+        ));
+    }
+    let likely = lab_role || creation == RoleCreation::Denied;
+    let mut commands = Vec::new();
+    if likely || lab_profile {
+        commands.push(match (&creation, lab_profile) {
+            (RoleCreation::Allowed, _) => {
+                "instance-profile: role creation is allowed; it works as usual".to_string()
+            }
+            (_, true) => format!(
+                "instance-profile: creating a role is refused here — associate the account's \
+                 profile with `provision instance-profile --instance-tag KEY=VALUE \
+                 --existing-profile {LAB_INSTANCE_PROFILE}` (no IAM writes; teardown leaves it)"
+            ),
+            (_, false) => "instance-profile: creating a role may be refused here — use \
+                           `--existing-profile NAME` with a profile the account provides"
+                .to_string(),
+        });
+        commands.push(
+            "dragons-lab, dragons, status, teardown: S3 and SSM only, as such accounts allow — \
+             they work in the regions the account allows (often us-east-1 and us-west-2)"
+                .to_string(),
+        );
+    }
+    Some(Restricted {
+        likely,
+        signs,
+        role_creation: creation,
+        commands,
+    })
+}
+
+/// Asks IAM's policy simulator whether the session's role may create roles (one attempt each:
+/// GetRole for the role's ARN, then SimulatePrincipalPolicy).
+async fn role_creation(clients: &Clients, role: &str) -> RoleCreation {
+    let once = || {
+        aws_sdk_iam::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
+    };
+    let arn = match clients
+        .iam
+        .get_role()
+        .role_name(role)
+        .customize()
+        .config_override(once())
+        .send()
+        .await
+    {
+        Ok(output) => match output.role() {
+            Some(role) => role.arn().to_string(),
+            None => return RoleCreation::Unknown("iam:GetRole returned no role".into()),
+        },
+        Err(e) => return RoleCreation::Unknown(reason("iam:GetRole", e)),
+    };
+    let answer = clients
+        .iam
+        .simulate_principal_policy()
+        .policy_source_arn(arn)
+        .action_names("iam:CreateRole")
+        .customize()
+        .config_override(once())
+        .send()
+        .await;
+    match answer {
+        Ok(output) => {
+            let allowed = output.evaluation_results().iter().any(|r| {
+                *r.eval_decision() == aws_sdk_iam::types::PolicyEvaluationDecisionType::Allowed
+            });
+            if allowed {
+                RoleCreation::Allowed
+            } else {
+                RoleCreation::Denied
+            }
+        }
+        Err(e) => RoleCreation::Unknown(reason("iam:SimulatePrincipalPolicy", e)),
+    }
+}
+
+fn reason<E>(
+    action: &str,
+    error: aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    let error = crate::error::aws_error(action, error);
+    match error.causes().first() {
+        Some(cause) => format!("{}: {cause}", error.message()),
+        None => error.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_role_of_an_assumed_role_session_is_read_from_its_arn() {
+        assert_eq!(
+            session_role("arn:aws:sts::123456789012:assumed-role/voclabs/user1234=student@x.edu"),
+            Some("voclabs")
+        );
+        assert_eq!(session_role("arn:aws:iam::123456789012:user/student"), None);
+        assert_eq!(
+            session_role("arn:aws:sts::123456789012:federated-user/x"),
+            None
+        );
+    }
+}
