@@ -558,7 +558,21 @@ pub(crate) async fn explain_access_denied(
             .ok()
             .and_then(|output| output.decoded_message().map(str::to_string));
         error = match decoded {
-            Some(decoded) => error.with_cause(format!("decoded authorization message: {decoded}")),
+            Some(decoded) => {
+                let error = error.with_cause(format!("decoded authorization message: {decoded}"));
+                match allowed_regions(&decoded) {
+                    Some(regions) => error
+                        .with_cause(format!(
+                            "the refusal is a region restriction: this account allows only {}",
+                            regions.join(", ")
+                        ))
+                        .with_hint(format!(
+                            "run in an allowed region, e.g. --region {}",
+                            regions[0]
+                        )),
+                    None => error,
+                }
+            }
             None => error.with_hint(format!(
                 "decode the reason with: aws sts decode-authorization-message --encoded-message \
                  {encoded} --query DecodedMessage --output text"
@@ -566,6 +580,38 @@ pub(crate) async fn explain_access_denied(
         };
     }
     error
+}
+
+/// The regions a decoded authorization message's denying statement allows: a restricted account's
+/// policy denies requests whose `aws:RequestedRegion` is not one of them (the statement's
+/// condition lists them). `None` when the refusal is not about the region.
+fn allowed_regions(decoded: &str) -> Option<Vec<String>> {
+    let message: serde_json::Value = serde_json::from_str(decoded).ok()?;
+    let mut regions = Vec::new();
+    let statements = message["matchedStatements"]["items"].as_array()?;
+    for statement in statements {
+        let Some(conditions) = statement["conditions"]["items"].as_array() else {
+            continue;
+        };
+        for condition in conditions {
+            let key = condition["key"].as_str().unwrap_or_default();
+            if !key.eq_ignore_ascii_case("aws:RequestedRegion") {
+                continue;
+            }
+            let values = condition["values"]["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["value"].as_str())
+                .filter(|r| input::Region::parse(r).is_ok());
+            for region in values {
+                if !regions.iter().any(|r: &String| r == region) {
+                    regions.push(region.to_string());
+                }
+            }
+        }
+    }
+    (!regions.is_empty()).then_some(regions)
 }
 
 /// A profile asked for by name must exist in the shared files; the SDK's own message for this is
@@ -870,6 +916,38 @@ mod tests {
                 "{text}"
             );
             assert_eq!(decode.num_calls(), 1);
+        }
+
+        /// EC2's decoded message for a request outside a restricted account's regions: the denying
+        /// statement's condition on aws:RequestedRegion lists the allowed ones.
+        #[tokio::test]
+        async fn a_region_restriction_names_the_allowed_regions() {
+            let error = denied_with_encoded_message().await;
+            let decoded = r#"{"allowed":false,"explicitDeny":true,"matchedStatements":{"items":[
+                {"statementId":"RegionLock","effect":"DENY","conditions":{"items":[
+                {"key":"aws:RequestedRegion","values":{"items":[{"value":"us-east-1"},
+                {"value":"us-west-2"}]}}]}}]},"context":{"action":"ec2:RunInstances"}}"#;
+            let decode =
+                mock!(aws_sdk_sts::Client::decode_authorization_message).then_output(move || {
+                    DecodeAuthorizationMessageOutput::builder()
+                        .decoded_message(decoded)
+                        .build()
+                });
+            let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [&decode]);
+            let error = explain_access_denied(&sts, Some(&identity()), error).await;
+            assert!(
+                error
+                    .to_string()
+                    .contains("this account allows only us-east-1, us-west-2"),
+                "{error}"
+            );
+            assert!(
+                error
+                    .hints()
+                    .iter()
+                    .any(|h| h.contains("--region us-east-1")),
+                "{error}"
+            );
         }
 
         #[tokio::test]
