@@ -762,3 +762,103 @@ pub fn mutating(requests: &[Request]) -> Vec<String> {
         .map(|r| r.operation.clone())
         .collect()
 }
+
+/// A moto server of a test's own that, once told to, authorises every request against the
+/// caller's IAM policies (moto's `INITIAL_NO_AUTH_ACTION_COUNT`, switched at run time): the
+/// fixture is made unauthenticated, then the test acts as an identity whose policies AWS would
+/// enforce. Stopped when dropped.
+pub struct EnforcingMoto {
+    pub endpoint: String,
+    flag: PathBuf,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl EnforcingMoto {
+    pub fn start(test: &str) -> Self {
+        let python = project_dir().join(".venv/bin/python");
+        let dir = moto().dir.join(format!("enforcing-{test}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let flag = dir.join("enforce");
+        let _ = std::fs::remove_file(&flag);
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
+        // Unauthenticated until `flag` exists; then every request is authorised (count 0).
+        // moto recomputes SigV4 signatures from the form it re-encodes, which differs from the
+        // SDK's encoding of bodies such as a policy document (SignatureDoesNotMatch where AWS
+        // accepts the request): its signature check is turned off, its policy check kept.
+        let script = format!(
+            "import os, sys, threading, time\n\
+             threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+             from moto.iam.access_control import IAMRequestBase\n\
+             IAMRequestBase.check_signature = lambda self: None\n\
+             from moto import settings\n\
+             from moto.core.authorization import ActionAuthenticatorMixin\n\
+             def watch():\n\
+             \x20   while not os.path.exists({flag:?}):\n\
+             \x20       time.sleep(0.02)\n\
+             \x20   ActionAuthenticatorMixin.request_count = 0\n\
+             \x20   settings.INITIAL_NO_AUTH_ACTION_COUNT = 0\n\
+             \x20   open({flag:?} + '.on', 'w').close()\n\
+             threading.Thread(target=watch, daemon=True).start()\n\
+             from moto.server import main\n\
+             main(['-H', '127.0.0.1', '-p', '{port}'])\n",
+            flag = flag.display().to_string(),
+        );
+        let mut child = Command::new(python)
+            .arg("-c")
+            .arg(script)
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .stdin(Stdio::piped())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start moto");
+        let stdin = child.stdin.take().expect("moto stdin");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the enforcing moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            flag,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    /// From now on every request is authorised against its caller's IAM policies.
+    pub fn enforce(&self) {
+        std::fs::write(&self.flag, "").expect("flag");
+        let on = self.flag.with_extension("on");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !on.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not switch enforcement on"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A session on this server with the access key of an IAM user created here.
+    pub fn session(&self, test: &str, region: &str, access_key: &str, secret_key: &str) -> Session {
+        Session {
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+            endpoint: self.endpoint.clone(),
+            ..Session::in_region(test, region)
+        }
+    }
+}
+
+impl Drop for EnforcingMoto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

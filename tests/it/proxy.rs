@@ -471,7 +471,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
             learn(shared, &request, &operation, &answer)?;
             let answer = match operation.as_str() {
                 "DescribeInstances" => with_instance_states(shared, answer),
-                _ => answer,
+                _ => aws_shaped_denial(&service, answer),
             };
             client.write_all(&answer)?;
         }
@@ -975,10 +975,33 @@ fn denied_answer(service: &str, operation: &str, denial: Denial) -> Vec<u8> {
             "with an explicit deny in a service control policy".to_string()
         }
     };
-    let message = format!(
-        "User: arn:aws:sts::123456789012:assumed-role/voclabs/student is not authorized to \
-         perform: {action} {why}"
-    );
+    access_denied(
+        service,
+        &format!(
+            "User: arn:aws:sts::123456789012:assumed-role/voclabs/student is not authorized to \
+             perform: {action} {why}"
+        ),
+    )
+}
+
+/// moto's policy enforcement answers every service's refusal in one XML shape
+/// (`ErrorResponse/Errors/Error`, served as text/html); AWS answers in each service's own
+/// ("Error responses" of each API reference: IAM and STS `ErrorResponse/Error`, EC2
+/// `UnauthorizedOperation`, S3 `Error`, SSM `AccessDeniedException`). The test bed reshapes it.
+fn aws_shaped_denial(service: &str, answer: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&answer);
+    if text.split_whitespace().nth(1) != Some("403") {
+        return answer;
+    }
+    if !text.contains("<Errors>") || !text.contains("<Code>AccessDenied</Code>") {
+        return answer;
+    }
+    let message = xml_value(&text, "Message").unwrap_or_else(|| "Access Denied".into());
+    access_denied(service, &message)
+}
+
+/// An access-denied answer carrying `message`, in the service's own shape.
+fn access_denied(service: &str, message: &str) -> Vec<u8> {
     let (status, content_type, body) = match service {
         "s3" => (
             403,

@@ -2,7 +2,7 @@
 //! roles; `LabRole` and `LabInstanceProfile` exist — through the test bed, which refuses IAM writes
 //! as such an account's policies do.
 
-use crate::harness::{Session, moto};
+use crate::harness::{EnforcingMoto, Session, moto};
 use crate::proxy::{Denial, Proxy};
 
 /// IAM writes a restricted lab account's student may not make.
@@ -241,4 +241,125 @@ async fn whoami_recognises_a_restricted_lab_account() {
     output.success();
     assert!(output.json().get("restricted").is_none());
     assert_eq!(requests.len(), 1, "{requests:?}");
+}
+
+/// The same restricted account with its refusals made by IAM itself: moto authorises every request
+/// against the student's policy (moto's INITIAL_NO_AUTH_ACTION_COUNT), which allows everything but
+/// the IAM writes a lab account denies.
+#[tokio::test]
+async fn a_restricted_account_enforced_by_iam_policies() {
+    let server = EnforcingMoto::start("restricted-iam");
+    let admin = Session {
+        endpoint: server.endpoint.clone(),
+        ..Session::in_region("restricted-iam-admin", "us-east-1")
+    };
+    let iam = admin.iam();
+    iam.create_user()
+        .user_name("student")
+        .send()
+        .await
+        .expect("student");
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": [
+            "iam:CreateRole", "iam:CreateInstanceProfile", "iam:PutRolePolicy",
+            "iam:AttachRolePolicy", "iam:AddRoleToInstanceProfile", "iam:TagRole",
+            "iam:TagInstanceProfile", "iam:DeleteRole", "iam:DeleteInstanceProfile",
+            "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
+         "Resource": "*"}]});
+    iam.put_user_policy()
+        .user_name("student")
+        .policy_name("lab-account")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("the student's policy");
+    let key = iam
+        .create_access_key()
+        .user_name("student")
+        .send()
+        .await
+        .expect("access key");
+    let key = key.access_key().expect("key");
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam.create_role()
+        .role_name("LabRole")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("LabRole");
+    iam.create_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .expect("LabInstanceProfile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .role_name("LabRole")
+        .send()
+        .await
+        .expect("LabRole in it");
+    let instance = admin.launch_instance(&[("Name", "ide-iam")]).await;
+    server.enforce();
+
+    // Through the test bed, which gives moto's refusals each service's own shape.
+    let proxy = Proxy::start(&server.endpoint);
+    let student = server
+        .session(
+            "restricted-iam",
+            "us-east-1",
+            key.access_key_id(),
+            key.secret_access_key(),
+        )
+        .through(&proxy);
+    let refused = student
+        .provision()
+        .run(&["instance-profile", "--instance-tag", "Name=ide-iam"]);
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("access denied: iam:Create"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("--instance-tag Name=ide-iam --existing-profile LabInstanceProfile"),
+        "{}",
+        refused.stderr
+    );
+    student
+        .provision()
+        .run(&[
+            "instance-profile",
+            "--instance-tag",
+            "Name=ide-iam",
+            "--existing-profile",
+            "LabInstanceProfile",
+        ])
+        .success();
+    assert!(
+        student
+            .associated_profile(&instance)
+            .await
+            .is_some_and(|arn| arn.ends_with("/LabInstanceProfile"))
+    );
+    student.provision().run(&["dragons-lab"]).success();
+    student.provision().run(&["teardown", "--yes"]).success();
+    assert_eq!(student.associated_profile(&instance).await, None);
+    let profile = student
+        .iam()
+        .get_instance_profile()
+        .instance_profile_name("LabInstanceProfile")
+        .send()
+        .await
+        .expect("still there");
+    assert_eq!(
+        profile
+            .instance_profile()
+            .map(|p| p.roles().len())
+            .unwrap_or_default(),
+        1
+    );
 }
