@@ -1016,7 +1016,7 @@ fn access_denied(service: &str, message: &str) -> Vec<u8> {
         "ec2" => (
             403,
             "text/xml",
-            ec2_error_body("UnauthorizedOperation", &message),
+            ec2_error_body("UnauthorizedOperation", message),
         ),
         _ => (
             403,
