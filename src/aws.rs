@@ -119,6 +119,12 @@ impl CredentialSource {
     }
 }
 
+/// One attempt only: for optional reads (a probe whose failure means "not known"), where the
+/// SDK's retries would only delay the run.
+pub(crate) fn single_attempt() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(1)
+}
+
 /// A service client with the run's request bounds: no retry of a refused connection, and the
 /// attempts of failed operations recorded (`requests`).
 macro_rules! bounded_client {
@@ -187,12 +193,7 @@ pub(crate) fn redirect_region<E>(
 impl Clients {
     /// The S3 client for `bucket`: of the bucket's region where this run learnt it.
     pub(crate) fn s3_for(&self, bucket: &str) -> aws_sdk_s3::Client {
-        let region = self
-            .buckets
-            .lock()
-            .ok()
-            .and_then(|b| b.get(bucket).and_then(|f| f.region.clone()));
-        match region {
+        match self.region_of(bucket) {
             Some(region) => self.s3_in(&region),
             None => self.s3.clone(),
         }

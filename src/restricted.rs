@@ -105,10 +105,8 @@ pub(crate) async fn look(clients: &Clients, identity: &Identity) -> Option<Restr
 /// Asks IAM's policy simulator whether the session's role may create roles (one attempt each:
 /// GetRole for the role's ARN, then SimulatePrincipalPolicy).
 async fn role_creation(clients: &Clients, role: &str) -> RoleCreation {
-    let once = || {
-        aws_sdk_iam::config::Builder::default()
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-    };
+    let once =
+        || aws_sdk_iam::config::Builder::default().retry_config(crate::aws::single_attempt());
     let arn = match clients
         .iam
         .get_role()
@@ -148,7 +146,8 @@ async fn role_creation(clients: &Clients, role: &str) -> RoleCreation {
     }
 }
 
-fn reason<E>(
+/// Why an optional read could not be made, in one line: the failure and its first cause.
+pub(crate) fn reason<E>(
     action: &str,
     error: aws_smithy_runtime_api::client::result::SdkError<
         E,

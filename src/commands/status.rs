@@ -225,16 +225,8 @@ fn lines(
     lines.push(match observed.roles.get(role) {
         None => StatusLine::missing(ROLE, role),
         Some(current) => {
-            // The SSM agent's policy, once attached for an SSM-connected IDE, stays (as in
-            // `instance-profile`).
-            let mut desired = iam.role.clone();
-            if current.attached_policy_arns.contains(&iam.ssm_core_policy)
-                && !desired.managed_policy_arns.contains(&iam.ssm_core_policy)
-            {
-                desired
-                    .managed_policy_arns
-                    .push(iam.ssm_core_policy.clone());
-            }
+            // The SSM agent's policy, once attached for an SSM-connected IDE, stays.
+            let desired = iam.role_keeping_ssm_core(Some(current), false);
             StatusLine::compared(
                 ROLE,
                 role,

@@ -603,8 +603,7 @@ async fn ssm_managed(ssm: &aws_sdk_ssm::Client, ids: Option<Vec<String>>) -> Man
     let answer = request
         .customize()
         .config_override(
-            aws_sdk_ssm::config::Builder::default()
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+            aws_sdk_ssm::config::Builder::default().retry_config(crate::aws::single_attempt()),
         )
         .send()
         .await;

@@ -12,11 +12,11 @@ use crate::resources::association::{
     ASSOCIATION, Association, CLOUD9_SSM_PROFILE, DesiredAssociation, ObservedInstance,
     PropagationPolicy, profile_name_of, select,
 };
-use crate::resources::iam_role::{DesiredRole, ROLE, Role, RoleQuery};
+use crate::resources::iam_role::{DesiredRole, ObservedRole, ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
     DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
-use crate::resources::{Plan, Resource};
+use crate::resources::{Change, Plan, Resource};
 use crate::state::ObservedState;
 use crate::template::{self, Template, Values};
 
@@ -184,6 +184,25 @@ impl DesiredState {
     }
 }
 
+impl DesiredState {
+    /// The role to plan: the desired one, plus the SSM agent's policy when an instance needs it
+    /// (`ssm_needed`) or the role already has it — attached once for an SSM-connected IDE, it
+    /// stays, so that a later run (or `status`) does not take the IDE's connection away.
+    pub(crate) fn role_keeping_ssm_core(
+        &self,
+        current: Option<&ObservedRole>,
+        ssm_needed: bool,
+    ) -> DesiredRole {
+        let mut role = self.role.clone();
+        let already =
+            current.is_some_and(|r| r.attached_policy_arns.contains(&self.ssm_core_policy));
+        if (ssm_needed || already) && !role.managed_policy_arns.contains(&self.ssm_core_policy) {
+            role.managed_policy_arns.push(self.ssm_core_policy.clone());
+        }
+        role
+    }
+}
+
 /// Reads the identity, the role, the profile and — with a selector — the instances, all at once.
 pub(crate) async fn observe(
     aws: &Aws,
@@ -234,7 +253,6 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     };
     // An instance Systems Manager connects (a no-ingress Cloud9 IDE) keeps its connection: the
     // lab role also gets the SSM agent's permissions.
-    let mut role = desired.role.clone();
     let ssm_connected: Vec<&ObservedInstance> = chosen
         .iter()
         .filter(|i| {
@@ -246,23 +264,20 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
                     .is_some_and(|a| profile_name_of(&a.profile_arn) == CLOUD9_SSM_PROFILE)
         })
         .collect();
-    let already = observed
-        .roles
-        .get(role_name)
-        .is_some_and(|r| r.attached_policy_arns.contains(&desired.ssm_core_policy));
-    if (!ssm_connected.is_empty() || already)
-        && !role.managed_policy_arns.contains(&desired.ssm_core_policy)
+    let role =
+        desired.role_keeping_ssm_core(observed.roles.get(role_name), !ssm_connected.is_empty());
+    if let Some(instance) = ssm_connected.first()
+        && !desired
+            .role
+            .managed_policy_arns
+            .contains(&desired.ssm_core_policy)
     {
-        role.managed_policy_arns
-            .push(desired.ssm_core_policy.clone());
-        if let Some(instance) = ssm_connected.first() {
-            warnings.push(format!(
-                "instance {} is connected through Systems Manager (a no-ingress Cloud9 IDE): the \
-                 role also gets {SSM_CORE_POLICY}, so that the IDE stays reachable once it holds \
-                 the lab's profile",
-                instance.id
-            ));
-        }
+        warnings.push(format!(
+            "instance {} is connected through Systems Manager (a no-ingress Cloud9 IDE): the role \
+             also gets {SSM_CORE_POLICY}, so that the IDE stays reachable once it holds the lab's \
+             profile",
+            instance.id
+        ));
     }
     let mut changes = Role::plan(Some(&role), observed.roles.get(role_name), desired.adopt)?;
     changes.extend(InstanceProfile::plan(
@@ -280,7 +295,6 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     // Instances are compared with the profile as IAM has it (an adopted one keeps its ARN).
     let profile_arn = current_profile.map_or(&desired.profile.arn, |p| &p.arn);
     for instance in chosen {
-        let cloud9 = instance.cloud9;
         let association = DesiredAssociation {
             profile_name: profile_name.clone(),
             profile_arn: profile_arn.clone(),
@@ -289,14 +303,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             record: false,
             instance,
         };
-        let current = observed
-            .instances
-            .associations
-            .get(&association.instance.id);
-        let planned = Association::plan(Some(&association), current, desired.adopt)?;
-        if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
-            reminders.push(cloud9_reminder(&association.instance.id));
-        }
+        let planned = plan_association(&association, observed, desired.adopt, &mut reminders)?;
         changes.extend(wait_for(
             planned,
             ASSOCIATION,
@@ -360,7 +367,6 @@ pub(crate) fn plan_existing(
     let mut changes = Vec::new();
     let mut reminders = Vec::new();
     for instance in select(selector, &observed.instances, inputs.all_matching)? {
-        let cloud9 = instance.cloud9;
         let association = DesiredAssociation {
             profile_name: name.to_string(),
             profile_arn: profile.arn.clone(),
@@ -369,15 +375,12 @@ pub(crate) fn plan_existing(
             record: true,
             instance,
         };
-        let current = observed
-            .instances
-            .associations
-            .get(&association.instance.id);
-        let planned = Association::plan(Some(&association), current, false)?;
-        if cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
-            reminders.push(cloud9_reminder(&association.instance.id));
-        }
-        changes.extend(planned);
+        changes.extend(plan_association(
+            &association,
+            observed,
+            false,
+            &mut reminders,
+        )?);
     }
     let warnings = permissions_warning.into_iter().collect();
     Ok(Plan::new(changes, warnings)?.with_reminders(reminders))
@@ -421,8 +424,7 @@ pub(crate) async fn check_lab_reads(
             .set_resource_arns(Some(resources.clone()))
             .customize()
             .config_override(
-                aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+                aws_sdk_iam::config::Builder::default().retry_config(crate::aws::single_attempt()),
             )
             .send()
     }))
@@ -432,14 +434,10 @@ pub(crate) async fn check_lab_reads(
         let output = match answer {
             Ok(output) => output,
             Err(e) => {
-                let reason = crate::error::aws_error("iam:SimulatePrincipalPolicy", e);
                 return Some(format!(
                     "could not check whether role {role} allows the lab application's reads \
                      ({}): if the lab cannot read its parameters or the data, the role is why",
-                    reason
-                        .causes()
-                        .first()
-                        .map_or(reason.message(), String::as_str)
+                    crate::restricted::reason("iam:SimulatePrincipalPolicy", e)
                 ));
             }
         };
@@ -471,6 +469,25 @@ pub(crate) async fn check_lab_reads(
             denied.join("; ")
         )
     })
+}
+
+/// One instance's association, against what it holds now; a Cloud9 IDE whose association changes
+/// gets the reminder to turn its managed credentials off. Pure.
+fn plan_association(
+    association: &DesiredAssociation,
+    observed: &ObservedState,
+    adopt: bool,
+    reminders: &mut Vec<String>,
+) -> Result<Vec<Change>, Error> {
+    let current = observed
+        .instances
+        .associations
+        .get(&association.instance.id);
+    let planned = Association::plan(Some(association), current, adopt)?;
+    if association.instance.cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
+        reminders.push(cloud9_reminder(&association.instance.id));
+    }
+    Ok(planned)
 }
 
 fn cloud9_reminder(instance: &str) -> String {

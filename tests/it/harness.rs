@@ -205,13 +205,8 @@ impl Session {
 
     /// An S3 client for buckets in `region` (S3 redirects requests signed for another region).
     pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
-        let config = self
-            .sdk_config()
-            .into_builder()
-            .region(Region::new(region.to_string()))
-            .build();
         aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
+            aws_sdk_s3::config::Builder::from(&self.sdk_config_in(region))
                 .force_path_style(true)
                 .build(),
         )
@@ -249,13 +244,15 @@ impl Session {
 
     /// An SSM client in `region`.
     pub fn ssm_in(&self, region: &str) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::new(
-            &self
-                .sdk_config()
-                .into_builder()
-                .region(Region::new(region.to_string()))
-                .build(),
-        )
+        aws_sdk_ssm::Client::new(&self.sdk_config_in(region))
+    }
+
+    /// This session's SDK settings in another region.
+    fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        self.sdk_config()
+            .into_builder()
+            .region(Region::new(region.to_string()))
+            .build()
     }
 
     /// The provision binary with this session's hermetic environment.

@@ -737,7 +737,6 @@ fn emulated_answer(
 ) -> Option<Vec<u8>> {
     let mut state = shared.state.lock().expect("proxy state");
     let emulation = state.emulation.clone()?;
-    let body = String::from_utf8_lossy(&request.body).into_owned();
     match service {
         "ssm" if operation == "DescribeInstanceInformation" => {
             let list: Vec<String> = state
@@ -765,6 +764,7 @@ fn emulated_answer(
                 "AssociateIamInstanceProfile" | "ReplaceIamInstanceProfileAssociation"
             ) =>
         {
+            let body = String::from_utf8_lossy(&request.body);
             let name = form_value(&body, "IamInstanceProfile.Name").or_else(|| {
                 form_value(&body, "IamInstanceProfile.Arn")
                     .and_then(|arn| arn.rsplit('/').next().map(str::to_string))

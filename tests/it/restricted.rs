@@ -16,14 +16,8 @@ const DENIED: &[&str] = &[
     "TagInstanceProfile",
 ];
 
-/// A lab account: LabRole in LabInstanceProfile (and an empty profile), the IDE's instance, and a
-/// test bed that refuses the student's IAM writes.
-async fn lab_account(test: &str, account: &str) -> (Session, Proxy, String) {
-    let proxy = Proxy::start(&moto().endpoint);
-    let session = Session::in_account(test, "us-east-1", account)
-        .await
-        .through(&proxy);
-    let iam = session.iam();
+/// What a restricted lab account provides: LabRole (trusted by EC2) in LabInstanceProfile.
+async fn lab_role_in_lab_profile(iam: &aws_sdk_iam::Client) {
     let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     iam.create_role()
@@ -43,6 +37,17 @@ async fn lab_account(test: &str, account: &str) -> (Session, Proxy, String) {
         .send()
         .await
         .expect("LabRole in LabInstanceProfile");
+}
+
+/// A lab account: LabRole in LabInstanceProfile (and an empty profile), the IDE's instance, and a
+/// test bed that refuses the student's IAM writes.
+async fn lab_account(test: &str, account: &str) -> (Session, Proxy, String) {
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = Session::in_account(test, "us-east-1", account)
+        .await
+        .through(&proxy);
+    let iam = session.iam();
+    lab_role_in_lab_profile(&iam).await;
     // And a profile someone left empty.
     iam.create_instance_profile()
         .instance_profile_name("EmptyProfile")
@@ -281,25 +286,7 @@ async fn a_restricted_account_enforced_by_iam_policies() {
         .await
         .expect("access key");
     let key = key.access_key().expect("key");
-    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    iam.create_role()
-        .role_name("LabRole")
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .expect("LabRole");
-    iam.create_instance_profile()
-        .instance_profile_name("LabInstanceProfile")
-        .send()
-        .await
-        .expect("LabInstanceProfile");
-    iam.add_role_to_instance_profile()
-        .instance_profile_name("LabInstanceProfile")
-        .role_name("LabRole")
-        .send()
-        .await
-        .expect("LabRole in it");
+    lab_role_in_lab_profile(&iam).await;
     let instance = admin.launch_instance(&[("Name", "ide-iam")]).await;
     server.enforce();
 
