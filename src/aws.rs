@@ -158,6 +158,9 @@ pub(crate) struct Clients {
     pub(crate) ssm: aws_sdk_ssm::Client,
     /// SSM in the run's region, where the instances' agents register.
     pub(crate) instance_ssm: aws_sdk_ssm::Client,
+    /// CloudTrail in the run's region: its event history says who created what (see
+    /// `state::creators`); another region's with [`Clients::cloudtrail_in`].
+    pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
     /// What this run learnt of buckets: their regions, and which it created when.
     buckets: Arc<Mutex<BTreeMap<String, BucketFacts>>>,
 }
@@ -276,6 +279,22 @@ impl Clients {
             }
             return answer;
         }
+    }
+
+    /// The CloudTrail client of `region`, whose event history holds that region's events.
+    pub(crate) fn cloudtrail_in(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        if region.is_empty()
+            || self.cloudtrail.config().region().map(|r| r.as_ref()) == Some(region)
+        {
+            return self.cloudtrail.clone();
+        }
+        aws_sdk_cloudtrail::Client::from_conf(
+            self.cloudtrail
+                .config()
+                .to_builder()
+                .region(Region::new(region.to_string()))
+                .build(),
+        )
     }
 
     /// The S3 client for a bucket in `region` (buckets are regional; teardown finds them anywhere).
@@ -467,6 +486,7 @@ impl Aws {
                     .build()
             ),
             instance_ssm: bounded_client!(aws_sdk_ssm, &self.config),
+            cloudtrail: bounded_client!(aws_sdk_cloudtrail, &self.config),
             buckets: Arc::default(),
         }
     }

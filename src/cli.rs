@@ -178,6 +178,11 @@ pub(crate) struct AdoptArg {
     /// Take over same-named resources that provision did not create (it tags them).
     #[arg(long)]
     pub(crate) adopt: bool,
+
+    /// Change provision's resources that another owner (provision:owner) holds, or whose owner
+    /// is unknown, making them yours.
+    #[arg(long)]
+    pub(crate) take_over: bool,
 }
 
 /// The names the other commands use, for commands that look for them.
@@ -188,6 +193,10 @@ pub(crate) struct NamesArgs {
 
     #[command(flatten)]
     pub(crate) bucket: BucketArg,
+
+    /// Include every owner's resources (provision:owner), not only yours: for instructors.
+    #[arg(long)]
+    pub(crate) all_owners: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

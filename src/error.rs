@@ -73,6 +73,8 @@ struct Inner {
     causes: Vec<String>,
     hints: Vec<String>,
     access_denied: Option<AccessDenied>,
+    /// A refusal to change one of provision's resources that another owner holds: the holder.
+    held_by: Option<String>,
     /// The command already put this error in its JSON document.
     in_report: bool,
 }
@@ -97,6 +99,7 @@ impl Error {
             causes: Vec::new(),
             hints: Vec::new(),
             access_denied: None,
+            held_by: None,
             in_report: false,
         }))
     }
@@ -115,6 +118,17 @@ impl Error {
 
     pub(crate) fn is_in_report(&self) -> bool {
         self.0.in_report
+    }
+
+    /// Marks the error as a refusal to change a resource `holder` holds (see `ownership`).
+    pub(crate) fn held_by(mut self, holder: impl Into<String>) -> Self {
+        self.0.held_by = Some(holder.into());
+        self
+    }
+
+    /// The holder, when the error refuses another owner's resource.
+    pub(crate) fn holder(&self) -> Option<&str> {
+        self.0.held_by.as_deref()
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {

@@ -36,6 +36,8 @@ pub(crate) struct Target {
     pub(crate) region: String,
     /// Where the lab application reads its parameters (`--app-region`).
     pub(crate) app_region: String,
+    /// The caller's `provision:owner` value (see `owners`).
+    pub(crate) owner: String,
 }
 
 impl Target {
@@ -45,6 +47,7 @@ impl Target {
             partition: identity.partition.clone(),
             region: aws.region.clone(),
             app_region: aws.app_region.clone(),
+            owner: crate::owners::owner_of(&identity.arn),
         }
     }
 
@@ -103,6 +106,7 @@ pub(crate) fn test_target(region: &str) -> Target {
         partition: "aws".into(),
         region: region.into(),
         app_region: "us-east-1".into(),
+        owner: "arn:aws:iam::123456789012:user/student".into(),
     }
 }
 
@@ -117,6 +121,7 @@ mod tests {
             partition: "aws-cn".into(),
             region: "cn-north-1".into(),
             app_region: "cn-northwest-1".into(),
+            owner: String::new(),
         };
         assert_eq!(
             target.default_bucket(),

@@ -13,6 +13,7 @@ mod error;
 mod input;
 mod lab;
 mod lab_data;
+mod owners;
 mod plan;
 mod policy;
 mod printer;

@@ -267,6 +267,10 @@ impl fmt::Display for Drift {
 pub(crate) enum Detail {
     /// A same-named resource that provision did not create is taken over (`--adopt`): tagged.
     Adopt,
+    /// Another owner's resource (described) is taken over (`--take-over`): its owner re-tagged.
+    TakeOver(String),
+    /// The caller's resource made before provision recorded owners: `provision:owner` added.
+    RecordOwner,
     /// A resource that matches by name but that provision did not create: teardown leaves it.
     LeftAlone,
     /// What differs.
@@ -276,6 +280,11 @@ pub(crate) enum Detail {
 }
 
 impl Detail {
+    /// Whether the detail is about who owns the resource, not about its configuration.
+    pub(crate) fn is_ownership(&self) -> bool {
+        matches!(self, Self::Adopt | Self::TakeOver(_) | Self::RecordOwner)
+    }
+
     pub(crate) fn note(text: impl Into<String>) -> Self {
         Self::Note(text.into())
     }
@@ -291,6 +300,8 @@ impl fmt::Display for Detail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Adopt => f.write_str("adopt: tag managed-by=provision"),
+            Self::TakeOver(from) => write!(f, "take over from {from}: tag provision:owner"),
+            Self::RecordOwner => f.write_str("record its owner: tag provision:owner"),
             Self::LeftAlone => f.write_str("left alone (not created by provision)"),
             Self::Drift(drift) => drift.fmt(f),
             Self::Note(text) => f.write_str(text),

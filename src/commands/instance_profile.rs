@@ -144,7 +144,7 @@ async fn existing(
             None => None,
         };
         observing.finish("observed the instance profile and EC2");
-        let plan = plan_existing(inputs, name, &observed, warning)?;
+        let plan = plan_existing(inputs, &target, name, &observed, warning)?;
         print_plan(printer, &plan, &target);
         apply_and_report(
             printer,

@@ -6,6 +6,8 @@
 //! build by default; the plan's typed details say what differs and whether the only change would be
 //! adoption (ownership, reported on its own).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, NamesArgs};
@@ -21,10 +23,11 @@ use crate::resources::bucket::{
 use crate::resources::iam_role::{ROLE, Role};
 use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
 use crate::resources::object::{OBJECT, Object, ObjectQuery};
-use crate::resources::ownership::is_managed;
+use crate::resources::ownership::{Claims, Holder, OWNER_KEY, is_managed};
 use crate::resources::parameter::{PARAMETER, Parameter};
+use crate::resources::tags::Tags;
 use crate::resources::{Change, Resource};
-use crate::state::teardown::{Scope, discover};
+use crate::state::teardown::{Scope, discover, others_left_out};
 use crate::state::{ObservedState, dragons_lab, instance_profile};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -37,6 +40,13 @@ pub(crate) struct StatusLine {
     in_sync: Option<bool>,
     /// Whether it carries `managed-by=provision`; `null` when missing or untaggable.
     owned: Option<bool>,
+    /// Whose it is (`provision:owner`) when provision's: the owner's ARN, or `unknown` for one
+    /// made before owners that AWS does not say the caller created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    /// Whether the owner is the caller; `null` when not provision's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    yours: Option<bool>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     details: Vec<String>,
 }
@@ -49,6 +59,8 @@ impl StatusLine {
             present: false,
             in_sync: None,
             owned: None,
+            owner: None,
+            yours: None,
             details: vec![],
         }
     }
@@ -66,6 +78,8 @@ impl StatusLine {
             present: true,
             in_sync: None,
             owned,
+            owner: None,
+            yours: None,
             details,
         }
     }
@@ -77,7 +91,7 @@ impl StatusLine {
         for change in changes.iter().filter(|c| c.action != Action::Unchanged) {
             let drift: Vec<String> = change.drift().map(Drift::to_string).collect();
             let only_adoption =
-                !change.details.is_empty() && change.details.iter().all(|d| *d == Detail::Adopt);
+                !change.details.is_empty() && change.details.iter().all(Detail::is_ownership);
             if !drift.is_empty() {
                 details.extend(drift);
             } else if !only_adoption {
@@ -95,8 +109,28 @@ impl StatusLine {
             present: true,
             in_sync: Some(details.is_empty()),
             owned,
+            owner: None,
+            yours: None,
             details,
         }
+    }
+
+    /// Says whose the resource is, when it is provision's.
+    fn owned_by(mut self, claims: &Claims, tags: &Tags) -> Self {
+        if !is_managed(tags) {
+            return self;
+        }
+        let holder = claims.holder(self.resource, &self.name, tags);
+        self.yours = Some(holder == Holder::Caller);
+        self.owner = Some(match holder {
+            Holder::Caller => claims.owner.clone(),
+            Holder::Other(owner) => owner,
+            Holder::Unknown(why) => {
+                self.details.push(format!("owner unknown: {why}"));
+                "unknown".to_string()
+            }
+        });
+        self
     }
 
     fn line(&self) -> String {
@@ -108,10 +142,13 @@ impl StatusLine {
                 Some(false) => "drifted",
                 None => "present",
             };
-            let owned = match self.owned {
-                Some(true) => ", owned",
-                Some(false) => ", not created by provision",
-                None => "",
+            let owned = match (self.owned, self.yours, &self.owner) {
+                (Some(true), Some(true), _) => ", yours".to_string(),
+                (Some(true), _, Some(owner)) if owner == "unknown" => ", owner unknown".to_string(),
+                (Some(true), _, Some(owner)) => format!(", owner {}", crate::owners::short(owner)),
+                (Some(true), _, None) => ", owned".to_string(),
+                (Some(false), _, _) => ", not created by provision".to_string(),
+                (None, _, _) => String::new(),
             };
             format!("{sync}{owned}")
         };
@@ -132,7 +169,11 @@ struct StatusReport<'a> {
     command: &'static str,
     account: &'a str,
     region: &'a str,
+    /// The caller's owner value: what "yours" means.
+    owner: &'a str,
     resources: &'a [StatusLine],
+    /// Provision's resources left out because other owners hold them: count by owner.
+    left_out: &'a BTreeMap<String, usize>,
 }
 
 pub(crate) async fn run(
@@ -176,13 +217,15 @@ pub(crate) async fn run(
             &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
             &target,
         );
-        let lines = lines(&iam, &lab, &observed)?;
+        let (lines, left_out) = lines(&iam, &lab, &observed, names.all_owners)?;
         if printer.is_json() {
             return printer.json(&StatusReport {
                 command: "status",
                 account: &target.account,
                 region: &target.region,
+                owner: &target.owner,
                 resources: &lines,
+                left_out: &left_out,
             });
         }
         let app = match target.app_region != target.region {
@@ -199,6 +242,9 @@ pub(crate) async fn run(
         for line in &lines {
             printer.data(format!("  {}", line.line()));
         }
+        if let Some(note) = others_left_out(&left_out) {
+            printer.data(format!("Note: {note}"));
+        }
         Ok(())
     })
     .await
@@ -212,59 +258,98 @@ fn lab_key(observed: &ObservedState) -> String {
         .map_or(DEFAULT_KEY.to_string(), |p| p.value.clone())
 }
 
-/// Every status line, from the commands' default desired states and what was observed. Pure.
+/// Every status line, from the commands' default desired states and what was observed, with the
+/// owners of provision's resources that were left out (another owner's, without `--all-owners`).
+/// The resources the commands would make by default are always listed: another owner's is shown as
+/// theirs, not compared. Pure.
 fn lines(
     iam: &instance_profile::DesiredState,
     lab: &dragons_lab::DesiredState,
     observed: &ObservedState,
-) -> Result<Vec<StatusLine>, Error> {
+    all_owners: bool,
+) -> Result<(Vec<StatusLine>, BTreeMap<String, usize>), Error> {
+    let claims = &observed.knowing_creators(&Claims {
+        all_owners,
+        ..iam.claims.clone()
+    });
     let mut lines = Vec::new();
+    let mut left_out: BTreeMap<String, usize> = BTreeMap::new();
     let owned = |tags| Some(is_managed(tags));
+    // Whether a resource that is not the commands' default is listed (counting what is not).
+    let mut listed = |kind: Kind, name: &str, tags: &Tags| {
+        let listed = claims.considers(kind, name, tags);
+        if !listed && let Some(owner) = tags.get(OWNER_KEY) {
+            *left_out.entry(owner.clone()).or_default() += 1;
+        }
+        listed
+    };
+    // The commands' default resource when another owner holds it: shown, not compared.
+    let theirs = |kind: Kind, name: &str, tags: &Tags| {
+        (!claims.considers(kind, name, tags))
+            .then(|| StatusLine::present(kind, name, Some(true), vec![]).owned_by(claims, tags))
+    };
 
     let role = &iam.role.name;
     lines.push(match observed.roles.get(role) {
         None => StatusLine::missing(ROLE, role),
-        Some(current) => {
-            // The SSM agent's policy, once attached for an SSM-connected IDE, stays.
-            let desired = iam.role_keeping_ssm_core(Some(current), false);
-            StatusLine::compared(
-                ROLE,
-                role,
-                &Role::plan(Some(&desired), Some(current), true)?,
-                owned(&current.tags),
-            )
-        }
+        Some(current) => match theirs(ROLE, role, &current.tags) {
+            Some(line) => line,
+            None => {
+                // The SSM agent's policy, once attached for an SSM-connected IDE, stays.
+                let desired = iam.role_keeping_ssm_core(Some(current), false);
+                StatusLine::compared(
+                    ROLE,
+                    role,
+                    &Role::plan(Some(&desired), Some(current), claims)?,
+                    owned(&current.tags),
+                )
+                .owned_by(claims, &current.tags)
+            }
+        },
     });
     for other in observed.roles.values().filter(|r| r.name != *role) {
-        lines.push(StatusLine::present(
-            ROLE,
-            &other.name,
-            owned(&other.tags),
-            vec![],
-        ));
+        if listed(ROLE, &other.name, &other.tags) {
+            lines.push(
+                StatusLine::present(ROLE, &other.name, owned(&other.tags), vec![])
+                    .owned_by(claims, &other.tags),
+            );
+        }
     }
     let profile = &iam.profile.name;
     lines.push(match observed.profiles.get(profile) {
         None => StatusLine::missing(PROFILE, profile),
-        Some(current) => {
-            let mut changes = InstanceProfile::plan(Some(&iam.profile), Some(current), true)?;
-            changes.extend(ProfileRoles::plan(
-                Some(&iam.membership),
-                Some(current),
-                true,
-            )?);
-            StatusLine::compared(PROFILE, profile, &changes, owned(&current.tags))
-        }
+        Some(current) => match theirs(PROFILE, profile, &current.tags) {
+            Some(line) => line,
+            None => {
+                let mut changes = InstanceProfile::plan(Some(&iam.profile), Some(current), claims)?;
+                changes.extend(ProfileRoles::plan(
+                    Some(&iam.membership),
+                    Some(current),
+                    claims,
+                )?);
+                StatusLine::compared(PROFILE, profile, &changes, owned(&current.tags))
+                    .owned_by(claims, &current.tags)
+            }
+        },
     });
     for other in observed.profiles.values().filter(|p| p.name != *profile) {
-        lines.push(StatusLine::present(
-            PROFILE,
-            &other.name,
-            owned(&other.tags),
-            vec![format!("holds {}", other.roles.join(", "))],
-        ));
+        if listed(PROFILE, &other.name, &other.tags) {
+            lines.push(
+                StatusLine::present(
+                    PROFILE,
+                    &other.name,
+                    owned(&other.tags),
+                    vec![format!("holds {}", other.roles.join(", "))],
+                )
+                .owned_by(claims, &other.tags),
+            );
+        }
     }
-    for profile in observed.profiles.values() {
+    for profile in observed
+        .profiles
+        .values()
+        .filter(|p| claims.considers(PROFILE, &p.name, &p.tags))
+    {
         for association in observed
             .instances
             .associations
@@ -288,44 +373,64 @@ fn lines(
             owned: Some(false),
             ..StatusLine::missing(BUCKET, bucket)
         },
-        Some(current) => {
-            // Status describes the bucket where it is (dragons-lab refuses another region).
-            let desired = match &current.presence {
-                Presence::Owned { region } if !region.is_empty() => DesiredBucket {
-                    region: region.clone(),
-                    ..lab.bucket.clone()
-                },
-                _ => lab.bucket.clone(),
-            };
-            let mut line = StatusLine::compared(
-                BUCKET,
-                bucket,
-                &Bucket::plan(Some(&desired), Some(current), true)?,
-                owned(&current.tags),
-            );
-            if desired.region != lab.bucket.region {
-                line.details.push(format!("in {}", desired.region));
+        Some(current) => match theirs(BUCKET, bucket, &current.tags) {
+            Some(line) => line,
+            None => {
+                // Status describes the bucket where it is (dragons-lab refuses another region).
+                let desired = match &current.presence {
+                    Presence::Owned { region } if !region.is_empty() => DesiredBucket {
+                        region: region.clone(),
+                        ..lab.bucket.clone()
+                    },
+                    _ => lab.bucket.clone(),
+                };
+                let mut line = StatusLine::compared(
+                    BUCKET,
+                    bucket,
+                    &Bucket::plan(Some(&desired), Some(current), claims)?,
+                    owned(&current.tags),
+                )
+                .owned_by(claims, &current.tags);
+                if desired.region != lab.bucket.region {
+                    line.details.push(format!("in {}", desired.region));
+                }
+                line
             }
-            line
-        }
+        },
     });
     for other in observed.buckets.values().filter(|b| b.name != *bucket) {
+        if !listed(BUCKET, &other.name, &other.tags) {
+            continue;
+        }
         let region = match &other.presence {
             Presence::Owned { region } => region.as_str(),
             Presence::OtherAccount => "another account",
         };
-        lines.push(StatusLine::present(
-            BUCKET,
-            &other.name,
-            owned(&other.tags),
-            vec![format!("in {region}")],
-        ));
+        lines.push(
+            StatusLine::present(
+                BUCKET,
+                &other.name,
+                owned(&other.tags),
+                vec![format!("in {region}")],
+            )
+            .owned_by(claims, &other.tags),
+        );
     }
     let object = lab.object.name();
+    let bucket_theirs = observed
+        .buckets
+        .get(bucket)
+        .is_some_and(|b| !claims.considers(BUCKET, bucket, &b.tags));
     lines.push(match observed.objects.get(&object) {
         None => StatusLine::missing(OBJECT, &object),
+        Some(_) if bucket_theirs => StatusLine::present(
+            OBJECT,
+            &object,
+            None,
+            vec!["in another owner's bucket".into()],
+        ),
         Some(current) => {
-            let changes = Object::plan(Some(&lab.object), Some(current), true)?;
+            let changes = Object::plan(Some(&lab.object), Some(current), claims)?;
             let mut line = StatusLine::compared(OBJECT, &object, &changes, None);
             if changes
                 .iter()
@@ -341,12 +446,16 @@ fn lines(
     for desired in &lab.parameters {
         lines.push(match observed.parameters.get(&desired.name) {
             None => StatusLine::missing(PARAMETER, &desired.name),
-            Some(current) => StatusLine::compared(
-                PARAMETER,
-                &desired.name,
-                &Parameter::plan(Some(desired), Some(current), true)?,
-                owned(&current.tags),
-            ),
+            Some(current) => match theirs(PARAMETER, &desired.name, &current.tags) {
+                Some(line) => line,
+                None => StatusLine::compared(
+                    PARAMETER,
+                    &desired.name,
+                    &Parameter::plan(Some(desired), Some(current), claims)?,
+                    owned(&current.tags),
+                )
+                .owned_by(claims, &current.tags),
+            },
         });
     }
     for other in observed
@@ -354,14 +463,14 @@ fn lines(
         .values()
         .filter(|p| lab.parameters.iter().all(|d| d.name != p.name))
     {
-        lines.push(StatusLine::present(
-            PARAMETER,
-            &other.name,
-            owned(&other.tags),
-            vec![],
-        ));
+        if listed(PARAMETER, &other.name, &other.tags) {
+            lines.push(
+                StatusLine::present(PARAMETER, &other.name, owned(&other.tags), vec![])
+                    .owned_by(claims, &other.tags),
+            );
+        }
     }
-    Ok(lines)
+    Ok((lines, left_out))
 }
 
 #[cfg(test)]
@@ -408,7 +517,9 @@ mod tests {
     #[tokio::test]
     async fn a_provisioned_account_is_in_sync_and_owned() {
         let (iam, lab) = desired();
-        let lines = lines(&iam, &lab, &provisioned().await).expect("lines");
+        let lines = lines(&iam, &lab, &provisioned().await, false)
+            .expect("lines")
+            .0;
         assert_eq!(lines.len(), 6, "{lines:#?}");
         for line in &lines {
             assert!(line.present, "{}", line.line());
@@ -427,7 +538,7 @@ mod tests {
         let mut observed = provisioned().await;
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
-        let lines_site = lines(&iam, &lab, &observed).expect("lines");
+        let lines_site = lines(&iam, &lab, &observed, false).expect("lines").0;
         assert_eq!(line(&lines_site, BUCKET, BUCKET_NAME).in_sync, Some(true));
 
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
@@ -437,7 +548,7 @@ mod tests {
             block_public_policy: false,
             restrict_public_buckets: false,
         });
-        let lines = lines(&iam, &lab, &observed).expect("lines");
+        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
         let drifted = line(&lines, BUCKET, BUCKET_NAME);
         assert_eq!(drifted.in_sync, Some(false));
         assert!(
@@ -458,7 +569,7 @@ mod tests {
             .expect("role")
             .tags
             .remove(MANAGED_BY_KEY);
-        let lines = lines(&iam, &lab, &observed).expect("lines");
+        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
         let role = line(&lines, ROLE, "dragons-lab-ec2-role");
         assert_eq!((role.in_sync, role.owned), (Some(true), Some(false)));
         assert!(role.line().ends_with("in sync, not created by provision"));
@@ -480,7 +591,7 @@ mod tests {
             .expect("role")
             .managed_inline_policy = None;
         observed.parameters.clear();
-        let lines = lines(&iam, &lab, &observed).expect("lines");
+        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
         assert_eq!(
             line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json")).details,
             ["differs from the embedded dragons data (uploaded with --data?)"]

@@ -8,6 +8,7 @@ use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
 use crate::printer::Printer;
 use crate::resources::Plan;
+use crate::resources::ownership::Claims;
 use crate::state::teardown::{DesiredState, Scope, discover, plan};
 
 pub(crate) async fn run(
@@ -23,14 +24,18 @@ pub(crate) async fn run(
         .with_hint("check the plan with --dry-run, then pass --yes to confirm"));
     }
     let scope = Scope::new(&args.names, args.only);
-    let desired = DesiredState {
-        keep_data: args.keep_data,
-    };
     with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let step = printer.step("discovering what provision created");
         let (target, observed) = discover(aws, &clients, &scope).await?;
         step.finish("discovered what provision created");
+        let desired = DesiredState {
+            keep_data: args.keep_data,
+            claims: Claims {
+                all_owners: args.names.all_owners,
+                ..Claims::of(&target.owner)
+            },
+        };
         let plan = plan(&desired, &observed)?;
         print_plan(printer, &plan, &target);
         if !global.dry_run && !plan.is_noop() {

@@ -20,6 +20,8 @@ use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::input::{InstanceSelector, TagFilter};
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
+use crate::resources::tags::Tags;
 use crate::resources::{Change, Resource};
 
 pub(crate) const ASSOCIATION: Kind = Kind::new("ec2-instance-profile-association");
@@ -42,6 +44,8 @@ pub(crate) const SETTLED_STATES: [InstanceStateName; 2] =
 /// (`--existing-profile`): its value is the profile's name. Teardown removes such an association
 /// — the one provision made, and only while the instance still holds that profile — and the tag.
 pub(crate) const RECORD_TAG: &str = "provision:associated-profile";
+/// Beside [`RECORD_TAG`]: the owner (see `owners`) of the recorded association.
+pub(crate) const RECORD_OWNER_TAG: &str = "provision:associated-by";
 
 /// The instance profile Cloud9 gives a no-ingress (SSM-connected) environment's instance.
 pub(crate) const CLOUD9_SSM_PROFILE: &str = "AWSCloud9SSMInstanceProfile";
@@ -100,8 +104,28 @@ pub(crate) struct InstanceObservation {
     pub(crate) matched: Vec<ObservedInstance>,
     pub(crate) others: Vec<ObservedInstance>,
     pub(crate) associations: BTreeMap<String, ObservedAssociation>,
-    /// Instances carrying [`RECORD_TAG`], with the profile it names (read for teardown).
-    pub(crate) recorded: BTreeMap<String, String>,
+    /// Instances carrying [`RECORD_TAG`], with what it records (read for teardown).
+    pub(crate) recorded: BTreeMap<String, Recorded>,
+}
+
+/// An association provision recorded on an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// The profile it associated ([`RECORD_TAG`]).
+    pub(crate) profile: String,
+    /// Its owner ([`RECORD_OWNER_TAG`]); `None` when recorded before owners.
+    pub(crate) owner: Option<String>,
+}
+
+impl Recorded {
+    /// The record as the tags of one of provision's resources, for the ownership rules.
+    fn tags(&self) -> Tags {
+        let mut tags = Tags::from([(MANAGED_BY_KEY.to_string(), MANAGED_BY_VALUE.to_string())]);
+        if let Some(owner) = &self.owner {
+            tags.insert(OWNER_KEY.to_string(), owner.clone());
+        }
+        tags
+    }
 }
 
 /// An instance that should hold the profile.
@@ -115,8 +139,8 @@ pub(crate) struct DesiredAssociation {
     /// Replace an association with a profile provision did not create (`--replace`).
     pub(crate) replace: bool,
     /// Record the association on the instance ([`RECORD_TAG`]): for a profile provision did not
-    /// create, so that teardown knows which association is provision's.
-    pub(crate) record: bool,
+    /// create, so that teardown knows which association is provision's, and whose: the owner.
+    pub(crate) record: Option<String>,
 }
 
 /// Whether an instance profile ARN is one provision creates (under its IAM path).
@@ -146,12 +170,13 @@ pub(crate) enum AssociationOp {
         instance_id: String,
         association_id: String,
     },
-    /// Tags the instance with [`RECORD_TAG`] = the profile's name.
+    /// Tags the instance with [`RECORD_TAG`] = the profile's name and [`RECORD_OWNER_TAG`].
     Record {
         instance_id: String,
         profile_name: String,
+        owner: String,
     },
-    /// Removes [`RECORD_TAG`] from the instance.
+    /// Removes [`RECORD_TAG`] and [`RECORD_OWNER_TAG`] from the instance.
     Forget { instance_id: String },
 }
 
@@ -235,7 +260,7 @@ impl Resource for Association {
     fn plan(
         desired: Option<&DesiredAssociation>,
         observed: Option<&ObservedAssociation>,
-        _adopt: bool,
+        _: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
             return Ok(observed.map_or_else(Vec::new, |current| {
@@ -290,11 +315,12 @@ impl Resource for Association {
             ),
         };
         let mut operations = operations;
-        if desired.record && !operations.is_empty() {
+        if let Some(owner) = desired.record.as_ref().filter(|_| !operations.is_empty()) {
             operations.push(
                 AssociationOp::Record {
                     instance_id: instance.id.clone(),
                     profile_name: desired.profile_name.clone(),
+                    owner: owner.clone(),
                 }
                 .into(),
             );
@@ -326,6 +352,7 @@ impl Resource for Association {
             AssociationOp::Record {
                 instance_id,
                 profile_name,
+                owner,
             } => sent(
                 "ec2:CreateTags",
                 ec2.create_tags()
@@ -334,6 +361,12 @@ impl Resource for Association {
                         aws_sdk_ec2::types::Tag::builder()
                             .key(RECORD_TAG)
                             .value(profile_name)
+                            .build(),
+                    )
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key(RECORD_OWNER_TAG)
+                            .value(owner)
                             .build(),
                     )
                     .send()
@@ -345,6 +378,11 @@ impl Resource for Association {
                 ec2.delete_tags()
                     .resources(instance_id)
                     .tags(aws_sdk_ec2::types::Tag::builder().key(RECORD_TAG).build())
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key(RECORD_OWNER_TAG)
+                            .build(),
+                    )
                     .send()
                     .await,
                 |e| e.code() == Some("InvalidInstanceID.NotFound"),
@@ -456,7 +494,7 @@ async fn describe(
 }
 
 /// The instances provision recorded an association on ([`RECORD_TAG`]), with the profile named.
-async fn recorded(ec2: &Client) -> Result<BTreeMap<String, String>, Error> {
+async fn recorded(ec2: &Client) -> Result<BTreeMap<String, Recorded>, Error> {
     let pages = ec2
         .describe_instances()
         .filters(Filter::builder().name("tag-key").values(RECORD_TAG).build())
@@ -470,12 +508,19 @@ async fn recorded(ec2: &Client) -> Result<BTreeMap<String, String>, Error> {
         .flat_map(|page| page.reservations())
         .flat_map(|r| r.instances())
         .filter_map(|instance| {
-            let profile = instance
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(RECORD_TAG))
-                .and_then(|t| t.value())?;
-            Some((instance.instance_id()?.to_string(), profile.to_string()))
+            let tag = |key| {
+                instance
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value())
+                    .map(str::to_string)
+            };
+            let recorded = Recorded {
+                profile: tag(RECORD_TAG)?,
+                owner: tag(RECORD_OWNER_TAG),
+            };
+            Some((instance.instance_id()?.to_string(), recorded))
         })
         .collect())
 }
@@ -485,26 +530,42 @@ async fn recorded(ec2: &Client) -> Result<BTreeMap<String, String>, Error> {
 pub(crate) fn recorded_removal(
     observation: &InstanceObservation,
     association: &ObservedAssociation,
+    claims: &Claims,
 ) -> Option<Change> {
     let recorded = observation.recorded.get(&association.instance_id)?;
-    (recorded == profile_name_of(&association.profile_arn)).then(|| {
-        Change::new(ASSOCIATION, &association.instance_id, Action::Delete)
-            .with_arn(&association.profile_arn)
-            .with_detail(Detail::note(format!(
-                "disassociate {} (made by provision with {recorded})",
-                association.id
-            )))
-            .with_operations(vec![
+    let instance = &association.instance_id;
+    let tags = recorded.tags();
+    if recorded.profile != profile_name_of(&association.profile_arn)
+        || !claims.considers(ASSOCIATION, instance, &tags)
+    {
+        return None;
+    }
+    let profile = &recorded.profile;
+    Some(claims.delete_if_ours(
+        &tags,
+        ASSOCIATION,
+        instance,
+        Some(&association.profile_arn),
+        || {
+            vec![
                 AssociationOp::Disassociate {
-                    instance_id: association.instance_id.clone(),
+                    instance_id: instance.clone(),
                     association_id: association.id.clone(),
                 }
                 .into(),
                 AssociationOp::Forget {
-                    instance_id: association.instance_id.clone(),
+                    instance_id: instance.clone(),
                 }
                 .into(),
-            ])
+            ]
+        },
+    ))
+    .map(|change| match change.action {
+        Action::Delete => change.with_detail(Detail::note(format!(
+            "disassociate {} (made by provision with {profile})",
+            association.id
+        ))),
+        _ => change,
     })
 }
 
@@ -903,6 +964,8 @@ impl Failure {
 mod tests {
     use super::*;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
 
     fn instance(id: &str) -> ObservedInstance {
         ObservedInstance {
@@ -929,7 +992,7 @@ mod tests {
             profile_arn: arn.into(),
             propagation: PropagationPolicy::with_timeout(Duration::from_secs(120)),
             replace: false,
-            record: false,
+            record: None,
         }
     }
 
@@ -971,8 +1034,12 @@ mod tests {
             "i-5",
             "arn:aws:iam::1:instance-profile/cloud9/AWSCloud9SSMInstanceProfile",
         );
-        let error = Association::plan(Some(&desired("i-5", ours)), Some(&cloud9), false)
-            .expect_err("refused without --replace");
+        let error = Association::plan(
+            Some(&desired("i-5", ours)),
+            Some(&cloud9),
+            &test_claims(false),
+        )
+        .expect_err("refused without --replace");
         assert!(
             error.message().contains(
                 "holds instance profile AWSCloud9SSMInstanceProfile, which provision did not create"
@@ -988,7 +1055,8 @@ mod tests {
             replace: true,
             ..desired("i-5", ours)
         };
-        let replaced = Association::plan(Some(&replacing), Some(&cloud9), false).expect("asked");
+        let replaced =
+            Association::plan(Some(&replacing), Some(&cloud9), &test_claims(false)).expect("asked");
         assert_eq!(replaced[0].action, Action::Update);
     }
 
@@ -1022,7 +1090,7 @@ mod tests {
     fn associations_are_created_replaced_left_or_removed() {
         let ours = "arn:aws:iam::1:instance-profile/provision/lab";
         let plan = |instance: &str, current: Option<&ObservedAssociation>| {
-            Association::plan(Some(&desired(instance, ours)), current, false)
+            Association::plan(Some(&desired(instance, ours)), current, &test_claims(false))
                 .expect("plans")
                 .remove(0)
         };
@@ -1043,7 +1111,7 @@ mod tests {
         let same = plan("i-3", Some(&association("i-3", ours)));
         assert_eq!(same.action, Action::Unchanged);
         assert!(same.operations.is_empty());
-        let removed = Association::plan(None, Some(&association("i-4", ours)), false)
+        let removed = Association::plan(None, Some(&association("i-4", ours)), &test_claims(false))
             .expect("plans")
             .remove(0);
         assert_eq!(

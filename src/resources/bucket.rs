@@ -17,7 +17,7 @@ use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
-use crate::resources::ownership::{self, Claim, not_ours};
+use crate::resources::ownership::{Claims, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -197,12 +197,12 @@ impl Resource for Bucket {
     fn plan(
         desired: Option<&DesiredBucket>,
         observed: Option<&ObservedBucket>,
-        adopt: bool,
+        claims: &Claims,
     ) -> Result<Vec<Change>, Error> {
         match (desired, observed) {
             (None, None) => Ok(Vec::new()),
-            (None, Some(observed)) => Ok(removal(observed)),
-            (Some(desired), observed) => wanted(desired, observed, adopt),
+            (None, Some(observed)) => Ok(removal(observed, claims)),
+            (Some(desired), observed) => wanted(desired, observed, claims),
         }
     }
 
@@ -245,14 +245,14 @@ impl Resource for Bucket {
     }
 }
 
-fn removal(observed: &ObservedBucket) -> Vec<Change> {
+fn removal(observed: &ObservedBucket, claims: &Claims) -> Vec<Change> {
     let name = &observed.name;
     let region = match &observed.presence {
         Presence::Owned { region } => region.clone(),
         // Teardown sees only the caller's buckets; another account's is nothing to remove.
         Presence::OtherAccount => return Vec::new(),
     };
-    let change = ownership::delete_if_ours(
+    let change = claims.delete_if_ours(
         &observed.tags,
         BUCKET,
         name,
@@ -288,10 +288,11 @@ pub(crate) fn arn(partition: &str, name: &str) -> String {
 fn wanted(
     desired: &DesiredBucket,
     observed: Option<&ObservedBucket>,
-    adopt: bool,
+    claims: &Claims,
 ) -> Result<Vec<Change>, Error> {
     let name = &desired.name;
     let mut details = Vec::new();
+    let mut retag = None;
     let bucket = match observed {
         Some(ObservedBucket {
             presence: Presence::OtherAccount,
@@ -310,12 +311,10 @@ fn wanted(
             )));
         }
         Some(current) => {
-            let claim = ownership::claim(&current.tags, adopt, || {
+            let claim = claims.claim(BUCKET, name, &current.tags, || {
                 not_ours("bucket", name, &desired.arn)
             })?;
-            if claim == Claim::Adopt {
-                details.push(Detail::Adopt);
-            }
+            retag = claims.tagging(&claim, &current.tags, claims.tags());
             Change::unchanged(BUCKET, name)
         }
         None => Change::new(BUCKET, name, Action::Create)
@@ -324,22 +323,28 @@ fn wanted(
                 BucketOp::Create {
                     bucket: name.clone(),
                     region: desired.region.clone(),
-                    tags: ownership::managed_tags(),
+                    tags: claims.tags(),
                 }
                 .into(),
             ]),
     };
     let created = observed.is_none();
     let bucket_id = BUCKET.id(name.clone());
-    let current_tags = observed.map(|o| &o.tags);
 
-    // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours.
-    let managed = current_tags.is_some_and(ownership::is_managed);
-    let mut merged = current_tags.cloned().unwrap_or_default();
-    merged.extend(ownership::managed_tags());
-    let tags = Change::new(BUCKET_TAGS, name, Action::for_setting(managed, created))
+    // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours. A new
+    // bucket's come with CreateBucket; PutTags follows for endpoints that ignore them.
+    let tagged = observed.is_some() && retag.is_none();
+    let mut merged = observed.map(|o| o.tags.clone()).unwrap_or_default();
+    match retag {
+        Some((detail, tags)) => {
+            details.push(detail);
+            merged.extend(tags);
+        }
+        None => merged.extend(claims.tags()),
+    }
+    let tags = Change::new(BUCKET_TAGS, name, Action::for_setting(tagged, created))
         .with_details(details)
-        .with_operations(if managed {
+        .with_operations(if tagged {
             vec![]
         } else {
             vec![
@@ -880,6 +885,8 @@ async fn put_public_access_block(
 mod tests {
     use super::*;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
 
     fn desired() -> DesiredBucket {
         DesiredBucket {
@@ -898,10 +905,11 @@ mod tests {
             presence,
             ownership: Some(OWNERSHIP),
             public_access: Some(PublicAccess::PRIVATE),
-            tags: Tags::from([
-                ("managed-by".to_string(), "provision".to_string()),
-                ("course".into(), "x".into()),
-            ]),
+            tags: {
+                let mut tags = managed_tags();
+                tags.insert("course".into(), "x".into());
+                tags
+            },
         }
     }
 
@@ -912,7 +920,7 @@ mod tests {
     }
 
     fn plan(observed: Option<&ObservedBucket>, adopt: bool) -> Result<Vec<Change>, Error> {
-        Bucket::plan(Some(&desired()), observed, adopt)
+        Bucket::plan(Some(&desired()), observed, &test_claims(adopt))
     }
 
     #[test]
@@ -924,7 +932,7 @@ mod tests {
             vec![Operation::Bucket(BucketOp::Create {
                 bucket: "lab".into(),
                 region: "ca-central-1".into(),
-                tags: ownership::managed_tags(),
+                tags: managed_tags(),
             })]
         );
         for change in &changes[1..] {
@@ -971,7 +979,7 @@ mod tests {
         );
 
         let mut untagged = observed(owned());
-        untagged.tags.remove("managed-by");
+        untagged.tags = Tags::from([("course".into(), "x".into())]);
         assert!(
             plan(Some(&untagged), false).is_err(),
             "not ours without --adopt"
@@ -982,10 +990,11 @@ mod tests {
             adopted[1].operations,
             vec![Operation::Bucket(BucketOp::PutTags {
                 bucket: "lab".into(),
-                tags: Tags::from([
-                    ("course".into(), "x".into()),
-                    ("managed-by".into(), "provision".into())
-                ])
+                tags: {
+                    let mut tags = managed_tags();
+                    tags.insert("course".into(), "x".into());
+                    tags
+                }
             })]
         );
     }
@@ -1000,10 +1009,11 @@ mod tests {
             public_access_also_accepted: Some(PublicAccess::PUBLIC_READ_ACLS),
             ..desired()
         };
-        let changes = Bucket::plan(Some(&lenient), Some(&site), false).expect("plans");
+        let changes =
+            Bucket::plan(Some(&lenient), Some(&site), &test_claims(false)).expect("plans");
         assert_eq!(changes[3].action, Action::Unchanged);
         site.public_access = None;
-        let none = Bucket::plan(Some(&lenient), Some(&site), false).expect("plans");
+        let none = Bucket::plan(Some(&lenient), Some(&site), &test_claims(false)).expect("plans");
         assert_eq!(
             none[3].details,
             vec![Detail::Drift(Drift::NoPublicAccessBlock)]
@@ -1026,7 +1036,8 @@ mod tests {
 
     #[test]
     fn teardown_empties_and_deletes_only_ours() {
-        let changes = Bucket::plan(None, Some(&observed(owned())), false).expect("plans");
+        let changes =
+            Bucket::plan(None, Some(&observed(owned())), &test_claims(false)).expect("plans");
         assert_eq!(
             changes[0].line(),
             "- delete    s3-bucket lab (in ca-central-1, with every object version)"
@@ -1040,7 +1051,7 @@ mod tests {
         ));
         let mut theirs = observed(owned());
         theirs.tags.clear();
-        let left = Bucket::plan(None, Some(&theirs), false).expect("plans");
+        let left = Bucket::plan(None, Some(&theirs), &test_claims(false)).expect("plans");
         assert_eq!(left[0].details, vec![Detail::LeftAlone]);
     }
 }

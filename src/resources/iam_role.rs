@@ -7,9 +7,9 @@ use serde_json::Value;
 use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, settled};
-use crate::plan::{Action, Detail, Drift, Kind};
+use crate::plan::{Action, Drift, Kind};
 use crate::policy;
-use crate::resources::ownership::{self, Claim, managed_tags, not_ours};
+use crate::resources::ownership::{self, Claims, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -214,12 +214,12 @@ impl Resource for Role {
     fn plan(
         desired: Option<&DesiredRole>,
         observed: Option<&ObservedRole>,
-        adopt: bool,
+        claims: &Claims,
     ) -> Result<Vec<Change>, Error> {
         match (desired, observed) {
             (None, None) => Ok(Vec::new()),
-            (None, Some(observed)) => Ok(removal(observed)),
-            (Some(desired), observed) => wanted(desired, observed, adopt),
+            (None, Some(observed)) => Ok(removal(observed, claims)),
+            (Some(desired), observed) => wanted(desired, observed, claims),
         }
     }
 
@@ -232,9 +232,9 @@ impl Resource for Role {
 
 /// Teardown: the inline policies and attachments go first, then the role. (It must also have left
 /// every instance profile: the command's plan makes it wait for that.)
-fn removal(observed: &ObservedRole) -> Vec<Change> {
+fn removal(observed: &ObservedRole, claims: &Claims) -> Vec<Change> {
     let name = observed.name.as_str();
-    if ownership::is_adopted(&observed.tags) {
+    if ownership::is_adopted(&observed.tags) && claims.acts_on(ROLE, name, &observed.tags) {
         // Someone's role: only the inline policy provision put on it goes.
         let mut changes: Vec<Change> = observed
             .inline_policy_names
@@ -251,7 +251,7 @@ fn removal(observed: &ObservedRole) -> Vec<Change> {
                     ])
             })
             .collect();
-        changes.push(ownership::delete_if_ours(
+        changes.push(claims.delete_if_ours(
             &observed.tags,
             ROLE,
             name,
@@ -260,7 +260,7 @@ fn removal(observed: &ObservedRole) -> Vec<Change> {
         ));
         return changes;
     }
-    ownership::remove_if_ours(&observed.tags, ROLE, name, Some(&observed.arn), || {
+    claims.remove_if_ours(&observed.tags, ROLE, name, Some(&observed.arn), || {
         let mut changes = Vec::new();
         let mut role = Change::new(ROLE, name, Action::Delete).with_arn(observed.arn.clone());
         for policy_name in &observed.inline_policy_names {
@@ -305,7 +305,7 @@ fn removal(observed: &ObservedRole) -> Vec<Change> {
 fn wanted(
     desired: &DesiredRole,
     observed: Option<&ObservedRole>,
-    adopt: bool,
+    claims: &Claims,
 ) -> Result<Vec<Change>, Error> {
     let role = &desired.name;
     let trust_text = desired.trust_policy.to_string();
@@ -318,22 +318,24 @@ fn wanted(
                 name: role.clone(),
                 path: desired.path.clone(),
                 trust_policy: trust_text,
-                tags: managed_tags(),
+                tags: claims.tags(),
             }
             .into(),
         ]),
         Some(current) => {
             let mut details = Vec::new();
             let mut operations = Vec::new();
-            let claim = ownership::claim(&current.tags, adopt, || {
+            let claim = claims.claim(ROLE, role, &current.tags, || {
                 not_ours("IAM role", role, &current.arn)
             })?;
-            if claim == Claim::Adopt {
-                details.push(Detail::Adopt);
+            if let Some((detail, tags)) =
+                claims.tagging(&claim, &current.tags, claims.adopted_tags())
+            {
+                details.push(detail);
                 operations.push(
                     RoleOp::Tag {
                         role: role.clone(),
-                        tags: ownership::adopted_tags(),
+                        tags,
                     }
                     .into(),
                 );
@@ -555,7 +557,10 @@ async fn execute(iam: &Client, op: &RoleOp) -> Result<(), Error> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::plan::Detail;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use serde_json::json;
 
     pub(crate) fn desired() -> DesiredRole {
@@ -593,7 +598,7 @@ pub(crate) mod tests {
         observed: Option<&ObservedRole>,
         adopt: bool,
     ) -> Result<Vec<Change>, Error> {
-        <Role as Resource>::plan(desired, observed, adopt)
+        <Role as Resource>::plan(desired, observed, &test_claims(adopt))
     }
 
     #[test]
@@ -726,7 +731,7 @@ pub(crate) mod tests {
 
         // Adopted earlier (tagged): a later run still only adds.
         let mut adopted = shared_role();
-        adopted.tags = ownership::adopted_tags();
+        adopted.tags = adopted_tags();
         let later = plan(Some(&desired()), Some(&adopted), false).expect("ours by adoption");
         assert!(later.iter().all(|c| c.action != Action::Delete));
 

@@ -9,7 +9,7 @@ use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, settled};
 use crate::plan::{Action, Detail, Drift, Kind};
-use crate::resources::ownership::{self, Claim, managed_tags, not_ours};
+use crate::resources::ownership::{Claims, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -116,12 +116,12 @@ impl Resource for InstanceProfile {
     fn plan(
         desired: Option<&DesiredProfile>,
         observed: Option<&ObservedProfile>,
-        adopt: bool,
+        claims: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
             return Ok(observed
                 .map(|current| {
-                    ownership::delete_if_ours(
+                    claims.delete_if_ours(
                         &current.tags,
                         PROFILE,
                         &current.name,
@@ -145,22 +145,22 @@ impl Resource for InstanceProfile {
                 ProfileOp::Create {
                     name: name.clone(),
                     path: desired.path.clone(),
-                    tags: managed_tags(),
+                    tags: claims.tags(),
                 }
                 .into(),
             ]),
             Some(current) => {
-                let claim = ownership::claim(&current.tags, adopt, || {
+                let claim = claims.claim(PROFILE, name, &current.tags, || {
                     not_ours("instance profile", name, &current.arn)
                 })?;
-                match claim {
-                    Claim::Ours | Claim::Adopted => Change::unchanged(PROFILE, name),
-                    Claim::Adopt => Change::new(PROFILE, name, Action::Update)
-                        .with_detail(Detail::Adopt)
+                match claims.tagging(&claim, &current.tags, claims.adopted_tags()) {
+                    None => Change::unchanged(PROFILE, name),
+                    Some((detail, tags)) => Change::new(PROFILE, name, Action::Update)
+                        .with_detail(detail)
                         .with_operations(vec![
                             ProfileOp::Tag {
                                 name: name.clone(),
-                                tags: ownership::adopted_tags(),
+                                tags,
                             }
                             .into(),
                         ]),
@@ -225,7 +225,7 @@ impl Resource for ProfileRoles {
     fn plan(
         desired: Option<&DesiredRoles>,
         observed: Option<&ObservedProfile>,
-        _adopt: bool,
+        _: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let current: &[String] = observed.map_or(&[], |o| o.roles.as_slice());
         let Some(desired) = desired else {
@@ -387,6 +387,8 @@ async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error
 mod tests {
     use super::*;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
 
     fn desired() -> DesiredProfile {
         DesiredProfile {
@@ -415,10 +417,12 @@ mod tests {
 
     #[test]
     fn a_new_profile_and_membership_are_created() {
-        let profile = InstanceProfile::plan(Some(&desired()), None, false).expect("plans");
+        let profile =
+            InstanceProfile::plan(Some(&desired()), None, &test_claims(false)).expect("plans");
         assert_eq!(profile[0].action, Action::Create);
         assert!(profile[0].depends_on.is_empty(), "created beside the role");
-        let membership = ProfileRoles::plan(Some(&lab_role()), None, false).expect("plans");
+        let membership =
+            ProfileRoles::plan(Some(&lab_role()), None, &test_claims(false)).expect("plans");
         assert_eq!(membership[0].action, Action::Create);
         assert_eq!(
             membership[0].operations,
@@ -432,9 +436,12 @@ mod tests {
     #[test]
     fn a_profile_holding_another_role_gets_ours_instead() {
         let observed = observed(&["someone-elses"], managed_tags());
-        let profile = InstanceProfile::plan(Some(&desired()), Some(&observed), false).expect("ok");
+        let profile = InstanceProfile::plan(Some(&desired()), Some(&observed), &test_claims(false))
+            .expect("ok");
         assert_eq!(profile[0].action, Action::Unchanged);
-        let membership = ProfileRoles::plan(Some(&lab_role()), Some(&observed), false).expect("ok");
+        let membership =
+            ProfileRoles::plan(Some(&lab_role()), Some(&observed), &test_claims(false))
+                .expect("ok");
         assert_eq!(membership[0].action, Action::Update);
         assert_eq!(
             membership[0].line(),
@@ -458,39 +465,44 @@ mod tests {
     #[test]
     fn an_untagged_profile_is_refused_unless_adopted() {
         let observed = observed(&["lab-role"], Tags::new());
-        assert!(InstanceProfile::plan(Some(&desired()), Some(&observed), false).is_err());
-        let adopted = InstanceProfile::plan(Some(&desired()), Some(&observed), true).expect("ok");
+        assert!(
+            InstanceProfile::plan(Some(&desired()), Some(&observed), &test_claims(false)).is_err()
+        );
+        let adopted = InstanceProfile::plan(Some(&desired()), Some(&observed), &test_claims(true))
+            .expect("ok");
         assert_eq!(adopted[0].action, Action::Update);
         assert_eq!(adopted[0].details, vec![Detail::Adopt]);
-        let membership = ProfileRoles::plan(Some(&lab_role()), Some(&observed), true).expect("ok");
+        let membership =
+            ProfileRoles::plan(Some(&lab_role()), Some(&observed), &test_claims(true)).expect("ok");
         assert_eq!(membership[0].action, Action::Unchanged);
     }
 
     #[test]
     fn teardown_empties_the_profile_and_deletes_only_ours() {
         let ours = observed(&["lab-role"], managed_tags());
-        let membership = ProfileRoles::plan(None, Some(&ours), false).expect("ok");
+        let membership = ProfileRoles::plan(None, Some(&ours), &test_claims(false)).expect("ok");
         assert_eq!(
             membership[0].line(),
             "- delete    iam-instance-profile-role lab (remove role lab-role)"
         );
-        let profile = InstanceProfile::plan(None, Some(&ours), false).expect("ok");
+        let profile = InstanceProfile::plan(None, Some(&ours), &test_claims(false)).expect("ok");
         assert_eq!(profile[0].action, Action::Delete);
         let empty = observed(&[], managed_tags());
         assert!(
-            ProfileRoles::plan(None, Some(&empty), false)
+            ProfileRoles::plan(None, Some(&empty), &test_claims(false))
                 .expect("ok")
                 .is_empty()
         );
         let theirs = observed(&["lab-role"], Tags::new());
-        let left = InstanceProfile::plan(None, Some(&theirs), false).expect("ok");
+        let left = InstanceProfile::plan(None, Some(&theirs), &test_claims(false)).expect("ok");
         assert_eq!(left[0].details, vec![Detail::LeftAlone]);
         // A role being deleted leaves a profile that is not provision's.
         let without = DesiredRoles {
             profile: "lab".into(),
             roles: vec![],
         };
-        let leave = ProfileRoles::plan(Some(&without), Some(&theirs), false).expect("ok");
+        let leave =
+            ProfileRoles::plan(Some(&without), Some(&theirs), &test_claims(false)).expect("ok");
         assert_eq!(
             leave[0].line(),
             "~ update    iam-instance-profile-role lab (remove role lab-role)"

@@ -19,6 +19,7 @@ pub(crate) mod tags;
 use crate::apply::{Execute, Executed, Report};
 use crate::aws::Clients;
 use crate::error::Error;
+use crate::resources::ownership::Claims;
 
 /// A plan line of the program, carrying its AWS requests.
 pub(crate) type Change = crate::plan::Change<Operation>;
@@ -42,12 +43,12 @@ pub(crate) trait Resource {
     async fn observe(clients: &Clients, query: &Self::Query) -> Result<Self::Observation, Error>;
 
     /// Plans the changes that turn `observed` into `desired`. Pure. `desired: None` means the
-    /// resource should not exist (teardown); `observed: None` that it does not. `adopt` lets the
-    /// command take over a same-named resource that provision did not create (see `ownership`).
+    /// resource should not exist (teardown); `observed: None` that it does not. `claims` says
+    /// whose resources the run may change or remove (see `ownership`).
     fn plan(
         desired: Option<&Self::Desired>,
         observed: Option<&Self::Observed>,
-        adopt: bool,
+        claims: &Claims,
     ) -> Result<Vec<Change>, Error>;
 
     /// Sends one request. Creating what already exists and deleting what is already gone count as

@@ -21,6 +21,7 @@ use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
 use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::ownership::Claims;
 use crate::resources::{Change, Resource};
 
 pub(crate) const OBJECT: Kind = Kind::new("s3-object");
@@ -169,7 +170,7 @@ impl Resource for Object {
     fn plan(
         desired: Option<&DesiredObject>,
         observed: Option<&ObservedObject>,
-        _adopt: bool,
+        _: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
             return Ok(Vec::new());
@@ -349,7 +350,7 @@ impl Resource for SiteFiles {
     fn plan(
         desired: Option<&DesiredSite>,
         observed: Option<&Listing>,
-        _adopt: bool,
+        _: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
             return Ok(Vec::new());
@@ -621,6 +622,8 @@ pub(crate) fn content_type(path: &Path) -> &'static str {
 mod tests {
     use super::*;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
 
     fn desired() -> DesiredObject {
         let bytes = b"[{\"dragon_name_str\": \"Atlas\"}]".to_vec();
@@ -635,7 +638,7 @@ mod tests {
     }
 
     fn plan(observed: Option<&ObservedObject>) -> Change {
-        Object::plan(Some(&desired()), observed, false)
+        Object::plan(Some(&desired()), observed, &test_claims(false))
             .expect("plans")
             .remove(0)
     }
@@ -672,7 +675,7 @@ mod tests {
         );
         assert_eq!(plan(None).action, Action::Create);
         assert!(
-            Object::plan(None, Some(&changed), false)
+            Object::plan(None, Some(&changed), &test_claims(false))
                 .expect("plans")
                 .is_empty(),
             "objects go with their bucket"
@@ -796,7 +799,7 @@ mod tests {
             },
         )]
         .into();
-        let change = SiteFiles::plan(Some(&desired), Some(&existing), false)
+        let change = SiteFiles::plan(Some(&desired), Some(&existing), &test_claims(false))
             .expect("plans")
             .remove(0);
         assert_eq!(change.action, Action::Update);

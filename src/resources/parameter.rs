@@ -12,7 +12,7 @@ use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind};
-use crate::resources::ownership::{self, Claim, MANAGED_BY_KEY, MANAGED_BY_VALUE, managed_tags};
+use crate::resources::ownership::{self, Claim, Claims, Holder, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -131,12 +131,12 @@ impl Resource for Parameter {
     fn plan(
         desired: Option<&DesiredParameter>,
         observed: Option<&ObservedParameter>,
-        adopt: bool,
+        claims: &Claims,
     ) -> Result<Vec<Change>, Error> {
         let Some(desired) = desired else {
             return Ok(observed
                 .map(|current| {
-                    ownership::delete_if_ours(
+                    claims.delete_if_ours(
                         &current.tags,
                         PARAMETER,
                         &current.name,
@@ -163,15 +163,32 @@ impl Resource for Parameter {
                         name: name.clone(),
                         value: value.clone(),
                         overwrite: false,
-                        tags: managed_tags(),
+                        tags: claims.tags(),
                     }
                     .into(),
                 ]),
             Some(current) if current.value == *value && current.kind == ParameterType::String => {
-                Change::unchanged(PARAMETER, name)
+                // The caller's own, made before owners: its owner is recorded.
+                let own = ownership::is_managed(&current.tags)
+                    && claims.holder(PARAMETER, name, &current.tags) == Holder::Caller;
+                match own
+                    .then(|| claims.tagging(&Claim::Ours, &current.tags, claims.tags()))
+                    .flatten()
+                {
+                    Some((detail, tags)) => Change::new(PARAMETER, name, Action::Update)
+                        .with_detail(detail)
+                        .with_operations(vec![
+                            ParameterOp::Tag {
+                                name: name.clone(),
+                                tags,
+                            }
+                            .into(),
+                        ]),
+                    None => Change::unchanged(PARAMETER, name),
+                }
             }
             Some(current) => {
-                let claim = ownership::claim(&current.tags, adopt, || {
+                let claim = claims.claim(PARAMETER, name, &current.tags, || {
                     Error::failed(format!(
                         "SSM parameter {name} already holds `{}` and was not created by provision",
                         current.value
@@ -205,12 +222,12 @@ impl Resource for Parameter {
                     }
                     .into(),
                 ];
-                if claim == Claim::Adopt {
-                    details.push(Detail::Adopt);
+                if let Some((detail, tags)) = claims.tagging(&claim, &current.tags, claims.tags()) {
+                    details.push(detail);
                     operations.push(
                         ParameterOp::Tag {
                             name: name.clone(),
-                            tags: managed_tags(),
+                            tags,
                         }
                         .into(),
                     );
@@ -330,6 +347,8 @@ pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
 mod tests {
     use super::*;
     use crate::resources::Operation;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
 
     fn observed(value: &str, managed: bool) -> ObservedParameter {
         ObservedParameter {
@@ -347,7 +366,7 @@ mod tests {
             value: "v".into(),
             arn: "arn:aws:ssm:us-east-1:1:parameter/p".into(),
         };
-        Parameter::plan(Some(&desired), observed, adopt).map(|mut c| c.remove(0))
+        Parameter::plan(Some(&desired), observed, &test_claims(adopt)).map(|mut c| c.remove(0))
     }
 
     #[test]
@@ -399,9 +418,11 @@ mod tests {
 
     #[test]
     fn teardown_deletes_only_tagged_parameters() {
-        let deleted = Parameter::plan(None, Some(&observed("v", true)), false).expect("plans");
+        let deleted =
+            Parameter::plan(None, Some(&observed("v", true)), &test_claims(false)).expect("plans");
         assert_eq!(deleted[0].action, Action::Delete);
-        let left = Parameter::plan(None, Some(&observed("v", false)), false).expect("plans");
+        let left =
+            Parameter::plan(None, Some(&observed("v", false)), &test_claims(false)).expect("plans");
         assert_eq!(left[0].details, vec![Detail::LeftAlone]);
     }
 }

@@ -19,6 +19,7 @@ use crate::resources::object::{
     md5_hex, scan_site,
 };
 use crate::resources::ownership;
+use crate::resources::ownership::Claims;
 use crate::resources::parameter::{DesiredParameter, PARAMETER, Parameter};
 use crate::resources::{Plan, Resource};
 use crate::state::ObservedState;
@@ -46,6 +47,7 @@ pub(crate) struct Inputs {
     body: Arc<Vec<u8>>,
     pub(crate) site: Site,
     adopt: bool,
+    take_over: bool,
 }
 
 impl Inputs {
@@ -91,6 +93,7 @@ impl Inputs {
             body: Arc::new(body),
             site,
             adopt: args.adopt.adopt,
+            take_over: args.adopt.take_over,
         })
     }
 
@@ -103,6 +106,7 @@ impl Inputs {
             body: Arc::new(lab_data::DEFAULT_DRAGONS.to_vec()),
             site: Site::AsMade,
             adopt: true,
+            take_over: true,
         }
     }
 }
@@ -117,7 +121,8 @@ pub(crate) struct DesiredState {
     /// The lab application's region, where it differs from the bucket's (said on the plan's
     /// parameter lines).
     pub(crate) app_region: Option<String>,
-    pub(crate) adopt: bool,
+    /// Whose resources the command may change (the caller's, and what the flags add).
+    pub(crate) claims: Claims,
 }
 
 impl DesiredState {
@@ -170,7 +175,11 @@ impl DesiredState {
                 parameter(KEY_PARAMETER, &inputs.key),
             ],
             app_region: (target.app_region != target.region).then(|| target.app_region.clone()),
-            adopt: inputs.adopt,
+            claims: Claims {
+                adopt: inputs.adopt,
+                take_over: inputs.take_over,
+                ..Claims::of(&target.owner)
+            },
         }
     }
 }
@@ -234,6 +243,7 @@ pub(crate) async fn observe(
         }
     };
     observed.parameters = parameters?;
+    crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
 
@@ -298,23 +308,27 @@ async fn observe_bucket(
 /// site files once the bucket allows their ACLs. Pure.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
     let name = &desired.bucket.name;
-    let adopt = desired.adopt;
+    let claims = &observed.knowing_creators(&desired.claims);
     let current = observed.buckets.get(name);
     let bucket_id = BUCKET.id(name.clone());
-    if !adopt
+    if !claims.adopt
         && let Some(keys) = observed.untagged_contents.get(name)
         && keys.iter().all(|k| *k == desired.object.key)
     {
         return Err(interrupted_creation(name, &desired.object.key, keys));
     }
-    let mut changes = Bucket::plan(Some(&desired.bucket), current, adopt)?;
+    let mut changes =
+        Bucket::plan(Some(&desired.bucket), current, claims).map_err(|e| match e.holder() {
+            Some(_) => e.with_hint("or choose a bucket of your own with --bucket"),
+            None => e,
+        })?;
 
     // The data waits for the bucket and its ownership setting: it is sent without an ACL, which
     // any ownership setting accepts, and lands after the setting is in force.
     let mut object = Object::plan(
         Some(&desired.object),
         observed.objects.get(&desired.object.name()),
-        adopt,
+        claims,
     )?;
     for dependency in [bucket_id.clone(), OWNERSHIP_CONTROLS.id(name.clone())] {
         object = wait_for(object, OBJECT, &dependency);
@@ -323,7 +337,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
 
     if let Some(site) = &desired.site {
         // Public-read uploads wait for the bucket to allow object ACLs.
-        let mut files = SiteFiles::plan(Some(site), observed.listings.get(name), adopt)?;
+        let mut files = SiteFiles::plan(Some(site), observed.listings.get(name), claims)?;
         for dependency in [
             bucket_id.clone(),
             OWNERSHIP_CONTROLS.id(name.clone()),
@@ -341,8 +355,9 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         let mut planned = Parameter::plan(
             Some(parameter),
             observed.parameters.get(&parameter.name),
-            adopt,
-        )?;
+            claims,
+        )
+        .map_err(|e| held_parameter(e, desired))?;
         if let Some(region) = &desired.app_region {
             planned = planned
                 .into_iter()
@@ -360,6 +375,30 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         });
     }
     Plan::new(changes, Vec::new())
+}
+
+/// Another owner's parameter: the lab's names are fixed, so students sharing an account collide on
+/// them by design; the refusal says what the course can do.
+fn held_parameter(error: Error, desired: &DesiredState) -> Error {
+    let Some(holder) = error.holder().map(str::to_string) else {
+        return error;
+    };
+    let names: Vec<&str> = desired.parameters.iter().map(|p| p.name.as_str()).collect();
+    error.replacing_hints(vec![
+        format!(
+            "the lab application reads fixed parameter names ({}), so students who share one \
+                 account collide on them by design; the course's options: one account per \
+                 student (AWS Organizations, or a lab sandbox each), or a prefix per student — \
+                 --parameter-prefix /<you>/ here, with the lab application changed to read \
+                 /<you>/{}",
+            names.join(", "),
+            crate::lab::BUCKET_PARAMETER
+        ),
+        format!(
+            "or pass --take-over to point them at your bucket: the lab of {holder} then reads \
+                 your data, and their set-up refuses until they take the parameters back"
+        ),
+    ])
 }
 
 /// The refusal for an untagged bucket that looks like an earlier run's interrupted creation: it
@@ -389,10 +428,13 @@ mod tests {
     use aws_sdk_s3::types::ObjectOwnership;
 
     use super::*;
+
     use crate::lab::test_target;
     use crate::plan::{Action, Detail};
     use crate::resources::bucket::{BUCKET_TAGS, ObservedBucket};
     use crate::resources::ownership::MANAGED_BY_KEY;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
     use crate::state::fake;
 
@@ -580,7 +622,7 @@ mod tests {
         let error = plan(&desired(), &observed).expect_err("untagged");
         assert!(error.hints()[0].contains("--adopt"));
         let adopting = DesiredState {
-            adopt: true,
+            claims: test_claims(true),
             ..desired()
         };
         let adopted = plan(&adopting, &observed).expect("adopted");
@@ -642,7 +684,7 @@ mod tests {
         assert!(error.message().contains("not created by provision"));
         // With --adopt it is taken over.
         let adopting = DesiredState {
-            adopt: true,
+            claims: test_claims(true),
             ..desired
         };
         assert!(plan(&adopting, &observed).is_ok());

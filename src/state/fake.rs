@@ -23,7 +23,9 @@ use crate::input::RoleName;
 use crate::lab::INLINE_POLICY_NAME;
 use crate::plan::{PublicAccess, ResourceId};
 use crate::policy;
-use crate::resources::association::{AssociationOp, ObservedAssociation, ObservedInstance};
+use crate::resources::association::{
+    AssociationOp, ObservedAssociation, ObservedInstance, Recorded,
+};
 use crate::resources::bucket::{BucketOp, ObservedBucket, Presence};
 use crate::resources::iam_role::{ObservedRole, RoleOp};
 use crate::resources::instance_profile::{MembershipOp, ObservedProfile, ProfileOp};
@@ -42,6 +44,7 @@ pub(crate) fn names() -> NamesArgs {
             instance_profile_name: None,
         },
         bucket: BucketArg { bucket: None },
+        all_owners: false,
     }
 }
 
@@ -258,11 +261,15 @@ impl FakeAws {
                 AssociationOp::Record {
                     instance_id,
                     profile_name,
+                    owner,
                 } => {
-                    world
-                        .instances
-                        .recorded
-                        .insert(instance_id.clone(), profile_name.clone());
+                    world.instances.recorded.insert(
+                        instance_id.clone(),
+                        Recorded {
+                            profile: profile_name.clone(),
+                            owner: Some(owner.clone()),
+                        },
+                    );
                 }
                 AssociationOp::Forget { instance_id } => {
                     world.instances.recorded.remove(instance_id);

@@ -16,6 +16,7 @@ use crate::resources::iam_role::{DesiredRole, ObservedRole, ROLE, Role, RoleQuer
 use crate::resources::instance_profile::{
     DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
+use crate::resources::ownership::Claims;
 use crate::resources::{Change, Plan, Resource};
 use crate::state::ObservedState;
 use crate::template::{self, Template, Values};
@@ -32,6 +33,7 @@ pub(crate) struct Inputs {
     all_matching: bool,
     bucket: Option<String>,
     adopt: bool,
+    take_over: bool,
     prune: bool,
     replace: bool,
     propagation: PropagationPolicy,
@@ -70,6 +72,7 @@ impl Inputs {
             all_matching: args.all_matching,
             bucket: args.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
             adopt: args.adopt.adopt,
+            take_over: args.adopt.take_over,
             replace: args.replace,
             prune: args.prune,
             propagation: PropagationPolicy::with_timeout(args.propagation_timeout),
@@ -99,6 +102,7 @@ impl Inputs {
             all_matching: false,
             bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
             adopt: true,
+            take_over: true,
             replace: false,
             prune: false,
             propagation: PropagationPolicy::with_timeout(std::time::Duration::ZERO),
@@ -122,7 +126,8 @@ pub(crate) struct DesiredState {
     pub(crate) membership: DesiredRoles,
     pub(crate) instances: Option<Instances>,
     pub(crate) propagation: PropagationPolicy,
-    pub(crate) adopt: bool,
+    /// Whose resources the command may change (the caller's, and what the flags add).
+    pub(crate) claims: Claims,
     pub(crate) replace: bool,
     /// AWS's managed policy a Systems Manager-connected instance needs
     /// (`AmazonSSMManagedInstanceCore` in the target's partition).
@@ -176,7 +181,11 @@ impl DesiredState {
                 all_matching: inputs.all_matching,
             }),
             propagation: inputs.propagation,
-            adopt: inputs.adopt,
+            claims: Claims {
+                adopt: inputs.adopt,
+                take_over: inputs.take_over,
+                ..Claims::of(&target.owner)
+            },
             replace: inputs.replace,
             ssm_core_policy: target.aws_managed_policy(SSM_CORE_POLICY),
             warnings,
@@ -232,7 +241,9 @@ pub(crate) async fn observe(
     observed.add_role(role?);
     observed.add_profile(profile?);
     observed.instances = instances?.unwrap_or_default();
-    Ok((Target::new(identity?, aws), observed))
+    let target = Target::new(identity?, aws);
+    crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
+    Ok((target, observed))
 }
 
 /// The role (with its policies) and the profile are planned side by side; the membership waits
@@ -279,13 +290,14 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             instance.id
         ));
     }
-    let mut changes = Role::plan(Some(&role), observed.roles.get(role_name), desired.adopt)?;
-    changes.extend(InstanceProfile::plan(
-        Some(&desired.profile),
-        current_profile,
-        desired.adopt,
-    )?);
-    let membership = ProfileRoles::plan(Some(&desired.membership), current_profile, desired.adopt)?;
+    let claims = observed.knowing_creators(&desired.claims);
+    let mut changes =
+        Role::plan(Some(&role), observed.roles.get(role_name), &claims).map_err(held_iam)?;
+    changes.extend(
+        InstanceProfile::plan(Some(&desired.profile), current_profile, &claims)
+            .map_err(held_iam)?,
+    );
+    let membership = ProfileRoles::plan(Some(&desired.membership), current_profile, &claims)?;
     let membership = wait_for(membership, MEMBERSHIP, &ROLE.id(role_name.clone()));
     changes.extend(wait_for(
         membership,
@@ -300,10 +312,10 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             profile_arn: profile_arn.clone(),
             propagation: desired.propagation,
             replace: desired.replace,
-            record: false,
+            record: None,
             instance,
         };
-        let planned = plan_association(&association, observed, desired.adopt, &mut reminders)?;
+        let planned = plan_association(&association, observed, &claims, &mut reminders)?;
         changes.extend(wait_for(
             planned,
             ASSOCIATION,
@@ -336,6 +348,7 @@ pub(crate) async fn observe_existing(
 /// role (an instance given an empty profile gets no credentials). Pure.
 pub(crate) fn plan_existing(
     inputs: &Inputs,
+    target: &Target,
     name: &str,
     observed: &ObservedState,
     permissions_warning: Option<String>,
@@ -372,13 +385,13 @@ pub(crate) fn plan_existing(
             profile_arn: profile.arn.clone(),
             propagation: inputs.propagation,
             replace: inputs.replace,
-            record: true,
+            record: Some(target.owner.clone()),
             instance,
         };
         changes.extend(plan_association(
             &association,
             observed,
-            false,
+            &Claims::of(&target.owner),
             &mut reminders,
         )?);
     }
@@ -476,18 +489,29 @@ pub(crate) async fn check_lab_reads(
 fn plan_association(
     association: &DesiredAssociation,
     observed: &ObservedState,
-    adopt: bool,
+    claims: &Claims,
     reminders: &mut Vec<String>,
 ) -> Result<Vec<Change>, Error> {
     let current = observed
         .instances
         .associations
         .get(&association.instance.id);
-    let planned = Association::plan(Some(association), current, adopt)?;
+    let planned = Association::plan(Some(association), current, claims)?;
     if association.instance.cloud9 && planned.iter().any(|c| c.action != Action::Unchanged) {
         reminders.push(cloud9_reminder(&association.instance.id));
     }
     Ok(planned)
+}
+
+/// Another owner's role or profile: the caller can use names of their own.
+fn held_iam(error: Error) -> Error {
+    match error.holder().is_some() {
+        true => error.with_hint(
+            "or use names of your own: --role-name NAME --profile-name NAME (students sharing \
+             an account each need their own)",
+        ),
+        false => error,
+    }
 }
 
 fn cloud9_reminder(instance: &str) -> String {
@@ -508,12 +532,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
     use crate::input::TagFilter;
     use crate::lab::test_target;
     use crate::plan::{Action, Detail, Drift};
     use crate::resources::association::ObservedInstance;
     use crate::resources::iam_role::ROLE_POLICY;
     use crate::resources::ownership::MANAGED_BY_KEY;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::state::fake;
 
     fn inputs() -> Inputs {
@@ -709,7 +736,7 @@ mod tests {
             );
             assert!(error.hints()[0].contains("--adopt"));
             let adopting = DesiredState {
-                adopt: true,
+                claims: test_claims(true),
                 ..desired()
             };
             let adopted = plan(&adopting, &observed).expect("adopted");

@@ -9,6 +9,7 @@
 //! | `dragons-lab`      | [`dragons_lab`]      |
 //! | `teardown`, `status` (discovery) | [`teardown`] |
 
+pub(crate) mod creators;
 pub(crate) mod dragons_lab;
 pub(crate) mod instance_profile;
 pub(crate) mod teardown;
@@ -18,12 +19,18 @@ pub(crate) mod fake;
 
 use std::collections::BTreeMap;
 
+use crate::plan::Kind;
 use crate::resources::association::InstanceObservation;
+use crate::resources::bucket::BUCKET;
 use crate::resources::bucket::ObservedBucket;
 use crate::resources::iam_role::ObservedRole;
+use crate::resources::iam_role::ROLE;
 use crate::resources::instance_profile::ObservedProfile;
+use crate::resources::instance_profile::PROFILE;
 use crate::resources::object::{Listing, ObservedObject};
-use crate::resources::parameter::ObservedParameter;
+use crate::resources::ownership::{Claims, Creator, OWNER_KEY};
+use crate::resources::parameter::{ObservedParameter, PARAMETER};
+use crate::resources::tags::Tags;
 
 /// Everything a command read from AWS. A resource absent from its map does not exist (or was not
 /// looked for: each command reads what its plan needs).
@@ -42,9 +49,37 @@ pub(crate) struct ObservedState {
     /// The first keys (at most two) of a bucket of the caller's that is not tagged as provision's:
     /// enough to tell an interrupted creation (empty, or only the data) from someone's bucket.
     pub(crate) untagged_contents: BTreeMap<String, Vec<String>>,
+    /// Who AWS says created the resources provision tagged before it recorded owners.
+    pub(crate) creators: BTreeMap<(Kind, String), Creator>,
 }
 
 impl ObservedState {
+    /// `claims`, knowing who created the resources made before owners.
+    pub(crate) fn knowing_creators(&self, claims: &Claims) -> Claims {
+        let mut claims = claims.clone();
+        claims.creators.extend(self.creators.clone());
+        claims
+    }
+
+    /// Drops what `status` and `teardown` do not consider: provision's resources that other
+    /// owners hold (unless `--all-owners`). Returns the owners of what was dropped, with how many.
+    pub(crate) fn retain_considered(&mut self, claims: &Claims) -> BTreeMap<String, usize> {
+        let mut others: BTreeMap<String, usize> = BTreeMap::new();
+        let mut keep = |kind: Kind, name: &str, tags: &Tags| {
+            let kept = claims.considers(kind, name, tags);
+            if !kept && let Some(owner) = tags.get(OWNER_KEY) {
+                *others.entry(owner.clone()).or_default() += 1;
+            }
+            kept
+        };
+        self.roles.retain(|name, r| keep(ROLE, name, &r.tags));
+        self.profiles.retain(|name, p| keep(PROFILE, name, &p.tags));
+        self.buckets.retain(|name, b| keep(BUCKET, name, &b.tags));
+        self.parameters
+            .retain(|name, p| keep(PARAMETER, name, &p.tags));
+        others
+    }
+
     pub(crate) fn add_role(&mut self, role: Option<ObservedRole>) {
         if let Some(role) = role {
             self.roles.insert(role.name.clone(), role);

@@ -19,16 +19,18 @@ use crate::resources::iam_role::{ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
     DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
-use crate::resources::ownership::{is_created, is_managed};
+use crate::resources::ownership::{Claims, is_created, is_managed};
 use crate::resources::parameter::{self, Parameter};
 use crate::resources::{Change, Plan, Resource};
-use crate::state::ObservedState;
+use crate::state::{ObservedState, creators};
 
 /// What teardown removes: nothing of what it finds should exist, but for what it is told to keep.
 #[derive(Debug, Clone)]
 pub(crate) struct DesiredState {
     /// Keep the buckets and their contents (`--keep-data`).
     pub(crate) keep_data: bool,
+    /// Whose resources it removes: the caller's, or everyone's with `--all-owners`.
+    pub(crate) claims: Claims,
 }
 
 /// Where to look.
@@ -86,6 +88,7 @@ pub(crate) async fn discover(
         }
         observed.parameters = parameters;
     }
+    creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
 
@@ -216,37 +219,64 @@ async fn discover_parameters(
     Parameter::observe(clients, &names).await
 }
 
+/// The warning for what other owners hold, which a run without `--all-owners` leaves out.
+pub(crate) fn others_left_out(
+    others: &std::collections::BTreeMap<String, usize>,
+) -> Option<String> {
+    if others.is_empty() {
+        return None;
+    }
+    let count: usize = others.values().sum();
+    let whose: Vec<String> = others
+        .iter()
+        .map(|(owner, n)| format!("{} ({n})", crate::owners::short(owner)))
+        .collect();
+    Some(format!(
+        "left out {count} resource{} of provision's that other owners hold: {}; --all-owners \
+         includes them",
+        if count == 1 { "" } else { "s" },
+        whose.join(", ")
+    ))
+}
+
 /// Plans the removal of everything observed. Pure.
 ///
 /// Order: a profile's associations with instances, then its roles leave it, then it is deleted; a
 /// role's inline policies and attachments, and its membership of every profile, go before the
 /// role. A role provision deletes also leaves a profile that provision leaves alone.
+///
+/// Only the caller's resources are considered (everyone's with `--all-owners`); what other owners
+/// hold is left out, and a warning says whose.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
+    let claims = &observed.knowing_creators(&desired.claims);
+    let mut observed = observed.clone();
+    let others = observed.retain_considered(claims);
+    let observed = &observed;
     let mut changes = Vec::new();
     let deleted_roles: BTreeSet<&str> = observed
         .roles
         .values()
-        .filter(|r| is_created(&r.tags))
+        .filter(|r| claims.removes(ROLE, &r.name, &r.tags))
         .map(|r| r.name.as_str())
         .collect();
     let mut memberships: BTreeSet<String> = BTreeSet::new();
     for profile in observed.profiles.values() {
-        let membership = if is_created(&profile.tags) {
+        let membership = if claims.removes(PROFILE, &profile.name, &profile.tags) {
             let associations: Vec<Change> = observed
                 .instances
                 .associations
                 .values()
                 .filter(|a| a.profile_arn == profile.arn)
-                .map(|a| Association::plan(None, Some(a), false))
+                .map(|a| Association::plan(None, Some(a), claims))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .flatten()
                 .collect();
-            let mut membership = ProfileRoles::plan(None, Some(profile), false)?;
+            let mut membership = ProfileRoles::plan(None, Some(profile), claims)?;
             for association in &associations {
                 membership = wait_for(membership, MEMBERSHIP, &association.id());
             }
-            let mut removal = InstanceProfile::plan(None, Some(profile), false)?;
+            let mut removal = InstanceProfile::plan(None, Some(profile), claims)?;
             // Without roles, the profile waits for the associations directly.
             for before in membership.iter().chain(&associations) {
                 removal = wait_for(removal, PROFILE, &before.id());
@@ -256,7 +286,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             changes.extend(removal);
             membership
         } else {
-            changes.extend(InstanceProfile::plan(None, Some(profile), false)?);
+            changes.extend(InstanceProfile::plan(None, Some(profile), claims)?);
             // Someone else's profile keeps its other roles; the roles provision deletes leave it.
             let keeps: Vec<String> = profile
                 .roles
@@ -271,7 +301,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
                 profile: profile.name.clone(),
                 roles: keeps,
             };
-            let membership = ProfileRoles::plan(Some(&desired), Some(profile), false)?;
+            let membership = ProfileRoles::plan(Some(&desired), Some(profile), claims)?;
             changes.extend(membership.iter().cloned());
             membership
         };
@@ -289,10 +319,10 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         if created_profiles.contains(association.profile_arn.as_str()) {
             continue;
         }
-        changes.extend(recorded_removal(&observed.instances, association));
+        changes.extend(recorded_removal(&observed.instances, association, claims));
     }
     for role in observed.roles.values() {
-        let mut removal = Role::plan(None, Some(role), false)?;
+        let mut removal = Role::plan(None, Some(role), claims)?;
         for profile in role
             .instance_profiles
             .iter()
@@ -303,19 +333,19 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         changes.extend(removal);
     }
     for bucket in observed.buckets.values() {
-        if desired.keep_data && is_managed(&bucket.tags) {
+        if desired.keep_data && claims.removes(BUCKET, &bucket.name, &bucket.tags) {
             let mut kept = Change::unchanged(BUCKET, &bucket.name)
                 .with_detail(Detail::note("kept (--keep-data)"));
             kept.arn = bucket.arn.clone();
             changes.push(kept);
         } else {
-            changes.extend(Bucket::plan(None, Some(bucket), false)?);
+            changes.extend(Bucket::plan(None, Some(bucket), claims)?);
         }
     }
     for parameter in observed.parameters.values() {
-        changes.extend(Parameter::plan(None, Some(parameter), false)?);
+        changes.extend(Parameter::plan(None, Some(parameter), claims)?);
     }
-    Plan::new(changes, Vec::new())
+    Plan::new(changes, others_left_out(&others).into_iter().collect())
 }
 
 #[cfg(test)]
@@ -326,13 +356,18 @@ mod tests {
     use aws_sdk_ssm::types::ParameterType;
 
     use super::*;
+
     use crate::plan::Action;
     use crate::resources::Operation;
-    use crate::resources::association::{ASSOCIATION, AssociationOp, ObservedAssociation};
+    use crate::resources::association::{
+        ASSOCIATION, AssociationOp, ObservedAssociation, Recorded,
+    };
     use crate::resources::bucket::{BucketOp, Presence};
     use crate::resources::iam_role::{ObservedRole, ROLE_POLICY};
     use crate::resources::instance_profile::{MembershipOp, ObservedProfile};
-    use crate::resources::ownership::managed_tags;
+    use crate::resources::ownership::TEST_OWNER;
+    #[allow(unused_imports)]
+    use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
     use crate::resources::tags::Tags;
     use crate::state::{dragons_lab, fake, instance_profile};
@@ -385,7 +420,10 @@ mod tests {
     }
 
     fn remove_all() -> DesiredState {
-        DesiredState { keep_data: false }
+        DesiredState {
+            keep_data: false,
+            claims: test_claims(false),
+        }
     }
 
     #[test]
@@ -440,7 +478,14 @@ mod tests {
             public_access: None,
             tags: managed_tags(),
         }));
-        let kept = plan(&DesiredState { keep_data: true }, &observed).expect("plans");
+        let kept = plan(
+            &DesiredState {
+                keep_data: true,
+                claims: test_claims(false),
+            },
+            &observed,
+        )
+        .expect("plans");
         let bucket = kept
             .find(BUCKET, "dragons-lab-1-us-east-1")
             .expect("bucket");
@@ -510,7 +555,7 @@ mod tests {
     fn only_the_association_provision_recorded_goes_with_an_existing_profile() {
         let lab = "arn:aws:iam::1:instance-profile/LabInstanceProfile";
         let mut observed = ObservedState::default();
-        for instance in ["i-mine", "i-theirs", "i-changed"] {
+        for instance in ["i-mine", "i-theirs", "i-changed", "i-classmate", "i-old"] {
             observed.instances.associations.insert(
                 instance.into(),
                 ObservedAssociation {
@@ -521,10 +566,30 @@ mod tests {
                 },
             );
         }
+        let recorded = |profile: &str, owner: Option<&str>| Recorded {
+            profile: profile.to_string(),
+            owner: owner.map(str::to_string),
+        };
         observed.instances.recorded = BTreeMap::from([
-            ("i-mine".to_string(), "LabInstanceProfile".to_string()),
+            (
+                "i-mine".to_string(),
+                recorded("LabInstanceProfile", Some(TEST_OWNER)),
+            ),
             // Recorded, but someone has since associated another profile: not provision's.
-            ("i-changed".to_string(), "OtherProfile".to_string()),
+            (
+                "i-changed".to_string(),
+                recorded("OtherProfile", Some(TEST_OWNER)),
+            ),
+            // Another student's association: not even listed.
+            (
+                "i-classmate".to_string(),
+                recorded(
+                    "LabInstanceProfile",
+                    Some("arn:aws:iam::123456789012:user/other"),
+                ),
+            ),
+            // Recorded before owners: listed, left alone.
+            ("i-old".to_string(), recorded("LabInstanceProfile", None)),
         ]);
         let plan = plan(&remove_all(), &observed).expect("plans");
         let lines: Vec<String> = plan.changes().iter().map(|c| c.line()).collect();
@@ -532,7 +597,9 @@ mod tests {
             lines,
             [
                 "- delete    ec2-instance-profile-association i-mine (disassociate iip-assoc-i-mine \
-              (made by provision with LabInstanceProfile))"
+              (made by provision with LabInstanceProfile))",
+                "= unchanged ec2-instance-profile-association i-old (left alone (owner unknown: made \
+              before provision recorded owners; --all-owners includes it))"
             ]
         );
         assert!(matches!(
