@@ -30,7 +30,7 @@ use tokio::sync::OnceCell;
 
 use crate::cli::GlobalArgs;
 use crate::error::{Error, aws_error, error_chain, expired_credentials};
-use crate::input::{self, EndpointUrl};
+use crate::input::{self, EndpointUrl, ParameterPrefix};
 use crate::requests;
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
@@ -318,6 +318,8 @@ pub(crate) struct Aws {
     pub(crate) region: String,
     /// Where the lab application reads its parameters (`--app-region`).
     pub(crate) app_region: String,
+    /// Before the lab's parameter names (`--parameter-prefix`).
+    pub(crate) parameter_prefix: ParameterPrefix,
     /// The endpoint override, from `--endpoint-url` or `AWS_ENDPOINT_URL`.
     pub(crate) endpoint: Option<String>,
     /// The profile selected (`--profile`, `AWS_PROFILE`, else `default`).
@@ -450,6 +452,7 @@ impl Aws {
             config,
             region,
             app_region: global.app_region.clone(),
+            parameter_prefix: global.parameter_prefix.clone(),
             endpoint,
             profile,
             source,

@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::input::{
-    BucketName, EndpointUrl, InstanceId, ObjectKey, PolicyArn, ProfileName, Region, RoleName,
-    TagFilter, parse_duration, parse_timeout,
+    BucketName, EndpointUrl, InstanceId, ObjectKey, ParameterPrefix, PolicyArn, ProfileName,
+    Region, RoleName, TagFilter, parse_duration, parse_timeout,
 };
 
 /// This run's command line, quoted for a POSIX shell (to resume it, or to suggest a variant).
@@ -79,6 +79,11 @@ pub(crate) struct GlobalArgs {
     /// us-east-1, whatever region the bucket is in.
     #[arg(long, global = true, value_name = "REGION", env = "PROVISION_APP_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub(crate) app_region: String,
+
+    /// Put before the lab's SSM parameter names — a path like /course/alice/ or a prefix like
+    /// alice_ — for students sharing one account, with the lab application changed to read them.
+    #[arg(long, global = true, value_name = "PREFIX", env = "PROVISION_PARAMETER_PREFIX", default_value = "", hide_default_value = true, value_parser = ParameterPrefix::parse)]
+    pub(crate) parameter_prefix: ParameterPrefix,
 
     /// Send every request to this endpoint, e.g. a local emulator [default: AWS_ENDPOINT_URL].
     #[arg(long, global = true, value_name = "URL", value_parser = parse_endpoint_url)]

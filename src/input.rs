@@ -464,6 +464,66 @@ impl ProfileName {
     }
 }
 
+/// `--parameter-prefix`: put before the lab's parameter names, for a course whose students share
+/// one account and whose lab application was changed to read its own names. Either a path,
+/// `/course/alice/` (the names become `/course/alice/dragon_data_bucket_name`), or a plain prefix,
+/// `alice_`. SSM's rules ("Creating Systems Manager parameters", AWS Systems Manager User Guide):
+/// letters, digits and `_.-` (and `/` in a path, which starts with `/`); no name may begin with
+/// `aws` or `ssm`; at most 15 levels; a name is at most 1011 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct ParameterPrefix(String);
+
+impl ParameterPrefix {
+    /// The longest lab parameter name, which the prefix goes before.
+    const LONGEST_NAME: usize = "dragon_data_bucket_name".len();
+
+    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
+        let invalid = |why: &str| {
+            Error::usage(format!("`{text}` is not a parameter prefix: {why}")).with_hint(
+                "give a path like /course/alice/ or a plain prefix like alice_ (letters, digits, \
+                 _ . - and /)",
+            )
+        };
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        if let Some(bad) = text
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "_.-/".contains(*c)))
+        {
+            return Err(invalid(&format!("`{bad}` is not allowed")));
+        }
+        if text.contains('/') {
+            if !text.starts_with('/') || !text.ends_with('/') {
+                return Err(invalid("a path starts and ends with /"));
+            }
+            if text.contains("//") {
+                return Err(invalid("a path has no empty level"));
+            }
+            if text.matches('/').count() > 15 {
+                return Err(invalid("a parameter name has at most 15 levels"));
+            }
+        }
+        let first = text.trim_start_matches('/').to_ascii_lowercase();
+        if first.starts_with("aws") || first.starts_with("ssm") {
+            return Err(invalid("names beginning with aws or ssm are reserved"));
+        }
+        if text.len() + Self::LONGEST_NAME > 1011 {
+            return Err(invalid("a parameter name is at most 1011 characters"));
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix as it appears in a parameter's ARN (`parameter/course/alice/…`).
+    pub(crate) fn arn_path(&self) -> &str {
+        self.0.trim_start_matches('/')
+    }
+}
+
 /// The longest duration any flag accepts: waits are bounded, and a day is beyond every one of them.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
@@ -537,6 +597,33 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Duration, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_prefixes_follow_ssms_naming_rules() {
+        for good in ["", "/course/alice/", "/alice/", "alice_", "cs101.alice-"] {
+            assert_eq!(ParameterPrefix::parse(good).expect(good).as_str(), good);
+        }
+        assert_eq!(
+            ParameterPrefix::parse("/course/alice/")
+                .expect("path")
+                .arn_path(),
+            "course/alice/"
+        );
+        let deep = format!("{}/", "/a".repeat(16));
+        for (bad, why) in [
+            ("/course/alice", "starts and ends with /"),
+            ("course/alice/", "starts and ends with /"),
+            ("/course//alice/", "no empty level"),
+            ("alice bob", "` ` is not allowed"),
+            ("/aws/alice/", "reserved"),
+            ("SSM_", "reserved"),
+            (deep.as_str(), "15 levels"),
+        ] {
+            let error = ParameterPrefix::parse(bad).expect_err(bad);
+            assert!(error.message().contains(why), "{bad}: {error}");
+            assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        }
+    }
 
     #[test]
     fn tag_filters_are_checked() {

@@ -3,6 +3,7 @@
 //! ARNs that follow from them. Every command's desired state is built from these.
 
 use crate::aws::Identity;
+use crate::input::ParameterPrefix;
 
 /// Every resource provision creates in IAM lives under this path, so teardown can find them.
 pub(crate) const IAM_PATH: &str = "/provision/";
@@ -22,9 +23,11 @@ pub(crate) const LAB_BUCKET_PREFIX: &str = "dragons-lab-";
 /// partition's: [`Target::aws_managed_policy`]).
 pub(crate) const ADMINISTRATOR_ACCESS: &str = "AdministratorAccess";
 
-/// The lab's two parameter names.
-pub(crate) fn parameter_names() -> Vec<String> {
-    vec![BUCKET_PARAMETER.to_string(), KEY_PARAMETER.to_string()]
+/// The lab's two parameter names, after `prefix` (`--parameter-prefix`).
+pub(crate) fn parameter_names(prefix: &ParameterPrefix) -> Vec<String> {
+    [BUCKET_PARAMETER, KEY_PARAMETER]
+        .map(|name| format!("{}{name}", prefix.as_str()))
+        .to_vec()
 }
 
 /// The account, partition and regions a run acts on.
@@ -38,6 +41,8 @@ pub(crate) struct Target {
     pub(crate) app_region: String,
     /// The caller's `provision:owner` value (see `owners`).
     pub(crate) owner: String,
+    /// Before the lab's parameter names (`--parameter-prefix`).
+    pub(crate) parameter_prefix: ParameterPrefix,
 }
 
 impl Target {
@@ -48,6 +53,7 @@ impl Target {
             region: aws.region.clone(),
             app_region: aws.app_region.clone(),
             owner: crate::owners::owner_of(&identity.arn),
+            parameter_prefix: aws.parameter_prefix.clone(),
         }
     }
 
@@ -80,6 +86,16 @@ impl Target {
         )
     }
 
+    /// The parameter naming the lab bucket, after the prefix.
+    pub(crate) fn bucket_parameter(&self) -> String {
+        format!("{}{BUCKET_PARAMETER}", self.parameter_prefix.as_str())
+    }
+
+    /// The parameter naming the data object's key, after the prefix.
+    pub(crate) fn key_parameter(&self) -> String {
+        format!("{}{KEY_PARAMETER}", self.parameter_prefix.as_str())
+    }
+
     pub(crate) fn parameter_arn(&self, name: &str) -> String {
         format!(
             "arn:{}:ssm:{}:{}:parameter/{}",
@@ -107,6 +123,7 @@ pub(crate) fn test_target(region: &str) -> Target {
         region: region.into(),
         app_region: "us-east-1".into(),
         owner: "arn:aws:iam::123456789012:user/student".into(),
+        parameter_prefix: ParameterPrefix::default(),
     }
 }
 
@@ -122,6 +139,7 @@ mod tests {
             region: "cn-north-1".into(),
             app_region: "cn-northwest-1".into(),
             owner: String::new(),
+            parameter_prefix: ParameterPrefix::parse("/cs101/ada/").expect("a prefix"),
         };
         assert_eq!(
             target.default_bucket(),
@@ -132,8 +150,12 @@ mod tests {
             "arn:aws-cn:iam::123456789012:role/provision/lab"
         );
         assert_eq!(
-            target.parameter_arn(BUCKET_PARAMETER),
-            "arn:aws-cn:ssm:cn-northwest-1:123456789012:parameter/dragon_data_bucket_name"
+            target.bucket_parameter(),
+            "/cs101/ada/dragon_data_bucket_name"
+        );
+        assert_eq!(
+            target.parameter_arn(&target.bucket_parameter()),
+            "arn:aws-cn:ssm:cn-northwest-1:123456789012:parameter/cs101/ada/dragon_data_bucket_name"
         );
         assert_eq!(
             target.object_arn("b", "dragons.json"),

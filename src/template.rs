@@ -7,13 +7,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::input::{BucketName, PARTITIONS, Region, RoleName, is_account_id};
+use crate::input::{BucketName, PARTITIONS, ParameterPrefix, Region, RoleName, is_account_id};
 
 /// The placeholders a template may use.
 pub(crate) const PLACEHOLDERS: &[&str] = &[
     "account_id",
     "region",
     "app_region",
+    "parameter_path",
     "partition",
     "bucket",
     "role_name",
@@ -36,6 +37,8 @@ pub(crate) struct Values<'a> {
     pub(crate) region: &'a str,
     /// Where the lab application reads its parameters (`--app-region`).
     pub(crate) app_region: &'a str,
+    /// `--parameter-prefix` as it appears in a parameter's ARN: `course/alice/` (or empty).
+    pub(crate) parameter_path: &'a str,
     pub(crate) partition: &'a str,
     pub(crate) bucket: &'a str,
     pub(crate) role_name: &'a str,
@@ -47,6 +50,7 @@ impl Values<'_> {
             "account_id" => self.account_id,
             "region" => self.region,
             "app_region" => self.app_region,
+            "parameter_path" => self.parameter_path,
             "partition" => self.partition,
             "bucket" => self.bucket,
             "role_name" => self.role_name,
@@ -85,6 +89,7 @@ impl Template {
             account_id: "123456789012",
             region: "us-east-1",
             app_region: "us-east-1",
+            parameter_path: "",
             partition: "aws",
             bucket: "sample-bucket",
             role_name: "sample-role",
@@ -154,6 +159,11 @@ impl Values<'_> {
         RoleName::parse(self.role_name)?;
         Region::parse(self.region)?;
         Region::parse(self.app_region)?;
+        // The path of a prefix that is a path (`course/alice/`), or a plain prefix.
+        match self.parameter_path.contains('/') {
+            true => ParameterPrefix::parse(&format!("/{}", self.parameter_path))?,
+            false => ParameterPrefix::parse(self.parameter_path)?,
+        };
         if !is_account_id(self.account_id) {
             return Err(Error::failed(format!(
                 "`{}` is not an AWS account id (12 digits)",
@@ -250,6 +260,7 @@ mod tests {
             account_id: "111122223333",
             region: "ca-central-1",
             app_region: "us-east-1",
+            parameter_path: "",
             partition: "aws",
             bucket: "lab-bucket",
             role_name: "lab-role",
@@ -363,6 +374,7 @@ mod tests {
             ("region", "us east 1"),
             ("app_region", "us-east-1\""),
             ("partition", "aws\""),
+            ("parameter_path", "a\"/"),
             ("role_name", "a b"),
         ] {
             let mut v = values();
@@ -371,6 +383,7 @@ mod tests {
                 "region" => v.region = bad,
                 "app_region" => v.app_region = bad,
                 "partition" => v.partition = bad,
+                "parameter_path" => v.parameter_path = bad,
                 _ => v.role_name = bad,
             }
             assert!(template.render(&v).is_err(), "{field}={bad}");

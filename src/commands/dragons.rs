@@ -45,11 +45,13 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
     // The parameters are read where the lab application reads them (--app-region, us-east-1 by
     // default); the bucket wherever it is, following S3's redirect as boto3 does.
     let clients = aws.clients();
+    let [bucket_parameter, key_parameter] = [BUCKET_PARAMETER, KEY_PARAMETER]
+        .map(|name| format!("{}{name}", aws.parameter_prefix.as_str()));
     let output = clients
         .ssm
         .get_parameters()
-        .names(BUCKET_PARAMETER)
-        .names(KEY_PARAMETER)
+        .names(&bucket_parameter)
+        .names(&key_parameter)
         .send()
         .await
         .map_err(|e| aws_error("ssm:GetParameters", e))?;
@@ -61,14 +63,17 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
             .and_then(|p| p.value())
             .map(str::to_string)
     };
-    let (bucket, key) = match (value(BUCKET_PARAMETER), value(KEY_PARAMETER)) {
+    let (bucket, key) = match (value(&bucket_parameter), value(&key_parameter)) {
         (Some(bucket), Some(key)) => (bucket, key),
         (bucket, key) => {
-            let missing: Vec<&str> = [(BUCKET_PARAMETER, bucket), (KEY_PARAMETER, key)]
-                .into_iter()
-                .filter(|(_, v)| v.is_none())
-                .map(|(n, _)| n)
-                .collect();
+            let missing: Vec<&str> = [
+                (bucket_parameter.as_str(), bucket),
+                (key_parameter.as_str(), key),
+            ]
+            .into_iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| n)
+            .collect();
             return Err(Error::failed(format!(
                 "SSM parameter {} not found in {}",
                 missing.join(" and "),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, NamesArgs};
 use crate::commands::with_aws;
 use crate::error::Error;
-use crate::lab::{DEFAULT_KEY, KEY_PARAMETER, Target};
+use crate::lab::{DEFAULT_KEY, Target};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
 use crate::resources::association::ASSOCIATION;
@@ -197,7 +197,7 @@ pub(crate) async fn run(
         // The whole reading replaces discovery's (keeping the ARN discovery knew).
         let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
         observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
-        let key = lab_key(&observed);
+        let key = lab_key(&observed, &target);
         let query = ObjectQuery {
             bucket: lab_bucket.clone(),
             key: key.clone(),
@@ -251,10 +251,10 @@ pub(crate) async fn run(
 }
 
 /// The lab's object key: what its parameter says, as the lab application reads it.
-fn lab_key(observed: &ObservedState) -> String {
+fn lab_key(observed: &ObservedState, target: &Target) -> String {
     observed
         .parameters
-        .get(KEY_PARAMETER)
+        .get(&target.key_parameter())
         .map_or(DEFAULT_KEY.to_string(), |p| p.value.clone())
 }
 
@@ -476,6 +476,7 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::KEY_PARAMETER;
     use crate::lab::test_target;
     use crate::plan::PublicAccess;
     use crate::resources::ownership::MANAGED_BY_KEY;

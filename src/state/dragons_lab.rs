@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::aws::{Aws, Clients};
 use crate::cli::DragonsLabArgs;
 use crate::error::{Error, aws_error};
-use crate::lab::{BUCKET_PARAMETER, DATA_CONTENT_TYPE, KEY_PARAMETER, Target, parameter_names};
+use crate::lab::{DATA_CONTENT_TYPE, Target, parameter_names};
 use crate::lab_data;
 use crate::plan::{Detail, PublicAccess, wait_for};
 use crate::resources::bucket::{
@@ -171,8 +171,8 @@ impl DesiredState {
             },
             site,
             parameters: vec![
-                parameter(BUCKET_PARAMETER, &bucket),
-                parameter(KEY_PARAMETER, &inputs.key),
+                parameter(&target.bucket_parameter(), &bucket),
+                parameter(&target.key_parameter(), &inputs.key),
             ],
             app_region: (target.app_region != target.region).then(|| target.app_region.clone()),
             claims: Claims {
@@ -194,7 +194,7 @@ pub(crate) async fn observe(
     inputs: &Inputs,
 ) -> Result<(Target, ObservedState), Error> {
     let site = matches!(inputs.site, Site::Dir { .. });
-    let names = parameter_names();
+    let names = parameter_names(&aws.parameter_prefix);
     let explicit = async {
         match &inputs.bucket {
             Some(name) => {
@@ -428,6 +428,8 @@ mod tests {
     use aws_sdk_s3::types::ObjectOwnership;
 
     use super::*;
+    use crate::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
+    use crate::resources::ownership::{OWNER_KEY, TEST_OWNER};
 
     use crate::lab::test_target;
     use crate::plan::{Action, Detail};
@@ -462,6 +464,80 @@ mod tests {
             .filter(|c| c.action != Action::Unchanged)
             .map(|c| c.line())
             .collect()
+    }
+
+    /// The desired state of another student of the same account, with their own bucket.
+    fn classmates(prefix: &str, take_over: bool) -> DesiredState {
+        let target = Target {
+            owner: "arn:aws:iam::123456789012:user/bob".into(),
+            parameter_prefix: crate::input::ParameterPrefix::parse(prefix).expect("a prefix"),
+            ..test_target("ca-central-1")
+        };
+        let inputs = Inputs {
+            bucket: Some("bob-dragons".into()),
+            take_over,
+            ..inputs()
+        };
+        DesiredState::new(&inputs, &target)
+    }
+
+    #[tokio::test]
+    async fn a_classmates_set_up_refuses_to_repoint_the_lab_parameters() {
+        let observed = converged().await;
+        let error = plan(&classmates("", false), &observed).expect_err("the parameters are taken");
+        assert_eq!(
+            error.message(),
+            format!(
+                "ssm-parameter dragon_data_bucket_name belongs to student (provision:owner={TEST_OWNER}); \
+                 provision changes only your own"
+            )
+        );
+        assert!(
+            error.hints()[0].contains("fixed parameter names"),
+            "{error:?}"
+        );
+        assert!(error.hints()[0].contains("--parameter-prefix /<you>/"));
+        assert!(error.hints()[1].contains("--take-over"));
+        assert_eq!(error.status(), crate::error::ExitStatus::Failure);
+
+        // With a prefix of their own, nothing of the first student's is touched.
+        let prefixed = plan(&classmates("/bob/", false), &observed).expect("their own names");
+        let parameters: Vec<&str> = prefixed
+            .changes()
+            .iter()
+            .filter(|c| c.kind == PARAMETER)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            parameters,
+            ["/bob/dragon_data_bucket_name", "/bob/dragon_data_file_name"]
+        );
+        let after = fake::converge(&observed, |o| plan(&classmates("/bob/", false), o)).await;
+        assert_eq!(
+            after.parameters["/bob/dragon_data_bucket_name"].tags[OWNER_KEY],
+            "arn:aws:iam::123456789012:user/bob"
+        );
+        assert_eq!(
+            after.parameters[BUCKET_PARAMETER],
+            observed.parameters[BUCKET_PARAMETER]
+        );
+
+        // --take-over repoints the parameter and makes it theirs.
+        let taken = plan(&classmates("", true), &observed).expect("taken over");
+        let line = taken
+            .changes()
+            .iter()
+            .find(|c| c.name == BUCKET_PARAMETER)
+            .expect("the bucket parameter")
+            .line();
+        assert_eq!(
+            line,
+            format!(
+                "~ update    ssm-parameter dragon_data_bucket_name ({BUCKET_NAME} → bob-dragons; \
+                 take over from {TEST_OWNER}: tag provision:owner; in us-east-1, where the lab \
+                 application reads it)"
+            )
+        );
     }
 
     #[test]

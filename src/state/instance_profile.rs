@@ -143,6 +143,7 @@ impl DesiredState {
             account_id: &target.account,
             region: &target.region,
             app_region: &target.app_region,
+            parameter_path: target.parameter_prefix.arn_path(),
             partition: &target.partition,
             bucket: &bucket,
             role_name: &inputs.role_name,
@@ -405,8 +406,8 @@ fn lab_reads(target: &Target, bucket: &str) -> Vec<(&'static str, Vec<String>)> 
         (
             "ssm:GetParameter",
             vec![
-                target.parameter_arn(crate::lab::BUCKET_PARAMETER),
-                target.parameter_arn(crate::lab::KEY_PARAMETER),
+                target.parameter_arn(&target.bucket_parameter()),
+                target.parameter_arn(&target.key_parameter()),
             ],
         ),
         (

@@ -11,6 +11,7 @@ use futures::future::join_all;
 use crate::aws::{Aws, Clients};
 use crate::cli::{NamesArgs, Part};
 use crate::error::{Error, aws_error};
+use crate::input::ParameterPrefix;
 use crate::lab::{IAM_PATH, INLINE_POLICY_NAME, LAB_BUCKET_PREFIX, Target, parameter_names};
 use crate::plan::{Detail, wait_for};
 use crate::resources::association::{Association, recorded_removal};
@@ -76,7 +77,7 @@ pub(crate) async fn discover(
         let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
         let (buckets, parameters) = tokio::join!(
             discover_buckets(clients, &target.partition, &lab_bucket),
-            discover_parameters(clients)
+            discover_parameters(clients, &aws.parameter_prefix)
         );
         Ok::<_, Error>(Some((buckets?, parameters?)))
     };
@@ -212,9 +213,10 @@ async fn discover_buckets(
 /// Tagged parameters plus the lab's two, with their tags.
 async fn discover_parameters(
     clients: &Clients,
+    prefix: &ParameterPrefix,
 ) -> Result<std::collections::BTreeMap<String, parameter::ObservedParameter>, Error> {
     let mut names: BTreeSet<String> = parameter::discover(clients).await?.into_iter().collect();
-    names.extend(parameter_names());
+    names.extend(parameter_names(prefix));
     let names: Vec<String> = names.into_iter().collect();
     Parameter::observe(clients, &names).await
 }
@@ -365,7 +367,7 @@ mod tests {
     use crate::resources::bucket::{BucketOp, Presence};
     use crate::resources::iam_role::{ObservedRole, ROLE_POLICY};
     use crate::resources::instance_profile::{MembershipOp, ObservedProfile};
-    use crate::resources::ownership::TEST_OWNER;
+    use crate::resources::ownership::{OWNER_KEY, TEST_OWNER};
     #[allow(unused_imports)]
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
@@ -424,6 +426,60 @@ mod tests {
             keep_data: false,
             claims: test_claims(false),
         }
+    }
+
+    #[tokio::test]
+    async fn a_students_teardown_leaves_a_classmates_resources_out() {
+        let mut observed = provisioned().await;
+        // A classmate's lab in the same account, and a parameter made before owners.
+        let mut classmates = observed.buckets.values().next().expect("a bucket").clone();
+        classmates.name = "bob-dragons".into();
+        classmates.tags.insert(
+            OWNER_KEY.into(),
+            "arn:aws:iam::123456789012:user/bob".into(),
+        );
+        observed.add_bucket(Some(classmates));
+        let mut old = observed.parameters["dragon_data_file_name"].clone();
+        old.name = "old_parameter".into();
+        old.tags.remove(OWNER_KEY);
+        observed.parameters.insert(old.name.clone(), old);
+
+        let mine = plan(&remove_all(), &observed).expect("plans");
+        assert!(
+            mine.find(BUCKET, "bob-dragons").is_none(),
+            "not even listed"
+        );
+        assert_eq!(
+            mine.warnings(),
+            [
+                "left out 1 resource of provision's that other owners hold: bob (1); --all-owners \
+              includes them"
+            ]
+        );
+        let old = mine
+            .find(crate::resources::parameter::PARAMETER, "old_parameter")
+            .expect("listed");
+        assert_eq!(old.action, Action::Unchanged);
+        assert!(old.line().contains("owner unknown"), "{}", old.line());
+        assert_eq!(mine.summary().deleted, 8, "the caller's own lab, whole");
+
+        let instructor = DesiredState {
+            claims: Claims {
+                all_owners: true,
+                ..test_claims(false)
+            },
+            ..remove_all()
+        };
+        let everyones = plan(&instructor, &observed).expect("plans");
+        assert!(everyones.warnings().is_empty());
+        let theirs = everyones.find(BUCKET, "bob-dragons").expect("included");
+        assert_eq!(theirs.action, Action::Delete);
+        assert!(
+            theirs
+                .line()
+                .contains("owner arn:aws:iam::123456789012:user/bob")
+        );
+        assert_eq!(everyones.summary().deleted, 10);
     }
 
     #[test]
