@@ -17,6 +17,8 @@ struct Whoami<'a> {
     command: &'static str,
     account: &'a str,
     arn: &'a str,
+    /// What provision tags this caller's resources with (`provision:owner`).
+    owner: &'a str,
     user_id: &'a str,
     region: &'a str,
     endpoint: Option<&'a str>,
@@ -44,11 +46,13 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
         .map(|d| d.as_secs());
     let cloud9 = aws.cloud9_managed_credentials();
     let restricted = restricted::look(&aws.clients(), identity).await;
+    let owner = crate::owners::owner_of(&identity.arn);
     if printer.is_json() {
         return printer.json(&Whoami {
             command: "whoami",
             account: &identity.account,
             arn: &identity.arn,
+            owner: &owner,
             user_id: &identity.user_id,
             region: &aws.region,
             endpoint: aws.endpoint.as_deref(),
@@ -63,6 +67,9 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     }
     printer.data(format!("account      {}", identity.account));
     printer.data(format!("arn          {}", identity.arn));
+    printer.data(format!(
+        "owner        {owner} (provision:owner of what you create)"
+    ));
     printer.data(format!("user id      {}", identity.user_id));
     printer.data(format!("region       {}", aws.region));
     printer.data(format!(

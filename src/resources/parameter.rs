@@ -168,13 +168,17 @@ impl Resource for Parameter {
                     .into(),
                 ]),
             Some(current) if current.value == *value && current.kind == ParameterType::String => {
-                // The caller's own, made before owners: its owner is recorded.
-                let own = ownership::is_managed(&current.tags)
-                    && claims.holder(PARAMETER, name, &current.tags) == Holder::Caller;
-                match own
-                    .then(|| claims.tagging(&Claim::Ours, &current.tags, claims.tags()))
-                    .flatten()
-                {
+                // Left alone, whoever set it; but the caller's own made before owners gets its
+                // owner, and another owner's is made the caller's with --take-over.
+                let claim = match ownership::is_managed(&current.tags) {
+                    false => None,
+                    true => match claims.holder(PARAMETER, name, &current.tags) {
+                        Holder::Caller => Some(Claim::Ours),
+                        holder if claims.take_over => Some(Claim::TakeOver(holder.describe())),
+                        _ => None,
+                    },
+                };
+                match claim.and_then(|claim| claims.tagging(&claim, &current.tags, claims.tags())) {
                     Some((detail, tags)) => Change::new(PARAMETER, name, Action::Update)
                         .with_detail(detail)
                         .with_operations(vec![

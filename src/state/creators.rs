@@ -76,10 +76,15 @@ pub(crate) async fn look_up(clients: &Clients, partition: &str, observed: &mut O
     }
     for bucket in observed.buckets.values().filter(|b| is_legacy(&b.tags)) {
         if let Presence::Owned { region } = &bucket.presence {
+            // GetBucketLocation's empty answer is us-east-1.
+            let region = match region.as_str() {
+                "" => "us-east-1".to_string(),
+                region => region.to_string(),
+            };
             events.push(Legacy {
                 kind: BUCKET,
                 name: bucket.name.clone(),
-                region: region.clone(),
+                region,
             });
         }
     }

@@ -508,8 +508,8 @@ fn plan_association(
 fn held_iam(error: Error) -> Error {
     match error.holder().is_some() {
         true => error.with_hint(
-            "or use names of your own: --role-name NAME --profile-name NAME (students sharing \
-             an account each need their own)",
+            "or use names of your own: --role-name NAME --instance-profile-name NAME (students \
+             sharing an account each need their own)",
         ),
         false => error,
     }

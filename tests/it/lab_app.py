@@ -1,7 +1,8 @@
 """The course's lab application's read, as the tests imitate it (see lab-app.md in the course
 material): boto3 clients fixed to us-east-1, the two String parameters read with GetParameter
 (WithDecryption=False), then S3 Select over the JSON document — or, with --get-object, the plain
-GetObject that accounts without S3 Select use instead.
+GetObject that accounts without S3 Select use instead. With --prefix P it is the app as a course
+whose students share one account changes it: reading P + each parameter name.
 
 Credentials, the endpoint (a loopback emulator) and nothing else come from the environment the
 test sets. Prints one JSON document: the bucket, the key, how it was read and the dragons' names.
@@ -16,14 +17,16 @@ REGION = "us-east-1"
 
 
 def main():
-    use_get_object = "--get-object" in sys.argv[1:]
+    args = sys.argv[1:]
+    use_get_object = "--get-object" in args
+    prefix = args[args.index("--prefix") + 1] if "--prefix" in args else ""
     # As app.py: both clients fixed to us-east-1, whatever region the student works in.
     s3 = boto3.resource("s3", REGION).meta.client
     ssm = boto3.client("ssm", REGION)
-    bucket = ssm.get_parameter(Name="dragon_data_bucket_name", WithDecryption=False)[
+    bucket = ssm.get_parameter(Name=prefix + "dragon_data_bucket_name", WithDecryption=False)[
         "Parameter"
     ]["Value"]
-    key = ssm.get_parameter(Name="dragon_data_file_name", WithDecryption=False)[
+    key = ssm.get_parameter(Name=prefix + "dragon_data_file_name", WithDecryption=False)[
         "Parameter"
     ]["Value"]
 
@@ -49,6 +52,9 @@ def main():
         for record in records:
             dragons.extend(record["_1"] if "_1" in record else [record])
 
+    strange = [d for d in dragons if not (isinstance(d, dict) and "dragon_name_str" in d)]
+    if strange:
+        sys.exit("records that are not dragons: %r" % (strange[:3],))
     print(
         json.dumps(
             {

@@ -7,6 +7,7 @@ mod fidelity;
 mod harness;
 mod inputs;
 mod instance_profile;
+mod owners;
 mod proxy;
 mod restricted;
 mod status;

@@ -87,6 +87,16 @@ pub struct Emulation {
     /// "PUT Object calls fail if the request includes a public ACL"; account settings apply to
     /// every bucket).
     pub account_public_access_block: bool,
+    /// Who did what, as AWS records it and moto does not: CloudTrail's event history keeps every
+    /// account's management events for 90 days with no trail set up ("Working with CloudTrail
+    /// event history", CloudTrail User Guide) — `LookupEvents` answers the CreateBucket, CreateRole
+    /// and CreateInstanceProfile events made through the test bed, newest first, each with its
+    /// caller in `userIdentity.arn`, in the region the event is recorded in (IAM's, a global
+    /// service's, in us-east-1); and SSM's `DescribeParameters` names each parameter's
+    /// `LastModifiedUser` ("the ARN of the AWS user who last changed the parameter", SSM API
+    /// Reference, ParameterMetadata), where moto says "N/A". A caller is known by its access key,
+    /// from its GetCallerIdentity answer or [`Proxy::principal`].
+    pub event_history: bool,
 }
 
 impl Emulation {
@@ -99,6 +109,7 @@ impl Emulation {
             profile_invisible: Duration::ZERO,
             s3_select_unavailable: false,
             account_public_access_block: false,
+            event_history: true,
         }
     }
 }
@@ -158,6 +169,24 @@ struct State {
     /// Instances shown in another state than moto's (`pending`, `stopping`: moto moves on at
     /// once, AWS takes a while).
     instance_states: HashMap<String, String>,
+    /// The principal (ARN) of each access key, as GetCallerIdentity answered it.
+    principals: HashMap<String, String>,
+    /// CloudTrail's event history of what was created through the test bed, oldest first.
+    events: Vec<TrailEvent>,
+    /// Each write of an SSM parameter through the test bed: its name and the writer's access key.
+    modifiers: Vec<(String, String)>,
+}
+
+/// A management event as CloudTrail's event history keeps it.
+#[derive(Debug, Clone)]
+struct TrailEvent {
+    name: &'static str,
+    source: &'static str,
+    resource: String,
+    region: String,
+    /// The access key of the caller, resolved to its principal when looked up (AWS knows every
+    /// key's principal; the test bed learns them as they are used).
+    key: String,
 }
 
 struct Shared {
@@ -211,6 +240,14 @@ impl Proxy {
             }
         });
         Self { endpoint, shared }
+    }
+
+    /// Makes `access_key` known as `arn`'s (which a GetCallerIdentity through the test bed also
+    /// teaches it), for the event history and parameters' last modifiers.
+    pub fn principal(&self, access_key: &str, arn: &str) {
+        self.state()
+            .principals
+            .insert(access_key.to_string(), arn.to_string());
     }
 
     /// Applies `fault` to the next `times` requests of `operation`.
@@ -469,8 +506,16 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
                 apply_create_bucket_tags(shared, &request)?;
             }
             learn(shared, &request, &operation, &answer)?;
+            let history = shared
+                .state
+                .lock()
+                .expect("proxy state")
+                .emulation
+                .as_ref()
+                .is_some_and(|e| e.event_history);
             let answer = match operation.as_str() {
                 "DescribeInstances" => with_instance_states(shared, answer),
+                "DescribeParameters" if history => with_last_modifiers(shared, &request, answer),
                 _ => aws_shaped_denial(&service, answer),
             };
             client.write_all(&answer)?;
@@ -738,6 +783,9 @@ fn emulated_answer(
     let mut state = shared.state.lock().expect("proxy state");
     let emulation = state.emulation.clone()?;
     match service {
+        "cloudtrail" if operation == "LookupEvents" && emulation.event_history => {
+            Some(lookup_events(&state, request))
+        }
         "ssm" if operation == "DescribeInstanceInformation" => {
             let list: Vec<String> = state
                 .ssm_managed
@@ -903,6 +951,9 @@ fn learn(
     let Some(emulation) = state.emulation.clone() else {
         return Ok(());
     };
+    if emulation.event_history {
+        record_event(&mut state, request, operation, &body, answer);
+    }
     match operation {
         "CreateBucket" => {
             let Some(bucket) = bucket_of(request) else {
@@ -964,6 +1015,164 @@ fn learn(
         _ => {}
     }
     Ok(())
+}
+
+/// The access key a request is signed with.
+fn access_key_of(request: &Request) -> Option<String> {
+    request
+        .header("authorization")
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|credential| credential.split('/').next())
+        .map(str::to_string)
+}
+
+/// Records who did what of a successful request: a caller's ARN from its GetCallerIdentity, a
+/// creation in the event history, a parameter's last modifier.
+fn record_event(state: &mut State, request: &Request, operation: &str, body: &str, answer: &[u8]) {
+    let Some(key) = access_key_of(request) else {
+        return;
+    };
+    if operation == "GetCallerIdentity" {
+        if let Some(arn) = xml_value(&String::from_utf8_lossy(answer), "Arn") {
+            state.principals.insert(key, arn);
+        }
+        return;
+    }
+    let iam = |name| form_value(body, name);
+    let (name, source, resource, region) = match operation {
+        "CreateBucket" => {
+            let Some(bucket) = bucket_of(request) else {
+                return;
+            };
+            let region = xml_value(body, "LocationConstraint")
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "us-east-1".to_string());
+            ("CreateBucket", "s3.amazonaws.com", bucket, region)
+        }
+        "CreateRole" => match iam("RoleName") {
+            Some(role) => (
+                "CreateRole",
+                "iam.amazonaws.com",
+                role,
+                "us-east-1".to_string(),
+            ),
+            None => return,
+        },
+        "CreateInstanceProfile" => match iam("InstanceProfileName") {
+            Some(profile) => (
+                "CreateInstanceProfile",
+                "iam.amazonaws.com",
+                profile,
+                "us-east-1".to_string(),
+            ),
+            None => return,
+        },
+        "PutParameter" => {
+            let name = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["Name"].as_str().map(str::to_string));
+            if let Some(name) = name {
+                state.modifiers.push((name, key));
+            }
+            return;
+        }
+        _ => return,
+    };
+    state.events.push(TrailEvent {
+        name,
+        source,
+        resource,
+        region,
+        key,
+    });
+}
+
+/// CloudTrail's `LookupEvents`, by resource name, over the events recorded in the request's region.
+fn lookup_events(state: &State, request: &Request) -> Vec<u8> {
+    let asked: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+    let resource = asked["LookupAttributes"][0]["AttributeValue"]
+        .as_str()
+        .unwrap_or_default();
+    let region = signing_region(request).unwrap_or_default();
+    // Each account's event history is its own.
+    let account = |key: &str| {
+        let arn = state.principals.get(key)?;
+        Some(arn.split(':').nth(4)?.to_string())
+    };
+    let asking = access_key_of(request).and_then(|key| account(&key));
+    let events: Vec<serde_json::Value> = state
+        .events
+        .iter()
+        .rev()
+        .filter(|e| e.resource == resource && e.region == region)
+        .filter(|e| asking.is_some() && account(&e.key) == asking)
+        .map(|e| {
+            let caller = state.principals.get(&e.key).cloned().unwrap_or_default();
+            let record = serde_json::json!({
+                "eventVersion": "1.09",
+                "eventName": e.name,
+                "eventSource": e.source,
+                "awsRegion": e.region,
+                "userIdentity": {"arn": caller},
+            });
+            serde_json::json!({
+                "EventId": format!("testbed-{}", e.resource),
+                "EventName": e.name,
+                "EventSource": e.source,
+                "EventTime": 1.7e9,
+                "Resources": [{"ResourceName": e.resource}],
+                "CloudTrailEvent": record.to_string(),
+            })
+        })
+        .collect();
+    json_answer(&serde_json::json!({ "Events": events }).to_string())
+}
+
+fn json_answer(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Names each parameter's last modifier in a DescribeParameters answer, where moto says "N/A".
+fn with_last_modifiers(shared: &Shared, request: &Request, answer: Vec<u8>) -> Vec<u8> {
+    // The last write of each name in the asking account (each account's parameters are its own).
+    let modifiers: HashMap<String, String> = {
+        let state = shared.state.lock().expect("proxy state");
+        let account = |key: &str| {
+            let arn = state.principals.get(key)?;
+            Some(arn.split(':').nth(4)?.to_string())
+        };
+        let asking = access_key_of(request).and_then(|key| account(&key));
+        state
+            .modifiers
+            .iter()
+            .filter(|(_, key)| asking.is_some() && account(key) == asking)
+            .filter_map(|(name, key)| Some((name.clone(), state.principals.get(key)?.clone())))
+            .collect()
+    };
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return answer;
+    };
+    if !head.starts_with("HTTP/1.1 200") {
+        return answer;
+    }
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(body) else {
+        return answer;
+    };
+    if let Some(parameters) = document["Parameters"].as_array_mut() {
+        for parameter in parameters {
+            let name = parameter["Name"].as_str().unwrap_or_default().to_string();
+            if let Some(arn) = modifiers.get(&name) {
+                parameter["LastModifiedUser"] = serde_json::Value::from(arn.clone());
+            }
+        }
+    }
+    json_answer(&document.to_string())
 }
 
 /// AWS's access-denied answer in the service's own shape.

@@ -67,7 +67,7 @@ async fn status_reports_a_public_access_block_turned_off_by_hand_as_drifted() {
             .stdout
             .lines()
             .any(|l| l.contains(bucket)
-                && l.contains("drifted, owned (BlockPublicAcls false → true")),
+                && l.contains("drifted, yours (BlockPublicAcls false → true")),
         "{}",
         human.stdout
     );

@@ -64,7 +64,7 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
     let human = session.provision().run(&["status"]);
     human.success();
     assert!(
-        human.stdout.contains("dragons-lab-ec2-role") && human.stdout.contains("in sync, owned"),
+        human.stdout.contains("dragons-lab-ec2-role") && human.stdout.contains("in sync, yours"),
         "{}",
         human.stdout
     );
