@@ -324,13 +324,17 @@ async fn holds(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, tags: &Tags) 
     tags.iter().all(|(k, v)| present.get(k) == Some(v))
 }
 
-/// Names of the parameters in this region tagged managed-by=provision.
-pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
-    let filter = ParameterStringFilter::builder()
-        .key(format!("tag:{MANAGED_BY_KEY}"))
-        .values(MANAGED_BY_VALUE)
-        .build()
-        .map_err(|e| Error::failed("invalid parameter filter").with_cause(e.to_string()))?;
+/// Every parameter `filter` matches: DescribeParameters, every page.
+pub(crate) async fn describe(
+    clients: &Clients,
+    filter: ParameterStringFilter,
+) -> Result<
+    Vec<aws_sdk_ssm::types::ParameterMetadata>,
+    aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_ssm::operation::describe_parameters::DescribeParametersError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+> {
     let pages = clients
         .ssm
         .describe_parameters()
@@ -338,11 +342,25 @@ pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
         .into_paginator()
         .send()
         .collect::<Result<Vec<_>, _>>()
+        .await?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| p.parameters.unwrap_or_default())
+        .collect())
+}
+
+/// Names of the parameters in this region tagged managed-by=provision.
+pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
+    let filter = ParameterStringFilter::builder()
+        .key(format!("tag:{MANAGED_BY_KEY}"))
+        .values(MANAGED_BY_VALUE)
+        .build()
+        .map_err(|e| Error::failed("invalid parameter filter").with_cause(e.to_string()))?;
+    let found = describe(clients, filter)
         .await
         .map_err(|e| aws_error("ssm:DescribeParameters", e))?;
-    Ok(pages
+    Ok(found
         .iter()
-        .flat_map(|p| p.parameters())
         .filter_map(|p| p.name().map(str::to_string))
         .collect())
 }

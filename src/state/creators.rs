@@ -27,7 +27,7 @@ use crate::resources::bucket::{BUCKET, Presence};
 use crate::resources::iam_role::ROLE;
 use crate::resources::instance_profile::PROFILE;
 use crate::resources::ownership::{Creator, OWNER_KEY, is_managed};
-use crate::resources::parameter::PARAMETER;
+use crate::resources::parameter::{self, PARAMETER};
 use crate::resources::tags::Tags;
 use crate::state::ObservedState;
 
@@ -171,7 +171,7 @@ fn creator_of(event: &str) -> Option<String> {
 
 /// The last modifier of each parameter, by name (the ones SSM names an ARN for).
 async fn last_modifiers(clients: &Clients, names: &[String]) -> BTreeMap<String, Creator> {
-    let mut found = BTreeMap::new();
+    let mut modifiers = BTreeMap::new();
     for chunk in names.chunks(NAMES_PER_FILTER) {
         let filter = ParameterStringFilter::builder()
             .key("Name")
@@ -181,38 +181,30 @@ async fn last_modifiers(clients: &Clients, names: &[String]) -> BTreeMap<String,
         let Ok(filter) = filter else {
             continue;
         };
-        let pages = clients
-            .ssm
-            .describe_parameters()
-            .parameter_filters(filter)
-            .into_paginator()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let pages = match pages {
-            Ok(pages) => pages,
+        let described = match parameter::describe(clients, filter).await {
+            Ok(described) => described,
             Err(e) => {
                 let why = format!(
                     "SSM could not say who last changed it ({})",
                     crate::restricted::reason("ssm:DescribeParameters", e)
                 );
                 for name in chunk {
-                    found.insert(name.clone(), Creator::Unknown(why.clone()));
+                    modifiers.insert(name.clone(), Creator::Unknown(why.clone()));
                 }
                 continue;
             }
         };
-        for parameter in pages.iter().flat_map(|p| p.parameters()) {
+        for parameter in &described {
             let (Some(name), Some(user)) = (parameter.name(), parameter.last_modified_user())
             else {
                 continue;
             };
             if user.starts_with("arn:") {
-                found.insert(name.to_string(), Creator::Known(owners::owner_of(user)));
+                modifiers.insert(name.to_string(), Creator::Known(owners::owner_of(user)));
             }
         }
     }
-    found
+    modifiers
 }
 
 #[cfg(test)]

@@ -474,6 +474,11 @@ impl Session {
             .collect()
     }
 
+    /// Whether `bucket` exists for this session (HeadBucket in the session's region).
+    pub async fn has_bucket(&self, bucket: &str) -> bool {
+        self.s3().head_bucket().bucket(bucket).send().await.is_ok()
+    }
+
     /// The profile ARN associated with an instance, if any.
     pub async fn associated_profile(&self, instance: &str) -> Option<String> {
         let output = self
@@ -840,6 +845,42 @@ impl EnforcingMoto {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// An IAM user created through `admin` with `policy` as its inline policy, and its access key
+    /// pair: (ARN, access key id, secret access key).
+    pub async fn user(
+        admin: &Session,
+        name: &str,
+        policy: &serde_json::Value,
+    ) -> (String, String, String) {
+        let iam = admin.iam();
+        let user = iam
+            .create_user()
+            .user_name(name)
+            .send()
+            .await
+            .expect("the user");
+        let arn = user.user().expect("user").arn().to_string();
+        iam.put_user_policy()
+            .user_name(name)
+            .policy_name(format!("{name}-policy"))
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .expect("the user's policy");
+        let key = iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .expect("access key");
+        let key = key.access_key().expect("key");
+        (
+            arn,
+            key.access_key_id().to_string(),
+            key.secret_access_key().to_string(),
+        )
     }
 
     /// A session on this server with the access key of an IAM user created here.

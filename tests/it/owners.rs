@@ -18,36 +18,11 @@ struct Student {
 }
 
 async fn student(admin: &Session, name: &str) -> Student {
-    let iam = admin.iam();
-    let user = iam
-        .create_user()
-        .user_name(name)
-        .send()
-        .await
-        .expect("the student's user");
-    let arn = user.user().expect("user").arn().to_string();
     let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "*", "Resource": "*"},
         {"Effect": "Deny", "Action": ["iam:CreateUser", "iam:CreateAccessKey"], "Resource": "*"}]});
-    iam.put_user_policy()
-        .user_name(name)
-        .policy_name("course-student")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .expect("the student's policy");
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .expect("access key");
-    let key = key.access_key().expect("key");
-    Student {
-        arn,
-        key: key.access_key_id().to_string(),
-        secret: key.secret_access_key().to_string(),
-    }
+    let (arn, key, secret) = EnforcingMoto::user(admin, name, &policy).await;
+    Student { arn, key, secret }
 }
 
 /// The course account: an enforcing moto with students alice and bob, behind the test bed.
@@ -90,16 +65,6 @@ fn resource<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Value> 
         .expect("resources")
         .iter()
         .find(|r| r["resource"] == kind && r["name"] == name)
-}
-
-async fn bucket_exists(session: &Session, bucket: &str) -> bool {
-    session
-        .s3()
-        .head_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .is_ok()
 }
 
 async fn parameter(session: &Session, name: &str) -> Option<String> {
@@ -164,7 +129,7 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
             refused.stderr
         );
     }
-    assert!(!bucket_exists(&alice, "bob-dragons").await);
+    assert!(!alice.has_bucket("bob-dragons").await);
     assert_eq!(
         parameter(&alice, "dragon_data_bucket_name")
             .await
@@ -277,7 +242,7 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
         "{}",
         teardown.stderr
     );
-    assert!(!bucket_exists(&alice, "bob-dragons").await);
+    assert!(!alice.has_bucket("bob-dragons").await);
     assert_eq!(
         parameter(&alice, "/bob/dragon_data_bucket_name").await,
         None
@@ -291,7 +256,7 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
             .await
             .is_err()
     );
-    assert!(bucket_exists(&alice, "alice-dragons").await);
+    assert!(alice.has_bucket("alice-dragons").await);
     assert_eq!(
         parameter(&alice, "dragon_data_bucket_name")
             .await
@@ -308,10 +273,44 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     let read = alice.lab_app(&["--get-object"]).success().json();
     assert_eq!(read["names"].as_array().map(Vec::len), Some(25));
 
-    // Hers removes hers; nothing is left.
+    // --take-over points the lab's parameters at his bucket and makes them his: her set-up then
+    // refuses them, naming him, and her teardown leaves them.
+    bob.provision()
+        .run(&["dragons-lab", "--bucket", "bob-dragons", "--take-over"])
+        .success();
+    assert_eq!(
+        parameter(&alice, "dragon_data_bucket_name")
+            .await
+            .as_deref(),
+        Some("bob-dragons")
+    );
+    let refused = alice
+        .provision()
+        .run(&["dragons-lab", "--bucket", "alice-dragons"]);
+    refused.assert_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("ssm-parameter dragon_data_bucket_name belongs to bob"),
+        "{}",
+        refused.stderr
+    );
     alice.provision().run(&["teardown", "--yes"]).success();
-    assert!(!bucket_exists(&alice, "alice-dragons").await);
+    assert!(!alice.has_bucket("alice-dragons").await);
+    assert_eq!(
+        parameter(&alice, "dragon_data_bucket_name")
+            .await
+            .as_deref(),
+        Some("bob-dragons")
+    );
+    let read = bob.lab_app(&["--get-object"]).success().json();
+    assert_eq!(read["bucket"], "bob-dragons");
+
+    // His removes the rest; nothing is left.
+    bob.provision().run(&["teardown", "--yes"]).success();
+    assert!(!alice.has_bucket("bob-dragons").await);
     assert_eq!(parameter(&alice, "dragon_data_bucket_name").await, None);
+    assert_eq!(parameter(&alice, "dragon_data_file_name").await, None);
 }
 
 /// Provision's resources from before it recorded owners (tagged managed-by only) are the caller's
@@ -407,15 +406,15 @@ async fn resources_made_before_owners_are_the_callers_only_when_aws_says_so() {
     );
 
     alice.provision().run(&["teardown", "--yes"]).success();
-    assert!(!bucket_exists(&bob, "old-alice").await);
+    assert!(!bob.has_bucket("old-alice").await);
     assert_eq!(parameter(&bob, "old_alice_parameter").await, None);
-    assert!(bucket_exists(&bob, "old-bob").await);
-    assert!(bucket_exists(&bob, "old-unknown").await);
+    assert!(bob.has_bucket("old-bob").await);
+    assert!(bob.has_bucket("old-unknown").await);
 
     // An instructor's --all-owners takes what is left.
     bob.provision()
         .run(&["teardown", "--yes", "--all-owners"])
         .success();
-    assert!(!bucket_exists(&bob, "old-bob").await);
-    assert!(!bucket_exists(&bob, "old-unknown").await);
+    assert!(!bob.has_bucket("old-bob").await);
+    assert!(!bob.has_bucket("old-unknown").await);
 }

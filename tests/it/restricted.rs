@@ -259,11 +259,6 @@ async fn a_restricted_account_enforced_by_iam_policies() {
         ..Session::in_region("restricted-iam-admin", "us-east-1")
     };
     let iam = admin.iam();
-    iam.create_user()
-        .user_name("student")
-        .send()
-        .await
-        .expect("student");
     let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "*", "Resource": "*"},
         {"Effect": "Deny", "Action": [
@@ -272,20 +267,7 @@ async fn a_restricted_account_enforced_by_iam_policies() {
             "iam:TagInstanceProfile", "iam:DeleteRole", "iam:DeleteInstanceProfile",
             "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRolePolicy", "iam:DetachRolePolicy"],
          "Resource": "*"}]});
-    iam.put_user_policy()
-        .user_name("student")
-        .policy_name("lab-account")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .expect("the student's policy");
-    let key = iam
-        .create_access_key()
-        .user_name("student")
-        .send()
-        .await
-        .expect("access key");
-    let key = key.access_key().expect("key");
+    let (_, key_id, secret) = EnforcingMoto::user(&admin, "student", &policy).await;
     lab_role_in_lab_profile(&iam).await;
     let instance = admin.launch_instance(&[("Name", "ide-iam")]).await;
     server.enforce();
@@ -293,12 +275,7 @@ async fn a_restricted_account_enforced_by_iam_policies() {
     // Through the test bed, which gives moto's refusals each service's own shape.
     let proxy = Proxy::start(&server.endpoint);
     let student = server
-        .session(
-            "restricted-iam",
-            "us-east-1",
-            key.access_key_id(),
-            key.secret_access_key(),
-        )
+        .session("restricted-iam", "us-east-1", &key_id, &secret)
         .through(&proxy);
     let refused = student
         .provision()

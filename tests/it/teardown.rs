@@ -120,15 +120,7 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
             .is_err()
     );
     assert_eq!(session.associated_profile(&instance).await, None);
-    assert!(
-        session
-            .s3()
-            .head_bucket()
-            .bucket(bucket)
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(!session.has_bucket(bucket).await);
     let parameters = session
         .ssm()
         .get_parameters()
@@ -147,13 +139,7 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
         "survives"
     );
     assert!(
-        session
-            .s3()
-            .head_bucket()
-            .bucket("dragons-lab-hand-made")
-            .send()
-            .await
-            .is_ok(),
+        session.has_bucket("dragons-lab-hand-made").await,
         "survives"
     );
 
