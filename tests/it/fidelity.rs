@@ -15,17 +15,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn parameter(session: &Session, region: &str, name: &str) -> Option<String> {
-    session
-        .ssm_in(region)
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .ok()
-        .and_then(|p| p.parameter().and_then(|p| p.value()).map(str::to_string))
-}
-
 /// Item 1 and the proof that the lab works: `dragons-lab --region ca-central-1` (the slides'
 /// region) puts the parameters in us-east-1, where the course's app.py reads them, and the app's
 /// own read — boto3 in us-east-1, S3 Select, following S3's redirect to ca-central-1 — lists the
@@ -52,15 +41,21 @@ async fn the_lab_application_reads_a_lab_made_in_ca_central_1() {
         lab.stdout
     );
     assert_eq!(
-        parameter(&session, "us-east-1", "dragon_data_bucket_name").await,
+        session
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
+            .await,
         Some(bucket.to_string())
     );
     assert_eq!(
-        parameter(&session, "us-east-1", "dragon_data_file_name").await,
+        session
+            .parameter_in("us-east-1", "dragon_data_file_name")
+            .await,
         Some("dragons.json".to_string())
     );
     assert_eq!(
-        parameter(&session, "ca-central-1", "dragon_data_bucket_name").await,
+        session
+            .parameter_in("ca-central-1", "dragon_data_bucket_name")
+            .await,
         None,
         "nothing in the bucket's region, where the app never looks"
     );
@@ -114,7 +109,9 @@ async fn the_lab_application_reads_a_lab_made_in_ca_central_1() {
         .run(&["teardown", "--yes"])
         .success();
     assert_eq!(
-        parameter(&session, "us-east-1", "dragon_data_bucket_name").await,
+        session
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
+            .await,
         None
     );
 }

@@ -474,6 +474,17 @@ impl Session {
             .collect()
     }
 
+    /// The value of SSM parameter `name` in `region`, if it exists.
+    pub async fn parameter_in(&self, region: &str, name: &str) -> Option<String> {
+        self.ssm_in(region)
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.parameter?.value)
+    }
+
     /// Whether `bucket` exists for this session (HeadBucket in the session's region).
     pub async fn has_bucket(&self, bucket: &str) -> bool {
         self.s3().head_bucket().bucket(bucket).send().await.is_ok()

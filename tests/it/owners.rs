@@ -67,17 +67,6 @@ fn resource<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Value> 
         .find(|r| r["resource"] == kind && r["name"] == name)
 }
 
-async fn parameter(session: &Session, name: &str) -> Option<String> {
-    session
-        .ssm()
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| o.parameter?.value)
-}
-
 #[tokio::test]
 async fn two_students_in_one_account_never_touch_each_others_labs() {
     let course = Course::start("two-students").await;
@@ -131,7 +120,8 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     }
     assert!(!alice.has_bucket("bob-dragons").await);
     assert_eq!(
-        parameter(&alice, "dragon_data_bucket_name")
+        alice
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
             .await
             .as_deref(),
         Some("alice-dragons")
@@ -244,7 +234,9 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     );
     assert!(!alice.has_bucket("bob-dragons").await);
     assert_eq!(
-        parameter(&alice, "/bob/dragon_data_bucket_name").await,
+        alice
+            .parameter_in("us-east-1", "/bob/dragon_data_bucket_name")
+            .await,
         None
     );
     assert!(
@@ -258,7 +250,8 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     );
     assert!(alice.has_bucket("alice-dragons").await);
     assert_eq!(
-        parameter(&alice, "dragon_data_bucket_name")
+        alice
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
             .await
             .as_deref(),
         Some("alice-dragons")
@@ -279,7 +272,8 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
         .run(&["dragons-lab", "--bucket", "bob-dragons", "--take-over"])
         .success();
     assert_eq!(
-        parameter(&alice, "dragon_data_bucket_name")
+        alice
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
             .await
             .as_deref(),
         Some("bob-dragons")
@@ -298,7 +292,8 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     alice.provision().run(&["teardown", "--yes"]).success();
     assert!(!alice.has_bucket("alice-dragons").await);
     assert_eq!(
-        parameter(&alice, "dragon_data_bucket_name")
+        alice
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
             .await
             .as_deref(),
         Some("bob-dragons")
@@ -309,8 +304,18 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     // His removes the rest; nothing is left.
     bob.provision().run(&["teardown", "--yes"]).success();
     assert!(!alice.has_bucket("bob-dragons").await);
-    assert_eq!(parameter(&alice, "dragon_data_bucket_name").await, None);
-    assert_eq!(parameter(&alice, "dragon_data_file_name").await, None);
+    assert_eq!(
+        alice
+            .parameter_in("us-east-1", "dragon_data_bucket_name")
+            .await,
+        None
+    );
+    assert_eq!(
+        alice
+            .parameter_in("us-east-1", "dragon_data_file_name")
+            .await,
+        None
+    );
 }
 
 /// Provision's resources from before it recorded owners (tagged managed-by only) are the caller's
@@ -407,7 +412,10 @@ async fn resources_made_before_owners_are_the_callers_only_when_aws_says_so() {
 
     alice.provision().run(&["teardown", "--yes"]).success();
     assert!(!bob.has_bucket("old-alice").await);
-    assert_eq!(parameter(&bob, "old_alice_parameter").await, None);
+    assert_eq!(
+        bob.parameter_in("us-east-1", "old_alice_parameter").await,
+        None
+    );
     assert!(bob.has_bucket("old-bob").await);
     assert!(bob.has_bucket("old-unknown").await);
 
