@@ -1,6 +1,10 @@
 //! `instance-profile`: the EC2 role with its permissions, an instance profile holding it, and the
 //! association of the course IDE's instance with that profile.
 
+use std::collections::BTreeSet;
+
+use futures::future::join_all;
+
 use crate::aws::{Aws, Clients};
 use crate::cli::{InstanceProfileArgs, NamesArgs};
 use crate::error::Error;
@@ -10,13 +14,13 @@ use crate::plan::Action;
 use crate::plan::wait_for;
 use crate::resources::association::{
     ASSOCIATION, Association, CLOUD9_SSM_PROFILE, DesiredAssociation, ObservedInstance,
-    PropagationPolicy, profile_name_of, select,
+    PropagationPolicy, is_provision_profile, profile_name_of, select,
 };
 use crate::resources::iam_role::{DesiredRole, ObservedRole, ROLE, Role, RoleQuery};
 use crate::resources::instance_profile::{
     DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
-use crate::resources::ownership::Claims;
+use crate::resources::ownership::{Claims, Holder, held_elsewhere, is_managed};
 use crate::resources::{Change, Plan, Resource};
 use crate::state::ObservedState;
 use crate::template::{self, Template, Values};
@@ -242,6 +246,25 @@ pub(crate) async fn observe(
     observed.add_role(role?);
     observed.add_profile(profile?);
     observed.instances = instances?.unwrap_or_default();
+    // Another of provision's profiles a chosen instance holds (rarely any): whose it is decides
+    // whether the association may be replaced.
+    let held: BTreeSet<String> = observed
+        .instances
+        .matched
+        .iter()
+        .filter_map(|i| observed.instances.associations.get(&i.id))
+        .filter(|a| is_provision_profile(&a.profile_arn))
+        .map(|a| profile_name_of(&a.profile_arn).to_string())
+        .filter(|name| *name != inputs.profile_name)
+        .collect();
+    for profile in join_all(
+        held.iter()
+            .map(|name| InstanceProfile::observe(clients, name)),
+    )
+    .await
+    {
+        observed.add_profile(profile?);
+    }
     let target = Target::new(identity?, aws);
     crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
@@ -316,6 +339,7 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
             record: None,
             instance,
         };
+        check_held_association(&association, observed, &claims)?;
         let planned = plan_association(&association, observed, &claims, &mut reminders)?;
         changes.extend(wait_for(
             planned,
@@ -502,6 +526,38 @@ fn plan_association(
         reminders.push(cloud9_reminder(&association.instance.id));
     }
     Ok(planned)
+}
+
+/// An instance that holds another owner's profile of provision's (a classmate's IDE) keeps it,
+/// unless `--take-over`. Pure.
+fn check_held_association(
+    association: &DesiredAssociation,
+    observed: &ObservedState,
+    claims: &Claims,
+) -> Result<(), Error> {
+    let instance = &association.instance;
+    let Some(current) = observed.instances.associations.get(&instance.id) else {
+        return Ok(());
+    };
+    let Some(held) = observed
+        .profiles
+        .values()
+        .find(|p| p.arn == current.profile_arn && p.name != association.profile_name)
+        .filter(|p| is_managed(&p.tags))
+    else {
+        return Ok(());
+    };
+    match claims.holder(PROFILE, &held.name, &held.tags) {
+        Holder::Caller => Ok(()),
+        _ if claims.take_over => Ok(()),
+        holder => Err(
+            held_elsewhere(ASSOCIATION, &instance.id, &holder).with_cause(format!(
+                "instance {} holds instance profile {}, which provision made for its owner",
+                instance.describe(),
+                held.name
+            )),
+        ),
+    }
 }
 
 /// Another owner's role or profile: the caller can use names of their own.

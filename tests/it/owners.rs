@@ -193,7 +193,11 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     assert_eq!(hers["yours"], false);
 
     // IAM names collide the same way: her role is refused to him, with the way out.
-    alice.provision().run(&["instance-profile"]).success();
+    let ide = alice.launch_instance(&[("Name", "alice-ide")]).await;
+    alice
+        .provision()
+        .run(&["instance-profile", "--instance-tag", "Name=alice-ide"])
+        .success();
     let refused = bob.provision().run(&["instance-profile"]);
     refused.assert_code(1);
     assert!(
@@ -205,6 +209,31 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
                 .contains("--role-name NAME --instance-profile-name NAME"),
         "{}",
         refused.stderr
+    );
+    // Nor does his set-up take her IDE's association, even with names of his own.
+    let bobs_names = [
+        "instance-profile",
+        "--role-name",
+        "bob-lab-role",
+        "--instance-profile-name",
+        "bob-lab-profile",
+    ];
+    let refused = bob
+        .provision()
+        .run(&[&bobs_names[..], &["--instance-tag", "Name=alice-ide"]].concat());
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains(&format!(
+            "ec2-instance-profile-association {ide} belongs to alice"
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        alice
+            .associated_profile(&ide)
+            .await
+            .is_some_and(|arn| arn.ends_with("/dragons-lab-ec2-role"))
     );
     bob.provision()
         .run(&[
@@ -291,6 +320,7 @@ async fn two_students_in_one_account_never_touch_each_others_labs() {
     );
     alice.provision().run(&["teardown", "--yes"]).success();
     assert!(!alice.has_bucket("alice-dragons").await);
+    assert_eq!(alice.associated_profile(&ide).await, None);
     assert_eq!(
         alice
             .parameter_in("us-east-1", "dragon_data_bucket_name")
