@@ -53,13 +53,25 @@ pub(crate) fn retry_config() -> RetryConfig {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub(crate) enum CredentialSource {
     Environment,
-    Profile { name: String },
-    Sso { profile: String },
-    AssumeRole { profile: String },
-    CredentialProcess { profile: String },
+    Profile {
+        name: String,
+    },
+    Sso {
+        profile: String,
+    },
+    AssumeRole {
+        profile: String,
+    },
+    CredentialProcess {
+        profile: String,
+    },
     WebIdentity,
     Container,
     InstanceMetadata,
+    /// A role provision assumed in one account of a fan-out (`--accounts`, `--org`).
+    FanOut {
+        role_arn: String,
+    },
     Unknown,
 }
 
@@ -76,6 +88,7 @@ impl fmt::Display for CredentialSource {
             Self::WebIdentity => write!(f, "web identity token"),
             Self::Container => write!(f, "container credentials endpoint"),
             Self::InstanceMetadata => write!(f, "instance metadata (instance profile)"),
+            Self::FanOut { role_arn } => write!(f, "role {role_arn}, assumed for the fan-out"),
             Self::Unknown => write!(f, "an unrecognised credentials provider"),
         }
     }
@@ -464,6 +477,60 @@ impl Aws {
         })
     }
 
+    /// The same run in another account: `role_arn` assumed with the caller's credentials
+    /// (sts:AssumeRole, session `session_name`, `external_id` when the role's trust asks for one).
+    /// Region, endpoint and settings stay the caller's.
+    pub(crate) async fn assume(
+        &self,
+        role_arn: &str,
+        session_name: &str,
+        external_id: Option<&str>,
+    ) -> Result<Self, Error> {
+        let answer = self
+            .sts()
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session_name)
+            .set_external_id(external_id.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| aws_error("sts:AssumeRole", e))?;
+        let Some(given) = answer.credentials() else {
+            return Err(Error::failed(format!(
+                "sts:AssumeRole of {role_arn} answered without credentials"
+            )));
+        };
+        let expiry = SystemTime::try_from(*given.expiration()).ok();
+        let credentials = Credentials::new(
+            given.access_key_id(),
+            given.secret_access_key(),
+            Some(given.session_token().to_string()),
+            expiry,
+            "provision-fan-out",
+        );
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        Ok(Self {
+            config,
+            region: self.region.clone(),
+            app_region: self.app_region.clone(),
+            parameter_prefix: self.parameter_prefix.clone(),
+            endpoint: self.endpoint.clone(),
+            profile: self.profile.clone(),
+            source: CredentialSource::FanOut {
+                role_arn: role_arn.to_string(),
+            },
+            expiry,
+            cloud9_managed: false,
+            identity: OnceCell::new(),
+            warnings: Vec::new(),
+            skipped: Vec::new(),
+        })
+    }
+
     /// The clients of this run, built once from the one configuration.
     pub(crate) fn clients(&self) -> Clients {
         // S3 is addressed path-style when a custom endpoint (a local emulator) is in use,
@@ -492,6 +559,11 @@ impl Aws {
             cloudtrail: bounded_client!(aws_sdk_cloudtrail, &self.config),
             buckets: Arc::default(),
         }
+    }
+
+    /// Organizations (global: its endpoint is in us-east-1 for the aws partition).
+    pub(crate) fn organizations(&self) -> aws_sdk_organizations::Client {
+        bounded_client!(aws_sdk_organizations, &self.config)
     }
 
     pub(crate) fn sts(&self) -> aws_sdk_sts::Client {

@@ -112,6 +112,60 @@ pub(crate) struct GlobalArgs {
     /// Print only the result and errors.
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
+
+    #[command(flatten)]
+    pub(crate) fan_out: FanOutArgs,
+}
+
+/// Running a command in many accounts (instructors with an account per student).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Many accounts")]
+pub(crate) struct FanOutArgs {
+    /// Run in every account FILE lists: one a line, a 12-digit account id, a role ARN or a
+    /// profile name (# comments).
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "org")]
+    pub(crate) accounts: Option<PathBuf>,
+
+    /// Run in every active account of the organisation (Organizations ListAccounts).
+    #[arg(long, global = true)]
+    pub(crate) org: bool,
+
+    /// The role assumed in each account given by id (the one AWS Organizations creates in new
+    /// accounts by default).
+    #[arg(long, global = true, value_name = "NAME", default_value = "OrganizationAccountAccessRole", value_parser = parse_account_role)]
+    pub(crate) account_role: String,
+
+    /// The external id the accounts' roles ask for in their trust policy.
+    #[arg(long, global = true, value_name = "ID", value_parser = parse_external_id)]
+    pub(crate) external_id: Option<String>,
+
+    /// How many accounts run at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) concurrency: u16,
+
+    /// The longest one account's run may take (e.g. 10m).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) account_timeout: Duration,
+
+    /// Write the entries of the accounts that failed to FILE, for `--accounts FILE`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) failures_to: Option<PathBuf>,
+}
+
+fn parse_account_role(text: &str) -> Result<String, Error> {
+    RoleName::parse(text).map(|name| name.as_str().to_string())
+}
+
+/// An STS external id: 2 to 1224 characters of `[\w+=,.@:/-]`.
+fn parse_external_id(text: &str) -> Result<String, Error> {
+    let allowed = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+    if (2..=1224).contains(&text.len()) && allowed {
+        return Ok(text.to_string());
+    }
+    Err(Error::usage(format!("`{text}` is not an external id"))
+        .with_hint("an external id is 2 to 1224 letters, digits and _+=,.@:/-"))
 }
 
 // Parsed once per run: boxing the large variant would buy nothing.

@@ -10,6 +10,7 @@ mod aws;
 mod cli;
 mod commands;
 mod error;
+mod fanout;
 mod input;
 mod lab;
 mod lab_data;
@@ -81,19 +82,34 @@ async fn run(cli: Cli) -> ExitStatus {
             let _ = report(&printer, command, &error);
         });
     }
-    let result = match &cli.command {
-        Command::InstanceProfile(args) => {
-            commands::instance_profile::run(global, args, &printer).await
-        }
-        Command::DragonsLab(args) => commands::dragons_lab::run(global, args, &printer).await,
-        Command::Dragons(args) => commands::dragons::run(global, args, &printer).await,
-        Command::Teardown(args) => commands::teardown::run(global, args, &printer).await,
-        Command::Status(args) => commands::status::run(global, args, &printer).await,
-        Command::Whoami => commands::whoami::run(global, &printer).await,
+    let result = match fanout::applies(&cli.command, &global.fan_out) {
+        Err(error) => Err(error),
+        Ok(true) => fanout::run(global, &cli.command, &printer).await,
+        Ok(false) => single(global, &cli.command, &printer).await,
     };
     match result {
         Ok(()) => ExitStatus::Success,
         Err(error) => report(&printer, cli.command.name(), &error),
+    }
+}
+
+/// Runs the command in the caller's account.
+async fn single(
+    global: &cli::GlobalArgs,
+    command: &Command,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let printer = printer.clone();
+    let printer = &printer;
+    match command {
+        Command::InstanceProfile(args) => {
+            commands::instance_profile::run(global, args, printer).await
+        }
+        Command::DragonsLab(args) => commands::dragons_lab::run(global, args, printer).await,
+        Command::Dragons(args) => commands::dragons::run(global, args, printer).await,
+        Command::Teardown(args) => commands::teardown::run(global, args, printer).await,
+        Command::Status(args) => commands::status::run(global, args, printer).await,
+        Command::Whoami => commands::whoami::run(global, printer).await,
     }
 }
 

@@ -3,10 +3,13 @@
 
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 
+use crate::aws::{Aws, Clients};
 use crate::cli::{DragonsLabArgs, GlobalArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::lab::Target;
 use crate::printer::Printer;
+use crate::resources::Plan;
 use crate::state::dragons_lab::{DesiredState, Inputs, Site, observe, plan};
 
 pub(crate) async fn run(
@@ -18,27 +21,9 @@ pub(crate) async fn run(
     with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let observing = printer.step("observing S3 and SSM");
-        let (target, observed) = observe(aws, &clients, &inputs).await?;
+        let (target, plan, site_url) = prepare(aws, &clients, &inputs).await?;
         observing.finish("observed S3 and SSM");
-        let desired = DesiredState::new(&inputs, &target);
-        let plan = plan(&desired, &observed)?;
         print_plan(printer, &plan, &target);
-        let bucket = &desired.bucket.name;
-        let site_url = match &inputs.site {
-            Site::Dir { files, .. } => {
-                let page = if files.iter().any(|f| f.key == "index.html") {
-                    "index.html"
-                } else {
-                    ""
-                };
-                let region = clients.region_of(bucket).unwrap_or(target.region.clone());
-                Some(format!(
-                    "{}/{page}",
-                    site_endpoint(aws.endpoint.as_deref(), bucket, &region).await?
-                ))
-            }
-            Site::None | Site::AsMade => None,
-        };
         apply_and_report(
             printer,
             global,
@@ -51,6 +36,34 @@ pub(crate) async fn run(
         .await
     })
     .await
+}
+
+/// Observes and plans the lab in one account, with the address the `--site` files will have.
+pub(crate) async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+) -> Result<(Target, Plan, Option<String>), Error> {
+    let (target, observed) = observe(aws, clients, inputs).await?;
+    let desired = DesiredState::new(inputs, &target);
+    let plan = plan(&desired, &observed)?;
+    let bucket = &desired.bucket.name;
+    let site_url = match &inputs.site {
+        Site::Dir { files, .. } => {
+            let page = if files.iter().any(|f| f.key == "index.html") {
+                "index.html"
+            } else {
+                ""
+            };
+            let region = clients.region_of(bucket).unwrap_or(target.region.clone());
+            Some(format!(
+                "{}/{page}",
+                site_endpoint(aws.endpoint.as_deref(), bucket, &region).await?
+            ))
+        }
+        Site::None | Site::AsMade => None,
+    };
+    Ok((target, plan, site_url))
 }
 
 /// The bucket's address as S3's own endpoint rules resolve it for this run — the partition's DNS

@@ -1,10 +1,13 @@
 //! `provision instance-profile`: the EC2 trust policy, an IAM role with its permissions, an instance
 //! profile holding it, and its association with the course IDE's instance.
 
+use crate::aws::{Aws, Clients};
 use crate::cli::{GlobalArgs, InstanceProfileArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::lab::Target;
 use crate::printer::Printer;
+use crate::resources::Plan;
 use crate::restricted::LAB_INSTANCE_PROFILE;
 use crate::state::instance_profile::{
     DesiredState, Inputs, check_lab_reads, observe, observe_existing, plan, plan_existing,
@@ -16,15 +19,17 @@ pub(crate) async fn run(
     printer: &Printer,
 ) -> Result<(), Error> {
     let inputs = Inputs::from_args(args)?;
-    if let Some(name) = &inputs.existing {
-        return existing(global, args, &inputs, name, printer).await;
-    }
     with_aws(global, printer, async |aws| {
         let clients = aws.clients();
-        let observing = printer.step("observing IAM and EC2");
-        let (target, observed) = observe(aws, &clients, &inputs).await?;
-        observing.finish("observed IAM and EC2");
-        let plan = plan(&DesiredState::new(&inputs, &target)?, &observed)?;
+        let observing = printer.step(match inputs.existing {
+            Some(_) => "observing the instance profile and EC2",
+            None => "observing IAM and EC2",
+        });
+        let (target, plan) = prepare(aws, &clients, &inputs, args).await?;
+        observing.finish(match inputs.existing {
+            Some(_) => "observed the instance profile and EC2",
+            None => "observed IAM and EC2",
+        });
         print_plan(printer, &plan, &target);
         let applied = apply_and_report(
             printer,
@@ -36,14 +41,54 @@ pub(crate) async fn run(
             None,
         )
         .await;
-        match applied {
-            Err(error) if is_denied_iam_write(&error) => {
-                Err(with_existing_profile_hint(&clients, error).await)
-            }
-            other => other,
-        }
+        explained(applied, &inputs, &clients).await
     })
     .await
+}
+
+/// Observes and plans in one account: the role, profile and associations, or — with
+/// `--existing-profile NAME` — only the associations, after checking the profile's role allows
+/// the lab application's reads (a warning of the plan when it does not).
+pub(crate) async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    args: &InstanceProfileArgs,
+) -> Result<(Target, Plan), Error> {
+    let Some(name) = &inputs.existing else {
+        let (target, observed) = observe(aws, clients, inputs).await?;
+        let plan = plan(&DesiredState::new(inputs, &target)?, &observed)?;
+        return Ok((target, plan));
+    };
+    let (target, observed) = observe_existing(aws, clients, inputs, name).await?;
+    let warning = match observed
+        .profiles
+        .get(name)
+        .and_then(|p| p.role_arns.first())
+    {
+        Some(role_arn) => {
+            let bucket = target.lab_bucket(args.bucket.bucket.as_ref().map(|b| b.as_str()));
+            check_lab_reads(clients, &target, &bucket, role_arn).await
+        }
+        None => None,
+    };
+    let plan = plan_existing(inputs, &target, name, &observed, warning)?;
+    Ok((target, plan))
+}
+
+/// A refused IAM write in an account that provides LabInstanceProfile gets the command that uses
+/// it instead.
+pub(crate) async fn explained<T>(
+    result: Result<T, Error>,
+    inputs: &Inputs,
+    clients: &Clients,
+) -> Result<T, Error> {
+    match result {
+        Err(error) if inputs.existing.is_none() && is_denied_iam_write(&error) => {
+            Err(with_existing_profile_hint(clients, error).await)
+        }
+        other => other,
+    }
 }
 
 /// IAM writes a restricted lab account refuses.
@@ -63,7 +108,7 @@ fn is_denied_iam_write(error: &Error) -> bool {
 
 /// When IAM writes are refused and the account has a LabInstanceProfile, the way out is to use it:
 /// the hint names the exact command.
-async fn with_existing_profile_hint(clients: &crate::aws::Clients, error: Error) -> Error {
+async fn with_existing_profile_hint(clients: &Clients, error: Error) -> Error {
     use crate::resources::Resource;
     let exists =
         crate::resources::instance_profile::InstanceProfile::observe(clients, LAB_INSTANCE_PROFILE)
@@ -117,47 +162,6 @@ fn without_iam_flags(args: &[String], name: &str) -> String {
     }
     kept.extend(["--existing-profile".to_string(), name.to_string()]);
     crate::cli::quoted_command(&kept)
-}
-
-/// `--existing-profile NAME`: associates a profile that already exists, touching nothing of IAM;
-/// warns when its role does not allow the lab application's reads.
-async fn existing(
-    global: &GlobalArgs,
-    args: &InstanceProfileArgs,
-    inputs: &Inputs,
-    name: &str,
-    printer: &Printer,
-) -> Result<(), Error> {
-    with_aws(global, printer, async |aws| {
-        let clients = aws.clients();
-        let observing = printer.step("observing the instance profile and EC2");
-        let (target, observed) = observe_existing(aws, &clients, inputs, name).await?;
-        let warning = match observed
-            .profiles
-            .get(name)
-            .and_then(|p| p.role_arns.first())
-        {
-            Some(role_arn) => {
-                let bucket = target.lab_bucket(args.bucket.bucket.as_ref().map(|b| b.as_str()));
-                check_lab_reads(&clients, &target, &bucket, role_arn).await
-            }
-            None => None,
-        };
-        observing.finish("observed the instance profile and EC2");
-        let plan = plan_existing(inputs, &target, name, &observed, warning)?;
-        print_plan(printer, &plan, &target);
-        apply_and_report(
-            printer,
-            global,
-            "instance-profile",
-            &plan,
-            &target,
-            &clients,
-            None,
-        )
-        .await
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ struct Report<'a> {
     error: Option<ErrorBody<'a>>,
     /// The command that resumes a run that stopped early.
     #[serde(skip_serializing_if = "Option::is_none")]
-    resume: Option<&'a str>,
+    resume: Option<String>,
 }
 
 /// A change as reported: the plan's line, what happened to it, and what AWS assigned.
@@ -138,6 +138,37 @@ pub(crate) async fn apply_and_report(
     }
 }
 
+/// Applies the plan of one account of a fan-out, drawing nothing (the fan-out shows a line per
+/// account), and returns that account's JSON document — the one `--output json` prints for a
+/// single account — with the error that stopped it early, if one did.
+pub(crate) async fn apply_quietly(
+    global: &GlobalArgs,
+    command: &str,
+    plan: &Plan,
+    target: &Target,
+    clients: &Clients,
+    site_url: Option<&str>,
+    interrupt: signals::Interrupt,
+) -> (serde_json::Value, Option<Error>) {
+    let execution = if global.dry_run || plan.is_noop() {
+        None
+    } else {
+        Some(apply::apply(plan, clients, &|_| {}, interrupt).await)
+    };
+    let failure = execution.as_ref().and_then(stopped_early);
+    let outcome = Outcome {
+        command,
+        plan,
+        execution: execution.as_ref(),
+        dry_run: global.dry_run,
+        target,
+        site_url,
+        failure: failure.as_ref(),
+    };
+    let document = serde_json::to_value(report(&outcome)).unwrap_or_default();
+    (document, failure)
+}
+
 /// The error of a run that stopped early, with what was applied and how to resume.
 fn stopped_early(execution: &Execution) -> Option<Error> {
     let count = |name: &str| {
@@ -192,21 +223,15 @@ struct Outcome<'a> {
     failure: Option<&'a Error>,
 }
 
-/// Prints the outcome: the JSON report, or the summary and the ARNs — or, for a run that stopped
-/// early, each change's outcome.
-fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> {
+/// Each change as reported: with its outcome and what AWS assigned.
+fn reported<'a>(outcome: &Outcome<'a>) -> Vec<ReportedChange<'a>> {
     let Outcome {
-        command,
         plan,
         execution,
         dry_run,
-        target,
-        site_url,
-        failure,
+        ..
     } = *outcome;
-    let summary = plan.summary();
-    let changes: Vec<ReportedChange<'_>> = plan
-        .changes()
+    plan.changes()
         .iter()
         .enumerate()
         .map(|(index, change)| ReportedChange {
@@ -217,23 +242,41 @@ fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> 
                 .or((!dry_run).then_some("unchanged")),
             resource_id: execution.and_then(|e| e.resource_id(index)),
         })
-        .collect();
-    let resume = failure.map(|_| crate::cli::command_line());
-    if printer.is_json() {
-        return printer.json(&Report {
-            command,
-            dry_run,
-            account: &target.account,
-            region: &target.region,
-            changes,
-            summary,
-            warnings: plan.warnings(),
-            reminders: plan.reminders(),
-            site_url,
-            error: failure.map(ErrorBody::from),
-            resume: resume.as_deref(),
-        });
+        .collect()
+}
+
+/// The JSON document of a plan-and-apply command.
+fn report<'a>(outcome: &Outcome<'a>) -> Report<'a> {
+    Report {
+        command: outcome.command,
+        dry_run: outcome.dry_run,
+        account: &outcome.target.account,
+        region: &outcome.target.region,
+        changes: reported(outcome),
+        summary: outcome.plan.summary(),
+        warnings: outcome.plan.warnings(),
+        reminders: outcome.plan.reminders(),
+        site_url: outcome.site_url,
+        error: outcome.failure.map(ErrorBody::from),
+        resume: outcome.failure.map(|_| crate::cli::command_line()),
     }
+}
+
+/// Prints the outcome: the JSON report, or the summary and the ARNs — or, for a run that stopped
+/// early, each change's outcome.
+fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> {
+    if printer.is_json() {
+        return printer.json(&report(outcome));
+    }
+    let Outcome {
+        plan,
+        dry_run,
+        site_url,
+        failure,
+        ..
+    } = *outcome;
+    let summary = plan.summary();
+    let changes = reported(outcome);
     let site_line = || {
         if let Some(url) = site_url {
             printer.data(format!("Site: {url}"));

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::aws::Aws;
 use crate::cli::{GlobalArgs, NamesArgs};
 use crate::commands::with_aws;
 use crate::error::Error;
@@ -165,15 +166,31 @@ impl StatusLine {
 }
 
 #[derive(Debug, Serialize)]
-struct StatusReport<'a> {
+pub(crate) struct StatusReport {
     command: &'static str,
-    account: &'a str,
-    region: &'a str,
+    account: String,
+    region: String,
     /// The caller's owner value: what "yours" means.
-    owner: &'a str,
-    resources: &'a [StatusLine],
+    owner: String,
+    resources: Vec<StatusLine>,
     /// Provision's resources left out because other owners hold them: count by owner.
-    left_out: &'a BTreeMap<String, usize>,
+    left_out: BTreeMap<String, usize>,
+    #[serde(skip)]
+    app_region: String,
+}
+
+impl StatusReport {
+    /// "6 in sync, 1 drifted, 1 missing": the fan-out's summary of one account.
+    pub(crate) fn counts(&self) -> String {
+        let count =
+            |f: &dyn Fn(&StatusLine) -> bool| self.resources.iter().filter(|l| f(l)).count();
+        format!(
+            "{} in sync, {} drifted, {} missing",
+            count(&|l| l.in_sync == Some(true)),
+            count(&|l| l.in_sync == Some(false)),
+            count(&|l| !l.present)
+        )
+    }
 }
 
 pub(crate) async fn run(
@@ -181,73 +198,77 @@ pub(crate) async fn run(
     names: &NamesArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let scope = Scope::new(names, None);
     with_aws(global, printer, async |aws| {
-        let clients = aws.clients();
         let step = printer.step("observing what provision manages");
-        let lab_bucket =
-            Target::new(aws.identity().await?, aws).lab_bucket(scope.bucket.as_deref());
-        // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
-        let lab_query = BucketQuery::Name(lab_bucket.clone());
-        let (discovered, lab) = tokio::join!(
-            discover(aws, &clients, &scope),
-            Bucket::observe(&clients, &lab_query),
-        );
-        let (target, mut observed) = discovered?;
-        // The whole reading replaces discovery's (keeping the ARN discovery knew).
-        let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
-        observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
-        let key = lab_key(&observed, &target);
-        let query = ObjectQuery {
-            bucket: lab_bucket.clone(),
-            key: key.clone(),
-        };
-        if let Some(object) = Object::observe(&clients, &query).await? {
-            observed
-                .objects
-                .insert(format!("{lab_bucket}/{key}"), object);
-        }
+        let report = gather(aws, names).await?;
         step.finish("observed what provision manages");
-
-        let iam = instance_profile::DesiredState::new(
-            &instance_profile::Inputs::defaults(names),
-            &target,
-        )?;
-        let lab = dragons_lab::DesiredState::new(
-            &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
-            &target,
-        );
-        let (lines, left_out) = lines(&iam, &lab, &observed, names.all_owners)?;
         if printer.is_json() {
-            return printer.json(&StatusReport {
-                command: "status",
-                account: &target.account,
-                region: &target.region,
-                owner: &target.owner,
-                resources: &lines,
-                left_out: &left_out,
-            });
+            return printer.json(&report);
         }
-        let app = match target.app_region != target.region {
+        let app = match report.app_region != report.region {
             true => format!(
                 " (parameters in {}, the lab application's region)",
-                target.app_region
+                report.app_region
             ),
             false => String::new(),
         };
         printer.data(format!(
             "Status of account {} in {}{app}:",
-            target.account, target.region
+            report.account, report.region
         ));
-        for line in &lines {
+        for line in &report.resources {
             printer.data(format!("  {}", line.line()));
         }
-        if let Some(note) = others_left_out(&left_out) {
+        if let Some(note) = others_left_out(&report.left_out) {
             printer.data(format!("Note: {note}"));
         }
         Ok(())
     })
     .await
+}
+
+/// Observes everything provision manages in one account and compares it with what the commands
+/// would make.
+pub(crate) async fn gather(aws: &Aws, names: &NamesArgs) -> Result<StatusReport, Error> {
+    let scope = Scope::new(names, None);
+    let clients = aws.clients();
+    let lab_bucket = Target::new(aws.identity().await?, aws).lab_bucket(scope.bucket.as_deref());
+    // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
+    let lab_query = BucketQuery::Name(lab_bucket.clone());
+    let (discovered, lab) = tokio::join!(
+        discover(aws, &clients, &scope),
+        Bucket::observe(&clients, &lab_query),
+    );
+    let (target, mut observed) = discovered?;
+    // The whole reading replaces discovery's (keeping the ARN discovery knew).
+    let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
+    observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
+    let key = lab_key(&observed, &target);
+    let query = ObjectQuery {
+        bucket: lab_bucket.clone(),
+        key: key.clone(),
+    };
+    if let Some(object) = Object::observe(&clients, &query).await? {
+        observed
+            .objects
+            .insert(format!("{lab_bucket}/{key}"), object);
+    }
+    let iam =
+        instance_profile::DesiredState::new(&instance_profile::Inputs::defaults(names), &target)?;
+    let lab = dragons_lab::DesiredState::new(
+        &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
+        &target,
+    );
+    let (resources, left_out) = lines(&iam, &lab, &observed, names.all_owners)?;
+    Ok(StatusReport {
+        command: "status",
+        account: target.account.clone(),
+        region: target.region.clone(),
+        owner: target.owner.clone(),
+        resources,
+        left_out,
+        app_region: target.app_region,
+    })
 }
 
 /// The lab's object key: what its parameter says, as the lab application reads it.

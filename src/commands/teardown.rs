@@ -3,9 +3,11 @@
 
 use std::io::IsTerminal;
 
+use crate::aws::{Aws, Clients};
 use crate::cli::{GlobalArgs, TeardownArgs};
 use crate::commands::{apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::lab::Target;
 use crate::printer::Printer;
 use crate::resources::Plan;
 use crate::resources::ownership::Claims;
@@ -16,27 +18,12 @@ pub(crate) async fn run(
     args: &TeardownArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    // Refused before any request: without a terminal there is no one to confirm to.
-    if !global.yes && !global.dry_run && !std::io::stdin().is_terminal() {
-        return Err(Error::usage(
-            "teardown deletes resources and asks to confirm first, but there is no terminal to ask on",
-        )
-        .with_hint("check the plan with --dry-run, then pass --yes to confirm"));
-    }
-    let scope = Scope::new(&args.names, args.only);
+    check_confirmable(global)?;
     with_aws(global, printer, async |aws| {
         let clients = aws.clients();
         let step = printer.step("discovering what provision created");
-        let (target, observed) = discover(aws, &clients, &scope).await?;
+        let (target, plan) = prepare(aws, &clients, args).await?;
         step.finish("discovered what provision created");
-        let desired = DesiredState {
-            keep_data: args.keep_data,
-            claims: Claims {
-                all_owners: args.names.all_owners,
-                ..Claims::of(&target.owner)
-            },
-        };
-        let plan = plan(&desired, &observed)?;
         print_plan(printer, &plan, &target);
         if !global.dry_run && !plan.is_noop() {
             confirm(global, printer, &target.account, &plan)?;
@@ -44,6 +31,36 @@ pub(crate) async fn run(
         apply_and_report(printer, global, "teardown", &plan, &target, &clients, None).await
     })
     .await
+}
+
+/// Refused before any request: without a terminal there is no one to confirm to.
+pub(crate) fn check_confirmable(global: &GlobalArgs) -> Result<(), Error> {
+    if !global.yes && !global.dry_run && !std::io::stdin().is_terminal() {
+        return Err(Error::usage(
+            "teardown deletes resources and asks to confirm first, but there is no terminal to ask on",
+        )
+        .with_hint("check the plan with --dry-run, then pass --yes to confirm"));
+    }
+    Ok(())
+}
+
+/// Discovers what provision created in one account and plans its removal.
+pub(crate) async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    args: &TeardownArgs,
+) -> Result<(Target, Plan), Error> {
+    let scope = Scope::new(&args.names, args.only);
+    let (target, observed) = discover(aws, clients, &scope).await?;
+    let desired = DesiredState {
+        keep_data: args.keep_data,
+        claims: Claims {
+            all_owners: args.names.all_owners,
+            ..Claims::of(&target.owner)
+        },
+    };
+    let plan = plan(&desired, &observed)?;
+    Ok((target, plan))
 }
 
 /// Asks for the account id before deleting; `--yes` skips it; with no terminal to ask on, refuses.

@@ -38,6 +38,45 @@ pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Er
     with_aws(global, printer, async |aws| show(aws, printer).await).await
 }
 
+/// One account's whoami document, for the fan-out: the identity's ARN and the JSON document.
+pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), Error> {
+    let identity = aws.identity().await?;
+    let restricted = restricted::look(&aws.clients(), identity).await;
+    let owner = crate::owners::owner_of(&identity.arn);
+    let document = whoami(aws, identity, &owner, restricted.as_ref());
+    Ok((
+        identity.arn.clone(),
+        serde_json::to_value(document).unwrap_or_default(),
+    ))
+}
+
+fn whoami<'a>(
+    aws: &'a Aws,
+    identity: &'a crate::aws::Identity,
+    owner: &'a str,
+    restricted: Option<&'a Restricted>,
+) -> Whoami<'a> {
+    Whoami {
+        command: "whoami",
+        account: &identity.account,
+        arn: &identity.arn,
+        owner,
+        user_id: &identity.user_id,
+        region: &aws.region,
+        endpoint: aws.endpoint.as_deref(),
+        profile: &aws.profile,
+        credentials: &aws.source,
+        credentials_source: aws.source.to_string(),
+        expires_in_seconds: aws
+            .expiry
+            .and_then(|e| e.duration_since(SystemTime::now()).ok())
+            .map(|d| d.as_secs()),
+        cloud9_managed_credentials: aws.cloud9_managed_credentials(),
+        skipped: &aws.skipped,
+        restricted,
+    }
+}
+
 async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     let identity = aws.identity().await?;
     let expires_in = aws
@@ -48,22 +87,7 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     let restricted = restricted::look(&aws.clients(), identity).await;
     let owner = crate::owners::owner_of(&identity.arn);
     if printer.is_json() {
-        return printer.json(&Whoami {
-            command: "whoami",
-            account: &identity.account,
-            arn: &identity.arn,
-            owner: &owner,
-            user_id: &identity.user_id,
-            region: &aws.region,
-            endpoint: aws.endpoint.as_deref(),
-            profile: &aws.profile,
-            credentials: &aws.source,
-            credentials_source: aws.source.to_string(),
-            expires_in_seconds: expires_in,
-            cloud9_managed_credentials: cloud9,
-            skipped: &aws.skipped,
-            restricted: restricted.as_ref(),
-        });
+        return printer.json(&whoami(aws, identity, &owner, restricted.as_ref()));
     }
     printer.data(format!("account      {}", identity.account));
     printer.data(format!("arn          {}", identity.arn));

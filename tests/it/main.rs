@@ -2,6 +2,7 @@
 //! checked through the SDK. One binary, one moto server (see `harness`).
 
 mod dragons_lab;
+mod fanout;
 mod faults;
 mod fidelity;
 mod harness;

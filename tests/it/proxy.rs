@@ -128,6 +128,8 @@ struct BucketFacts {
 #[derive(Debug, Clone)]
 struct Rule {
     operation: String,
+    /// Only requests whose body contains this (an account id in an AssumeRole).
+    body_contains: Option<String>,
     fault: Fault,
     /// How many more requests the rule applies to.
     remaining: u32,
@@ -254,6 +256,7 @@ impl Proxy {
     pub fn inject(&self, operation: &str, fault: Fault, times: u32) {
         self.state().rules.push(Rule {
             operation: operation.to_string(),
+            body_contains: None,
             fault,
             remaining: times,
         });
@@ -290,6 +293,17 @@ impl Proxy {
     /// Refuses every request of `operation` from now on, as `denial` says.
     pub fn deny(&self, operation: &str, denial: Denial) {
         self.inject(operation, Fault::Deny(denial), u32::MAX);
+    }
+
+    /// Denies the requests of `operation` whose body contains `needle` (one account's
+    /// AssumeRole, say), until [`Proxy::clear`].
+    pub fn deny_matching(&self, operation: &str, needle: &str, denial: Denial) {
+        self.state().rules.push(Rule {
+            operation: operation.to_string(),
+            body_contains: Some(needle.to_string()),
+            fault: Fault::Deny(denial),
+            remaining: u32::MAX,
+        });
     }
 
     /// The (operation, error code) answers the emulation gave instead of moto's.
@@ -471,11 +485,13 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
     let fault = {
         let mut state = shared.state.lock().expect("proxy state");
         let mut fault = None;
-        if let Some(rule) = state
-            .rules
-            .iter_mut()
-            .find(|r| r.operation == operation && r.remaining > 0)
-        {
+        if let Some(rule) = state.rules.iter_mut().find(|r| {
+            r.operation == operation
+                && r.remaining > 0
+                && r.body_contains
+                    .as_ref()
+                    .is_none_or(|needle| body_text.contains(needle.as_str()))
+        }) {
             rule.remaining -= 1;
             fault = Some(rule.fault);
         } else if let Some(random) = state.random.as_mut() {

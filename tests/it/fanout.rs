@@ -1,0 +1,283 @@
+//! One command over many accounts (`--accounts`, `--org`): moto serves every account, an assumed
+//! role's credentials acting in the role's account. Each account's state is checked with the
+//! course's own reader (boto3, `lab_app.py`) under that account's credentials.
+
+use crate::harness::Session;
+use crate::proxy::{Denial, Proxy};
+
+const ACCOUNTS: [&str; 3] = ["410000000001", "410000000002", "410000000003"];
+
+/// A session in `account`, as the instructor's role there.
+async fn in_account(test: &str, account: &str) -> Session {
+    let base = Session::in_region(test, "us-east-1");
+    let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("check")
+        .send()
+        .await
+        .expect("assume role")
+        .credentials
+        .expect("credentials");
+    Session {
+        access_key: credentials.access_key_id().to_string(),
+        secret_key: credentials.secret_access_key().to_string(),
+        session_token: Some(credentials.session_token().to_string()),
+        ..base
+    }
+}
+
+#[tokio::test]
+async fn a_lab_in_every_account_and_one_failure_leaves_the_others_done() {
+    let proxy = Proxy::start(&crate::harness::moto().endpoint);
+    let instructor = Session::in_region("fanout-class", "us-east-1").through(&proxy);
+    let file = instructor.write_file(
+        "accounts.txt",
+        &format!(
+            "# the class\n{}\n{}  # second\n\narn:aws:iam::{}:role/OrganizationAccountAccessRole\n",
+            ACCOUNTS[0], ACCOUNTS[1], ACCOUNTS[2]
+        ),
+    );
+    let failures = instructor.write_file("failed.txt", "");
+    // The third account's role does not trust the instructor.
+    proxy.deny_matching("AssumeRole", ACCOUNTS[2], Denial::Identity);
+
+    let run = instructor.provision().run(&[
+        "dragons-lab",
+        "--accounts",
+        file.to_str().expect("path"),
+        "--concurrency",
+        "2",
+        "--failures-to",
+        failures.to_str().expect("path"),
+    ]);
+    run.assert_code(1);
+    let table: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        table[0].starts_with("ACCOUNT")
+            && table[0].contains("CREATED")
+            && table[0].contains("SECONDS"),
+        "{}",
+        run.stdout
+    );
+    for account in &ACCOUNTS[..2] {
+        let row = table
+            .iter()
+            .find(|l| l.starts_with(account))
+            .unwrap_or_else(|| panic!("{account}: {}", run.stdout));
+        assert!(
+            row.split_whitespace().collect::<Vec<_>>()[2..7] == ["7", "0", "0", "0", "ok"],
+            "{row}"
+        );
+    }
+    assert!(
+        run.stdout.contains("3 accounts: 2 succeeded, 1 failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("access denied: sts:AssumeRole"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("1 of 3 accounts failed")
+            && run.stderr.contains("re-run only the failed accounts"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&failures).expect("failures"),
+        format!(
+            "arn:aws:iam::{}:role/OrganizationAccountAccessRole\n",
+            ACCOUNTS[2]
+        )
+    );
+
+    // Each account's lab, read by the course's reader under that account's credentials.
+    for account in &ACCOUNTS[..2] {
+        let session = in_account("fanout-class-check", account).await;
+        let read = session.lab_app(&["--get-object"]).success().json();
+        assert_eq!(
+            read["bucket"],
+            format!("dragons-lab-{account}-us-east-1"),
+            "{read}"
+        );
+        assert_eq!(read["names"].as_array().map(Vec::len), Some(25));
+    }
+    let third = in_account("fanout-class-check", ACCOUNTS[2]).await;
+    assert!(
+        !third
+            .has_bucket(&format!("dragons-lab-{}-us-east-1", ACCOUNTS[2]))
+            .await
+    );
+
+    // Once the trust is fixed, the failed account alone is re-run.
+    proxy.clear();
+    let rerun = instructor.provision().run(&[
+        "dragons-lab",
+        "--accounts",
+        failures.to_str().expect("path"),
+        "--output",
+        "json",
+    ]);
+    let document = rerun.success().json();
+    assert_eq!(document["summary"]["accounts"], 1);
+    assert_eq!(document["accounts"][0]["account"], ACCOUNTS[2]);
+    assert_eq!(document["accounts"][0]["summary"]["created"], 7);
+    assert_eq!(
+        document["accounts"][0]["document"]["command"],
+        "dragons-lab"
+    );
+
+    // status and whoami across the class, as JSON: an entry per account.
+    let status = instructor
+        .provision()
+        .run(&[
+            "status",
+            "--accounts",
+            file.to_str().expect("path"),
+            "--output",
+            "json",
+        ])
+        .success()
+        .json();
+    let entries = status["accounts"].as_array().expect("accounts");
+    assert_eq!(entries.len(), 3);
+    for entry in entries {
+        assert_eq!(entry["result"], "ok", "{entry}");
+        let lines = entry["document"]["resources"]
+            .as_array()
+            .expect("resources");
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l["resource"] == "s3-bucket")
+                .all(|l| l["in_sync"] == true),
+            "{entry}"
+        );
+    }
+    let whoami = instructor
+        .provision()
+        .run(&[
+            "whoami",
+            "--accounts",
+            file.to_str().expect("path"),
+            "--output",
+            "json",
+        ])
+        .success()
+        .json();
+    for (entry, account) in whoami["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .zip(ACCOUNTS)
+    {
+        let arn = entry["document"]["arn"].as_str().expect("arn");
+        assert!(
+            arn.starts_with(&format!(
+                "arn:aws:sts::{account}:assumed-role/OrganizationAccountAccessRole/provision-"
+            )),
+            "{arn}"
+        );
+        assert_eq!(entry["document"]["credentials"]["kind"], "fan-out");
+    }
+
+    // Teardown asks once for all of them; --yes answers. Nothing is left.
+    let teardown = instructor.provision().run(&[
+        "teardown",
+        "--accounts",
+        file.to_str().expect("path"),
+        "--yes",
+    ]);
+    teardown.success();
+    assert!(
+        teardown.stdout.contains(
+            "3 accounts: 3 succeeded, 0 failed — 0 created, 0 updated, 0 unchanged, 9 deleted"
+        ),
+        "{}",
+        teardown.stdout
+    );
+    for account in ACCOUNTS {
+        let session = in_account("fanout-class-check", account).await;
+        assert!(
+            !session
+                .has_bucket(&format!("dragons-lab-{account}-us-east-1"))
+                .await
+        );
+        assert_eq!(
+            session
+                .parameter_in("us-east-1", "dragon_data_bucket_name")
+                .await,
+            None
+        );
+    }
+}
+
+#[test]
+fn a_bad_accounts_file_is_refused_before_any_request() {
+    let session = Session::new("fanout-bad-file");
+    let file = session.write_file("accounts.txt", "410000000001\n41000000000\n");
+    let (run, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .run(&["status", "--accounts", file.to_str().expect("path")])
+    });
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("accounts.txt line 2: `41000000000` is not an account id"),
+        "{}",
+        run.stderr
+    );
+    assert!(requests.is_empty(), "{requests:?}");
+    let dragons = session
+        .provision()
+        .run(&["dragons", "--accounts", file.to_str().expect("path")]);
+    dragons.assert_code(2);
+    assert!(
+        dragons.stderr.contains("does not fan out"),
+        "{}",
+        dragons.stderr
+    );
+}
+
+/// `--org`: the organisation's active accounts, listed by Organizations.
+#[tokio::test]
+async fn the_organisations_accounts_are_listed_and_run() {
+    let account = in_account("fanout-org", "420000000001").await;
+    let organizations = aws_sdk_organizations::Client::new(&account.sdk_config());
+    organizations
+        .create_organization()
+        .send()
+        .await
+        .expect("organisation");
+    for name in ["student-a", "student-b"] {
+        organizations
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.edu"))
+            .send()
+            .await
+            .expect("account");
+    }
+    let run = account
+        .provision()
+        .run(&["whoami", "--org", "--output", "json"])
+        .success()
+        .json();
+    let names: Vec<&str> = run["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"student-a") && names.contains(&"student-b"),
+        "{run}"
+    );
+    assert_eq!(run["summary"]["failed"], 0, "{run}");
+}
