@@ -186,6 +186,42 @@ pub(crate) enum Command {
     Teardown(TeardownArgs),
     /// Show who AWS thinks you are, and where the credentials came from.
     Whoami,
+    /// Print what the commands create in another tool's form.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportCommand {
+    /// A CloudFormation template of the role, instance profile, bucket and parameters, for
+    /// StackSets (account and region are pseudo-parameters).
+    Cloudformation(ExportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExportArgs {
+    /// Only what `instance-profile` creates.
+    #[arg(long)]
+    pub(crate) instance_profile: bool,
+
+    /// Only what `dragons-lab` creates.
+    #[arg(long)]
+    pub(crate) dragons_lab: bool,
+
+    /// The template's format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Yaml)]
+    pub(crate) format: ExportFormat,
+
+    /// The session name of your provision runs in each account (provision-<you>), which owns
+    /// the resources [default: from your credentials].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) owner_session: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Yaml,
+    Json,
 }
 
 impl Command {
@@ -198,6 +234,7 @@ impl Command {
             Self::Status(_) => "status",
             Self::Teardown(_) => "teardown",
             Self::Whoami => "whoami",
+            Self::Export(_) => "export",
         }
     }
 }

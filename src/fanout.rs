@@ -611,6 +611,10 @@ pub(crate) fn applies(command: &Command, args: &FanOutArgs) -> Result<bool, Erro
             "dragons reads one account's lab: it does not fan out",
         )
         .with_hint("run it with that account's credentials (--profile NAME)")),
+        Command::Export(_) => Err(Error::usage(
+            "export prints one template for every account: it does not fan out",
+        )
+        .with_hint("deploy the template to many accounts with CloudFormation StackSets")),
         _ => Ok(true),
     }
 }
@@ -729,7 +733,9 @@ pub(crate) async fn run(
             .await
         }
         Command::Teardown(args) => teardown_each(&base, global, &accounts, printer, args).await?,
-        Command::Dragons(_) => return Err(Error::usage("dragons does not fan out")),
+        Command::Dragons(_) | Command::Export(_) => {
+            return Err(Error::usage(format!("{name} does not fan out")));
+        }
     };
     report(printer, global, name, &results)
 }

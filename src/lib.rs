@@ -110,6 +110,9 @@ async fn single(
         Command::Teardown(args) => commands::teardown::run(global, args, printer).await,
         Command::Status(args) => commands::status::run(global, args, printer).await,
         Command::Whoami => commands::whoami::run(global, printer).await,
+        Command::Export(cli::ExportCommand::Cloudformation(args)) => {
+            commands::export::run(global, args, printer).await
+        }
     }
 }
 

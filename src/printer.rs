@@ -49,6 +49,17 @@ impl Printer {
         self.format == OutputFormat::Json
     }
 
+    /// Text on stdout as it is, in every mode: a document of its own format (a template).
+    pub(crate) fn raw(&self, text: &str) {
+        self.multi.suspend(|| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            if !text.ends_with('\n') {
+                let _ = writeln!(stdout);
+            }
+        });
+    }
+
     /// A line of data on stdout (human mode only; JSON mode prints one document instead).
     pub(crate) fn data(&self, line: impl AsRef<str>) {
         if self.is_json() {

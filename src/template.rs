@@ -183,6 +183,54 @@ impl Values<'_> {
 
 /// Replaces placeholders in every string of `value`, recording unknown names; `Err` when a `{{` is
 /// never closed.
+impl Template {
+    /// The template as CloudFormation takes it: each string holding placeholders becomes an
+    /// `Fn::Sub` of the CloudFormation expressions `tokens` maps them to (`account_id` →
+    /// `${AWS::AccountId}`), with IAM's own `${…}` policy variables kept literal (`${!…}`). The
+    /// template must already be checked ([`Template::check`]).
+    pub(crate) fn cloudformation(&self, tokens: &[(&str, &str)]) -> Result<Value, Error> {
+        let mut document: Value = serde_json::from_str(&self.text).map_err(|e| {
+            Error::usage(format!("{} is not valid JSON", self.origin)).with_cause(e.to_string())
+        })?;
+        let mut unknown = Vec::new();
+        to_sub(&mut document, tokens, &mut unknown);
+        match unknown.first() {
+            None => Ok(document),
+            Some(name) => Err(Error::usage(format!(
+                "{}: placeholder {{{{{name}}}}} has no CloudFormation equivalent",
+                self.origin
+            ))),
+        }
+    }
+}
+
+fn to_sub(value: &mut Value, tokens: &[(&str, &str)], unknown: &mut Vec<String>) {
+    match value {
+        Value::String(text) if text.contains("{{") => {
+            let mut out = String::new();
+            let mut rest = text.replace("${", "${!");
+            while let Some(start) = rest.find("{{") {
+                out.push_str(&rest[..start]);
+                let after = rest[start + 2..].to_string();
+                let Some(end) = after.find("}}") else {
+                    break;
+                };
+                let name = after[..end].trim().to_string();
+                match tokens.iter().find(|(n, _)| *n == name) {
+                    Some((_, token)) => out.push_str(token),
+                    None => unknown.push(name),
+                }
+                rest = after[end + 2..].to_string();
+            }
+            out.push_str(&rest);
+            *value = serde_json::json!({ "Fn::Sub": out });
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| to_sub(i, tokens, unknown)),
+        Value::Object(map) => map.values_mut().for_each(|i| to_sub(i, tokens, unknown)),
+        _ => {}
+    }
+}
+
 fn substitute(value: &mut Value, values: &Values<'_>, unknown: &mut Vec<String>) -> Result<(), ()> {
     match value {
         Value::String(text) => {

@@ -4,6 +4,7 @@
 
 pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
+pub(crate) mod export;
 pub(crate) mod instance_profile;
 pub(crate) mod status;
 pub(crate) mod teardown;

@@ -281,3 +281,75 @@ async fn the_organisations_accounts_are_listed_and_run() {
     );
     assert_eq!(run["summary"]["failed"], 0, "{run}");
 }
+
+/// The exported template, deployed as a stack (as StackSets deploy it in each account), gives the
+/// resources the commands would: `status` finds each one present and in sync, and `dragons-lab`
+/// completes it by uploading the data only.
+#[tokio::test]
+async fn the_exported_template_deploys_and_status_agrees() {
+    let account = "430000000001";
+    let base = Session::in_region("fanout-cloudformation", "us-east-1");
+    let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("provision-ada")
+        .send()
+        .await
+        .expect("assume role")
+        .credentials
+        .expect("credentials");
+    let session = Session {
+        access_key: credentials.access_key_id().to_string(),
+        secret_key: credentials.secret_access_key().to_string(),
+        session_token: Some(credentials.session_token().to_string()),
+        ..base
+    };
+    let export = session.provision().run(&[
+        "export",
+        "cloudformation",
+        "--owner-session",
+        "provision-ada",
+    ]);
+    export.success();
+    let template = session.write_file("lab.yaml", &export.stdout);
+    let deploy = "import boto3, sys, time\n\
+        cf = boto3.client('cloudformation', 'us-east-1')\n\
+        cf.create_stack(StackName='provision-lab', TemplateBody=open(sys.argv[1]).read(),\n\
+                        Capabilities=['CAPABILITY_NAMED_IAM'])\n\
+        for _ in range(100):\n\
+        \x20   status = cf.describe_stacks(StackName='provision-lab')['Stacks'][0]['StackStatus']\n\
+        \x20   if not status.endswith('IN_PROGRESS'):\n\
+        \x20       break\n\
+        \x20   time.sleep(0.1)\n\
+        print(status)\n";
+    let deployed = session.python(&["-c", deploy, template.to_str().expect("path")]);
+    assert_eq!(deployed.code, 0, "{}", deployed.stderr);
+    assert_eq!(
+        deployed.stdout.trim(),
+        "CREATE_COMPLETE",
+        "{}",
+        deployed.stderr
+    );
+
+    // What the template cannot do, provision completes: the data, and nothing else changes.
+    let completed = session.provision().run(&["dragons-lab"]);
+    completed.success();
+    assert!(
+        completed.stdout.contains("1 created, 0 updated"),
+        "{}",
+        completed.stdout
+    );
+    let status = session
+        .provision()
+        .run(&["status", "--output", "json"])
+        .success()
+        .json();
+    for line in status["resources"].as_array().expect("resources") {
+        assert_eq!(line["present"], true, "{line}");
+        assert_eq!(line["in_sync"], true, "{line}");
+    }
+    let read = session.lab_app(&["--get-object"]).success().json();
+    assert_eq!(read["names"].as_array().map(Vec::len), Some(25));
+}
