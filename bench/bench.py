@@ -132,6 +132,18 @@ def timed(command, env):
     return elapsed
 
 
+def timed_rss(command, env):
+    """Wall time and peak resident memory (KiB) of one command (its own rusage, from wait4)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = child.stderr.read().decode() if child.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{stderr}")
+    return elapsed, usage.ru_maxrss
+
+
 def fill_bucket(endpoint, bucket, count):
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="AKIAFIXTURE", aws_secret_access_key="x")
@@ -182,6 +194,7 @@ def main():
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--objects", type=int, default=10000)
     parser.add_argument("--invisible-s", type=float, default=8.0)
+    parser.add_argument("--accounts", type=int, default=50)
     parser.add_argument("--output", default=os.path.join(ROOT, "bench/RESULTS.md"))
     parser.add_argument("--command", default="bench/run")
     args = parser.parse_args()
@@ -246,6 +259,35 @@ def main():
             counted.append(sequential_round_trips(proxy_call("/__proxy/intervals")))
         latency[key] = statistics.median(samples)
         chains[key] = max(counted)
+
+    print(f"== fan-out: dragons-lab in {args.accounts} accounts at {args.delay_ms:.0f} ms per request", file=sys.stderr)
+    # The instructor's two ways: one fan-out, or the same command once per account in a shell loop
+    # (each account through a role_arn profile, as the SDK assumes it).
+    accounts = [f"6{n:011d}" for n in range(1, args.accounts + 1)]
+    accounts_file = os.path.join(work, "accounts.txt")
+    with open(accounts_file, "w") as f:
+        f.write("".join(f"{a}\n" for a in accounts))
+    config = os.path.join(work, "fanout-config")
+    with open(config, "w") as f:
+        for account in accounts:
+            f.write(f"[profile a{account}]\nrole_arn = arn:aws:iam::{account}:role/OrganizationAccountAccessRole\n"
+                    "credential_source = Environment\nregion = us-east-1\n")
+    loop = os.path.join(work, "loop.sh")
+    with open(loop, "w") as f:
+        f.write(f"set -e\nfor account in $(cat {accounts_file}); do\n"
+                f"  {provision} -q --profile a$account dragons-lab\ndone\n")
+    fanout_env = dict(proxied, AWS_CONFIG_FILE=config)
+    moto.reset()
+    proxy_call("/__proxy/reset", "POST")
+    fan_wall, fan_rss = timed_rss([provision, "-q", "dragons-lab", "--accounts", accounts_file], fanout_env)
+    moto.reset()
+    proxy_call("/__proxy/reset", "POST")
+    loop_wall = timed(["bash", loop], fanout_env)
+    moto.reset()
+    proxy_call("/__proxy/reset", "POST")
+    one_wall, one_rss = timed_rss([provision, "-q", "dragons-lab"], proxied)
+    fanout = {"fan": fan_wall, "loop": loop_wall, "rss_mib": fan_rss / 1024, "one_rss_mib": one_rss / 1024,
+              "one": one_wall}
     proxy.terminate()
 
     print(f"== IAM propagation: instance profile invisible to EC2 for {args.invisible_s:.0f} s", file=sys.stderr)
@@ -302,6 +344,7 @@ def main():
     wall_over_delay = {k: v / (args.delay_ms / 1000) for k, v in latency.items()}
     teardown_ratio = teardown["aws s3 rb --force"] / teardown["provision"]
     help_median = statistics.median(help_times)
+    fan_ratio = fanout["loop"] / fanout["fan"]
     targets = [
         ("a ≥ 30× faster than b", f"{ratio_b:.1f}×", ratio_b >= 30),
         ("a ≥ 4× faster than c", f"{ratio_c:.1f}×", ratio_c >= 4),
@@ -315,6 +358,8 @@ def main():
         (f"teardown of {args.objects} objects ≥ 5× faster than aws s3 rb --force", f"{teardown_ratio:.1f}×",
          teardown_ratio >= 5),
         ("provision --help ≤ 10 ms", fmt(help_median), help_median <= 0.010),
+        (f"fan-out over {args.accounts} accounts ≥ 5× faster than a shell loop", f"{fan_ratio:.1f}×",
+         fan_ratio >= 5),
         (f"IAM propagation ({args.invisible_s:.0f} s): overshoot ≤ 1 s",
          f"{propagation['overshoot_max']:.2f} s (worst run)", propagation["overshoot_max"] <= 1.0),
     ]
@@ -380,6 +425,19 @@ def main():
         "",
         f"Wall time of the whole command minus {args.invisible_s:.0f} s: {propagation['wall_minus']:.2f} s (median; it",
         "includes start-up and the requests before the association).",
+        "",
+        f"## Fan-out: dragons-lab in {args.accounts} accounts at {args.delay_ms:.0f} ms per request",
+        "",
+        "moto serves every account (an assumed role's credentials act in the role's account); every",
+        "request, AssumeRole included, is delayed by the proxy.",
+        "",
+        "| | wall | peak memory |",
+        "| --- | --- | --- |",
+        f"| provision dragons-lab --accounts FILE (concurrency 8) | {fmt(fanout['fan'])} | {fanout['rss_mib']:.1f} MiB |",
+        f"| shell loop: provision --profile ACCOUNT dragons-lab, {args.accounts} times | {fmt(fanout['loop'])} | — |",
+        f"| one account, for reference | {fmt(fanout['one'])} | {fanout['one_rss_mib']:.1f} MiB |",
+        "",
+        f"Ratio: **{fan_ratio:.1f}×**.",
         "",
         f"## Teardown of a bucket holding {args.objects} objects",
         "",
