@@ -271,8 +271,8 @@ async fn connect(
 
 /// Runs `command` in every account — at most `--concurrency` at once, each within
 /// `--account-timeout` — drawing a line per account, and returns every account's result in the
-/// accounts' order. A signal stops new accounts from starting; those running finish their apply's
-/// grace period and report what they did.
+/// accounts' order. A signal stops new accounts from starting; those applying stop within the
+/// apply's grace period and report what they did.
 pub(crate) async fn each<F>(
     base: &Aws,
     global: &GlobalArgs,
@@ -299,29 +299,33 @@ where
                     .name
                     .clone()
                     .unwrap_or_else(|| account.entry.text().to_string());
-                let mut watch = interrupt.clone();
                 let step = printer.step(format!("{label}: running"));
                 let started = Instant::now();
                 let run = async {
+                    // After a signal, no account starts; one already applying stops within the
+                    // apply's grace period and reports what it did.
+                    if let Some(signal) = interrupt.fired() {
+                        return Err(Error::interrupted(
+                            signal.exit_status(),
+                            format!("not started: interrupted by {}", signal.name()),
+                        ));
+                    }
                     let aws = connect(base, global, &account, &session).await?;
                     let id = aws.identity().await?.account.clone();
                     let done = command(&aws, interrupt.clone()).await;
                     Ok::<_, Error>((id, done))
                 };
-                let outcome = tokio::select! {
-                    outcome = tokio::time::timeout(args.account_timeout, run) => match outcome {
-                        Ok(Ok((id, done))) => (Some(id), done),
-                        Ok(Err(error)) => (None, Err(error)),
-                        Err(_) => (None, Err(Error::failed(format!(
+                let outcome = match tokio::time::timeout(args.account_timeout, run).await {
+                    Ok(Ok((id, done))) => (Some(id), done),
+                    Ok(Err(error)) => (None, Err(error)),
+                    Err(_) => (
+                        None,
+                        Err(Error::failed(format!(
                             "did not finish within --account-timeout {}s",
                             args.account_timeout.as_secs()
                         ))
-                        .with_hint("raise --account-timeout, or re-run the failed accounts"))),
-                    },
-                    signal = watch.received() => (None, Err(Error::interrupted(
-                        signal.exit_status(),
-                        format!("interrupted by {}", signal.name()),
-                    ))),
+                        .with_hint("raise --account-timeout, or re-run the failed accounts")),
+                    ),
                 };
                 let seconds = started.elapsed().as_secs_f64();
                 let result = AccountResult {
@@ -337,7 +341,11 @@ where
                         "{label}: {} ({seconds:.1} s)",
                         result.result.as_ref().map_or("", |d| d.detail.as_str())
                     )),
-                    Some(_) => step.fail(),
+                    Some(error) => {
+                        let mut step = step;
+                        step.set_message(format!("{label}: {} ({seconds:.1} s)", error.message()));
+                        step.fail();
+                    }
                 }
                 (index, result)
             }

@@ -57,6 +57,11 @@ impl Interrupt {
         (sender, Self(receiver))
     }
 
+    /// The signal, if one has arrived.
+    pub(crate) fn fired(&self) -> Option<Signal> {
+        *self.0.borrow()
+    }
+
     /// Waits for the signal.
     pub(crate) async fn received(&mut self) -> Signal {
         loop {

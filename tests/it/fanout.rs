@@ -234,6 +234,17 @@ fn a_bad_accounts_file_is_refused_before_any_request() {
         run.stderr
     );
     assert!(requests.is_empty(), "{requests:?}");
+    // Teardown across accounts asks once; with no terminal to ask on and no --yes, it refuses
+    // before any request.
+    let good = session.write_file("good.txt", "410000000001\n");
+    let (teardown, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .run(&["teardown", "--accounts", good.to_str().expect("path")])
+    });
+    teardown.assert_code(2);
+    assert!(teardown.stderr.contains("--yes"), "{}", teardown.stderr);
+    assert!(requests.is_empty(), "{requests:?}");
     let dragons = session
         .provision()
         .run(&["dragons", "--accounts", file.to_str().expect("path")]);
