@@ -513,6 +513,21 @@ impl Aws {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
+        // AssumeRole's answer names the session, as GetCallerIdentity would: no second request.
+        let identity = OnceCell::new();
+        if let Some(user) = answer.assumed_role_user() {
+            let arn = user.arn().to_string();
+            let account = arn.split(':').nth(4).unwrap_or_default().to_string();
+            let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+            if crate::input::is_account_id(&account) {
+                let _ = identity.set(Identity {
+                    account,
+                    user_id: user.assumed_role_id().to_string(),
+                    arn,
+                    partition,
+                });
+            }
+        }
         Ok(Self {
             config,
             region: self.region.clone(),
@@ -525,7 +540,7 @@ impl Aws {
             },
             expiry,
             cloud9_managed: false,
-            identity: OnceCell::new(),
+            identity,
             warnings: Vec::new(),
             skipped: Vec::new(),
         })
