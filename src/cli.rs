@@ -65,6 +65,14 @@ pub(crate) enum OutputFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum ColorWhen {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
     /// Named profile from the shared config/credentials files [default: AWS_PROFILE, else "default"].
@@ -96,6 +104,10 @@ pub(crate) struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub(crate) output: OutputFormat,
+
+    /// Colour: on a terminal unless NO_COLOR is set (auto), always (as CLICOLOR_FORCE), or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub(crate) color: ColorWhen,
 
     /// Observe and print the plan; send no mutating request.
     #[arg(long, global = true)]
@@ -189,6 +201,25 @@ pub(crate) enum Command {
     /// Print what the commands create in another tool's form.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Print a shell completion script (e.g. `provision completions bash >
+    /// ~/.local/share/bash-completion/completions/provision`).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), from the same definition as --help: `provision man | man -l -`.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ManArgs {
+    /// A subcommand's page instead of the main one (e.g. teardown).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub(crate) subcommand: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +266,8 @@ impl Command {
             Self::Teardown(_) => "teardown",
             Self::Whoami => "whoami",
             Self::Export(_) => "export",
+            Self::Completions(_) => "completions",
+            Self::Man(_) => "man",
         }
     }
 }

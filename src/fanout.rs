@@ -619,6 +619,10 @@ pub(crate) fn applies(command: &Command, args: &FanOutArgs) -> Result<bool, Erro
             "dragons reads one account's lab: it does not fan out",
         )
         .with_hint("run it with that account's credentials (--profile NAME)")),
+        Command::Completions(_) | Command::Man(_) => Err(Error::usage(format!(
+            "{} prints documentation: it does not fan out",
+            command.name()
+        ))),
         Command::Export(_) => Err(Error::usage(
             "export prints one template for every account: it does not fan out",
         )
@@ -741,7 +745,7 @@ pub(crate) async fn run(
             .await
         }
         Command::Teardown(args) => teardown_each(&base, global, &accounts, printer, args).await?,
-        Command::Dragons(_) | Command::Export(_) => {
+        Command::Dragons(_) | Command::Export(_) | Command::Completions(_) | Command::Man(_) => {
             return Err(Error::usage(format!("{name} does not fan out")));
         }
     };

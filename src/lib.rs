@@ -60,6 +60,12 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line and renders its error, returning the exit status.
 async fn run(cli: Cli) -> ExitStatus {
+    // anstream decides for `auto`: a terminal, and neither NO_COLOR nor (to force) CLICOLOR_FORCE.
+    match cli.global.color {
+        cli::ColorWhen::Auto => {}
+        cli::ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        cli::ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+    }
     let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let global = &cli.global;
     {
@@ -113,6 +119,8 @@ async fn single(
         Command::Export(cli::ExportCommand::Cloudformation(args)) => {
             commands::export::run(global, args, printer).await
         }
+        Command::Completions(args) => commands::docs::completions(args, printer),
+        Command::Man(args) => commands::docs::man(args, printer),
     }
 }
 

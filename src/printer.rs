@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::apply::{Event, Outcome, Progress};
 use crate::cli::OutputFormat;
 use crate::error::Error;
-use crate::plan::{Change, ResourceId};
+use crate::plan::{Action, Change, ResourceId, Summary};
 
 #[derive(Clone)]
 pub(crate) struct Printer {
@@ -45,6 +45,15 @@ impl Printer {
         }
     }
 
+    /// The terminal's width, when stdout is a terminal (human tables shorten to it).
+    pub(crate) fn terminal_width(&self) -> Option<usize> {
+        if !std::io::stdout().is_terminal() {
+            return None;
+        }
+        let (_, columns) = console::Term::stdout().size_checked()?;
+        Some(usize::from(columns))
+    }
+
     pub(crate) fn is_json(&self) -> bool {
         self.format == OutputFormat::Json
     }
@@ -60,14 +69,15 @@ impl Printer {
         });
     }
 
-    /// A line of data on stdout (human mode only; JSON mode prints one document instead).
+    /// A line of data on stdout (human mode only; JSON mode prints one document instead). Its
+    /// colours (see [`paint`]) reach a terminal only, unless `--color` says otherwise.
     pub(crate) fn data(&self, line: impl AsRef<str>) {
         if self.is_json() {
             return;
         }
         let line = line.as_ref();
         self.multi.suspend(|| {
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = anstream::stdout().lock();
             // A closed pipe (`provision ... | head`) is not an error worth a panic.
             let _ = writeln!(stdout, "{line}");
         });
@@ -86,7 +96,11 @@ impl Printer {
     /// Something the user should know, on stderr; shown unless `--quiet`.
     pub(crate) fn warn(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            self.stderr(&format!("warning: {}", message.as_ref()));
+            self.stderr(&format!(
+                "{} {}",
+                paint(WARNING, "warning:"),
+                message.as_ref()
+            ));
         }
     }
 
@@ -114,13 +128,27 @@ impl Printer {
         let _ = self.multi.clear();
     }
 
+    /// An error: `error:` in red, each `hint:` in cyan.
     pub(crate) fn error(&self, error: &Error) {
-        self.stderr(&error.to_string());
+        let text: Vec<String> = error
+            .to_string()
+            .lines()
+            .map(|line| {
+                if let Some(rest) = line.strip_prefix("error:") {
+                    format!("{}{rest}", paint(ERROR, "error:"))
+                } else if let Some(rest) = line.strip_prefix("hint:") {
+                    format!("{}{rest}", paint(HINT, "hint:"))
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect();
+        self.stderr(&text.join("\n"));
     }
 
     fn stderr(&self, text: &str) {
         self.multi.suspend(|| {
-            let mut stderr = std::io::stderr().lock();
+            let mut stderr = anstream::stderr().lock();
             let _ = writeln!(stderr, "{text}");
         });
     }
@@ -182,6 +210,55 @@ impl Printer {
             message,
         }
     }
+}
+
+/// Created (green), updated (yellow), deleted and errors (red), hints (cyan), warnings (yellow).
+const CREATE: anstyle::Style = anstyle::AnsiColor::Green.on_default();
+const UPDATE: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
+const DELETE: anstyle::Style = anstyle::AnsiColor::Red.on_default();
+const ERROR: anstyle::Style = anstyle::AnsiColor::Red.on_default().bold();
+const HINT: anstyle::Style = anstyle::AnsiColor::Cyan.on_default();
+const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
+
+/// `text` in `style`; the escapes are dropped on the way out where colour is off.
+pub(crate) fn paint(style: anstyle::Style, text: &str) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// A plan line with its symbol and action coloured by action.
+pub(crate) fn painted_change<Op>(change: &Change<Op>) -> String {
+    let line = change.line();
+    let style = match change.action {
+        Action::Create => CREATE,
+        Action::Update => UPDATE,
+        Action::Delete => DELETE,
+        Action::Unchanged => return line,
+    };
+    // "+ create    …": the symbol and the padded action come first.
+    let split = line.char_indices().nth(11).map_or(line.len(), |(i, _)| i);
+    format!("{}{}", paint(style, &line[..split]), &line[split..])
+}
+
+/// A plan's counts, each in its action's colour when not zero.
+pub(crate) fn painted_summary(summary: &Summary) -> String {
+    let part = |count: usize, word: &str, style: anstyle::Style| {
+        let text = format!("{count} {word}");
+        if count == 0 {
+            text
+        } else {
+            paint(style, &text)
+        }
+    };
+    let mut line = format!(
+        "{}, {}, {} unchanged",
+        part(summary.created, "created", CREATE),
+        part(summary.updated, "updated", UPDATE),
+        summary.unchanged
+    );
+    if summary.deleted > 0 {
+        line.push_str(&format!(", {}", part(summary.deleted, "deleted", DELETE)));
+    }
+    line
 }
 
 /// One line of progress.

@@ -2,6 +2,7 @@
 //! and hands the plan to the shared tail here — print it, apply it unless `--dry-run`, report —
 //! so every command reports the same way. Commands never import each other.
 
+pub(crate) mod docs;
 pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
@@ -91,7 +92,7 @@ pub(crate) fn print_plan(printer: &Printer, plan: &Plan, target: &Target) {
         target.account, target.region
     ));
     for change in plan.changes() {
-        printer.data(format!("  {}", change.line()));
+        printer.data(format!("  {}", crate::printer::painted_change(change)));
     }
 }
 
@@ -317,7 +318,7 @@ fn print_outcome(printer: &Printer, outcome: &Outcome<'_>) -> Result<(), Error> 
         }
         return Ok(());
     }
-    printer.data(summary.to_string());
+    printer.data(crate::printer::painted_summary(&summary));
     for reported in &changes {
         // What AWS assigned (an association id) says more than the ARN it points at.
         let change = reported.change;

@@ -134,8 +134,14 @@ impl StatusLine {
         self
     }
 
+    /// The line alone, its columns as wide as its own values; see [`render`].
+    #[cfg(test)]
     fn line(&self) -> String {
-        let state = if !self.present {
+        render(std::slice::from_ref(self), None).remove(0)
+    }
+
+    fn state(&self) -> String {
+        if !self.present {
             "missing".to_string()
         } else {
             let sync = match self.in_sync {
@@ -152,17 +158,59 @@ impl StatusLine {
                 (None, _, _) => String::new(),
             };
             format!("{sync}{owned}")
-        };
-        let mut line = format!(
-            "{:<34} {:<46} {state}",
-            self.resource.to_string(),
-            self.name
-        );
-        if !self.details.is_empty() {
-            line.push_str(&format!(" ({})", self.details.join("; ")));
         }
-        line
     }
+}
+
+/// The status lines as a table: the resource and name columns as wide as their widest value, so
+/// that no row overflows. With a terminal `width`, a name that would not fit is shortened in the
+/// middle (`dragons-lab-12…-us-east-1/dragons.json`), keeping both ends; JSON always has it whole.
+fn render(lines: &[StatusLine], width: Option<usize>) -> Vec<String> {
+    let kinds = lines
+        .iter()
+        .map(|l| l.resource.to_string().len())
+        .max()
+        .unwrap_or(0);
+    let names = lines
+        .iter()
+        .map(|l| l.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    // Two spaces of indent, a space after each column, and room for the state ("in sync, yours").
+    const STATE: usize = 16;
+    let names = match width {
+        Some(width) => names.min(width.saturating_sub(2 + kinds + 2 + STATE).max(12)),
+        None => names,
+    };
+    lines
+        .iter()
+        .map(|l| {
+            let mut line = format!(
+                "{:<kinds$} {:<names$} {}",
+                l.resource.to_string(),
+                middle_truncated(&l.name, names),
+                l.state()
+            );
+            if !l.details.is_empty() {
+                line.push_str(&format!(" ({})", l.details.join("; ")));
+            }
+            line
+        })
+        .collect()
+}
+
+/// `text` in at most `width` characters: its beginning and end around `…`.
+fn middle_truncated(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width || width < 3 {
+        return text.to_string();
+    }
+    let keep = width - 1;
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[derive(Debug, Serialize)]
@@ -216,8 +264,8 @@ pub(crate) async fn run(
             "Status of account {} in {}{app}:",
             report.account, report.region
         ));
-        for line in &report.resources {
-            printer.data(format!("  {}", line.line()));
+        for line in render(&report.resources, printer.terminal_width()) {
+            printer.data(format!("  {line}"));
         }
         if let Some(note) = others_left_out(&report.left_out) {
             printer.data(format!("Note: {note}"));
@@ -525,6 +573,39 @@ mod tests {
         })
         .await;
         fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await
+    }
+
+    #[tokio::test]
+    async fn columns_fit_their_values_and_narrow_terminals_shorten_names_in_the_middle() {
+        let (iam, lab) = desired();
+        let lines = lines(&iam, &lab, &provisioned().await, false)
+            .expect("lines")
+            .0;
+        let full = render(&lines, None);
+        let object = full
+            .iter()
+            .find(|l| l.starts_with("s3-object"))
+            .expect("the object row");
+        // The name column is as wide as the object's name: every state starts in one column.
+        let column = |l: &String| l.find(" in sync").or_else(|| l.find(" missing"));
+        let states: Vec<usize> = full.iter().filter_map(column).collect();
+        assert!(states.iter().all(|c| *c == states[0]), "{full:#?}");
+        assert!(object.contains("dragons-lab-123456789012-us-east-1/dragons.json in sync"));
+        let narrow = render(&lines, Some(80));
+        assert!(
+            narrow.iter().all(|l| l.chars().count() <= 80 + 20),
+            "{narrow:#?}"
+        );
+        let object = narrow
+            .iter()
+            .find(|l| l.starts_with("s3-object"))
+            .expect("the object row");
+        assert!(
+            object.contains('…') && object.contains("dragons.json"),
+            "{object}"
+        );
+        assert_eq!(middle_truncated("abcdefghij", 5), "ab…ij");
+        assert_eq!(middle_truncated("abc", 5), "abc");
     }
 
     fn line<'a>(lines: &'a [StatusLine], resource: Kind, name: &str) -> &'a StatusLine {

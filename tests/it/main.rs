@@ -1,6 +1,7 @@
 //! Integration tests: the real `provision` binary against a moto server on loopback, with AWS state
 //! checked through the SDK. One binary, one moto server (see `harness`).
 
+mod docs;
 mod dragons_lab;
 mod fanout;
 mod faults;

@@ -1,0 +1,162 @@
+//! Completions and the manual page, generated from the command-line definition.
+
+use std::process::Command;
+
+use crate::harness::Session;
+
+/// What bash's completion offers for `words` (the last one being completed), with the script
+/// `provision completions bash` printed loaded into a bash of its own.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let line = words.join(" ");
+    let program = format!(
+        "source {script}\n\
+         COMP_WORDS=({words})\n\
+         COMP_CWORD={cword}\n\
+         COMP_LINE='{line}'\n\
+         COMP_POINT=${{#COMP_LINE}}\n\
+         _provision provision '{current}' '{previous}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script = script.display(),
+        words = words.join(" "),
+        cword = words.len() - 1,
+        current = words[words.len() - 1],
+        previous = words[words.len() - 2],
+    );
+    let output = Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .expect("run bash");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn bash_completes_a_subcommand_and_a_flag() {
+    let session = Session::new("docs-completions");
+    let output = session.provision().run(&["completions", "bash"]);
+    output.success();
+    let script = session.write_file("provision.bash", &output.stdout);
+    assert_eq!(
+        bash_completes(&script, &["provision", "instance-p"]),
+        ["instance-profile"]
+    );
+    assert_eq!(
+        bash_completes(&script, &["provision", "teardown", "--keep"]),
+        ["--keep-data"]
+    );
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let script = session.provision().run(&["completions", shell]);
+        script.success();
+        assert!(script.stdout.contains("dragons-lab"), "{shell}");
+    }
+    let unknown = session.provision().run(&["completions", "tcsh"]);
+    unknown.assert_code(2);
+}
+
+#[test]
+fn the_manual_page_is_roff_of_the_same_definition() {
+    let session = Session::new("docs-man");
+    let page = session.provision().run(&["man"]);
+    page.success();
+    assert!(
+        page.stdout.starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        &page.stdout[..80]
+    );
+    assert!(page.stdout.contains(".TH provision"), "{}", page.stdout);
+    assert!(
+        page.stdout.contains("instance\\-profile"),
+        "{}",
+        page.stdout
+    );
+    let teardown = session.provision().run(&["man", "teardown"]);
+    teardown.success();
+    assert!(
+        teardown.stdout.contains(".TH provision-teardown"),
+        "{}",
+        teardown.stdout
+    );
+    assert!(
+        teardown.stdout.contains("\\-\\-keep\\-data"),
+        "{}",
+        teardown.stdout
+    );
+    let unknown = session.provision().run(&["man", "deploy"]);
+    unknown.assert_code(2);
+    assert!(
+        unknown.stderr.contains("one of: instance-profile"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn colour_follows_the_terminal_the_environment_and_the_flag() {
+    let session = Session::new("docs-colour");
+    let args = ["dragons-lab", "--dry-run", "--bucket", "docs-colour-lab"];
+    // The harness runs provision piped, with NO_COLOR: no colour.
+    let plain = session.provision().run(&args);
+    plain.success();
+    assert!(
+        plain.stdout.contains("+ create    s3-bucket"),
+        "{}",
+        plain.stdout
+    );
+    assert!(!plain.stdout.contains('\u{1b}'), "{:?}", plain.stdout);
+    // --color always and CLICOLOR_FORCE force it, even piped.
+    let forced = session
+        .provision()
+        .run(&[&["--color", "always"][..], &args].concat());
+    assert!(
+        forced
+            .stdout
+            .contains("\u{1b}[32m+ create   \u{1b}[0m s3-bucket"),
+        "{:?}",
+        forced.stdout
+    );
+    let clicolor = session
+        .provision()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .run(&args);
+    assert!(
+        clicolor.stdout.contains("\u{1b}[32m"),
+        "{:?}",
+        clicolor.stdout
+    );
+    // --color never wins over CLICOLOR_FORCE.
+    let never = session
+        .provision()
+        .env_remove("NO_COLOR")
+        .env("CLICOLOR_FORCE", "1")
+        .run(&[&["--color", "never"][..], &args].concat());
+    assert!(!never.stdout.contains('\u{1b}'), "{:?}", never.stdout);
+    // Errors in red, hints in cyan.
+    let refused = session.provision().run(&["--color", "always", "teardown"]);
+    refused.assert_code(2);
+    assert!(
+        refused.stderr.contains("error:\u{1b}[0m"),
+        "{:?}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("\u{1b}[36mhint:\u{1b}[0m"),
+        "{:?}",
+        refused.stderr
+    );
+    // Documents never carry colour.
+    let json = session
+        .provision()
+        .run(&[&["--color", "always", "--output", "json"][..], &args].concat());
+    assert!(!json.stdout.contains('\u{1b}'), "{:?}", json.stdout);
+}
