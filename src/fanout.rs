@@ -361,6 +361,7 @@ where
 /// The fan-out's JSON document.
 #[derive(Serialize)]
 struct Report<'a> {
+    schema_version: u32,
     command: &'a str,
     dry_run: bool,
     accounts: Vec<AccountEntry<'a>>,
@@ -442,6 +443,7 @@ pub(crate) fn report(
     }
     if printer.is_json() {
         printer.json(&Report {
+            schema_version: crate::printer::SCHEMA_VERSION,
             command,
             dry_run: global.dry_run,
             accounts: results

@@ -199,6 +199,7 @@ fn clap_usage_error(error: &clap::Error) -> Error {
 /// `--output json`'s document when a command fails.
 #[derive(Debug, Serialize)]
 struct ErrorReport<'a> {
+    schema_version: u32,
     command: &'a str,
     error: ErrorBody<'a>,
 }
@@ -206,6 +207,7 @@ struct ErrorReport<'a> {
 impl<'a> ErrorReport<'a> {
     fn new(command: &'a str, error: &'a Error) -> Self {
         Self {
+            schema_version: printer::SCHEMA_VERSION,
             command,
             error: ErrorBody::from(error),
         }

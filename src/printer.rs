@@ -18,6 +18,10 @@ use crate::cli::OutputFormat;
 use crate::error::Error;
 use crate::plan::{Action, Change, ResourceId, Summary};
 
+/// The version of every `--output json` document's shape (`schema/provision.schema.json`):
+/// raised when a field changes meaning or goes away; adding a field keeps it.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
 #[derive(Clone)]
 pub(crate) struct Printer {
     format: OutputFormat,

@@ -25,6 +25,7 @@ const FIX_HINT: &str = "run `provision dragons-lab` (same --app-region) to set t
 
 #[derive(Debug, Serialize)]
 struct DragonsReport<'a> {
+    schema_version: u32,
     command: &'static str,
     bucket: &'a str,
     key: &'a str,
@@ -114,6 +115,7 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
 
     if printer.is_json() {
         return printer.json(&DragonsReport {
+            schema_version: crate::printer::SCHEMA_VERSION,
             command: "dragons",
             bucket: &bucket,
             key: &key,

@@ -44,6 +44,7 @@ pub(crate) async fn with_aws<T>(
 /// The JSON document of a plan-and-apply command (the schema the README documents).
 #[derive(Debug, Serialize)]
 struct Report<'a> {
+    schema_version: u32,
     command: &'a str,
     dry_run: bool,
     account: &'a str,
@@ -250,6 +251,7 @@ fn reported<'a>(outcome: &Outcome<'a>) -> Vec<ReportedChange<'a>> {
 /// The JSON document of a plan-and-apply command.
 fn report<'a>(outcome: &Outcome<'a>) -> Report<'a> {
     Report {
+        schema_version: crate::printer::SCHEMA_VERSION,
         command: outcome.command,
         dry_run: outcome.dry_run,
         account: &outcome.target.account,

@@ -215,6 +215,7 @@ fn middle_truncated(text: &str, width: usize) -> String {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct StatusReport {
+    schema_version: u32,
     command: &'static str,
     account: String,
     region: String,
@@ -309,6 +310,7 @@ pub(crate) async fn gather(aws: &Aws, names: &NamesArgs) -> Result<StatusReport,
     );
     let (resources, left_out) = lines(&iam, &lab, &observed, names.all_owners)?;
     Ok(StatusReport {
+        schema_version: crate::printer::SCHEMA_VERSION,
         command: "status",
         account: target.account.clone(),
         region: target.region.clone(),

@@ -14,6 +14,7 @@ use crate::restricted::{self, Restricted, RoleCreation};
 
 #[derive(Debug, Serialize)]
 struct Whoami<'a> {
+    schema_version: u32,
     command: &'static str,
     account: &'a str,
     arn: &'a str,
@@ -57,6 +58,7 @@ fn whoami<'a>(
     restricted: Option<&'a Restricted>,
 ) -> Whoami<'a> {
     Whoami {
+        schema_version: crate::printer::SCHEMA_VERSION,
         command: "whoami",
         account: &identity.account,
         arn: &identity.arn,

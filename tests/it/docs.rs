@@ -160,3 +160,29 @@ fn colour_follows_the_terminal_the_environment_and_the_flag() {
         .run(&[&["--color", "always", "--output", "json"][..], &args].concat());
     assert!(!json.stdout.contains('\u{1b}'), "{:?}", json.stdout);
 }
+
+/// Every kind of document matches `schema/provision.schema.json` (each test's documents are
+/// checked as they are read; these are the kinds a test might not read).
+#[test]
+fn every_kind_of_document_matches_the_schema() {
+    let session = Session::new("docs-schema");
+    for args in [
+        &["--output", "json", "whoami"][..],
+        &["--output", "json", "status"][..],
+        &[
+            "--output",
+            "json",
+            "dragons-lab",
+            "--dry-run",
+            "--bucket",
+            "docs-schema-lab",
+        ][..],
+    ] {
+        let document = session.provision().run(args).success().json();
+        assert_eq!(document["schema_version"], 1, "{document}");
+    }
+    let refused = session.provision().run(&["--output", "json", "teardown"]);
+    refused.assert_code(2);
+    let document = refused.json();
+    assert_eq!(document["error"]["exit_code"], 2, "{document}");
+}

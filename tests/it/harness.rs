@@ -732,10 +732,51 @@ impl Output {
         self.assert_code(0)
     }
 
+    /// stdout as the one JSON document it must be; a document of provision's (it names its
+    /// `command`) must also be valid against `schema/provision.schema.json`.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+        let document: serde_json::Value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout));
+        if document.get("command").is_some() {
+            assert_valid(&self.stdout);
+        }
+        document
     }
+}
+
+/// Validates a document against the JSON Schema with the test environment's `jsonschema`
+/// (installed with moto), as a consumer of the schema would.
+pub fn assert_valid(document: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new(project_dir().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.load(sys.stdin)))\n\
+             for e in errors: print(f'{list(e.absolute_path)}: {e.message}')\n\
+             sys.exit(1 if errors else 0)\n",
+        )
+        .arg(project_dir().join("schema/provision.schema.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run jsonschema");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(document.as_bytes())
+        .expect("write the document");
+    let output = child.wait_with_output().expect("jsonschema");
+    assert!(
+        output.status.success(),
+        "the document does not match schema/provision.schema.json:\n{}{}\n{document}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl Provision {
