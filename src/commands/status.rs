@@ -24,7 +24,7 @@ use crate::resources::bucket::{
 use crate::resources::iam_role::{ROLE, Role};
 use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
 use crate::resources::object::{OBJECT, Object, ObjectQuery};
-use crate::resources::ownership::{Claims, Holder, OWNER_KEY, is_managed};
+use crate::resources::ownership::{Claims, Holder, is_managed};
 use crate::resources::parameter::{PARAMETER, Parameter};
 use crate::resources::tags::Tags;
 use crate::resources::{Change, Resource};
@@ -348,11 +348,7 @@ fn lines(
     let owned = |tags| Some(is_managed(tags));
     // Whether a resource that is not the commands' default is listed (counting what is not).
     let mut listed = |kind: Kind, name: &str, tags: &Tags| {
-        let listed = claims.considers(kind, name, tags);
-        if !listed && let Some(owner) = tags.get(OWNER_KEY) {
-            *left_out.entry(owner.clone()).or_default() += 1;
-        }
-        listed
+        claims.considers_counting(kind, name, tags, &mut left_out)
     };
     // The commands' default resource when another owner holds it: shown, not compared.
     let theirs = |kind: Kind, name: &str, tags: &Tags| {

@@ -141,6 +141,22 @@ impl Claims {
             || !matches!(self.holder(kind, name, tags), Holder::Other(_))
     }
 
+    /// [`Claims::considers`], counting in `left_out` (by owner) what another owner's tag keeps
+    /// out: what status and teardown say they left out.
+    pub(crate) fn considers_counting(
+        &self,
+        kind: Kind,
+        name: &str,
+        tags: &Tags,
+        left_out: &mut BTreeMap<String, usize>,
+    ) -> bool {
+        let considered = self.considers(kind, name, tags);
+        if !considered && let Some(owner) = tags.get(OWNER_KEY) {
+            *left_out.entry(owner.clone()).or_default() += 1;
+        }
+        considered
+    }
+
     /// Whether teardown may act on one of provision's resources: the caller's, or anyone's with
     /// `--all-owners`.
     pub(crate) fn acts_on(&self, kind: Kind, name: &str, tags: &Tags) -> bool {

@@ -12,7 +12,7 @@ use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind};
-use crate::resources::ownership::{self, Claim, Claims, Holder, MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -169,15 +169,17 @@ impl Resource for Parameter {
                 ]),
             Some(current) if current.value == *value && current.kind == ParameterType::String => {
                 // Left alone, whoever set it; but the caller's own made before owners gets its
-                // owner, and another owner's is made the caller's with --take-over.
-                let claim = match ownership::is_managed(&current.tags) {
-                    false => None,
-                    true => match claims.holder(PARAMETER, name, &current.tags) {
-                        Holder::Caller => Some(Claim::Ours),
-                        holder if claims.take_over => Some(Claim::TakeOver(holder.describe())),
-                        _ => None,
-                    },
-                };
+                // owner, and another owner's is made the caller's with --take-over (the claim of
+                // one of provision's never asks for the not-provision's refusal).
+                let claim = ownership::is_managed(&current.tags)
+                    .then(|| {
+                        claims
+                            .claim(PARAMETER, name, &current.tags, || {
+                                Error::failed("not provision's")
+                            })
+                            .ok()
+                    })
+                    .flatten();
                 match claim.and_then(|claim| claims.tagging(&claim, &current.tags, claims.tags())) {
                     Some((detail, tags)) => Change::new(PARAMETER, name, Action::Update)
                         .with_detail(detail)

@@ -28,7 +28,7 @@ use crate::resources::iam_role::ROLE;
 use crate::resources::instance_profile::ObservedProfile;
 use crate::resources::instance_profile::PROFILE;
 use crate::resources::object::{Listing, ObservedObject};
-use crate::resources::ownership::{Claims, Creator, OWNER_KEY};
+use crate::resources::ownership::{Claims, Creator};
 use crate::resources::parameter::{ObservedParameter, PARAMETER};
 use crate::resources::tags::Tags;
 
@@ -66,11 +66,7 @@ impl ObservedState {
     pub(crate) fn retain_considered(&mut self, claims: &Claims) -> BTreeMap<String, usize> {
         let mut others: BTreeMap<String, usize> = BTreeMap::new();
         let mut keep = |kind: Kind, name: &str, tags: &Tags| {
-            let kept = claims.considers(kind, name, tags);
-            if !kept && let Some(owner) = tags.get(OWNER_KEY) {
-                *others.entry(owner.clone()).or_default() += 1;
-            }
-            kept
+            claims.considers_counting(kind, name, tags, &mut others)
         };
         self.roles.retain(|name, r| keep(ROLE, name, &r.tags));
         self.profiles.retain(|name, p| keep(PROFILE, name, &p.tags));

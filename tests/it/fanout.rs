@@ -9,24 +9,13 @@ const ACCOUNTS: [&str; 3] = ["410000000001", "410000000002", "410000000003"];
 
 /// A session in `account`, as the instructor's role there.
 async fn in_account(test: &str, account: &str) -> Session {
-    let base = Session::in_region(test, "us-east-1");
-    let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-        ))
-        .role_session_name("check")
-        .send()
+    Session::in_region(test, "us-east-1")
+        .assuming(&organization_role(account), "check")
         .await
-        .expect("assume role")
-        .credentials
-        .expect("credentials");
-    Session {
-        access_key: credentials.access_key_id().to_string(),
-        secret_key: credentials.secret_access_key().to_string(),
-        session_token: Some(credentials.session_token().to_string()),
-        ..base
-    }
+}
+
+fn organization_role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole")
 }
 
 #[tokio::test]
@@ -36,8 +25,10 @@ async fn a_lab_in_every_account_and_one_failure_leaves_the_others_done() {
     let file = instructor.write_file(
         "accounts.txt",
         &format!(
-            "# the class\n{}\n{}  # second\n\narn:aws:iam::{}:role/OrganizationAccountAccessRole\n",
-            ACCOUNTS[0], ACCOUNTS[1], ACCOUNTS[2]
+            "# the class\n{}\n{}  # second\n\n{}\n",
+            ACCOUNTS[0],
+            ACCOUNTS[1],
+            organization_role(ACCOUNTS[2])
         ),
     );
     let failures = instructor.write_file("failed.txt", "");
@@ -90,10 +81,7 @@ async fn a_lab_in_every_account_and_one_failure_leaves_the_others_done() {
     );
     assert_eq!(
         std::fs::read_to_string(&failures).expect("failures"),
-        format!(
-            "arn:aws:iam::{}:role/OrganizationAccountAccessRole\n",
-            ACCOUNTS[2]
-        )
+        format!("{}\n", organization_role(ACCOUNTS[2]))
     );
 
     // Each account's lab, read by the course's reader under that account's credentials.
@@ -299,24 +287,9 @@ async fn the_organisations_accounts_are_listed_and_run() {
 #[tokio::test]
 async fn the_exported_template_deploys_and_status_agrees() {
     let account = "430000000001";
-    let base = Session::in_region("fanout-cloudformation", "us-east-1");
-    let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-        ))
-        .role_session_name("provision-ada")
-        .send()
-        .await
-        .expect("assume role")
-        .credentials
-        .expect("credentials");
-    let session = Session {
-        access_key: credentials.access_key_id().to_string(),
-        secret_key: credentials.secret_access_key().to_string(),
-        session_token: Some(credentials.session_token().to_string()),
-        ..base
-    };
+    let session = Session::in_region("fanout-cloudformation", "us-east-1")
+        .assuming(&organization_role(account), "provision-ada")
+        .await;
     let export = session.provision().run(&[
         "export",
         "cloudformation",

@@ -37,7 +37,6 @@ pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The binary's moto server, started on first use.
 /// Where moto 5.2.5 differs from AWS in a way the test bed cannot fix from outside, moto is
 /// corrected in its own process:
 /// - CloudFormation's `AWS::SSM::Parameter` takes `Tags` as a JSON map ("Tags: Json",
@@ -74,6 +73,7 @@ const MOTO_FIXES: &str = "from moto.ssm import models as _ssm\n\
     \x20   return _role_put(self, name, document if isinstance(document, str) else _json.dumps(document))\n\
     _iam.Role.put_policy = _put_role_policy\n";
 
+/// The binary's moto server, started on first use.
 pub fn moto() -> &'static Moto {
     MOTO.get_or_init(start_moto)
 }
@@ -86,54 +86,17 @@ fn free_port() -> u16 {
 }
 
 fn start_moto() -> Moto {
-    let python = project_dir().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test, which creates .venv with the pinned moto[server]",
-        python.display()
-    );
     let dir = std::env::temp_dir().join(format!("provision-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let recording = dir.join("moto-recording.jsonl");
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
-    // moto runs until its stdin closes, so it never outlives the test binary.
-    let script = format!(
-        "import os, sys, threading\n\
-         threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
-         {MOTO_FIXES}\
-         from moto.server import main\n\
-         main(['-H', '127.0.0.1', '-p', '{port}'])\n"
+    let (endpoint, child, stdin) = spawn_moto(
+        &dir,
+        "",
+        &[
+            ("MOTO_ENABLE_RECORDING", "true".as_ref()),
+            ("MOTO_RECORDER_FILEPATH", recording.as_os_str()),
+        ],
     );
-    let mut child = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .env("MOTO_ENABLE_RECORDING", "true")
-        .env("MOTO_RECORDER_FILEPATH", &recording)
-        // AWS managed policies (AdministratorAccess, ReadOnlyAccess) exist, as in a real account.
-        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        .stdin(Stdio::piped())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start moto");
-    let stdin = child.stdin.take().expect("moto stdin");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not start; see {}",
-            dir.join("moto.log").display()
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!(
-                "moto exited with {status}; see {}",
-                dir.join("moto.log").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
     Moto {
         endpoint,
         recording,
@@ -141,6 +104,59 @@ fn start_moto() -> Moto {
         _stdin: Mutex::new(stdin),
         _child: Mutex::new(child),
     }
+}
+
+/// Starts a moto server on a free loopback port, corrected by [`MOTO_FIXES`] and running `setup`
+/// (Python) first, with `env` added and AWS's managed policies (AdministratorAccess,
+/// ReadOnlyAccess) loaded as in a real account; its log is `dir/moto.log`. Returns its endpoint
+/// once it answers, the process, and its stdin: moto runs until that closes, so it never outlives
+/// the test binary.
+fn spawn_moto(
+    dir: &std::path::Path,
+    setup: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (String, Child, ChildStdin) {
+    let python = project_dir().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test, which creates .venv with the pinned moto[server]",
+        python.display()
+    );
+    let port = free_port();
+    let log_path = dir.join("moto.log");
+    let log = std::fs::File::create(&log_path).expect("moto log");
+    let script = format!(
+        "import os, sys, threading\n\
+         threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+         {MOTO_FIXES}\
+         {setup}\
+         from moto.server import main\n\
+         main(['-H', '127.0.0.1', '-p', '{port}'])\n"
+    );
+    let mut child = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .envs(env.iter().copied())
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start moto");
+    let stdin = child.stdin.take().expect("moto stdin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start; see {}",
+            log_path.display()
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("moto exited with {status}; see {}", log_path.display());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (format!("http://127.0.0.1:{port}"), child, stdin)
 }
 
 /// The stricter test bed in front of moto, with a real account's defaults: every session's
@@ -216,21 +232,31 @@ impl Session {
     /// A session in an account of its own (moto keeps one per STS-issued credentials), for tests
     /// that act on everything in an account, like teardown.
     pub async fn in_account(test: &str, region: &str, account: &str) -> Self {
-        let base = Self::in_region(test, region);
-        let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
+        Self::in_region(test, region)
+            .assuming(
+                &format!("arn:aws:iam::{account}:role/{test}"),
+                "provision-tests",
+            )
+            .await
+    }
+
+    /// This session as `role_arn`, assumed with session name `session_name` (moto lets any role
+    /// be assumed; its credentials act in the role's account).
+    pub async fn assuming(self, role_arn: &str, session_name: &str) -> Self {
+        let credentials = aws_sdk_sts::Client::new(&self.sdk_config())
             .assume_role()
-            .role_arn(format!("arn:aws:iam::{account}:role/{test}"))
-            .role_session_name("provision-tests")
+            .role_arn(role_arn)
+            .role_session_name(session_name)
             .send()
             .await
-            .expect("assume role in the test's account")
+            .expect("assume role")
             .credentials
             .expect("credentials");
         Self {
             access_key: credentials.access_key_id().to_string(),
             secret_key: credentials.secret_access_key().to_string(),
             session_token: Some(credentials.session_token().to_string()),
-            ..base
+            ..self
         }
     }
 
@@ -875,20 +901,16 @@ pub struct EnforcingMoto {
 
 impl EnforcingMoto {
     pub fn start(test: &str) -> Self {
-        let python = project_dir().join(".venv/bin/python");
         let dir = moto().dir.join(format!("enforcing-{test}"));
         std::fs::create_dir_all(&dir).expect("dir");
         let flag = dir.join("enforce");
         let _ = std::fs::remove_file(&flag);
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("moto.log")).expect("moto log");
         // Unauthenticated until `flag` exists; then every request is authorised (count 0).
         // moto recomputes SigV4 signatures from the form it re-encodes, which differs from the
         // SDK's encoding of bodies such as a policy document (SignatureDoesNotMatch where AWS
         // accepts the request): its signature check is turned off, its policy check kept.
-        let script = format!(
-            "import os, sys, threading, time\n\
-             threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n\
+        let setup = format!(
+            "import time\n\
              from moto.iam.access_control import IAMRequestBase\n\
              IAMRequestBase.check_signature = lambda self: None\n\
              from moto import settings\n\
@@ -899,31 +921,12 @@ impl EnforcingMoto {
              \x20   ActionAuthenticatorMixin.request_count = 0\n\
              \x20   settings.INITIAL_NO_AUTH_ACTION_COUNT = 0\n\
              \x20   open({flag:?} + '.on', 'w').close()\n\
-             threading.Thread(target=watch, daemon=True).start()\n\
-             from moto.server import main\n\
-             main(['-H', '127.0.0.1', '-p', '{port}'])\n",
+             threading.Thread(target=watch, daemon=True).start()\n",
             flag = flag.display().to_string(),
         );
-        let mut child = Command::new(python)
-            .arg("-c")
-            .arg(script)
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start moto");
-        let stdin = child.stdin.take().expect("moto stdin");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the enforcing moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let (endpoint, child, stdin) = spawn_moto(&dir, &setup, &[]);
         Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             flag,
             child,
             _stdin: stdin,

@@ -43,7 +43,6 @@ fn whoami_names_the_account_region_endpoint_and_environment_source() {
 /// when an SDK generated the name (it changes with every session).
 #[tokio::test]
 async fn the_owner_of_a_session_keeps_a_persons_name_and_drops_a_generated_one() {
-    let base = Session::in_region("whoami_owner", "us-east-1");
     for (session_name, owner) in [
         (
             "alice@example.edu",
@@ -54,21 +53,12 @@ async fn the_owner_of_a_session_keeps_a_persons_name_and_drops_a_generated_one()
             "arn:aws:iam::123456789012:role/course-student",
         ),
     ] {
-        let credentials = aws_sdk_sts::Client::new(&base.sdk_config())
-            .assume_role()
-            .role_arn("arn:aws:iam::123456789012:role/course-student")
-            .role_session_name(session_name)
-            .send()
-            .await
-            .expect("assume role")
-            .credentials
-            .expect("credentials");
-        let session = Session {
-            access_key: credentials.access_key_id().to_string(),
-            secret_key: credentials.secret_access_key().to_string(),
-            session_token: Some(credentials.session_token().to_string()),
-            ..Session::in_region("whoami_owner", "us-east-1")
-        };
+        let session = Session::in_region("whoami_owner", "us-east-1")
+            .assuming(
+                "arn:aws:iam::123456789012:role/course-student",
+                session_name,
+            )
+            .await;
         let document = session
             .provision()
             .run(&["--output", "json", "whoami"])
