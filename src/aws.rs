@@ -31,6 +31,8 @@ use tokio::sync::OnceCell;
 use crate::cli::GlobalArgs;
 use crate::error::{Error, aws_error, error_chain, expired_credentials};
 use crate::input::{self, EndpointUrl, ParameterPrefix};
+use crate::mfa;
+use crate::profiles::{Kind, ProfileFile};
 use crate::requests;
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
@@ -68,6 +70,11 @@ pub(crate) enum CredentialSource {
     WebIdentity,
     Container,
     InstanceMetadata,
+    /// An MFA session `provision session` keeps in `profile`, made from profile `base`.
+    MfaSession {
+        profile: String,
+        base: String,
+    },
     /// A role provision assumed in one account of a fan-out (`--accounts`, `--org`).
     FanOut {
         role_arn: String,
@@ -88,6 +95,10 @@ impl fmt::Display for CredentialSource {
             Self::WebIdentity => write!(f, "web identity token"),
             Self::Container => write!(f, "container credentials endpoint"),
             Self::InstanceMetadata => write!(f, "instance metadata (instance profile)"),
+            Self::MfaSession { profile, base } => write!(
+                f,
+                "MFA session of profile {base} (kept as profile {profile} by provision session)"
+            ),
             Self::FanOut { role_arn } => write!(f, "role {role_arn}, assumed for the fan-out"),
             Self::Unknown => write!(f, "an unrecognised credentials provider"),
         }
@@ -347,94 +358,95 @@ pub(crate) struct Aws {
     pub(crate) warnings: Vec<String>,
     /// Links of the provider chain passed over, and why (`whoami` shows them).
     pub(crate) skipped: Vec<String>,
+    /// The profile an MFA session in use was made from (`provision session --profile BASE`
+    /// renews it): named in the expired-session error.
+    pub(crate) session_base: Option<String>,
 }
 
 impl Aws {
     /// Loads the configuration and resolves credentials once.
     pub(crate) async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
-        let explicit_profile = global
-            .profile
-            .clone()
-            .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+        let explicit_profile = explicit_profile(global);
         let profile = explicit_profile
             .clone()
             .unwrap_or_else(|| "default".to_string());
         if let Some(name) = &explicit_profile {
             check_profile_exists(name)?;
         }
+        let (config, region, warnings) = load_config(global, &profile, None).await?;
 
-        // Flags were checked by their parsers; the environment's and profile's values are
-        // checked below, before any request.
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry_config())
-            .timeout_config(requests::timeout_config(global.timeout));
-        if let Some(name) = &global.profile {
-            loader = loader.profile_name(name);
-        }
-        if let Some(region) = &global.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(url) = &global.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
-
-        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
-            Error::usage("no AWS region is configured").with_hint(format!(
-                "pass --region (e.g. --region us-east-1), set AWS_REGION, or run \
-                     `aws configure set region us-east-1 --profile {profile}`"
-            ))
-        })?;
-        let checked_region = input::Region::parse(&region).map_err(|error| {
-            if global.region.is_some() {
-                error
-            } else {
-                error.with_cause(format!(
-                    "the region comes from AWS_REGION / AWS_DEFAULT_REGION or profile {profile}'s \
-                     `region` setting"
-                ))
+        // The profile whose credentials the chain uses: the one asked for by name, else the
+        // default profile unless environment keys come first.
+        let environment = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+        let chosen = match &explicit_profile {
+            Some(name) => Some(name.clone()),
+            None if !environment => Some("default".to_string()),
+            None => None,
+        };
+        // A profile that names an mfa_serial gets an MFA session (the SDK ignores the setting);
+        // a session profile `provision session` wrote is known by its comment.
+        let mfa_profile = match &chosen {
+            Some(name) => Some(mfa::MfaProfile::read(name)?).filter(|p| p.mfa_serial.is_some()),
+            None => None,
+        };
+        let kept_session = match (&chosen, &mfa_profile) {
+            (Some(name), None) => {
+                let credentials = ProfileFile::load(Kind::Credentials)?;
+                mfa::kept(&credentials, name)
             }
-        })?;
-        let warnings: Vec<String> = checked_region.unknown_warning().into_iter().collect();
-        if let Some(url) = config.endpoint_url() {
-            EndpointUrl::parse(url).map_err(|error| {
-                error.with_cause(
-                    "the endpoint comes from AWS_ENDPOINT_URL or the profile's endpoint_url",
-                )
-            })?;
+            _ => None,
+        };
+        if let Some(session) = &kept_session
+            && session.remaining() == Duration::ZERO
+        {
+            return Err(expired_credentials(format!(
+                "profile {} holds an MFA session of profile {} that expired at {}",
+                session.profile,
+                session.base,
+                mfa::timestamp(session.expires)
+            ))
+            .replacing_hints(vec![session_hint(&session.base)]));
         }
-        requests::set_bounds(requests::Bounds {
-            endpoint: config.endpoint_url().map(str::to_string),
-            timeout: global.timeout,
-        });
 
         // A profile asked for by name supplies the credentials, as `aws --profile` does: the
         // default chain would try environment keys first (a `.bashrc` export shadowing it).
         let mut skipped = Vec::new();
-        let provider = match &explicit_profile {
-            Some(name) => {
-                let environment = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-                    .iter()
-                    .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-                if environment {
-                    skipped.push(format!(
-                        "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was \
-                         asked for by name ({})",
-                        if global.profile.is_some() {
-                            "--profile"
-                        } else {
-                            "AWS_PROFILE"
-                        }
-                    ));
+        if let Some(name) = &explicit_profile
+            && environment
+        {
+            skipped.push(format!(
+                "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was \
+                 asked for by name ({})",
+                if global.profile.is_some() {
+                    "--profile"
+                } else {
+                    "AWS_PROFILE"
                 }
+            ));
+        }
+        let (provider, session) = match (&mfa_profile, &explicit_profile) {
+            (Some(wanted), _) => {
+                let session = mfa::for_command(&config, wanted).await?;
+                (
+                    SharedCredentialsProvider::new(session.credentials()),
+                    Some(session),
+                )
+            }
+            (None, Some(name)) => (
                 SharedCredentialsProvider::new(
                     ProfileFileCredentialsProvider::builder()
                         .configure(&ProviderConfig::default().with_region(config.region().cloned()))
                         .profile_name(name)
                         .build(),
-                )
-            }
-            None => config.credentials_provider().ok_or_else(no_credentials)?,
+                ),
+                kept_session,
+            ),
+            (None, None) => (
+                config.credentials_provider().ok_or_else(no_credentials)?,
+                kept_session,
+            ),
         };
         let credentials = provider
             .provide_credentials()
@@ -448,8 +460,17 @@ impl Aws {
                 "the credentials' expiry time has passed",
             ));
         }
-        let source = CredentialSource::of(&credentials, &profile);
-        let expiry = credentials.expiry();
+        let source = match &session {
+            Some(session) => CredentialSource::MfaSession {
+                profile: session.profile.clone(),
+                base: session.base.clone(),
+            },
+            None => CredentialSource::of(&credentials, &profile),
+        };
+        let expiry = credentials
+            .expiry()
+            .or(session.as_ref().map(|session| session.expires));
+        let session_base = session.map(|session| session.base);
         let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
             && credentials_file_is_cloud9_managed();
         let reuse = ReuseResolved {
@@ -474,6 +495,7 @@ impl Aws {
             identity: OnceCell::new(),
             warnings,
             skipped,
+            session_base,
         })
     }
 
@@ -543,6 +565,7 @@ impl Aws {
             identity,
             warnings: Vec::new(),
             skipped: Vec::new(),
+            session_base: None,
         })
     }
 
@@ -624,6 +647,11 @@ impl Aws {
     /// Completes an access-denied error with the identity that was refused and the decoded reason;
     /// under Cloud9 managed credentials, an IAM refusal says that they are why.
     pub(crate) async fn explain(&self, error: Error) -> Error {
+        if error.is_expired_session()
+            && let Some(base) = &self.session_base
+        {
+            return error.replacing_hints(vec![session_hint(base)]);
+        }
         let error = explain_access_denied(&self.sts(), self.known_identity(), error).await;
         let iam_refused = error
             .access_denied()
@@ -725,9 +753,80 @@ fn allowed_regions(decoded: &str) -> Option<Vec<String>> {
     (!regions.is_empty()).then_some(regions)
 }
 
+/// The profile asked for by name: `--profile`, else `AWS_PROFILE`.
+pub(crate) fn explicit_profile(global: &GlobalArgs) -> Option<String> {
+    global
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+}
+
+/// The shared configuration — region, endpoint, retries, timeouts — with the default credentials
+/// chain (not yet asked), its region and endpoint checked before any request. `fallback_region`
+/// stands in when none is configured (STS, which `provision session` calls, answers in any).
+pub(crate) async fn load_config(
+    global: &GlobalArgs,
+    profile: &str,
+    fallback_region: Option<&str>,
+) -> Result<(SdkConfig, String, Vec<String>), Error> {
+    // Flags were checked by their parsers; the environment's and profile's values are
+    // checked below, before any request.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(requests::timeout_config(global.timeout));
+    if let Some(name) = &global.profile {
+        loader = loader.profile_name(name);
+    }
+    if let Some(region) = &global.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &global.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none()
+        && let Some(fallback) = fallback_region
+    {
+        config = config
+            .into_builder()
+            .region(Region::new(fallback.to_string()))
+            .build();
+    }
+
+    let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+        Error::usage("no AWS region is configured").with_hint(format!(
+            "pass --region (e.g. --region us-east-1), set AWS_REGION, or run \
+                 `aws configure set region us-east-1 --profile {profile}`"
+        ))
+    })?;
+    let checked_region = input::Region::parse(&region).map_err(|error| {
+        if global.region.is_some() {
+            error
+        } else {
+            error.with_cause(format!(
+                "the region comes from AWS_REGION / AWS_DEFAULT_REGION or profile {profile}'s \
+                 `region` setting"
+            ))
+        }
+    })?;
+    let warnings: Vec<String> = checked_region.unknown_warning().into_iter().collect();
+    if let Some(url) = config.endpoint_url() {
+        EndpointUrl::parse(url).map_err(|error| {
+            error.with_cause(
+                "the endpoint comes from AWS_ENDPOINT_URL or the profile's endpoint_url",
+            )
+        })?;
+    }
+    requests::set_bounds(requests::Bounds {
+        endpoint: config.endpoint_url().map(str::to_string),
+        timeout: global.timeout,
+    });
+    Ok((config, region, warnings))
+}
+
 /// A profile asked for by name must exist in the shared files; the SDK's own message for this is
 /// buried in a provider chain error.
-fn check_profile_exists(name: &str) -> Result<(), Error> {
+pub(crate) fn check_profile_exists(name: &str) -> Result<(), Error> {
     let profiles = defined_profiles()?;
     if profiles.contains(name) {
         return Ok(());
@@ -747,93 +846,25 @@ fn check_profile_exists(name: &str) -> Result<(), Error> {
     )))
 }
 
-/// The profiles defined in the shared files, as the AWS CLI and SDKs read them: `[default]` and
-/// `[profile NAME]` sections of the config file (`AWS_CONFIG_FILE`, else `~/.aws/config`), and
-/// `[NAME]` sections of the credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else
-/// `~/.aws/credentials`). A file that does not exist defines none.
+/// The profiles defined in the shared files, as the AWS CLI and SDKs read them (see `profiles`).
 fn defined_profiles() -> Result<BTreeSet<String>, Error> {
     let mut profiles = BTreeSet::new();
-    for (variable, default, is_config) in [
-        ("AWS_CONFIG_FILE", "~/.aws/config", true),
-        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials", false),
-    ] {
-        let path = std::env::var(variable).unwrap_or_else(|_| default.to_string());
-        let path = match path.strip_prefix("~/") {
-            Some(rest) => match home_dir() {
-                Some(home) => home.join(rest),
-                None => continue,
-            },
-            None => std::path::PathBuf::from(path),
-        };
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                return Err(Error::usage(format!(
-                    "the AWS {} file {} could not be read",
-                    if is_config { "config" } else { "credentials" },
-                    path.display()
-                ))
-                .with_cause(e.to_string())
-                .with_hint(
-                    "fix the file, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE elsewhere",
-                ));
-            }
-        };
-        profiles.extend(profile_sections(&text, is_config));
+    for kind in [Kind::Config, Kind::Credentials] {
+        profiles.extend(ProfileFile::load(kind)?.profiles());
     }
     Ok(profiles)
 }
 
-/// The first line Cloud9 writes into the credentials file it manages.
-const CLOUD9_MANAGED_HEADER: &str =
-    "# Do not modify this file, if this file is modified it will not be updated.";
-
-/// The shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`).
-pub(crate) fn credentials_file() -> Option<std::path::PathBuf> {
-    match std::env::var("AWS_SHARED_CREDENTIALS_FILE") {
-        Ok(path) if !path.is_empty() => Some(std::path::PathBuf::from(path)),
-        _ => home_dir().map(|home| home.join(".aws/credentials")),
-    }
-}
-
 /// Whether the credentials file is the one Cloud9 manages (it starts with Cloud9's header).
 fn credentials_file_is_cloud9_managed() -> bool {
-    credentials_file()
-        .and_then(|path| std::fs::read_to_string(path).ok())
-        .is_some_and(|text| is_cloud9_managed(&text))
+    ProfileFile::load(Kind::Credentials).is_ok_and(|file| file.is_cloud9_managed())
 }
 
-fn is_cloud9_managed(text: &str) -> bool {
-    text.lines()
-        .find(|line| !line.trim().is_empty())
-        .is_some_and(|line| line.trim_start().starts_with(CLOUD9_MANAGED_HEADER))
-}
-
-fn home_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("HOME")
-        .or_else(|| std::env::var_os("USERPROFILE"))
-        .filter(|home| !home.is_empty())
-        .map(std::path::PathBuf::from)
-}
-
-/// The profile names of one file's `[section]` lines. In the config file, profiles are
-/// `[profile NAME]` (and `[default]`); other sections (`[sso-session …]`, `[services …]`) are not
-/// profiles. In the credentials file every section is a profile.
-fn profile_sections(text: &str, is_config: bool) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            let inner = line.strip_prefix('[')?.split(']').next()?.trim();
-            if !is_config || inner == "default" {
-                return (!inner.is_empty()).then(|| inner.to_string());
-            }
-            let name = inner.strip_prefix("profile")?;
-            // `[profile NAME]`: the word, white space, the name.
-            (name.starts_with(char::is_whitespace) && !name.trim().is_empty())
-                .then(|| name.trim().to_string())
-        })
-        .collect()
+/// What renews an MFA session made from `base`.
+fn session_hint(base: &str) -> String {
+    format!(
+        "renew the MFA session: `provision session --profile {base} --force` (then run this again)"
+    )
 }
 
 fn no_credentials() -> Error {
@@ -933,31 +964,6 @@ mod tests {
                 profile: "course".into()
             }
         );
-    }
-
-    #[test]
-    fn the_cloud9_managed_credentials_file_is_told_by_its_header() {
-        let managed = "# Do not modify this file, if this file is modified it will not be updated. \
-                       If the file is deleted, it will be recreated on Tue May 25 2021.\n# 0123 #\n\n\
-                       [default]\naws_access_key_id = ASIA\n";
-        assert!(is_cloud9_managed(managed));
-        assert!(!is_cloud9_managed("[default]\naws_access_key_id = AKIA\n"));
-        assert!(!is_cloud9_managed(
-            "[default]\n# Do not modify this file, if this file is modified it will not be updated.\n"
-        ));
-    }
-
-    #[test]
-    fn profiles_are_the_sections_the_cli_reads() {
-        let config = "[default]\nregion = us-east-1\n\n[profile course] # the course's\n\
-                      region = ca-central-1\n[sso-session school]\nsso_region = us-east-1\n\
-                      [services local]\n[profilex]\n  [profile   spaced  ]\n";
-        assert_eq!(
-            profile_sections(config, true),
-            ["default", "course", "spaced"]
-        );
-        let credentials = "[default]\naws_access_key_id = A\n[admin]\n; comment\n[]\n";
-        assert_eq!(profile_sections(credentials, false), ["default", "admin"]);
     }
 
     /// What moto cannot produce: an access-denied answer with an encoded authorization message,

@@ -198,6 +198,9 @@ pub(crate) enum Command {
     Teardown(TeardownArgs),
     /// Show who AWS thinks you are, and where the credentials came from.
     Whoami,
+    /// Turn your access keys and an MFA code into a temporary profile (what `aws sts
+    /// get-session-token` and a hand-edited credentials file do), reused until it expires.
+    Session(SessionArgs),
     /// Print what the commands create in another tool's form.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -206,6 +209,37 @@ pub(crate) enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), from the same definition as --help: `provision man | man -l -`.
     Man(ManArgs),
+}
+
+/// `provision session`: the base profile is the global --profile (AWS_PROFILE, else default).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SessionArgs {
+    /// The MFA device's ARN or serial number [default: the profile's mfa_serial, else your one
+    /// device, from iam:ListMFADevices].
+    #[arg(long, value_name = "ARN", value_parser = crate::mfa::check_serial)]
+    pub(crate) mfa_serial: Option<String>,
+
+    /// The six digits the device shows now [default: asked for on the terminal, not echoed].
+    #[arg(long, value_name = "CODE", value_parser = crate::mfa::check_code)]
+    pub(crate) token_code: Option<String>,
+
+    /// How long the session lasts: 15m to 36h (a role's: to its maximum, at most 12h)
+    /// [default: the profile's duration_seconds, else 1h].
+    #[arg(long, value_name = "DURATION", value_parser = crate::input::parse_session_duration)]
+    pub(crate) duration: Option<Duration>,
+
+    /// The profile to keep the session in [default: BASE-mfa, or mfa for the default profile].
+    #[arg(long, value_name = "NAME", value_parser = crate::input::parse_profile_name)]
+    pub(crate) into: Option<String>,
+
+    /// Make a new session even if the kept one is still good.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Print `export` lines for this shell instead of writing the credentials file:
+    /// eval "$(provision session --print-env)".
+    #[arg(long)]
+    pub(crate) print_env: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -265,6 +299,7 @@ impl Command {
             Self::Status(_) => "status",
             Self::Teardown(_) => "teardown",
             Self::Whoami => "whoami",
+            Self::Session(_) => "session",
             Self::Export(_) => "export",
             Self::Completions(_) => "completions",
             Self::Man(_) => "man",

@@ -163,6 +163,11 @@ impl Error {
         &self.0.causes
     }
 
+    /// The error says the session's temporary credentials expired ([`expired_credentials`]).
+    pub(crate) fn is_expired_session(&self) -> bool {
+        self.0.message == EXPIRED_SESSION
+    }
+
     pub(crate) fn access_denied(&self) -> Option<&AccessDenied> {
         self.0.access_denied.as_ref()
     }
@@ -439,15 +444,15 @@ where
     settled(action, result, |_| false)
 }
 
+const EXPIRED_SESSION: &str = "the AWS session has expired";
+
 /// The error for a session whose temporary credentials have expired.
 pub(crate) fn expired_credentials(cause: impl Into<String>) -> Error {
-    Error::failed("the AWS session has expired")
-        .with_cause(cause)
-        .with_hint(
-            "refresh it: `aws sso login --profile NAME` for SSO, a new `aws sts get-session-token` \
-             / assume-role for temporary keys, or new keys in AWS_ACCESS_KEY_ID, \
-             AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
-        )
+    Error::failed(EXPIRED_SESSION).with_cause(cause).with_hint(
+        "refresh it: `provision session --profile BASE --force` for an MFA session made from \
+             profile BASE, `aws sso login --profile NAME` for SSO, or new keys in \
+             AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN",
+    )
 }
 
 /// Renders an error and its `source()` chain on one line.

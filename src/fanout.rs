@@ -621,6 +621,13 @@ pub(crate) fn applies(command: &Command, args: &FanOutArgs) -> Result<bool, Erro
             "dragons reads one account's lab: it does not fan out",
         )
         .with_hint("run it with that account's credentials (--profile NAME)")),
+        Command::Session(_) => Err(Error::usage(
+            "session makes an MFA session for your own credentials: it does not fan out",
+        )
+        .with_hint(
+            "run `provision session --profile BASE` once; the fan-out then assumes each account's \
+             role with that session (--profile BASE-mfa)",
+        )),
         Command::Completions(_) | Command::Man(_) => Err(Error::usage(format!(
             "{} prints documentation: it does not fan out",
             command.name()
@@ -747,7 +754,11 @@ pub(crate) async fn run(
             .await
         }
         Command::Teardown(args) => teardown_each(&base, global, &accounts, printer, args).await?,
-        Command::Dragons(_) | Command::Export(_) | Command::Completions(_) | Command::Man(_) => {
+        Command::Dragons(_)
+        | Command::Session(_)
+        | Command::Export(_)
+        | Command::Completions(_)
+        | Command::Man(_) => {
             return Err(Error::usage(format!("{name} does not fan out")));
         }
     };

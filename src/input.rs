@@ -530,13 +530,40 @@ pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Parses `90`, `90s`, `2m`, `1m30s`, `500ms`, `1h`, up to [`MAX_DURATION`]; anything longer, or
 /// too large to represent, is refused rather than overflowing later.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, Error> {
+    parse_duration_up_to(text, MAX_DURATION)
+}
+
+/// `provision session --duration`: STS's limits (15m to 36h) are checked once the kind of session
+/// is known; here, only that it is a duration no session can exceed.
+pub(crate) fn parse_session_duration(text: &str) -> Result<Duration, Error> {
+    parse_duration_up_to(text, crate::mfa::LONGEST_SESSION_TOKEN)
+}
+
+/// A profile `provision session` writes (`--into`): a name the CLI can select, with no
+/// characters that would break the file's section header.
+pub(crate) fn parse_profile_name(text: &str) -> Result<String, Error> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.@+=,".contains(c);
+    if !text.is_empty() && text.len() <= 64 && text.chars().all(allowed) {
+        Ok(text.to_string())
+    } else {
+        Err(
+            Error::usage(format!("`{text}` is not a profile name provision writes"))
+                .with_hint("use 1 to 64 letters, digits and -_.@+=, e.g. --into course-mfa"),
+        )
+    }
+}
+
+fn parse_duration_up_to(text: &str, longest: Duration) -> Result<Duration, Error> {
     let invalid = || {
         Error::usage(format!("`{text}` is not a duration"))
             .with_hint("write it as e.g. 90s, 2m or 1m30s")
     };
     let too_long = || {
-        Error::usage(format!("`{text}` is longer than the 24h any wait may last"))
-            .with_hint("write a shorter duration, e.g. 90s, 2m or 1h")
+        Error::usage(format!(
+            "`{text}` is longer than the {}h allowed here",
+            longest.as_secs() / 3600
+        ))
+        .with_hint("write a shorter duration, e.g. 90s, 2m or 1h")
     };
     if text.is_empty() {
         return Err(invalid());
@@ -575,7 +602,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, Error> {
         }
         total
     };
-    if total > MAX_DURATION {
+    if total > longest {
         return Err(too_long());
     }
     Ok(total)

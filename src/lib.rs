@@ -7,6 +7,7 @@
 
 mod apply;
 mod aws;
+mod chain;
 mod cli;
 mod commands;
 mod error;
@@ -14,10 +15,12 @@ mod fanout;
 mod input;
 mod lab;
 mod lab_data;
+mod mfa;
 mod owners;
 mod plan;
 mod policy;
 mod printer;
+mod profiles;
 mod requests;
 mod resources;
 mod restricted;
@@ -116,6 +119,7 @@ async fn single(
         Command::Teardown(args) => commands::teardown::run(global, args, printer).await,
         Command::Status(args) => commands::status::run(global, args, printer).await,
         Command::Whoami => commands::whoami::run(global, printer).await,
+        Command::Session(args) => commands::session::run(global, args, printer).await,
         Command::Export(cli::ExportCommand::Cloudformation(args)) => {
             commands::export::run(global, args, printer).await
         }

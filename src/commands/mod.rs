@@ -7,6 +7,7 @@ pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
 pub(crate) mod instance_profile;
+pub(crate) mod session;
 pub(crate) mod status;
 pub(crate) mod teardown;
 pub(crate) mod whoami;

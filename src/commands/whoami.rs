@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::aws::{Aws, CredentialSource};
+use crate::chain::{self, Chain, State};
 use crate::cli::GlobalArgs;
 use crate::commands::with_aws;
 use crate::error::Error;
@@ -30,13 +31,25 @@ struct Whoami<'a> {
     cloud9_managed_credentials: bool,
     /// Credential sources passed over, and why.
     skipped: &'a [String],
+    /// The provider chain in the order it is searched: which link supplied the credentials, and
+    /// which were shadowed (absent in a fan-out's per-account documents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chain: Option<&'a Chain>,
     /// The signs of a restricted lab account (read for assumed-role sessions).
     #[serde(skip_serializing_if = "Option::is_none")]
     restricted: Option<&'a Restricted>,
 }
 
 pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    with_aws(global, printer, async |aws| show(aws, printer).await).await
+    let explicit = match (&global.profile, crate::aws::explicit_profile(global)) {
+        (Some(name), _) => Some((name.clone(), "--profile")),
+        (None, Some(name)) => Some((name, "AWS_PROFILE")),
+        (None, None) => None,
+    };
+    with_aws(global, printer, async |aws| {
+        show(aws, explicit, printer).await
+    })
+    .await
 }
 
 /// One account's whoami document, for the fan-out: the identity's ARN and the JSON document.
@@ -44,7 +57,7 @@ pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), E
     let identity = aws.identity().await?;
     let restricted = restricted::look(&aws.clients(), identity).await;
     let owner = crate::owners::owner_of(&identity.arn);
-    let document = whoami(aws, identity, &owner, restricted.as_ref());
+    let document = whoami(aws, identity, &owner, restricted.as_ref(), None);
     Ok((
         identity.arn.clone(),
         serde_json::to_value(document).unwrap_or_default(),
@@ -56,6 +69,7 @@ fn whoami<'a>(
     identity: &'a crate::aws::Identity,
     owner: &'a str,
     restricted: Option<&'a Restricted>,
+    chain: Option<&'a Chain>,
 ) -> Whoami<'a> {
     Whoami {
         schema_version: crate::printer::SCHEMA_VERSION,
@@ -75,12 +89,18 @@ fn whoami<'a>(
             .map(|d| d.as_secs()),
         cloud9_managed_credentials: aws.cloud9_managed_credentials(),
         skipped: &aws.skipped,
+        chain,
         restricted,
     }
 }
 
-async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
+async fn show(
+    aws: &Aws,
+    explicit: Option<(String, &'static str)>,
+    printer: &Printer,
+) -> Result<(), Error> {
     let identity = aws.identity().await?;
+    let chain = chain::observe(aws, explicit).await;
     let expires_in = aws
         .expiry
         .and_then(|e| e.duration_since(SystemTime::now()).ok())
@@ -89,7 +109,13 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
     let restricted = restricted::look(&aws.clients(), identity).await;
     let owner = crate::owners::owner_of(&identity.arn);
     if printer.is_json() {
-        return printer.json(&whoami(aws, identity, &owner, restricted.as_ref()));
+        return printer.json(&whoami(
+            aws,
+            identity,
+            &owner,
+            restricted.as_ref(),
+            Some(&chain),
+        ));
     }
     printer.data(format!("account      {}", identity.account));
     printer.data(format!("arn          {}", identity.arn));
@@ -105,11 +131,32 @@ async fn show(aws: &Aws, printer: &Printer) -> Result<(), Error> {
             .unwrap_or("AWS (the SDK's default endpoints)")
     ));
     printer.data(format!("credentials  {}", aws.source));
-    for skipped in &aws.skipped {
-        printer.data(format!("skipped      {skipped}"));
-    }
     if let Some(seconds) = expires_in {
-        printer.data(format!("expires in   {}m {}s", seconds / 60, seconds % 60));
+        printer.data(format!(
+            "expires in   {}h {}m {}s",
+            seconds / 3600,
+            seconds % 3600 / 60,
+            seconds % 60
+        ));
+    }
+    printer.data("chain        searched in this order:");
+    let width = chain.links.iter().map(|l| l.label.len()).max().unwrap_or(0);
+    for (at, link) in chain.links.iter().enumerate() {
+        let state = match link.state {
+            State::Supplied => "supplied",
+            State::Shadowed => "shadowed",
+            State::Present => "present",
+            State::Absent => "-",
+        };
+        printer.data(format!(
+            "  {}. {:width$}  {state:8}  {}",
+            at + 1,
+            link.label,
+            link.detail
+        ));
+    }
+    if let Some(hint) = &chain.hint {
+        printer.warn(hint);
     }
     if let Some(restricted) = &restricted
         && (restricted.likely || !restricted.commands.is_empty())

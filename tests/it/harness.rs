@@ -836,6 +836,29 @@ impl Provision {
             .expect("start provision")
     }
 
+    /// Runs the command on a pseudo-terminal (`tests/it/pty_run.py`), typing `answer` when
+    /// `prompt` appears. Its stdout holds everything the terminal showed.
+    pub fn run_on_terminal(self, args: &[&str], prompt: &str, answer: &str) -> Output {
+        let mut python = Command::new(project_dir().join(".venv/bin/python"));
+        python.env_clear();
+        for (key, value) in self.command.get_envs() {
+            if let Some(value) = value {
+                python.env(key, value);
+            }
+        }
+        python
+            .arg(project_dir().join("tests/it/pty_run.py"))
+            .args([prompt, answer])
+            .arg(self.command.get_program())
+            .args(args);
+        let output = python.output().expect("run provision on a terminal");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn run(mut self, args: &[&str]) -> Output {
         for pair in args.windows(2) {
             if pair[0] == "--endpoint-url" {

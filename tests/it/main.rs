@@ -12,6 +12,7 @@ mod instance_profile;
 mod owners;
 mod proxy;
 mod restricted;
+mod session;
 mod status;
 mod teardown;
 mod whoami;

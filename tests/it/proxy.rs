@@ -49,6 +49,11 @@ pub enum Denial {
     Identity,
     /// An organization's service control policy denies it explicitly.
     ServiceControlPolicy,
+    /// STS refuses an MFA code that is wrong or already used. moto accepts any code; AWS answers
+    /// 403 AccessDenied, "MultiFactorAuthentication failed with invalid MFA one time pass code."
+    /// ("GetSessionToken" and "AssumeRole", AWS STS API Reference: TokenCode; "Using
+    /// MFA-protected API access", IAM User Guide).
+    InvalidMfaCode,
 }
 
 /// The AWS behaviours moto lacks that the test bed reproduces. Each follows the AWS documentation
@@ -1194,19 +1199,24 @@ fn with_last_modifiers(shared: &Shared, request: &Request, answer: Vec<u8>) -> V
 /// AWS's access-denied answer in the service's own shape.
 fn denied_answer(service: &str, operation: &str, denial: Denial) -> Vec<u8> {
     let action = format!("{service}:{operation}");
-    let why = match denial {
-        Denial::Identity => format!("because no identity-based policy allows the {action} action"),
-        Denial::ServiceControlPolicy => {
-            "with an explicit deny in a service control policy".to_string()
-        }
-    };
-    access_denied(
-        service,
-        &format!(
+    let refused = |why: &str| {
+        format!(
             "User: arn:aws:sts::123456789012:assumed-role/voclabs/student is not authorized to \
              perform: {action} {why}"
-        ),
-    )
+        )
+    };
+    let message = match denial {
+        Denial::Identity => refused(&format!(
+            "because no identity-based policy allows the {action} action"
+        )),
+        Denial::ServiceControlPolicy => {
+            refused("with an explicit deny in a service control policy")
+        }
+        Denial::InvalidMfaCode => {
+            "MultiFactorAuthentication failed with invalid MFA one time pass code. ".to_string()
+        }
+    };
+    access_denied(service, &message)
 }
 
 /// moto's policy enforcement answers every service's refusal in one XML shape
