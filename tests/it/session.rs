@@ -6,25 +6,19 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 
-use crate::harness::{Session, assert_valid, project_dir};
+use crate::harness::{EnforcingMoto, Session, assert_valid, project_dir};
 use crate::proxy::{Denial, Emulation, Proxy};
 
-/// A student: an IAM user with an access key and an enabled virtual MFA device, made through the
-/// test's own (admin) session. Returns (access key, secret key, device serial).
+/// A student: an IAM user (allowed everything) with an access key and an enabled virtual MFA
+/// device, made through the test's own (admin) session. Returns (access key, secret key, device
+/// serial).
 async fn student(admin: &Session, name: &str) -> (String, String, String) {
+    let everything = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    });
+    let (_, key, secret) = EnforcingMoto::user(admin, name, &everything).await;
     let iam = admin.iam();
-    iam.create_user()
-        .user_name(name)
-        .send()
-        .await
-        .expect("user");
-    let key = iam
-        .create_access_key()
-        .user_name(name)
-        .send()
-        .await
-        .expect("access key");
-    let key = key.access_key().expect("key");
     let device = iam
         .create_virtual_mfa_device()
         .virtual_mfa_device_name(format!("{name}-device"))
@@ -44,19 +38,42 @@ async fn student(admin: &Session, name: &str) -> (String, String, String) {
         .send()
         .await
         .expect("enable the device");
-    (
-        key.access_key_id().to_string(),
-        key.secret_access_key().to_string(),
-        serial,
-    )
+    (key, secret, serial)
 }
 
-/// The same test bed, seen with the student's key (to count the student's requests).
-fn as_key(test: &str, key: &str, secret: &str) -> Session {
-    Session {
-        access_key: key.to_string(),
-        secret_key: secret.to_string(),
+/// A test's admin session, its student (the same test bed seen with the student's key, to count
+/// the student's requests), the student's device, and the credentials file as written: profile
+/// `student` with the student's keys, between other profiles when `surrounded`.
+struct Fixture {
+    admin: Session,
+    student: Session,
+    serial: String,
+    original: String,
+}
+
+async fn fixture(test: &str, surrounded: bool) -> Fixture {
+    let admin = Session::new(test);
+    let (key, secret, serial) =
+        student(&admin, &format!("{}-student", test.replace('_', "-"))).await;
+    // Made before the files are written: a session of the test starts them empty.
+    let student = Session {
+        access_key: key.clone(),
+        secret_key: secret.clone(),
         ..Session::new(test)
+    };
+    let profile =
+        format!("[student]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n");
+    let original = if surrounded {
+        format!("{OTHERS}{profile}{AFTER}")
+    } else {
+        profile
+    };
+    std::fs::write(admin.home.join(".aws/credentials"), &original).expect("credentials");
+    Fixture {
+        admin,
+        student,
+        serial,
+        original,
     }
 }
 
@@ -85,14 +102,12 @@ aws_secret_access_key = other-secret
 
 #[tokio::test]
 async fn one_command_turns_keys_and_a_code_into_a_session_profile() {
-    let admin = Session::new("session_flow");
-    let (key, secret, serial) = student(&admin, "session-flow-student").await;
-    // (Before the files are written: a session of the test starts them empty.)
-    let student = as_key("session_flow", &key, &secret);
-    let original = format!(
-        "{OTHERS}[student]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n{AFTER}"
-    );
-    std::fs::write(admin.home.join(".aws/credentials"), &original).expect("credentials");
+    let Fixture {
+        admin,
+        student,
+        serial,
+        original,
+    } = fixture("session_flow", true).await;
     std::fs::write(
         admin.home.join(".aws/config"),
         "[profile student]\nregion = us-east-1\n",
@@ -252,14 +267,12 @@ async fn one_command_turns_keys_and_a_code_into_a_session_profile() {
 
 #[tokio::test]
 async fn what_can_be_refused_is_refused_before_any_request() {
-    let admin = Session::new("session_refusals");
-    let (key, secret, serial) = student(&admin, "session-refusals-student").await;
-    // (Before the files are written: a session of the test starts them empty.)
-    let student = as_key("session_refusals", &key, &secret);
-    let original = format!(
-        "{OTHERS}[student]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n{AFTER}"
-    );
-    std::fs::write(admin.home.join(".aws/credentials"), &original).expect("credentials");
+    let Fixture {
+        admin,
+        student,
+        serial,
+        original,
+    } = fixture("session_refusals", true).await;
 
     let refusals: &[(&[&str], &str)] = &[
         // No terminal to ask on, and no --token-code.
@@ -331,7 +344,8 @@ async fn what_can_be_refused_is_refused_before_any_request() {
     // The course IDE's managed credentials file is never written; --print-env is the way out.
     let managed = format!(
         "# Do not modify this file, if this file is modified it will not be updated.\n\
-         [default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
+         [default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        student.access_key, student.secret_key
     );
     std::fs::write(admin.home.join(".aws/credentials"), &managed).expect("credentials");
     let (refused, requests) = student.requests_during(|| {
@@ -366,13 +380,7 @@ async fn what_can_be_refused_is_refused_before_any_request() {
 
 #[tokio::test]
 async fn a_wrong_code_says_to_wait_for_the_next_one() {
-    let admin = Session::new("session_wrong_code");
-    let (key, secret, serial) = student(&admin, "session-wrong-code-student").await;
-    std::fs::write(
-        admin.home.join(".aws/credentials"),
-        format!("[student]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
-    )
-    .expect("credentials");
+    let Fixture { admin, serial, .. } = fixture("session_wrong_code", false).await;
     let proxy = Proxy::with(&admin.endpoint, Emulation::aws());
     proxy.deny_matching(
         "GetSessionToken",
@@ -405,16 +413,13 @@ async fn a_wrong_code_says_to_wait_for_the_next_one() {
 
 #[tokio::test]
 async fn a_profile_with_mfa_serial_uses_its_kept_session_or_says_how_to_make_one() {
-    let admin = Session::new("session_mfa_serial");
-    let (key, secret, serial) = student(&admin, "session-mfa-serial-student").await;
-    // (Before the files are written: a session of the test starts them empty.)
-    let student = as_key("session_mfa_serial", &key, &secret);
+    let Fixture {
+        admin,
+        student,
+        serial,
+        ..
+    } = fixture("session_mfa_serial", false).await;
     let role_arn = "arn:aws:iam::123456789012:role/session-lab-admin";
-    std::fs::write(
-        admin.home.join(".aws/credentials"),
-        format!("[student]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"),
-    )
-    .expect("credentials");
     std::fs::write(
         admin.home.join(".aws/config"),
         format!(
