@@ -387,15 +387,15 @@ impl Aws {
         };
         // A profile that names an mfa_serial gets an MFA session (the SDK ignores the setting);
         // a session profile `provision session` wrote is known by its comment.
-        let mfa_profile = match &chosen {
-            Some(name) => Some(mfa::MfaProfile::read(name)?).filter(|p| p.mfa_serial.is_some()),
-            None => None,
-        };
+        // The shared files are read once here for all three questions.
+        let config_file = ProfileFile::load(Kind::Config)?;
+        let credentials_file = ProfileFile::load(Kind::Credentials)?;
+        let mfa_profile = chosen
+            .as_deref()
+            .map(|name| mfa::MfaProfile::of(name, &config_file, &credentials_file))
+            .filter(|p| p.mfa_serial.is_some());
         let kept_session = match (&chosen, &mfa_profile) {
-            (Some(name), None) => {
-                let credentials = ProfileFile::load(Kind::Credentials)?;
-                mfa::kept(&credentials, name)
-            }
+            (Some(name), None) => mfa::kept(&credentials_file, name),
             _ => None,
         };
         if let Some(session) = &kept_session
@@ -472,7 +472,7 @@ impl Aws {
             .or(session.as_ref().map(|session| session.expires));
         let session_base = session.map(|session| session.base);
         let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
-            && credentials_file_is_cloud9_managed();
+            && credentials_file.is_cloud9_managed();
         let reuse = ReuseResolved {
             resolved: Arc::new(Mutex::new(Some(credentials))),
             chain: provider,
@@ -853,11 +853,6 @@ fn defined_profiles() -> Result<BTreeSet<String>, Error> {
         profiles.extend(ProfileFile::load(kind)?.profiles());
     }
     Ok(profiles)
-}
-
-/// Whether the credentials file is the one Cloud9 manages (it starts with Cloud9's header).
-fn credentials_file_is_cloud9_managed() -> bool {
-    ProfileFile::load(Kind::Credentials).is_ok_and(|file| file.is_cloud9_managed())
 }
 
 /// What renews an MFA session made from `base`.

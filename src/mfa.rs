@@ -473,13 +473,18 @@ pub(crate) fn check_writable(
     Ok(())
 }
 
+/// Where sessions are kept: the shared credentials file.
+pub(crate) fn credentials_path() -> Result<PathBuf, Error> {
+    Kind::Credentials.path().ok_or_else(|| {
+        Error::usage("there is no home directory to keep the credentials file in")
+            .with_hint("set AWS_SHARED_CREDENTIALS_FILE, or use --print-env")
+    })
+}
+
 /// Keeps the session in its profile of the credentials file: that section replaced in place,
 /// every other line as it was, the file written atomically with mode 0600.
 pub(crate) fn store(session: &Session) -> Result<PathBuf, Error> {
-    let path = Kind::Credentials.path().ok_or_else(|| {
-        Error::usage("there is no home directory to keep the credentials file in")
-            .with_hint("set AWS_SHARED_CREDENTIALS_FILE, or use --print-env")
-    })?;
+    let path = credentials_path()?;
     // A symbolic link (dotfiles kept elsewhere) is followed: its target is the file rewritten.
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let mut credentials = ProfileFile::read(Kind::Credentials, &path)?;

@@ -86,10 +86,7 @@ pub(crate) async fn run(
         return report(printer, args, &session, None, None, None, true);
     }
     if !args.print_env {
-        let path = Kind::Credentials.path().ok_or_else(|| {
-            Error::usage("there is no home directory to keep the credentials file in")
-                .with_hint("set AWS_SHARED_CREDENTIALS_FILE, or use --print-env")
-        })?;
+        let path = mfa::credentials_path()?;
         mfa::check_writable(&credentials, &path, &into, &base)?;
     }
     if args.token_code.is_none() && !mfa::can_prompt() {
