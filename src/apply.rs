@@ -8,6 +8,7 @@
 //! reports progress as events, which the printer draws.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -30,8 +31,31 @@ pub(crate) enum Progress {
     },
 }
 
-/// Where a running operation sends its progress.
-pub(crate) type Report<'a> = &'a (dyn Fn(Progress) + Sync);
+/// What a running operation has of the executor: where it sends its progress, and whether the
+/// run is stopping.
+#[derive(Clone, Copy)]
+pub(crate) struct Report<'a> {
+    progress: &'a (dyn Fn(Progress) + Sync),
+    halted: &'a AtomicBool,
+}
+
+impl<'a> Report<'a> {
+    pub(crate) fn new(progress: &'a (dyn Fn(Progress) + Sync), halted: &'a AtomicBool) -> Self {
+        Self { progress, halted }
+    }
+
+    /// Says how the operation is getting on.
+    pub(crate) fn progress(&self, progress: Progress) {
+        (self.progress)(progress);
+    }
+
+    /// The run is stopping — a signal arrived, or another change failed — so an operation of many
+    /// requests (a site's uploads, a bucket's emptying, a wait) starts no more of them and
+    /// returns [`Error::halted`], as the executor starts no more changes.
+    pub(crate) fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst)
+    }
+}
 
 /// What executing an operation learned that the plan could not know.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,6 +139,9 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
     observer: &(dyn Fn(Event<'_, Op>) + Sync),
     mut interrupt: Interrupt,
 ) -> Execution {
+    // Declared first, so that it outlives the running changes that borrow it.
+    let halted = AtomicBool::new(false);
+    let halted = &halted;
     let changes = plan.changes();
     let mut outcomes: Vec<Option<Outcome>> = changes
         .iter()
@@ -140,7 +167,9 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
                 }
                 if change.depends_on.iter().all(|d| done.contains(d)) {
                     started[index] = true;
-                    running.push(async move { (index, run(change, executor, observer).await) });
+                    running.push(
+                        async move { (index, run(change, executor, observer, halted).await) },
+                    );
                 }
             }
         }
@@ -154,6 +183,7 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
             },
             signal = interrupt.received(), if interrupted.is_none() => {
                 interrupted = Some(signal);
+                halted.store(true, Ordering::SeqCst);
                 grace.as_mut().reset(tokio::time::Instant::now() + GRACE);
                 continue;
             }
@@ -163,7 +193,10 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
             Outcome::Applied { .. } => {
                 done.insert(changes[index].id());
             }
-            Outcome::Failed(_) => failed = true,
+            Outcome::Failed(_) => {
+                failed = true;
+                halted.store(true, Ordering::SeqCst);
+            }
             Outcome::Unchanged | Outcome::NotStarted | Outcome::Interrupted => {}
         }
         outcomes[index] = Some(outcome);
@@ -188,14 +221,22 @@ async fn run<Op: Sync, E: Execute<Op>>(
     change: &Change<Op>,
     executor: &E,
     observer: &(dyn Fn(Event<'_, Op>) + Sync),
+    halted: &AtomicBool,
 ) -> Outcome {
     observer(Event::Started(change));
-    let report = |progress: Progress| observer(Event::Progress(change, progress));
+    let progress = |progress: Progress| observer(Event::Progress(change, progress));
+    let report = Report::new(&progress, halted);
     let mut resource_id = None;
     let mut outcome = None;
     for operation in &change.operations {
-        match executor.execute(operation, &report).await {
+        match executor.execute(operation, report).await {
             Ok(executed) => resource_id = executed.resource_id.or(resource_id),
+            // It stopped part-way because the run is stopping: applied in part, as a change cut
+            // off at the end of the grace period is.
+            Err(error) if error.is_halted() => {
+                outcome = Some(Outcome::Interrupted);
+                break;
+            }
             Err(error) => {
                 outcome = Some(Outcome::Failed(error));
                 break;
@@ -250,7 +291,7 @@ mod tests {
                 .lock()
                 .expect("log")
                 .push(format!("start {}", op.name));
-            report(Progress::Waiting(format!("{} is working", op.name)));
+            report.progress(Progress::Waiting(format!("{} is working", op.name)));
             tokio::time::sleep(Duration::from_millis(op.millis)).await;
             self.log
                 .lock()

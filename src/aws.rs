@@ -7,15 +7,13 @@
 //! (no second walk of the chain, no instance-metadata probing once they are known) until they near
 //! expiry, when the chain is asked again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::BehaviorVersion;
-use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::credential_feature::AwsCredentialFeature;
@@ -29,10 +27,11 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 use crate::cli::GlobalArgs;
+use crate::credentials;
 use crate::error::{Error, aws_error, error_chain, expired_credentials};
 use crate::input::{self, EndpointUrl, ParameterPrefix};
 use crate::mfa;
-use crate::profiles::{Kind, ProfileFile};
+use crate::profiles::SharedFiles;
 use crate::requests;
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
@@ -361,25 +360,29 @@ pub(crate) struct Aws {
     /// The profile an MFA session in use was made from (`provision session --profile BASE`
     /// renews it): named in the expired-session error.
     pub(crate) session_base: Option<String>,
+    /// A role profile's `credential_source`: the link of the chain its role was assumed with.
+    pub(crate) role_source: Option<credentials::CredentialSource>,
 }
 
 impl Aws {
     /// Loads the configuration and resolves credentials once.
     pub(crate) async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
-        let explicit_profile = explicit_profile(global);
+        // The shared files are read once here for every question below, and checked — regular
+        // files, their size, their syntax — before the SDK reads them.
+        let files = SharedFiles::load()?;
+        let explicit_profile = explicit_profile(global)?;
         let profile = explicit_profile
             .clone()
             .unwrap_or_else(|| "default".to_string());
         if let Some(name) = &explicit_profile {
-            check_profile_exists(name)?;
+            check_profile_exists(name, &files)?;
         }
-        let (config, region, warnings) = load_config(global, &profile, None).await?;
-
-        // The profile whose credentials the chain uses: the one asked for by name, else the
-        // default profile unless environment keys come first.
-        let environment = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+        // The environment's keys count only when no profile is asked for by name (as in the
+        // CLI); then one without the other is an error, not a silent fall-through to a profile.
+        let environment = match &explicit_profile {
+            Some(_) => environment_has_keys(),
+            None => environment_keys()?,
+        };
         let chosen = match &explicit_profile {
             Some(name) => Some(name.clone()),
             None if !environment => Some("default".to_string()),
@@ -387,15 +390,12 @@ impl Aws {
         };
         // A profile that names an mfa_serial gets an MFA session (the SDK ignores the setting);
         // a session profile `provision session` wrote is known by its comment.
-        // The shared files are read once here for all three questions.
-        let config_file = ProfileFile::load(Kind::Config)?;
-        let credentials_file = ProfileFile::load(Kind::Credentials)?;
         let mfa_profile = chosen
             .as_deref()
-            .map(|name| mfa::MfaProfile::of(name, &config_file, &credentials_file))
+            .map(|name| mfa::MfaProfile::of(name, &files.config, &files.credentials))
             .filter(|p| p.mfa_serial.is_some());
         let kept_session = match (&chosen, &mfa_profile) {
-            (Some(name), None) => mfa::kept(&credentials_file, name),
+            (Some(name), None) => mfa::kept(&files.credentials, name),
             _ => None,
         };
         if let Some(session) = &kept_session
@@ -409,12 +409,35 @@ impl Aws {
             ))
             .replacing_hints(vec![session_hint(&session.base)]));
         }
+        // The chain provision walks itself (see `credentials`): the profile asked for by name, or
+        // the default profile when it assumes a role or runs a process; every setting is checked
+        // here, before any request.
+        let walked = match (&mfa_profile, &explicit_profile) {
+            (Some(_), _) => None,
+            (None, Some(name)) => Some(credentials::walk(name, &files)?),
+            (None, None) if !environment && files.settings("default").is_some() => {
+                let chain = credentials::walk("default", &files)?;
+                (chain.kind("default").is_some()).then_some(chain)
+            }
+            (None, None) => None,
+        };
+        let (config, region, warnings) = load_config(global, &profile, None).await?;
+        let bounds = credentials::Bounds {
+            config: config.clone(),
+            timeout: global.timeout,
+            verbose: global.verbose,
+        };
 
         // A profile asked for by name supplies the credentials, as `aws --profile` does: the
         // default chain would try environment keys first (a `.bashrc` export shadowing it).
         let mut skipped = Vec::new();
+        let environment_is_role_source = walked
+            .as_ref()
+            .and_then(credentials::Chain::credential_source)
+            == Some(credentials::CredentialSource::Environment);
         if let Some(name) = &explicit_profile
             && environment
+            && !environment_is_role_source
         {
             skipped.push(format!(
                 "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was \
@@ -426,23 +449,15 @@ impl Aws {
                 }
             ));
         }
-        let (provider, session) = match (&mfa_profile, &explicit_profile) {
+        let (provider, session) = match (&mfa_profile, &walked) {
             (Some(wanted), _) => {
-                let session = mfa::for_command(&config, wanted).await?;
+                let session = mfa::for_command(&bounds, &files, wanted).await?;
                 (
                     SharedCredentialsProvider::new(session.credentials()),
                     Some(session),
                 )
             }
-            (None, Some(name)) => (
-                SharedCredentialsProvider::new(
-                    ProfileFileCredentialsProvider::builder()
-                        .configure(&ProviderConfig::default().with_region(config.region().cloned()))
-                        .profile_name(name)
-                        .build(),
-                ),
-                kept_session,
-            ),
+            (None, Some(chain)) => (credentials::provider(chain, &bounds).await, kept_session),
             (None, None) => (
                 config.credentials_provider().ok_or_else(no_credentials)?,
                 kept_session,
@@ -465,14 +480,20 @@ impl Aws {
                 profile: session.profile.clone(),
                 base: session.base.clone(),
             },
-            None => CredentialSource::of(&credentials, &profile),
+            None => walked
+                .as_ref()
+                .and_then(|chain| chain.kind(&profile))
+                .unwrap_or_else(|| CredentialSource::of(&credentials, &profile)),
         };
+        let role_source = walked
+            .as_ref()
+            .and_then(credentials::Chain::credential_source);
         let expiry = credentials
             .expiry()
             .or(session.as_ref().map(|session| session.expires));
         let session_base = session.map(|session| session.base);
         let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
-            && credentials_file.is_cloud9_managed();
+            && files.credentials.is_cloud9_managed();
         let reuse = ReuseResolved {
             resolved: Arc::new(Mutex::new(Some(credentials))),
             chain: provider,
@@ -496,6 +517,7 @@ impl Aws {
             warnings,
             skipped,
             session_base,
+            role_source,
         })
     }
 
@@ -566,6 +588,7 @@ impl Aws {
             warnings: Vec::new(),
             skipped: Vec::new(),
             session_base: None,
+            role_source: None,
         })
     }
 
@@ -673,6 +696,9 @@ impl Aws {
     }
 }
 
+/// The longest an access-denied error waits for its encoded message to be decoded.
+const DECODE_BOUND: Duration = Duration::from_secs(5);
+
 /// Completes an access-denied error with the identity that was refused and, where EC2 sent an
 /// encoded authorization message, its text decoded with sts:DecodeAuthorizationMessage — or, when
 /// the caller may not decode it, the command that does.
@@ -689,12 +715,18 @@ pub(crate) async fn explain_access_denied(
         None => error,
     };
     if let Some(encoded) = &denied.encoded_message {
-        let decoded = sts
+        // Best effort: one attempt, bounded — the error is ready already, and a caller who may
+        // not decode (most students) would otherwise wait out the SDK's retries of a refusal.
+        let decode = sts
             .decode_authorization_message()
             .encoded_message(encoded)
-            .send()
+            .customize()
+            .config_override(aws_sdk_sts::config::Builder::default().retry_config(single_attempt()))
+            .send();
+        let decoded = tokio::time::timeout(DECODE_BOUND, decode)
             .await
             .ok()
+            .and_then(Result::ok)
             .and_then(|output| output.decoded_message().map(str::to_string));
         error = match decoded {
             Some(decoded) => {
@@ -753,12 +785,58 @@ fn allowed_regions(decoded: &str) -> Option<Vec<String>> {
     (!regions.is_empty()).then_some(regions)
 }
 
-/// The profile asked for by name: `--profile`, else `AWS_PROFILE`.
-pub(crate) fn explicit_profile(global: &GlobalArgs) -> Option<String> {
-    global
-        .profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
+/// The profile asked for by name: `--profile`, else `AWS_PROFILE`. `AWS_PROFILE` set to nothing
+/// names no profile the files can hold (botocore: "The config profile () could not be found"),
+/// and the SDK would look for credentials under that empty name: it is refused.
+pub(crate) fn explicit_profile(global: &GlobalArgs) -> Result<Option<String>, Error> {
+    if let Some(name) = &global.profile {
+        return Ok(Some(name.clone()));
+    }
+    match std::env::var_os("AWS_PROFILE") {
+        None => Ok(None),
+        Some(name) if name.is_empty() => Err(Error::usage(
+            "AWS_PROFILE is set, but to nothing: no profile has an empty name",
+        )
+        .with_hint(
+            "`unset AWS_PROFILE` for the default profile (and remove its line from ~/.bashrc), \
+             or set it to a profile's name",
+        )),
+        Some(name) => name.into_string().map(Some).map_err(|_| {
+            Error::usage("AWS_PROFILE is not UTF-8 text").with_hint("set it to a profile's name")
+        }),
+    }
+}
+
+/// Whether the environment holds an access key pair.
+fn environment_has_keys() -> bool {
+    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()))
+}
+
+/// Whether the environment supplies the credentials: both keys, or neither (then the files and
+/// the rest of the chain are searched). One without the other is refused, as the SDKs refuse
+/// it (botocore: "Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY").
+fn environment_keys() -> Result<bool, Error> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    match (set("AWS_ACCESS_KEY_ID"), set("AWS_SECRET_ACCESS_KEY")) {
+        (true, true) => Ok(true),
+        (false, false) => Ok(false),
+        (true, false) | (false, true) => {
+            let (present, missing) = if set("AWS_ACCESS_KEY_ID") {
+                ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            } else {
+                ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
+            };
+            Err(Error::usage(format!(
+                "partial credentials in the environment: {present} is set, {missing} is not"
+            ))
+            .with_hint(format!(
+                "export {missing} too, or `unset {present}` to use a profile or the instance \
+                 profile instead"
+            )))
+        }
+    }
 }
 
 /// The shared configuration — region, endpoint, retries, timeouts — with the default credentials
@@ -826,8 +904,8 @@ pub(crate) async fn load_config(
 
 /// A profile asked for by name must exist in the shared files; the SDK's own message for this is
 /// buried in a provider chain error.
-pub(crate) fn check_profile_exists(name: &str) -> Result<(), Error> {
-    let profiles = defined_profiles()?;
+pub(crate) fn check_profile_exists(name: &str, files: &SharedFiles) -> Result<(), Error> {
+    let profiles = files.profiles();
     if profiles.contains(name) {
         return Ok(());
     }
@@ -844,15 +922,6 @@ pub(crate) fn check_profile_exists(name: &str) -> Result<(), Error> {
         "create it with `aws configure --profile {name}` (or `aws configure sso --profile {name}`), \
          or choose another with --profile / AWS_PROFILE"
     )))
-}
-
-/// The profiles defined in the shared files, as the AWS CLI and SDKs read them (see `profiles`).
-fn defined_profiles() -> Result<BTreeSet<String>, Error> {
-    let mut profiles = BTreeSet::new();
-    for kind in [Kind::Config, Kind::Credentials] {
-        profiles.extend(ProfileFile::load(kind)?.profiles());
-    }
-    Ok(profiles)
 }
 
 /// What renews an MFA session made from `base`.
@@ -876,6 +945,9 @@ fn no_credentials() -> Error {
 }
 
 fn credentials_error(error: CredentialsError, profile: &str) -> Error {
+    if let Some(ours) = credentials::ours(&error) {
+        return ours;
+    }
     match &error {
         CredentialsError::CredentialsNotLoaded(_) => no_credentials(),
         CredentialsError::ProviderTimedOut(_) => no_credentials()

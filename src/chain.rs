@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::aws::{Aws, CredentialSource};
+use crate::credentials::CredentialSource as CredentialSourceSetting;
 use crate::profiles::{Kind, ProfileFile};
 
 /// One link of the chain.
@@ -36,6 +37,9 @@ pub(crate) enum State {
     Absent,
     /// The link holds credentials; which link supplied them is not known.
     Present,
+    /// The link's credentials are those the supplying profile's role was assumed with (its
+    /// `credential_source`).
+    Source,
 }
 
 /// What the instance metadata service said about this machine's instance profile.
@@ -78,6 +82,8 @@ pub(crate) struct Facts {
     pub(crate) web_identity: Option<String>,
     pub(crate) container: Option<String>,
     pub(crate) instance_profile: Option<InstanceProfile>,
+    /// The supplying profile's `credential_source`, when its role is assumed with one.
+    pub(crate) role_source: Option<CredentialSourceSetting>,
 }
 
 /// Gathers the facts for `aws`'s run: the environment and files now, and the instance metadata.
@@ -104,6 +110,7 @@ pub(crate) async fn observe(aws: &Aws, explicit_profile: Option<(String, &'stati
             .or_else(|| env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
             .map(|uri| format!("the container credentials endpoint ({uri})")),
         instance_profile: Some(instance_profile().await),
+        role_source: aws.role_source,
     };
     lay_out(&facts, &aws.source)
 }
@@ -301,17 +308,31 @@ pub(crate) fn lay_out(facts: &Facts, source: &CredentialSource) -> Chain {
         links[3].2 = None;
     }
     let supplier_at = supplier.and_then(|id| links.iter().position(|(link, _, _)| *link == id));
+    // The link a role profile's `credential_source` names gave the credentials its role was
+    // assumed with: used, not shadowed.
+    let source_at = facts
+        .role_source
+        .map(|source| match source {
+            CredentialSourceSetting::Environment => "environment",
+            CredentialSourceSetting::Ec2InstanceMetadata => "instance-profile",
+            CredentialSourceSetting::EcsContainer => "container",
+        })
+        .and_then(|id| links.iter().position(|(link, _, _)| *link == id));
     let laid: Vec<Link> = links
         .into_iter()
         .enumerate()
         .map(|(at, (link, label, held))| {
             let state = match (&held, supplier_at) {
                 (_, Some(s)) if s == at => State::Supplied,
+                (Some(_), _) if source_at == Some(at) => State::Source,
                 (Some(_), Some(_)) => State::Shadowed,
                 (Some(_), None) => State::Present,
                 (None, _) => State::Absent,
             };
             let detail = match held {
+                Some(detail) if state == State::Source => {
+                    format!("{detail}: the role of the supplying profile is assumed with these (credential_source)")
+                }
                 Some(detail) => detail,
                 None if state == State::Supplied => source.to_string(),
                 None => absent_reason(link, facts),
@@ -485,6 +506,35 @@ mod tests {
             "shown on the profile's link"
         );
         assert!(chain.hint.expect("hint").contains("unset AWS_PROFILE"));
+    }
+
+    /// botocore assumes a `credential_source = Environment` profile's role with the environment's
+    /// keys: they are what was used, not shadowed.
+    #[test]
+    fn a_role_s_credential_source_is_marked_as_its_source() {
+        let facts = Facts {
+            explicit_profile: Some(("lab".to_string(), "--profile")),
+            environment_key: Some("AKIAIOSFODNN7EXAMPLE".to_string()),
+            config_file: Some(ProfileFile::parse(
+                Kind::Config,
+                "[profile lab]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Environment\n",
+            )),
+            instance_profile: Some(InstanceProfile::NotEc2),
+            role_source: Some(CredentialSourceSetting::Environment),
+            ..Facts::default()
+        };
+        let source = CredentialSource::AssumeRole {
+            profile: "lab".to_string(),
+        };
+        let chain = lay_out(&facts, &source);
+        assert_eq!(chain.links[0].state, State::Supplied);
+        assert_eq!(chain.links[1].state, State::Source);
+        assert!(
+            chain.links[1].detail.contains("credential_source"),
+            "{:?}",
+            chain.links[1]
+        );
+        assert!(chain.hint.is_none());
     }
 
     #[test]

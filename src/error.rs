@@ -77,6 +77,8 @@ struct Inner {
     held_by: Option<String>,
     /// The command already put this error in its JSON document.
     in_report: bool,
+    /// An operation stopped part-way because the run is stopping ([`Error::halted`]).
+    halted: bool,
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
@@ -101,12 +103,25 @@ impl Error {
             access_denied: None,
             held_by: None,
             in_report: false,
+            halted: false,
         }))
     }
 
     /// A run a signal stopped: exit 130 for SIGINT, 143 for SIGTERM.
     pub(crate) fn interrupted(status: ExitStatus, message: impl Into<String>) -> Self {
         Self::new(status, message)
+    }
+
+    /// An operation of many requests that stopped part-way because the run is stopping (see
+    /// `apply::Report::halted`): the executor reports its change as interrupted.
+    pub(crate) fn halted(message: impl Into<String>) -> Self {
+        let mut error = Self::new(ExitStatus::Failure, message);
+        error.0.halted = true;
+        error
+    }
+
+    pub(crate) fn is_halted(&self) -> bool {
+        self.0.halted
     }
 
     /// Marks the error as already part of the command's JSON document, so that it is not printed
@@ -470,6 +485,19 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// At most `max` characters of `text` (a screenful or so), marked where it was cut: a value
+/// echoed in an error may be as long as the file it came from.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..at],
+            text[at..].chars().count()
+        ),
+    }
+}
+
 const ENCODED_MARKER: &str = "Encoded authorization failure message:";
 
 fn encoded_authorization_message(message: &str) -> Option<String> {
@@ -502,6 +530,12 @@ mod tests {
             "You are not authorized to perform this operation"
         );
         assert_eq!(encoded_authorization_message("Access denied"), None);
+    }
+
+    #[test]
+    fn long_text_is_cut_to_a_screenful() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("abcdef", 3), "abc… (3 more characters)");
     }
 
     #[test]

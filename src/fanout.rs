@@ -79,16 +79,25 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Vec<Account>, Error> {
                  (arn:aws:iam::123456789012:role/NAME) or a profile name; # starts a comment",
             )
         };
+        // A line is echoed in its error at most a screenful long (a file of one 1 MiB line).
+        let quoted = crate::error::excerpt(entry, 120);
         let parsed = if is_account_id(entry) {
             Entry::Id(entry.to_string())
         } else if entry.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(format!(
-                "`{entry}` is not an account id (12 digits; a leading zero counts)"
+                "`{quoted}` is not an account id (12 digits; a leading zero counts)"
+            )));
+        } else if looks_like_account_id(entry) {
+            // Not a profile name: a mistyped id (`1111111111ab`), or one as the console shows it
+            // (`1234-5678-9012`). Taken as a profile, it would fail only after a request.
+            return Err(invalid(format!(
+                "`{quoted}` looks like an account id but is not one (an account id is 12 digits, \
+                 without dashes)"
             )));
         } else if entry.starts_with("arn:") {
             let account = role_account(entry).ok_or_else(|| {
                 invalid(format!(
-                    "`{entry}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)"
+                    "`{quoted}` is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)"
                 ))
             })?;
             Entry::Role {
@@ -102,13 +111,14 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Vec<Account>, Error> {
             Entry::Profile(entry.to_string())
         } else {
             return Err(invalid(format!(
-                "`{entry}` is neither an account id, a role ARN nor a profile name"
+                "`{quoted}` is neither an account id, a role ARN nor a profile name"
             )));
         };
         let key = parsed.account().unwrap_or(entry).to_string();
         if !seen.insert(key.clone()) {
             return Err(invalid(format!(
-                "{key} is listed twice (each account runs once)"
+                "{} is listed twice (each account runs once)",
+                crate::error::excerpt(&key, 120)
             )));
         }
         accounts.push(Account {
@@ -123,8 +133,19 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Vec<Account>, Error> {
     Ok(accounts)
 }
 
+/// Whether an entry that is not an account id was meant as one: without its dashes, it starts
+/// with nine digits or more (no profile name a person chooses does).
+fn looks_like_account_id(entry: &str) -> bool {
+    entry
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .take_while(char::is_ascii_digit)
+        .count()
+        >= 9
+}
+
 /// The account of an IAM role ARN, when `arn` is one.
-fn role_account(arn: &str) -> Option<String> {
+pub(crate) fn role_account(arn: &str) -> Option<String> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [_, partition, "iam", "", account, resource] = parts[..] else {
         return None;
@@ -204,11 +225,11 @@ pub(crate) async fn accounts(base: &Aws, args: &FanOutArgs) -> Result<Vec<Accoun
 }
 
 fn read(path: &Path) -> Result<Vec<Account>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::usage(format!("cannot read the accounts file {}", path.display()))
-            .with_cause(e.to_string())
-            .with_hint("give --accounts a file of account ids, role ARNs or profile names")
-    })?;
+    let text =
+        crate::local_file::read_text(path, "the accounts file", crate::local_file::ACCOUNTS_LIMIT)
+            .map_err(|e| {
+                e.with_hint("give --accounts a file of account ids, role ARNs or profile names")
+            })?;
     parse(&text, &path.display().to_string())
 }
 
@@ -912,12 +933,37 @@ mod tests {
             ),
             ("12345\n", "line 1: `12345` is not an account id"),
             ("student one\n", "line 1: `student one` is neither"),
+            (
+                "1111111111ab\n",
+                "line 1: `1111111111ab` looks like an account id",
+            ),
+            (
+                "1111-2222-3333\n",
+                "line 1: `1111-2222-3333` looks like an account id",
+            ),
             ("# nothing\n\n", "lists no account"),
         ] {
             let error = parse(text, "accounts.txt").expect_err(text);
             assert!(error.message().contains(why), "{text:?}: {error}");
             assert_eq!(error.status(), crate::error::ExitStatus::Usage);
         }
+    }
+
+    /// A 1 MiB line is quoted a screenful long, not whole.
+    #[test]
+    fn a_long_line_is_quoted_at_most_a_screenful() {
+        let text = format!("{}\n", "x y".repeat(350_000));
+        let error = parse(&text, "accounts.txt").expect_err("not an entry");
+        assert!(
+            error.message().len() < 400,
+            "{} bytes",
+            error.message().len()
+        );
+        assert!(
+            error.message().contains("more characters"),
+            "{}",
+            &error.message()[..200]
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@ mod aws;
 mod chain;
 mod cli;
 mod commands;
+mod credentials;
 mod error;
 mod fanout;
 mod input;
 mod lab;
 mod lab_data;
+mod local_file;
 mod mfa;
 mod owners;
 mod plan;
@@ -47,6 +49,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return invalid_command_line(&error),
     };
+    if let Some(url) = &cli.global.endpoint_url {
+        endpoint_everywhere(url);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -59,6 +64,31 @@ pub fn main() -> ExitCode {
         }
     };
     ExitCode::from(runtime.block_on(run(cli)) as u8)
+}
+
+/// `--endpoint-url` for every client, the SDK's own included: the credential providers (a role
+/// profile's STS, SSO, web identity) build their clients from the environment, not from the
+/// run's configuration, so the flag is also put where they look — `AWS_ENDPOINT_URL` — and the
+/// settings that would override or ignore it there are removed, as the AWS CLI's `--endpoint-url`
+/// overrides them all. A test bed that one request escapes is not a test bed.
+fn endpoint_everywhere(url: &str) {
+    let overriding: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.to_str().is_some_and(|name| {
+                name.starts_with("AWS_ENDPOINT_URL_")
+                    || name == "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+            })
+        })
+        .collect();
+    // SAFETY: called from `main` before the runtime is built: no other thread exists to read
+    // the environment while it changes.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL", url);
+        for name in overriding {
+            std::env::remove_var(name);
+        }
+    }
 }
 
 /// Runs a parsed command line and renders its error, returning the exit status.

@@ -12,15 +12,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::date_time::{DateTime, Format};
 use aws_types::SdkConfig;
 
+use crate::credentials;
 use crate::error::{Error, aws_error};
-use crate::profiles::{Kind, ProfileFile};
+use crate::profiles::{Kind, ProfileFile, SharedFiles};
 
 /// What a session profile's comment starts with.
 const MARKER: &str = "written by provision session from profile ";
@@ -52,14 +51,8 @@ pub(crate) struct MfaProfile {
 }
 
 impl MfaProfile {
-    /// Reads `base` from both shared files, as the CLI merges them (the credentials file's values
-    /// win).
-    pub(crate) fn read(base: &str) -> Result<Self, Error> {
-        let config = ProfileFile::load(Kind::Config)?;
-        let credentials = ProfileFile::load(Kind::Credentials)?;
-        Ok(Self::of(base, &config, &credentials))
-    }
-
+    /// `base`'s settings in both shared files, as the CLI merges them (the credentials file's
+    /// values win).
     pub(crate) fn of(base: &str, config: &ProfileFile, credentials: &ProfileFile) -> Self {
         let from_config = config.settings(base);
         let from_credentials = credentials.settings(base);
@@ -263,39 +256,27 @@ pub(crate) fn prompt_code(serial: &str) -> Result<String, Error> {
     check_code(&answer)
 }
 
-/// The credentials the session is made with: the role profile's `source_profile`, else the
-/// profile itself (its long-term keys), else — for the default profile when the files define
-/// none — the default chain (environment keys).
-pub(crate) fn base_credentials(
-    config: &SdkConfig,
+/// The credentials the session is made with: what the role profile's own role is assumed with
+/// (its `source_profile` chain, or `credential_source`), else the profile itself (its long-term
+/// keys), else — for the default profile when the files define none — the default chain
+/// (environment keys). The chain is walked and checked as every command's is (`credentials`).
+pub(crate) async fn base_credentials(
+    bounds: &credentials::Bounds,
+    files: &SharedFiles,
     profile: &MfaProfile,
 ) -> Result<SharedCredentialsProvider, Error> {
-    let name = if profile.is_role() {
-        profile.source_profile.clone().ok_or_else(|| {
-            Error::usage(format!(
-                "profile {} assumes role {} with MFA but names no source_profile",
-                profile.base,
-                profile.role_arn.as_deref().unwrap_or_default()
-            ))
-            .with_hint(format!(
-                "add `source_profile = NAME` (the profile with your long-term keys) to profile {}",
-                profile.base
-            ))
-        })?
-    } else if profile.defined {
-        profile.base.clone()
-    } else {
-        return config.credentials_provider().ok_or_else(|| {
+    if !profile.defined {
+        return bounds.config.credentials_provider().ok_or_else(|| {
             Error::failed("no AWS credentials were found to start the MFA session with")
                 .with_hint("run `aws configure` to store your access keys first")
         });
-    };
-    Ok(SharedCredentialsProvider::new(
-        ProfileFileCredentialsProvider::builder()
-            .configure(&ProviderConfig::default().with_region(config.region().cloned()))
-            .profile_name(name)
-            .build(),
-    ))
+    }
+    let mut chain = credentials::walk(&profile.base, files)?;
+    if profile.is_role() {
+        // The profile's own role is assumed with the code (`start`), not by the chain.
+        chain.roles.pop();
+    }
+    Ok(credentials::provider(&chain, bounds).await)
 }
 
 /// The caller's MFA device, when neither `--mfa-serial` nor the profile's `mfa_serial` names one:
@@ -481,12 +462,99 @@ pub(crate) fn credentials_path() -> Result<PathBuf, Error> {
     })
 }
 
-/// Keeps the session in its profile of the credentials file: that section replaced in place,
-/// every other line as it was, the file written atomically with mode 0600.
-pub(crate) fn store(session: &Session) -> Result<PathBuf, Error> {
+/// The file a session is written to: the credentials file, or — a symbolic link being followed,
+/// as for dotfiles kept elsewhere — its target. Only a regular file is rewritten (or one created
+/// where nothing is): a device such as `/dev/null`, a FIFO, a directory, a link to nothing or a
+/// read-only file is refused with exit 2, naming it, before any request.
+pub(crate) fn credentials_target() -> Result<PathBuf, Error> {
     let path = credentials_path()?;
-    // A symbolic link (dotfiles kept elsewhere) is followed: its target is the file rewritten.
-    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let refuse = |what: String| {
+        Error::usage(format!(
+            "the credentials file {} {what}: provision writes sessions only to a regular file",
+            path.display()
+        ))
+        .with_hint(
+            "use --print-env to put the session in this shell's environment instead, or point \
+             AWS_SHARED_CREDENTIALS_FILE at a regular file of your own",
+        )
+    };
+    let metadata = match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+        Err(e) => return Err(refuse(format!("cannot be examined ({e})"))),
+        Ok(metadata) => metadata,
+    };
+    let (target, metadata) = if metadata.file_type().is_symlink() {
+        let target = std::fs::canonicalize(&path).map_err(|_| {
+            let to = std::fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_else(|_| "?".to_string());
+            refuse(format!("is a symbolic link to {to}, which does not exist"))
+        })?;
+        let metadata = std::fs::metadata(&target).map_err(|e| {
+            refuse(format!(
+                "leads to {}, which cannot be examined ({e})",
+                target.display()
+            ))
+        })?;
+        (target, metadata)
+    } else {
+        (path.clone(), metadata)
+    };
+    if !metadata.is_file() {
+        let kind = crate::local_file::kind_of(&metadata);
+        return Err(if target == path {
+            refuse(format!("is {kind}"))
+        } else {
+            refuse(format!(
+                "is a symbolic link to {}, {kind}",
+                target.display()
+            ))
+        });
+    }
+    if metadata.permissions().readonly() || !writable(&target) {
+        #[cfg(unix)]
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            format!(" (mode {:04o})", metadata.permissions().mode() & 0o7777)
+        };
+        #[cfg(not(unix))]
+        let mode = String::new();
+        return Err(Error::usage(format!(
+            "the credentials file {} is read-only{mode}: provision will not replace it",
+            target.display()
+        ))
+        .with_hint(format!(
+            "make it writable (chmod u+w {}) if the session belongs there, or use --print-env",
+            target.display()
+        )));
+    }
+    Ok(target)
+}
+
+/// Whether this process may write `path` (root may write any file: its read-only bits are
+/// checked by the caller).
+fn writable(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(name) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: a valid NUL-terminated path; access only asks.
+        unsafe { libc::access(name.as_ptr(), libc::W_OK) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
+/// Keeps the session in its profile of the credentials file: that section replaced in place,
+/// every other line as it was (and its line endings), the file written atomically with mode
+/// 0600.
+pub(crate) fn store(session: &Session) -> Result<PathBuf, Error> {
+    let path = credentials_target()?;
     let mut credentials = ProfileFile::read(Kind::Credentials, &path)?;
     check_writable(&credentials, &path, &session.profile, &session.base)?;
     credentials.set_profile(&session.profile, &session.section());
@@ -530,12 +598,13 @@ pub(crate) fn duration_for(
 /// for it while fresh; else, on a terminal, a new one made with a code typed now (and kept, as
 /// `provision session` keeps it); else a usage error naming `provision session`.
 pub(crate) async fn for_command(
-    config: &SdkConfig,
+    bounds: &credentials::Bounds,
+    files: &SharedFiles,
     profile: &MfaProfile,
 ) -> Result<Session, Error> {
     let serial = profile.mfa_serial.clone().unwrap_or_default();
-    let credentials = ProfileFile::load(Kind::Credentials)?;
-    if let Some(session) = kept(&credentials, &profile.session_profile())
+    let credentials = &files.credentials;
+    if let Some(session) = kept(credentials, &profile.session_profile())
         .filter(|session| session.base == profile.base && session.is_fresh())
     {
         return Ok(session);
@@ -555,8 +624,12 @@ pub(crate) async fn for_command(
     }
     let duration = duration_for(profile, None)?;
     let code = prompt_code(&serial)?;
-    let base = base_credentials(config, profile)?;
-    let base_config = config.to_builder().credentials_provider(base).build();
+    let base = base_credentials(bounds, files, profile).await?;
+    let base_config = bounds
+        .config
+        .to_builder()
+        .credentials_provider(base)
+        .build();
     let session = start(
         &base_config,
         profile,

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::local_file;
 
 /// The first line Cloud9 writes into the credentials file it manages (and rewrites every few
 /// minutes: whatever else is written there is lost).
@@ -81,6 +82,47 @@ pub(crate) fn home_dir() -> Option<PathBuf> {
 pub(crate) struct ProfileFile {
     kind: Option<Kind>,
     lines: Vec<String>,
+    /// The file's line ending (`\r\n` for a file written on Windows), kept when it is rewritten.
+    crlf: bool,
+}
+
+/// Both shared files, read once per run and checked as the SDK will read them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedFiles {
+    pub(crate) config: ProfileFile,
+    pub(crate) credentials: ProfileFile,
+}
+
+impl SharedFiles {
+    /// Reads and checks both files (see [`ProfileFile::read`]) before the SDK reads them.
+    pub(crate) fn load() -> Result<Self, Error> {
+        Ok(Self {
+            config: ProfileFile::load(Kind::Config)?,
+            credentials: ProfileFile::load(Kind::Credentials)?,
+        })
+    }
+
+    /// The profiles the two files define.
+    pub(crate) fn profiles(&self) -> std::collections::BTreeSet<String> {
+        self.config
+            .profiles()
+            .into_iter()
+            .chain(self.credentials.profiles())
+            .collect()
+    }
+
+    /// A profile's settings from both files, as the CLI merges them (the credentials file's
+    /// values win); `None` when neither defines it.
+    pub(crate) fn settings(&self, profile: &str) -> Option<BTreeMap<String, String>> {
+        let from_config = self.config.settings(profile);
+        let from_credentials = self.credentials.settings(profile);
+        if from_config.is_none() && from_credentials.is_none() {
+            return None;
+        }
+        let mut settings = from_config.unwrap_or_default();
+        settings.extend(from_credentials.unwrap_or_default());
+        Some(settings)
+    }
 }
 
 /// Where one profile's section is: its header line, and the end of its settings (the next header,
@@ -96,24 +138,34 @@ impl ProfileFile {
         Self {
             kind: Some(kind),
             lines: text.lines().map(str::to_string).collect(),
+            crlf: text.find('\n').is_some_and(|at| text[..at].ends_with('\r')),
         }
     }
 
-    /// Reads the file; one that does not exist is empty.
+    /// Reads the file (one that does not exist, or the null device, is empty) and checks it as the
+    /// SDK parses it, so that a malformed file is named with its line — exit 2 — before the SDK
+    /// reads it and says only "could not parse profile file", or finds no region in it.
     pub(crate) fn read(kind: Kind, path: &Path) -> Result<Self, Error> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Self::parse(kind, &text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::parse(kind, "")),
-            Err(e) => Err(Error::usage(format!(
-                "the AWS {} file {} could not be read",
-                kind.describe(),
-                path.display()
-            ))
-            .with_cause(e.to_string())
-            .with_hint(
-                "fix the file, or point AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE elsewhere",
-            )),
-        }
+        let what = format!("the AWS {} file", kind.describe());
+        let hint = match kind {
+            Kind::Config => "fix the file, or point AWS_CONFIG_FILE at another",
+            Kind::Credentials => "fix the file, or point AWS_SHARED_CREDENTIALS_FILE at another",
+        };
+        let read = || -> Result<Self, Error> {
+            let Some(bytes) = local_file::read_if_exists(path, &what, local_file::AWS_FILE_LIMIT)?
+            else {
+                return Ok(Self::parse(kind, ""));
+            };
+            let text = local_file::text(bytes, &what, path)?;
+            if let Some((line, problem)) = syntax_error(&text) {
+                return Err(Error::usage(format!(
+                    "{what} {} is malformed on line {line}: {problem}",
+                    path.display()
+                )));
+            }
+            Ok(Self::parse(kind, &text))
+        };
+        read().map_err(|error| error.with_hint(hint))
     }
 
     /// Reads this kind's file where the CLI would find it (empty when there is none).
@@ -128,10 +180,12 @@ impl ProfileFile {
         self.kind.unwrap_or(Kind::Credentials)
     }
 
+    /// The file's text, with its own line endings.
     pub(crate) fn text(&self) -> String {
-        let mut text = self.lines.join("\n");
+        let newline = if self.crlf { "\r\n" } else { "\n" };
+        let mut text = self.lines.join(newline);
         if !text.is_empty() {
-            text.push('\n');
+            text.push_str(newline);
         }
         text
     }
@@ -236,6 +290,92 @@ impl ProfileFile {
             }
         }
     }
+}
+
+/// The first line the SDK's profile parser refuses, and why (aws-runtime's `env_config::parse`,
+/// which every AWS SDK's parser follows: sections in `[...]`, `key = value` settings inside a
+/// section, indented continuation lines under a setting, the sub-settings of a setting with an
+/// empty value each `key = value`). Only spaces and tabs are white space there.
+pub(crate) fn syntax_error(text: &str) -> Option<(usize, &'static str)> {
+    const WHITESPACE: &[char] = &[' ', '\t'];
+    // Where the parser stands: before any section, in a section, under a setting (with an
+    // empty value: its continuation lines are sub-settings).
+    enum At {
+        Start,
+        Section,
+        Setting { nested: bool },
+    }
+    let mut at = At::Start;
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        if line.trim_matches(WHITESPACE).is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        if line.starts_with('[') {
+            let header = strip_comment(line, false);
+            if !header.ends_with(']') {
+                return Some((number, "a section header must end with `]`"));
+            }
+            at = At::Section;
+        } else if line.starts_with(WHITESPACE) {
+            match at {
+                At::Start => {
+                    return Some((number, "an indented line comes before any [section] header"));
+                }
+                At::Section => {
+                    return Some((
+                        number,
+                        "an indented (continuation) line has no setting above it",
+                    ));
+                }
+                At::Setting { nested: true } => {
+                    if let Some(problem) = setting_error(line) {
+                        return Some((number, problem));
+                    }
+                }
+                At::Setting { nested: false } => {}
+            }
+        } else {
+            if matches!(at, At::Start) {
+                return Some((number, "a setting comes before any [section] header"));
+            }
+            if let Some(problem) = setting_error(line) {
+                return Some((number, problem));
+            }
+            let value = strip_comment(line, true)
+                .split_once('=')
+                .map_or("", |(_, value)| value.trim_matches(WHITESPACE));
+            at = At::Setting {
+                nested: value.is_empty(),
+            };
+        }
+    }
+    None
+}
+
+/// What is wrong with a `key = value` line, if anything.
+fn setting_error(line: &str) -> Option<&'static str> {
+    let line = strip_comment(line, true);
+    let Some((key, _)) = line.split_once('=') else {
+        return Some("a setting must have the form `key = value` (there is no `=`)");
+    };
+    key.trim_matches([' ', '\t'])
+        .is_empty()
+        .then_some("a setting has no name before its `=`")
+}
+
+/// A line without its surrounding white space and its comment: `#` or `;` anywhere in a section
+/// header, and after white space in a setting.
+fn strip_comment(line: &str, needs_whitespace: bool) -> &str {
+    let line = line.trim_matches([' ', '\t']);
+    let mut previous_whitespace = false;
+    for (at, c) in line.char_indices() {
+        if (c == '#' || c == ';') && (previous_whitespace || !needs_whitespace) {
+            return line[..at].trim_matches([' ', '\t']);
+        }
+        previous_whitespace = c.is_whitespace();
+    }
+    line
 }
 
 fn is_blank_or_comment(line: &str) -> bool {
@@ -407,6 +547,70 @@ aws_session_token = oldtoken
             ProfileFile::parse(Kind::Credentials, credentials).profiles(),
             ["default", "admin"]
         );
+    }
+
+    #[test]
+    fn what_the_sdk_refuses_is_found_with_its_line() {
+        for (text, line, why) in [
+            ("region = us-east-1\n", 1, "before any [section]"),
+            ("[default]\nregion\n", 2, "no `=`"),
+            ("[default]\n= us-east-1\n", 2, "no name"),
+            ("[default\nregion = x\n", 1, "must end with `]`"),
+            ("# c\n[default]\n  indented = 1\n", 3, "no setting above it"),
+            ("[default]\ns3 =\n  bad line\n", 3, "no `=`"),
+            ("  x = 1\n", 1, "before any [section]"),
+        ] {
+            assert_eq!(syntax_error(text).map(|(l, _)| l), Some(line), "{text:?}");
+            assert!(
+                syntax_error(text).is_some_and(|(_, w)| w.contains(why)),
+                "{text:?}"
+            );
+        }
+        for good in [
+            CREDENTIALS,
+            "",
+            "[default] ; note\nregion = us-east-1 # note\n\n[profile a]\nregion=x\n",
+            "[default]\ns3 =\n  max_concurrent_requests = 4\n\n  addressing_style = path\n",
+            "[default]\nregion = a\n  continued\n",
+            "[default]\r\nregion = us-east-1\r\n",
+        ] {
+            assert_eq!(syntax_error(good), None, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_with_crlf_line_endings_keeps_them() {
+        let mut file = ProfileFile::parse(
+            Kind::Credentials,
+            "[default]\r\naws_access_key_id = A\r\n\r\n[old]\r\nx = 1\r\n",
+        );
+        assert_eq!(file.settings("default").unwrap()["aws_access_key_id"], "A");
+        file.set_profile("mfa", &["y = 2".to_string()]);
+        assert_eq!(
+            file.text(),
+            "[default]\r\naws_access_key_id = A\r\n\r\n[old]\r\nx = 1\r\n\r\n[mfa]\r\ny = 2\r\n"
+        );
+        let mut unix = ProfileFile::parse(Kind::Credentials, "[default]\nx = 1\n");
+        unix.set_profile("mfa", &["y = 2".to_string()]);
+        assert!(!unix.text().contains('\r'));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_malformed_file_is_named_with_its_line_before_the_sdk_reads_it() {
+        let dir = std::env::temp_dir().join(format!("provision-malformed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(&path, "[default]\nregion = us-east-1\noops\n").unwrap();
+        let error = ProfileFile::read(Kind::Config, &path).unwrap_err();
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        assert!(
+            error.message().contains(&path.display().to_string()),
+            "{error}"
+        );
+        assert!(error.message().contains("malformed on line 3"), "{error}");
+        assert!(error.hints()[0].contains("AWS_CONFIG_FILE"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[cfg(unix)]

@@ -69,11 +69,9 @@ impl Template {
 
     /// Reads a template file; an unreadable file is a usage error.
     pub(crate) fn read(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!("cannot read policy file {}", path.display()))
-                .with_cause(e.to_string())
-                .with_hint("check the path given to --policy / --trust-policy")
-        })?;
+        let text =
+            crate::local_file::read_text(path, "policy file", crate::local_file::POLICY_LIMIT)
+                .map_err(|e| e.with_hint("check the path given to --policy / --trust-policy"))?;
         if text.as_bytes().starts_with(crate::lab_data::UTF8_BOM) {
             return Err(crate::lab_data::bom_error(&path.display().to_string()));
         }

@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use crate::aws;
 use crate::cli::{GlobalArgs, SessionArgs};
+use crate::credentials;
 use crate::error::Error;
 use crate::mfa::{self, MfaProfile, Session};
 use crate::printer::Printer;
-use crate::profiles::{Kind, ProfileFile};
+use crate::profiles::SharedFiles;
 
 /// The JSON document of `provision session`.
 #[derive(Debug, Serialize)]
@@ -50,12 +51,14 @@ pub(crate) async fn run(
     args: &SessionArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let explicit = aws::explicit_profile(global);
+    // The shared files are read and checked (regular files, size, syntax) before anything else.
+    let files = SharedFiles::load()?;
+    let explicit = aws::explicit_profile(global)?;
     if let Some(name) = &explicit {
-        aws::check_profile_exists(name)?;
+        aws::check_profile_exists(name, &files)?;
     }
     let base = explicit.unwrap_or_else(|| "default".to_string());
-    let profile = MfaProfile::read(&base)?;
+    let profile = MfaProfile::of(&base, &files.config, &files.credentials);
     let into = args
         .into
         .clone()
@@ -78,16 +81,16 @@ pub(crate) async fn run(
         )));
     }
 
-    let credentials = ProfileFile::load(Kind::Credentials)?;
+    let credentials = &files.credentials;
     if !args.force
-        && let Some(session) = mfa::kept(&credentials, &into)
+        && let Some(session) = mfa::kept(credentials, &into)
             .filter(|session| session.base == base && session.is_fresh())
     {
         return report(printer, args, &session, None, None, None, true);
     }
     if !args.print_env {
-        let path = mfa::credentials_path()?;
-        mfa::check_writable(&credentials, &path, &into, &base)?;
+        let path = mfa::credentials_target()?;
+        mfa::check_writable(credentials, &path, &into, &base)?;
     }
     if args.token_code.is_none() && !mfa::can_prompt() {
         return Err(Error::usage(
@@ -101,9 +104,14 @@ pub(crate) async fn run(
     for warning in &warnings {
         printer.warn(warning);
     }
+    let bounds = credentials::Bounds {
+        config: config.clone(),
+        timeout: global.timeout,
+        verbose: global.verbose,
+    };
     let base_config = config
         .to_builder()
-        .credentials_provider(mfa::base_credentials(&config, &profile)?)
+        .credentials_provider(mfa::base_credentials(&bounds, &files, &profile).await?)
         .build();
     let serial = match serial {
         Some(serial) => serial,

@@ -41,7 +41,7 @@ struct Whoami<'a> {
 }
 
 pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    let explicit = match (&global.profile, crate::aws::explicit_profile(global)) {
+    let explicit = match (&global.profile, crate::aws::explicit_profile(global)?) {
         (Some(name), _) => Some((name.clone(), "--profile")),
         (None, Some(name)) => Some((name, "AWS_PROFILE")),
         (None, None) => None,
@@ -146,6 +146,7 @@ async fn show(
             State::Supplied => "supplied",
             State::Shadowed => "shadowed",
             State::Present => "present",
+            State::Source => "source",
             State::Absent => "-",
         };
         printer.data(format!(

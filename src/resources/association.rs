@@ -429,7 +429,7 @@ async fn associating(
         profile_name,
         policy,
         |attempt, wait| {
-            report(Progress::Waiting(format!(
+            report.progress(Progress::Waiting(format!(
                 "EC2 does not see the new instance profile yet, retry {attempt} in {}s",
                 wait.as_secs_f32().ceil()
             )));

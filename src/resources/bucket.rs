@@ -623,7 +623,7 @@ async fn empty(s3: &Client, bucket: &str, report: Report<'_>) -> Result<(), Erro
     let deleted = std::sync::atomic::AtomicU64::new(0);
     let count = |n: u64| {
         let done = deleted.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-        report(Progress::Items {
+        report.progress(Progress::Items {
             label: label.clone(),
             done,
             total: None,
@@ -639,6 +639,16 @@ async fn empty(s3: &Client, bucket: &str, report: Report<'_>) -> Result<(), Erro
     };
     let mut batches = FuturesUnordered::new();
     while let Some(identifiers) = pages.next(s3, bucket).await? {
+        // After a signal, no new batch starts; those in flight finish.
+        if report.halted() {
+            while let Some(result) = batches.next().await {
+                result?;
+            }
+            return Err(Error::halted(format!(
+                "stopped emptying {bucket}: {} deleted, the rest not started",
+                deleted.load(std::sync::atomic::Ordering::Relaxed)
+            )));
+        }
         if !identifiers.is_empty() {
             batches.push(delete_batch(s3, bucket, identifiers, &count));
         }

@@ -10,16 +10,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ObjectCannedAcl;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectCannedAcl,
+};
+use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
 use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};
+use crate::local_file::{self, Links, Open};
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::ownership::Claims;
 use crate::resources::{Change, Resource};
@@ -267,14 +270,85 @@ impl Resource for Object {
     }
 }
 
-/// One file of `--site DIR`, to be uploaded public-read.
+/// Site files larger than this are uploaded in parts of this size: the AWS CLI's default
+/// `multipart_threshold` and `multipart_chunksize` (8 MiB); S3 takes parts of 5 MiB to 5 GiB, at
+/// most 10,000 of them ("Amazon S3 multipart upload limits", S3 User Guide). One part at a time
+/// of each file in flight is held in memory, so a run's memory does not grow with a file's size.
+pub(crate) const PART_SIZE: u64 = 8 << 20;
+/// S3's most parts for one object.
+const MOST_PARTS: u64 = 10_000;
+
+/// Which file a path named when it was planned: its device and inode, as `fstat` reports them,
+/// and its status-change time — a file deleted and another made gets a new one even where the
+/// file system hands the freed inode number on, and so does a file written since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct FileIdentity {
+    device: u64,
+    inode: u64,
+    changed: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Self {
+                device: metadata.dev(),
+                inode: metadata.ino(),
+                changed: (metadata.ctime(), metadata.ctime_nsec()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            Self::default()
+        }
+    }
+}
+
+/// One file of `--site DIR`, to be uploaded public-read: read when it was planned, and uploaded
+/// only if what is opened then is still that file (see [`open_planned`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SiteFile {
+    /// The path in the site, as listed (named in messages).
     pub(crate) path: PathBuf,
+    /// What is opened: the path, or the target inside the site of a link.
+    pub(crate) source: PathBuf,
+    pub(crate) identity: FileIdentity,
     pub(crate) key: String,
     pub(crate) content_type: String,
     pub(crate) size: u64,
+    /// The MD5 of the whole content (hex), stored as the object's metadata.
     pub(crate) md5_hex: String,
+    /// The MD5 of each part, for a file uploaded in parts (empty for one PutObject).
+    pub(crate) part_md5s: Vec<[u8; 16]>,
+    /// The ETag S3 gives the object: the content's MD5, or for a multipart upload the MD5 of the
+    /// parts' MD5s and their count (`…-N`), so that an unchanged file is known from the listing.
+    pub(crate) etag: String,
+}
+
+impl SiteFile {
+    /// Whether the listed object holds this content.
+    fn is_in(&self, observed: &ObservedObject) -> bool {
+        observed.etag.trim_matches('"') == self.etag || observed.has_content(&self.md5_hex)
+    }
+
+    /// A file made from bytes, for tests of the plan.
+    #[cfg(test)]
+    pub(crate) fn of_bytes(path: &str, key: &str, content_type: &str, bytes: &[u8]) -> Self {
+        Self {
+            path: PathBuf::from(path),
+            source: PathBuf::from(path),
+            identity: FileIdentity::default(),
+            key: key.into(),
+            content_type: content_type.into(),
+            size: bytes.len() as u64,
+            md5_hex: md5_hex(bytes),
+            part_md5s: Vec::new(),
+            etag: md5_hex(bytes),
+        }
+    }
 }
 
 /// The web app's files, as `--site DIR` holds them.
@@ -361,7 +435,7 @@ impl Resource for SiteFiles {
             .filter(|file| {
                 !observed
                     .and_then(|listing| listing.get(&file.key))
-                    .is_some_and(|o| o.has_content(&file.md5_hex))
+                    .is_some_and(|o| file.is_in(o))
             })
             .cloned()
             .collect();
@@ -406,9 +480,9 @@ impl Resource for SiteFiles {
         let SiteOp::Upload { bucket, files } = op;
         let total_bytes: u64 = files.iter().map(|f| f.size).sum();
         let (done_files, done_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-        // One file of `bytes` bytes more is done (none, to show the bar from the start).
+        // `files` more files and `bytes` more bytes are done (none, to show the bar at once).
         let advance = |files_done: u64, bytes: u64| {
-            report(Progress::Items {
+            report.progress(Progress::Items {
                 label: "uploading site files".to_string(),
                 done: done_files.fetch_add(files_done, Ordering::Relaxed) + files_done,
                 total: Some(files.len() as u64),
@@ -419,37 +493,258 @@ impl Resource for SiteFiles {
             });
         };
         advance(0, 0);
-        stream::iter(files.iter().map(|file| async move {
-            let bytes = tokio::fs::read(&file.path).await.map_err(|e| {
-                Error::failed(format!("cannot read {}", file.path.display()))
-                    .with_cause(e.to_string())
-            })?;
-            let md5 = md5_hex(&bytes);
-            clients
+        // After a failure here, or a signal, or another change's failure, no upload starts;
+        // those in flight finish (none is dropped half-sent).
+        let failed = AtomicBool::new(false);
+        let stopping = || report.halted() || failed.load(Ordering::SeqCst);
+        let results: Vec<Result<bool, Error>> = stream::iter(files.iter().map(|file| async {
+            if stopping() {
+                return Ok(false);
+            }
+            let result = upload(clients, bucket, file, &stopping, &advance).await;
+            if result.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            result.map(|()| true)
+        }))
+        .buffer_unordered(UPLOAD_CONCURRENCY)
+        .collect()
+        .await;
+        let mut uploaded = 0;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(true) => uploaded += 1,
+                Ok(false) => {}
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        match first_error {
+            Some(error) if !error.is_halted() => Err(error),
+            _ if uploaded < files.len() => Err(Error::halted(format!(
+                "stopped after {uploaded} of {} site files; the rest were not started",
+                files.len()
+            ))),
+            _ => Ok(Executed::default()),
+        }
+    }
+}
+
+/// Opens the file planned as `file` and checks it is still that file — the same device and
+/// inode, a regular file of the planned size, not a symbolic link (`O_NOFOLLOW`) — so that what
+/// is published is what was planned, read from the handle that was checked: a file replaced
+/// after planning (by a link to a private file, say) is not uploaded.
+fn open_planned(file: &SiteFile) -> Result<std::fs::File, Error> {
+    let changed = |why: &str| {
+        Error::failed(format!(
+            "site file {} changed after the plan was made ({why}): none of it was uploaded",
+            file.path.display()
+        ))
+        .with_hint("run the command again: it plans the site anew from what the folder holds")
+    };
+    let opened = match local_file::open(&file.source, "site file", Links::Refuse) {
+        Ok(Open::File(opened)) => opened,
+        Ok(Open::Absent) => return Err(changed("it is gone")),
+        Err(error) => return Err(changed(error.message())),
+    };
+    if FileIdentity::of(&opened.metadata) != file.identity {
+        return Err(changed(
+            "another file is at its path now, or it was written since",
+        ));
+    }
+    if opened.metadata.len() != file.size {
+        return Err(changed(&format!(
+            "it is {} bytes long, not {}",
+            opened.metadata.len(),
+            file.size
+        )));
+    }
+    Ok(opened.file)
+}
+
+/// Reads `length` bytes at `offset` of an opened file, off the async threads.
+async fn read_range(
+    file: &Arc<std::fs::File>,
+    offset: u64,
+    length: u64,
+    path: &Path,
+) -> Result<Vec<u8>, Error> {
+    let file = Arc::clone(file);
+    let read = tokio::task::spawn_blocking(move || {
+        let mut bytes = vec![0; usize::try_from(length).unwrap_or(usize::MAX)];
+        read_exact_at(&file, &mut bytes, offset).map(|()| bytes)
+    })
+    .await;
+    match read {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(
+            Error::failed(format!("cannot read site file {}", path.display()))
+                .with_cause(e.to_string()),
+        ),
+        Err(e) => Err(
+            Error::failed(format!("cannot read site file {}", path.display()))
+                .with_cause(e.to_string()),
+        ),
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, bytes: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, bytes, offset)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(file: &std::fs::File, bytes: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(bytes)
+}
+
+/// The MD5 of `hex`'s bytes, base64, as Content-MD5 carries it: S3 refuses the upload
+/// (`BadDigest`) when what arrives is not what was planned.
+fn content_md5(digest: &[u8]) -> String {
+    aws_smithy_types::base64::encode(digest)
+}
+
+/// Uploads one site file, public-read, from the checked handle: one PutObject up to
+/// [`PART_SIZE`], else a multipart upload whose parts go one after another (and which is
+/// aborted when it cannot finish, so that no unfinished upload is left to be billed).
+async fn upload(
+    clients: &Clients,
+    bucket: &str,
+    file: &SiteFile,
+    stopping: &(dyn Fn() -> bool + Sync),
+    advance: &(dyn Fn(u64, u64) + Sync),
+) -> Result<(), Error> {
+    let handle = Arc::new(open_planned(file)?);
+    let md5 = file.md5_hex.as_str();
+    if file.part_md5s.is_empty() {
+        let bytes = read_range(&handle, 0, file.size, &file.path).await?;
+        let digest = content_md5(&hex::decode(md5).unwrap_or_default());
+        clients
+            .on_bucket(bucket, |s3| {
+                let (bytes, digest) = (bytes.clone(), digest.clone());
+                async move {
+                    s3.put_object()
+                        .bucket(bucket)
+                        .key(&file.key)
+                        .content_type(&file.content_type)
+                        .acl(ObjectCannedAcl::PublicRead)
+                        .metadata(MD5_METADATA, md5)
+                        .content_md5(digest)
+                        .body(ByteStream::from(bytes))
+                        .send()
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| public_upload_error(aws_error("s3:PutObject", e)))?;
+        advance(1, file.size);
+        return Ok(());
+    }
+    let key = file.key.as_str();
+    let created = clients
+        .on_bucket(bucket, |s3| async move {
+            s3.create_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .content_type(&file.content_type)
+                .acl(ObjectCannedAcl::PublicRead)
+                .metadata(MD5_METADATA, md5)
+                // The parts carry CRC32 checksums (the SDK adds them): the upload must say so.
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .send()
+                .await
+        })
+        .await
+        .map_err(|e| public_upload_error(aws_error("s3:CreateMultipartUpload", e)))?;
+    let Some(upload_id) = created.upload_id().map(str::to_string) else {
+        return Err(Error::failed(format!(
+            "s3:CreateMultipartUpload of {key} answered without an upload id"
+        )));
+    };
+    let upload_id = upload_id.as_str();
+    let parts = async {
+        let mut completed = Vec::new();
+        for (index, part_md5) in file.part_md5s.iter().enumerate() {
+            if stopping() {
+                return Err(Error::halted(format!(
+                    "stopped uploading {key} after {index} of {} parts",
+                    file.part_md5s.len()
+                )));
+            }
+            let offset = index as u64 * PART_SIZE;
+            let length = PART_SIZE.min(file.size - offset);
+            let bytes = read_range(&handle, offset, length, &file.path).await?;
+            let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            let digest = content_md5(part_md5);
+            let answer = clients
                 .on_bucket(bucket, |s3| {
-                    let (md5, bytes) = (md5.clone(), bytes.clone());
+                    let (bytes, digest) = (bytes.clone(), digest.clone());
                     async move {
-                        s3.put_object()
+                        s3.upload_part()
                             .bucket(bucket)
-                            .key(&file.key)
-                            .content_type(&file.content_type)
-                            .acl(ObjectCannedAcl::PublicRead)
-                            .metadata(MD5_METADATA, md5)
+                            .key(key)
+                            .upload_id(upload_id)
+                            .part_number(number)
+                            .content_md5(digest)
+                            .checksum_algorithm(ChecksumAlgorithm::Crc32)
                             .body(ByteStream::from(bytes))
                             .send()
                             .await
                     }
                 })
                 .await
-                .map_err(|e| public_upload_error(aws_error("s3:PutObject", e)))?;
-            advance(1, file.size);
-            Ok::<(), Error>(())
-        }))
-        .buffer_unordered(UPLOAD_CONCURRENCY)
-        .try_collect::<Vec<()>>()
-        .await?;
-        Ok(Executed::default())
+                .map_err(|e| aws_error("s3:UploadPart", e))?;
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(answer.e_tag().map(str::to_string))
+                    .set_checksum_crc32(answer.checksum_crc32().map(str::to_string))
+                    .build(),
+            );
+            advance(0, length);
+        }
+        let parts = CompletedMultipartUpload::builder()
+            .set_parts(Some(completed))
+            .build();
+        clients
+            .on_bucket(bucket, |s3| {
+                let parts = parts.clone();
+                async move {
+                    s3.complete_multipart_upload()
+                        .bucket(bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .multipart_upload(parts)
+                        .send()
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| aws_error("s3:CompleteMultipartUpload", e))?;
+        Ok(())
     }
+    .await;
+    if parts.is_err() {
+        // Best effort, so that no unfinished upload is left holding parts (S3 bills them).
+        let _ = clients
+            .on_bucket(bucket, |s3| async move {
+                s3.abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await
+            })
+            .await;
+    }
+    parts?;
+    advance(1, 0);
+    Ok(())
 }
 
 /// A refused public-read upload: the bucket's own public access block is provision's to set (and
@@ -491,7 +786,13 @@ pub(crate) struct SiteScan {
 /// - a file whose key is the data's key is refused (it would publish the data, and overwrite it);
 /// - a symlink that leads out of DIR is refused, naming it; one inside DIR is read; a symlinked
 ///   folder is not followed (it could loop);
+/// - a FIFO, a device or a socket is refused (a FIFO would block for ever, a device is no page);
+/// - a name holding a newline or another control character is refused (S3 keeps it, and every
+///   listing and URL of it is then ambiguous);
 /// - hidden files and folders are skipped unless `include_hidden`.
+///
+/// Each file is read as a stream to find its MD5s (no file is held in memory) from the handle
+/// whose device and inode the plan records.
 pub(crate) fn scan_site(
     dir: &Path,
     include_hidden: bool,
@@ -519,18 +820,22 @@ pub(crate) fn scan_site(
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
+            if key.chars().any(char::is_control) {
+                return Err(Error::usage(format!(
+                    "site file {:?} has a newline or another control character in its name",
+                    relative.display().to_string()
+                ))
+                .with_hint("rename it: a web page cannot link to such a name reliably"));
+            }
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
             if hidden && !include_hidden {
                 scan.skipped.push(key);
                 continue;
             }
-            let link = entry
-                .file_type()
-                .map_err(|e| {
-                    Error::usage("cannot list the site directory").with_cause(e.to_string())
-                })?
-                .is_symlink();
-            if link {
+            let file_type = entry.file_type().map_err(|e| {
+                Error::usage("cannot list the site directory").with_cause(e.to_string())
+            })?;
+            let source = if file_type.is_symlink() {
                 let target = std::fs::canonicalize(&path).map_err(|e| {
                     Error::usage(format!("site file {} is a broken symlink", path.display()))
                         .with_cause(e.to_string())
@@ -555,10 +860,13 @@ pub(crate) fn scan_site(
                         .push(format!("{key} (symlinked folder, not followed)"));
                     continue;
                 }
-            } else if path.is_dir() {
+                target
+            } else if file_type.is_dir() {
                 pending.push(path);
                 continue;
-            }
+            } else {
+                path.clone()
+            };
             if key == data_key {
                 return Err(Error::usage(format!(
                     "site file {} has the data's key `{data_key}`: uploading it public-read would \
@@ -571,15 +879,36 @@ pub(crate) fn scan_site(
                     relative.display()
                 )));
             }
-            let bytes = std::fs::read(&path).map_err(|e| {
-                Error::usage(format!("cannot read site file {}", path.display()))
-                    .with_cause(e.to_string())
-            })?;
+            let opened = match local_file::open(&source, "site file", Links::Refuse) {
+                Ok(Open::File(opened)) => opened,
+                Ok(Open::Absent) if source.exists() => {
+                    return Err(local_file::not_a_file_error(
+                        "site file",
+                        &path,
+                        "a character device (the null device)",
+                    )
+                    .with_hint("remove it from the site directory"));
+                }
+                Ok(Open::Absent) => {
+                    return Err(Error::usage(format!(
+                        "site file {} vanished while the site was read",
+                        path.display()
+                    ))
+                    .with_hint("run the command again"));
+                }
+                Err(error) => return Err(error.with_hint("remove it from the site directory")),
+            };
+            let identity = FileIdentity::of(&opened.metadata);
+            let digests = digest(opened.file, &path)?;
             scan.files.push(SiteFile {
                 content_type: content_type(&path).to_string(),
-                size: bytes.len() as u64,
-                md5_hex: md5_hex(&bytes),
+                size: digests.size,
+                md5_hex: digests.md5_hex,
+                part_md5s: digests.part_md5s,
+                etag: digests.etag,
+                identity,
                 key,
+                source,
                 path,
             });
         }
@@ -587,6 +916,79 @@ pub(crate) fn scan_site(
     scan.files.sort_by(|a, b| a.key.cmp(&b.key));
     scan.skipped.sort();
     Ok(scan)
+}
+
+/// A file's MD5s, read as a stream.
+struct Digests {
+    size: u64,
+    md5_hex: String,
+    part_md5s: Vec<[u8; 16]>,
+    etag: String,
+}
+
+/// Reads `file` in 64 KiB pieces: the MD5 of the whole, and of each [`PART_SIZE`] part when it is
+/// larger than one part.
+fn digest(mut file: std::fs::File, path: &Path) -> Result<Digests, Error> {
+    use std::io::Read;
+    let mut whole = Md5::new();
+    let mut part = Md5::new();
+    let mut part_md5s: Vec<[u8; 16]> = Vec::new();
+    let (mut size, mut in_part) = (0u64, 0u64);
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        let read = file.read(&mut buffer).map_err(|e| {
+            Error::usage(format!("cannot read site file {}", path.display()))
+                .with_cause(e.to_string())
+        })?;
+        if read == 0 {
+            break;
+        }
+        let mut bytes = &buffer[..read];
+        whole.update(bytes);
+        size += read as u64;
+        while !bytes.is_empty() {
+            let room = usize::try_from(PART_SIZE - in_part).unwrap_or(usize::MAX);
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            part.update(now);
+            in_part += now.len() as u64;
+            if in_part == PART_SIZE {
+                part_md5s.push(part.finalize_reset().into());
+                in_part = 0;
+            }
+            bytes = rest;
+        }
+    }
+    if in_part > 0 {
+        part_md5s.push(part.finalize().into());
+    }
+    let md5_hex = hex::encode(whole.finalize());
+    if size <= PART_SIZE {
+        return Ok(Digests {
+            size,
+            etag: md5_hex.clone(),
+            md5_hex,
+            part_md5s: Vec::new(),
+        });
+    }
+    if part_md5s.len() as u64 > MOST_PARTS {
+        return Err(Error::usage(format!(
+            "site file {} is {size} bytes: more than S3's {MOST_PARTS} parts of {}",
+            path.display(),
+            local_file::size(PART_SIZE)
+        )));
+    }
+    // S3's ETag of a multipart upload: the MD5 of the parts' MD5s, then `-` and their count.
+    let mut of_parts = Md5::new();
+    for digest in &part_md5s {
+        of_parts.update(digest);
+    }
+    let etag = format!("{}-{}", hex::encode(of_parts.finalize()), part_md5s.len());
+    Ok(Digests {
+        size,
+        md5_hex,
+        part_md5s,
+        etag,
+    })
 }
 
 /// Content-Type by file extension, for what a small web app holds.
@@ -718,10 +1120,12 @@ mod tests {
     }
 
     fn site_dir(files: &[(&str, &str)]) -> PathBuf {
+        // One folder a call: the tests run at once.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "provision-site-{}-{}",
             std::process::id(),
-            files.len()
+            CALLS.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
         for (name, contents) in files {
@@ -777,13 +1181,107 @@ mod tests {
     }
 
     #[test]
+    fn a_large_file_s_etag_is_the_one_s3_gives_its_multipart_upload() {
+        let dir = site_dir(&[("small.txt", "x")]);
+        // Two full parts and a short one.
+        let size = 2 * PART_SIZE as usize + 5;
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("big.bin"), &bytes).expect("write");
+        let scan = scan_site(&dir, false, "dragons.json").expect("scans");
+        let big = scan.files.iter().find(|f| f.key == "big.bin").expect("big");
+        assert_eq!(big.size, size as u64);
+        assert_eq!(big.md5_hex, md5_hex(&bytes));
+        let parts: Vec<[u8; 16]> = bytes
+            .chunks(PART_SIZE as usize)
+            .map(|c| Md5::digest(c).into())
+            .collect();
+        assert_eq!(big.part_md5s, parts);
+        let joined: Vec<u8> = parts.concat();
+        assert_eq!(big.etag, format!("{}-3", md5_hex(&joined)));
+        let small = scan
+            .files
+            .iter()
+            .find(|f| f.key == "small.txt")
+            .expect("small");
+        assert!(small.part_md5s.is_empty());
+        assert_eq!(small.etag, md5_hex(b"x"));
+        // A listing that shows the multipart ETag is the same content: nothing to upload.
+        let listed = ObservedObject {
+            etag: format!("\"{}\"", big.etag),
+            ..Default::default()
+        };
+        assert!(big.is_in(&listed));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_site_scan_refuses_fifos_devices_and_names_with_newlines() {
+        let dir = site_dir(&[("index.html", "<html>"), ("a/b.css", "x")]);
+        let fifo = dir.join("a/pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let error = scan_site(&dir, false, "dragons.json").expect_err("a FIFO");
+        assert!(
+            error.message().contains("is a FIFO (named pipe)"),
+            "{error}"
+        );
+        assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        std::fs::remove_file(&fifo).expect("remove");
+        std::os::unix::fs::symlink("/dev/null", dir.join("a/null")).expect("link");
+        let error = scan_site(&dir, false, "dragons.json").expect_err("outside");
+        assert!(error.message().contains("outside"), "{error}");
+        std::fs::remove_file(dir.join("a/null")).expect("remove");
+        std::fs::write(dir.join("two\nlines.html"), "x").expect("write");
+        let error = scan_site(&dir, false, "dragons.json").expect_err("a newline");
+        assert!(error.message().contains("newline"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_swapped_after_planning_is_not_opened_for_upload() {
+        let dir = site_dir(&[("index.html", "<html>"), ("app.js", "1")]);
+        let scan = scan_site(&dir, false, "dragons.json").expect("scans");
+        let index = scan
+            .files
+            .iter()
+            .find(|f| f.key == "index.html")
+            .expect("index");
+        assert!(open_planned(index).is_ok(), "the planned file opens");
+        // Replaced by a link to a private file: refused, whether or not it is followed.
+        let secret = dir.with_extension("private");
+        std::fs::write(&secret, "<html>").expect("write");
+        std::fs::remove_file(dir.join("index.html")).expect("remove");
+        std::os::unix::fs::symlink(&secret, dir.join("index.html")).expect("link");
+        let error = open_planned(index).expect_err("a link now");
+        assert!(
+            error.message().contains("changed after the plan was made"),
+            "{error}"
+        );
+        // Replaced by another regular file of the same size: another inode.
+        std::fs::remove_file(dir.join("index.html")).expect("remove");
+        std::fs::write(dir.join("other"), "<html>").expect("write");
+        std::fs::rename(dir.join("other"), dir.join("index.html")).expect("rename");
+        let error = open_planned(index).expect_err("another file");
+        assert!(
+            error.message().contains("another file is at its path"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&secret);
+    }
+
+    #[test]
     fn site_files_upload_only_what_changed() {
         let file = |key: &str, md5: &str| SiteFile {
-            path: PathBuf::from(key),
-            key: key.into(),
-            content_type: "text/html".into(),
             size: 10,
             md5_hex: md5.into(),
+            etag: md5.into(),
+            ..SiteFile::of_bytes(key, key, "text/html", b"")
         };
         let desired = DesiredSite {
             bucket: "lab".into(),

@@ -54,13 +54,15 @@ impl Inputs {
     pub(crate) fn from_args(args: &DragonsLabArgs) -> Result<Self, Error> {
         let (body, origin) = match &args.data {
             Some(path) => {
-                let bytes = std::fs::read(path).map_err(|e| {
-                    Error::usage(format!("cannot read the data file {}", path.display()))
-                        .with_cause(e.to_string())
-                        .with_hint(
-                            "check the path given to --data, or omit it for the embedded dragons",
+                let bytes =
+                    crate::local_file::read(path, "the data file", crate::local_file::DATA_LIMIT)
+                        .map_err(|e| {
+                        e.with_hint(
+                            "check the path given to --data, or omit it for the embedded \
+                                 dragons (the lab application S3-Selects the document as one \
+                                 record, which S3 Select allows up to 1 MiB)",
                         )
-                })?;
+                    })?;
                 (bytes, path.display().to_string())
             }
             None => (
@@ -772,13 +774,12 @@ mod tests {
             site: Site::Dir {
                 skipped: vec![],
                 dir: PathBuf::from("site"),
-                files: vec![SiteFile {
-                    path: PathBuf::from("site/index.html"),
-                    key: "index.html".into(),
-                    content_type: "text/html".into(),
-                    size: 5,
-                    md5_hex: md5_hex(b"hello"),
-                }],
+                files: vec![SiteFile::of_bytes(
+                    "site/index.html",
+                    "index.html",
+                    "text/html",
+                    b"hello",
+                )],
             },
             ..inputs()
         };

@@ -370,7 +370,7 @@ impl FakeAws {
                 }
                 for file in files {
                     let object = ObservedObject {
-                        etag: format!("\"{}\"", file.md5_hex),
+                        etag: format!("\"{}\"", file.etag),
                         content_type: Some(file.content_type.clone()),
                         md5_metadata: Some(file.md5_hex.clone()),
                         public_grants: vec!["AllUsers:READ".to_string()],

@@ -6,6 +6,7 @@ mod dragons_lab;
 mod fanout;
 mod faults;
 mod fidelity;
+mod hardening;
 mod harness;
 mod inputs;
 mod instance_profile;

@@ -54,6 +54,10 @@ pub enum Denial {
     /// ("GetSessionToken" and "AssumeRole", AWS STS API Reference: TokenCode; "Using
     /// MFA-protected API access", IAM User Guide).
     InvalidMfaCode,
+    /// EC2's refusal with an "Encoded authorization failure message", which only
+    /// sts:DecodeAuthorizationMessage reads ("DecodeAuthorizationMessage", AWS STS API
+    /// Reference: "some AWS operations additionally return an encoded message").
+    Encoded,
 }
 
 /// The AWS behaviours moto lacks that the test bed reproduces. Each follows the AWS documentation
@@ -870,7 +874,14 @@ fn emulated_answer(
                     && (v.contains("AllUsers") || v.contains("AuthenticatedUsers"))
             });
             let public = acl.as_deref().is_some_and(|a| PUBLIC_ACLS.contains(&a)) || public_grant;
-            let writes_acl = matches!(operation, "PutObject" | "PutObjectAcl");
+            // A multipart upload takes its object's ACL when it is created: S3 applies both rules
+            // to CreateMultipartUpload as to PutObject ("Blocking public access to your Amazon S3
+            // storage" and "Controlling ownership of objects", S3 User Guide, list it among the
+            // requests with an ACL that are refused).
+            let writes_acl = matches!(
+                operation,
+                "PutObject" | "PutObjectAcl" | "CreateMultipartUpload"
+            );
             if emulation.account_public_access_block && writes_acl && public {
                 return Some(s3_error(
                     request,
@@ -1215,6 +1226,9 @@ fn denied_answer(service: &str, operation: &str, denial: Denial) -> Vec<u8> {
         Denial::InvalidMfaCode => {
             "MultiFactorAuthentication failed with invalid MFA one time pass code. ".to_string()
         }
+        Denial::Encoded => "You are not authorized to perform this operation. Encoded \
+                            authorization failure message: ENCODEDtestbed0123456789"
+            .to_string(),
     };
     access_denied(service, &message)
 }

@@ -689,3 +689,26 @@ fn whoami_names_the_instance_profile_that_environment_keys_shadow() {
     );
     assert_eq!(imds.requests().len(), before);
 }
+
+/// Issue 22, finding 1: CRLF line endings became LF when the session was written. The file keeps
+/// its own line endings.
+#[tokio::test]
+async fn a_credentials_file_with_crlf_line_endings_keeps_them() {
+    let Fixture {
+        admin, original, ..
+    } = fixture("session_crlf", true).await;
+    let windows = original.replace('\n', "\r\n");
+    std::fs::write(admin.home.join(".aws/credentials"), &windows).expect("credentials");
+    admin
+        .provision()
+        .run(&["--profile", "student", "session", "--token-code", "123456"])
+        .success();
+    let written = credentials_text(&admin);
+    assert!(written.starts_with(&windows), "{written:?}");
+    assert!(written.contains("[student-mfa]\r\n# written by provision session"));
+    assert_eq!(
+        written.matches('\n').count(),
+        written.matches("\r\n").count(),
+        "every line ends in CRLF: {written:?}"
+    );
+}
