@@ -14,6 +14,7 @@ mod credentials;
 mod error;
 mod fanout;
 mod input;
+mod journal;
 mod lab;
 mod lab_data;
 mod local_file;

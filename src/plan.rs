@@ -271,6 +271,9 @@ pub(crate) enum Detail {
     TakeOver(String),
     /// The caller's resource made before provision recorded owners: `provision:owner` added.
     RecordOwner,
+    /// The caller's own create, interrupted before it was tagged (the local journal says so):
+    /// provision's tags added.
+    ResumeCreate,
     /// A resource that matches by name but that provision did not create: teardown leaves it.
     LeftAlone,
     /// What differs.
@@ -282,7 +285,10 @@ pub(crate) enum Detail {
 impl Detail {
     /// Whether the detail is about who owns the resource, not about its configuration.
     pub(crate) fn is_ownership(&self) -> bool {
-        matches!(self, Self::Adopt | Self::TakeOver(_) | Self::RecordOwner)
+        matches!(
+            self,
+            Self::Adopt | Self::TakeOver(_) | Self::RecordOwner | Self::ResumeCreate
+        )
     }
 
     pub(crate) fn note(text: impl Into<String>) -> Self {
@@ -302,6 +308,10 @@ impl fmt::Display for Detail {
             Self::Adopt => f.write_str("adopt: tag managed-by=provision"),
             Self::TakeOver(from) => write!(f, "take over from {from}: tag provision:owner"),
             Self::RecordOwner => f.write_str("record its owner: tag provision:owner"),
+            Self::ResumeCreate => f.write_str(
+                "finish your interrupted create (the local journal records it): tag \
+                 managed-by=provision",
+            ),
             Self::LeftAlone => f.write_str("left alone (not created by provision)"),
             Self::Drift(drift) => drift.fmt(f),
             Self::Note(text) => f.write_str(text),

@@ -16,8 +16,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
+use crate::journal;
 use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
-use crate::resources::ownership::{Claims, not_ours};
+use crate::resources::ownership::{Claims, MANAGED_BY_KEY, OWNER_KEY, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{Change, Resource};
 
@@ -216,8 +217,19 @@ impl Resource for Bucket {
                 bucket,
                 region,
                 tags,
-            } => create(clients, bucket, region, tags).await?,
-            BucketOp::PutTags { bucket, tags } => put_tags(clients, bucket, tags).await?,
+            } => {
+                // Recorded before it is asked for: a run stopped before the bucket's tags are
+                // on it leaves a bucket the journal names as this owner's (see `journal`).
+                let owner = tags.get(OWNER_KEY).map_or("", String::as_str);
+                journal::begin(BUCKET, bucket, owner, region)?;
+                create(clients, bucket, region, tags).await?
+            }
+            BucketOp::PutTags { bucket, tags } => {
+                put_tags(clients, bucket, tags).await?;
+                if tags.get(MANAGED_BY_KEY).is_some() {
+                    journal::end(BUCKET, bucket);
+                }
+            }
             BucketOp::PutOwnershipControls { bucket, ownership } => {
                 put_ownership_controls(clients, bucket, ownership).await?
             }
@@ -238,7 +250,8 @@ impl Resource for Bucket {
                         })
                         .await,
                     |e| e.meta().code() == Some("NoSuchBucket"),
-                )?
+                )?;
+                journal::end(BUCKET, bucket);
             }
         }
         Ok(Executed::default())
@@ -807,6 +820,8 @@ async fn create(clients: &Clients, bucket: &str, region: &str, tags: &Tags) -> R
             if e.as_service_error()
                 .is_some_and(|s| s.is_bucket_already_exists()) =>
         {
+            // Nothing was made: the name is another account's.
+            journal::end(BUCKET, bucket);
             Err(another_accounts(bucket))
         }
         Err(e) => Err(aws_error("s3:CreateBucket", e)),

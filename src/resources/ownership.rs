@@ -88,6 +88,10 @@ pub(crate) struct Claims {
     pub(crate) all_owners: bool,
     /// Creators of the resources made before owners, by kind and name.
     pub(crate) creators: BTreeMap<(Kind, String), Creator>,
+    /// What the caller's runs on this machine began to create and did not see tagged, as (kind,
+    /// name): the local journal's record (see `journal`). Such a resource found untagged is the
+    /// caller's half-made one.
+    pub(crate) begun: std::collections::BTreeSet<(String, String)>,
 }
 
 impl Claims {
@@ -163,9 +167,15 @@ impl Claims {
         self.all_owners || self.holder(kind, name, tags) == Holder::Caller
     }
 
-    /// Whether teardown removes a resource: provision created it, and it may act on it.
+    /// Whether teardown removes a resource: provision created it, and it may act on it — or it is
+    /// the caller's own create that was interrupted before its tags ([`Claims::began`]).
     pub(crate) fn removes(&self, kind: Kind, name: &str, tags: &Tags) -> bool {
-        is_created(tags) && self.acts_on(kind, name, tags)
+        (is_created(tags) && self.acts_on(kind, name, tags)) || self.began(kind, name, tags)
+    }
+
+    /// Whether an untagged resource is one the caller's run began to create (the journal).
+    pub(crate) fn began(&self, kind: Kind, name: &str, tags: &Tags) -> bool {
+        !is_managed(tags) && self.begun.contains(&(kind.to_string(), name.to_string()))
     }
 
     /// Decides whether a set-up command may manage an existing resource: the caller's, adopted
@@ -179,6 +189,9 @@ impl Claims {
         tags: &Tags,
         not_ours: impl FnOnce() -> Error,
     ) -> Result<Claim, Error> {
+        if self.began(kind, name, tags) {
+            return Ok(Claim::Resume);
+        }
         if !is_managed(tags) {
             return match self.adopt {
                 true => Ok(Claim::Adopt),
@@ -205,6 +218,7 @@ impl Claims {
         let owner = || Tags::from([(OWNER_KEY.to_string(), self.owner.clone())]);
         match claim {
             Claim::Adopt => Some((Detail::Adopt, adopt_tags)),
+            Claim::Resume => Some((Detail::ResumeCreate, self.tags())),
             Claim::TakeOver(from) => Some((Detail::TakeOver(from.clone()), owner())),
             Claim::Ours | Claim::Adopted if current.get(OWNER_KEY) != Some(&self.owner) => {
                 Some((Detail::RecordOwner, owner()))
@@ -318,6 +332,8 @@ pub(crate) enum Claim {
     Adopt,
     /// Another owner's (described), taken over with `--take-over`: the plan re-tags its owner.
     TakeOver(String),
+    /// The caller's own create, interrupted before its tags: the plan tags it as created.
+    Resume,
 }
 
 impl Claim {
@@ -376,6 +392,36 @@ mod tests {
         let mut tags = managed_tags();
         tags.remove(OWNER_KEY);
         tags
+    }
+
+    /// Issue 22, finding 9: an untagged resource the caller's journal records as begun is the
+    /// caller's half-made create: claimed, tagged as created, and removed by teardown — and
+    /// nobody else's journal makes it theirs.
+    #[test]
+    fn a_create_the_journal_records_is_the_callers_own() {
+        let unused = || Error::failed("not provision's");
+        let claims = Claims {
+            begun: [(THING.to_string(), "half".to_string())].into(),
+            ..test_claims(false)
+        };
+        let claim = claims
+            .claim(THING, "half", &Tags::new(), unused)
+            .expect("the caller's own");
+        assert_eq!(claim, Claim::Resume);
+        assert_eq!(
+            claims.tagging(&claim, &Tags::new(), Tags::new()),
+            Some((Detail::ResumeCreate, managed_tags()))
+        );
+        assert!(claims.removes(THING, "half", &Tags::new()));
+        assert!(
+            claims.claim(THING, "other", &Tags::new(), unused).is_err(),
+            "not in the journal: someone's"
+        );
+        assert!(!claims.removes(THING, "other", &Tags::new()));
+        assert!(
+            !test_claims(false).removes(THING, "half", &Tags::new()),
+            "without the journal"
+        );
     }
 
     #[test]

@@ -245,6 +245,7 @@ pub(crate) async fn observe(
         }
     };
     observed.parameters = parameters?;
+    observed.begun = crate::journal::begun(&target.owner);
     crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
@@ -313,7 +314,9 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let claims = &observed.knowing_creators(&desired.claims);
     let current = observed.buckets.get(name);
     let bucket_id = BUCKET.id(name.clone());
+    let own_create = current.is_some_and(|bucket| claims.began(BUCKET, name, &bucket.tags));
     if !claims.adopt
+        && !own_create
         && let Some(keys) = observed.untagged_contents.get(name)
         && keys.iter().all(|k| *k == desired.object.key)
     {

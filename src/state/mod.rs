@@ -51,13 +51,18 @@ pub(crate) struct ObservedState {
     pub(crate) untagged_contents: BTreeMap<String, Vec<String>>,
     /// Who AWS says created the resources provision tagged before it recorded owners.
     pub(crate) creators: BTreeMap<(Kind, String), Creator>,
+    /// What the caller's runs on this machine began to create and never saw tagged (the local
+    /// journal, read with the rest: see `journal`).
+    pub(crate) begun: std::collections::BTreeSet<(String, String)>,
 }
 
 impl ObservedState {
-    /// `claims`, knowing who created the resources made before owners.
+    /// `claims`, knowing who created the resources made before owners, and which untagged ones
+    /// are the caller's interrupted creates.
     pub(crate) fn knowing_creators(&self, claims: &Claims) -> Claims {
         let mut claims = claims.clone();
         claims.creators.extend(self.creators.clone());
+        claims.begun.extend(self.begun.iter().cloned());
         claims
     }
 

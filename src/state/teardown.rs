@@ -75,14 +75,16 @@ pub(crate) async fn discover(
             return Ok(None);
         }
         let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
+        let begun = crate::journal::begun(&target.owner);
         let (buckets, parameters) = tokio::join!(
-            discover_buckets(clients, &target.partition, &lab_bucket),
+            discover_buckets(clients, &target.partition, &lab_bucket, &begun),
             discover_parameters(clients, &aws.parameter_prefix)
         );
         Ok::<_, Error>(Some((buckets?, parameters?)))
     };
     let (iam, lab) = tokio::join!(iam, lab);
     let mut observed = iam?.unwrap_or_default();
+    observed.begun = crate::journal::begun(&target.owner);
     if let Some((buckets, parameters)) = lab? {
         for bucket in buckets {
             observed.add_bucket(Some(bucket));
@@ -192,6 +194,7 @@ async fn discover_buckets(
     clients: &Clients,
     partition: &str,
     lab_bucket: &str,
+    begun: &std::collections::BTreeSet<(String, String)>,
 ) -> Result<Vec<ObservedBucket>, Error> {
     let names = bucket::owned_buckets(&clients.s3).await?;
     let found = join_all(names.iter().map(|(name, region)| {
@@ -201,8 +204,9 @@ async fn discover_buckets(
     let mut buckets = Vec::new();
     for bucket in found {
         let bucket = bucket?;
-        let named_like_ours =
-            bucket.name == lab_bucket || bucket.name.starts_with(LAB_BUCKET_PREFIX);
+        let named_like_ours = bucket.name == lab_bucket
+            || bucket.name.starts_with(LAB_BUCKET_PREFIX)
+            || begun.contains(&(BUCKET.to_string(), bucket.name.clone()));
         if is_managed(&bucket.tags) || named_like_ours {
             buckets.push(bucket);
         }

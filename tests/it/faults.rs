@@ -15,6 +15,7 @@
 //! Each scenario has an account of its own (moto keeps one per assumed role), so scenarios run in
 //! parallel against the one moto server.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{Output, Session, moto};
@@ -352,16 +353,91 @@ fn random_faults_over_fixed_seeds_are_survived() {
     });
 }
 
-#[test]
-fn an_untagged_bucket_left_by_an_interrupted_run_names_the_adopt_command() {
-    // An endpoint that ignores CreateBucket's tags, and a run stopped before PutBucketTagging.
-    let session = prepare(Command::DragonsLab, Mode::Untagged, 1);
-    let proxy = Proxy::start(&moto().endpoint);
+/// Stops a dragons-lab run between CreateBucket and PutBucketTagging, through an endpoint that
+/// ignores CreateBucket's tags (moto as it is), with the journal in `state_dir`: the bucket is
+/// left untagged.
+fn interrupted_between_create_and_tags(session: &Session, proxy: &Proxy, state_dir: &Path) {
     proxy.ignore_create_bucket_tags();
     proxy.inject("PutBucketTagging", Fault::Fail(503), u32::MAX);
-    run(&session, &proxy, &Command::DragonsLab.args(), 1).assert_code(1);
+    session
+        .provision()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env("PROVISION_STATE_DIR", state_dir)
+        .run(&["dragons-lab"])
+        .assert_code(1);
     proxy.clear();
-    let refused = run(&session, &proxy, &Command::DragonsLab.args(), 6);
+}
+
+/// Issue 22, finding 9: a run stopped between CreateBucket and PutBucketTagging left an untagged
+/// bucket only `--adopt` could finish, which teardown left behind. The local journal records the
+/// create before it is asked for: the re-run finishes the bucket as its own, without `--adopt`.
+#[test]
+fn an_untagged_bucket_left_by_an_interrupted_run_is_finished_by_the_re_run() {
+    let session = prepare(Command::DragonsLab, Mode::Untagged, 1);
+    let proxy = Proxy::start(&moto().endpoint);
+    let journal = session.home.join("state");
+    interrupted_between_create_and_tags(&session, &proxy, &journal);
+    let resumed = session
+        .provision()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("PROVISION_STATE_DIR", &journal)
+        .run(&["--output", "json", "dragons-lab"]);
+    resumed.assert_code(0);
+    assert!(
+        resumed
+            .stdout
+            .contains("finish your interrupted create (the local journal records it)"),
+        "{}",
+        resumed.stdout
+    );
+    let record = std::fs::read_to_string(journal.join("journal.json")).expect("journal");
+    assert!(
+        !record.contains("dragons-lab-"),
+        "the confirmed create left the journal: {record}"
+    );
+    let again = run(&session, &proxy, &Command::DragonsLab.args(), 6);
+    assert_eq!(changes_made(&again), 0, "{}", again.stdout);
+}
+
+/// Finding 9: teardown removes the half-made bucket its journal records.
+#[test]
+fn teardown_removes_the_half_made_bucket_the_journal_records() {
+    let session = prepare(Command::DragonsLab, Mode::Untagged, 2);
+    let proxy = Proxy::start(&moto().endpoint);
+    let journal = session.home.join("state");
+    interrupted_between_create_and_tags(&session, &proxy, &journal);
+    let bucket = format!(
+        "dragons-lab-{}-us-east-1",
+        Command::DragonsLab.account(Mode::Untagged, 2)
+    );
+    let rt = runtime();
+    assert!(rt.block_on(session.has_bucket(&bucket)));
+    session
+        .provision()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("PROVISION_STATE_DIR", &journal)
+        .run(&["teardown", "--yes"])
+        .success();
+    assert!(
+        !rt.block_on(session.has_bucket(&bucket)),
+        "teardown removed it"
+    );
+}
+
+/// Finding 9, the other side: where the journal does not record the create (another machine, or
+/// it was deleted), an untagged bucket is still someone's until `--adopt` says otherwise.
+#[test]
+fn without_the_journal_an_untagged_bucket_names_the_adopt_command() {
+    let session = prepare(Command::DragonsLab, Mode::Untagged, 3);
+    let proxy = Proxy::start(&moto().endpoint);
+    interrupted_between_create_and_tags(&session, &proxy, &session.home.join("state"));
+    let elsewhere = session.home.join("another-machine");
+    let refused = session
+        .provision()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("PROVISION_STATE_DIR", &elsewhere)
+        .run(&["--output", "json", "dragons-lab"]);
     refused.assert_code(1);
     let error = &refused.json()["error"];
     assert!(
@@ -375,8 +451,12 @@ fn an_untagged_bucket_left_by_an_interrupted_run_names_the_adopt_command() {
         hint.ends_with("provision --output json dragons-lab --adopt"),
         "{hint}"
     );
-    let adopted = run(&session, &proxy, &["dragons-lab", "--adopt"], 6);
-    adopted.assert_code(0);
+    session
+        .provision()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("PROVISION_STATE_DIR", &elsewhere)
+        .run(&["dragons-lab", "--adopt"])
+        .success();
     let again = run(&session, &proxy, &Command::DragonsLab.args(), 6);
     assert_eq!(changes_made(&again), 0, "{}", again.stdout);
 }
