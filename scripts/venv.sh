@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Sourced by scripts/test, scripts/demo and bench/run: makes sure .venv holds the pinned moto[server].
 # Re-installs only when scripts/requirements-moto.txt changed since the last install.
 

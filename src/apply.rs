@@ -49,9 +49,10 @@ impl<'a> Report<'a> {
         (self.progress)(progress);
     }
 
-    /// The run is stopping — a signal arrived, or another change failed — so an operation of many
-    /// requests (a site's uploads, a bucket's emptying, a wait) starts no more of them and
-    /// returns [`Error::halted`], as the executor starts no more changes.
+    /// The run was interrupted (a signal), so an operation of many requests (a site's uploads, a
+    /// bucket's emptying) starts no more of them and returns [`Error::halted`], as the executor
+    /// starts no more changes. Another change's failure does not halt it: what is in flight
+    /// finishes.
     pub(crate) fn halted(&self) -> bool {
         self.halted.load(Ordering::SeqCst)
     }
@@ -193,10 +194,7 @@ pub(crate) async fn apply<Op: Sync, E: Execute<Op>>(
             Outcome::Applied { .. } => {
                 done.insert(changes[index].id());
             }
-            Outcome::Failed(_) => {
-                failed = true;
-                halted.store(true, Ordering::SeqCst);
-            }
+            Outcome::Failed(_) => failed = true,
             Outcome::Unchanged | Outcome::NotStarted | Outcome::Interrupted => {}
         }
         outcomes[index] = Some(outcome);

@@ -251,9 +251,10 @@ pub(crate) struct CompletionsArgs {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ManArgs {
-    /// A subcommand's page instead of the main one (e.g. teardown).
+    /// A subcommand's page instead of the main one (e.g. teardown; export cloudformation, or the
+    /// page's own name, export-cloudformation, for one inside another).
     #[arg(value_name = "SUBCOMMAND")]
-    pub(crate) subcommand: Option<String>,
+    pub(crate) subcommand: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,7 +43,17 @@ use printer::Printer;
 /// Parses the command line, runs the command, renders its error, and returns the documented exit
 /// code: 0 success, 1 a failed operation, 2 usage or invalid input.
 pub fn main() -> ExitCode {
+    // `--color` is known before the command line is parsed, so that a usage error — clap's, or a
+    // value our parsers refused — is coloured (or not) as asked.
+    let color = color_asked();
+    let clap_color = match color {
+        Some(cli::ColorWhen::Always) => clap::ColorChoice::Always,
+        Some(cli::ColorWhen::Never) => clap::ColorChoice::Never,
+        Some(cli::ColorWhen::Auto) | None => clap::ColorChoice::Auto,
+    };
+    use_color(color.unwrap_or(cli::ColorWhen::Auto));
     let cli = match Cli::command()
+        .color(clap_color)
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches))
     {
@@ -92,14 +102,46 @@ fn endpoint_everywhere(url: &str) {
     }
 }
 
-/// Runs a parsed command line and renders its error, returning the exit status.
-async fn run(cli: Cli) -> ExitStatus {
-    // anstream decides for `auto`: a terminal, and neither NO_COLOR nor (to force) CLICOLOR_FORCE.
-    match cli.global.color {
-        cli::ColorWhen::Auto => {}
+/// The `--color` of the command line, read before it is parsed (the last one wins, as clap's).
+fn color_asked() -> Option<cli::ColorWhen> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut asked = None;
+    for (at, arg) in args.iter().enumerate() {
+        let value = match arg.strip_prefix("--color=") {
+            Some(value) => Some(value),
+            None if arg == "--color" => args.get(at + 1).map(String::as_str),
+            None => None,
+        };
+        asked = match value {
+            Some("always") => Some(cli::ColorWhen::Always),
+            Some("never") => Some(cli::ColorWhen::Never),
+            Some("auto") => Some(cli::ColorWhen::Auto),
+            _ => asked,
+        };
+        if arg == "--" {
+            break;
+        }
+    }
+    asked
+}
+
+/// Colour as `when` says, for everything that writes: our printer (anstream) and the progress
+/// bars (indicatif, through console, whose spinner timer is dim). anstream decides `auto`: a
+/// terminal, and neither NO_COLOR nor (to force) CLICOLOR_FORCE; console follows its decision.
+fn use_color(when: cli::ColorWhen) {
+    match when {
+        cli::ColorWhen::Auto => anstream::ColorChoice::Auto.write_global(),
         cli::ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
         cli::ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
     }
+    let colours = |choice: anstream::ColorChoice| choice != anstream::ColorChoice::Never;
+    console::set_colors_enabled_stderr(colours(anstream::AutoStream::choice(&std::io::stderr())));
+    console::set_colors_enabled(colours(anstream::AutoStream::choice(&std::io::stdout())));
+}
+
+/// Runs a parsed command line and renders its error, returning the exit status.
+async fn run(cli: Cli) -> ExitStatus {
+    use_color(cli.global.color);
     let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.verbose);
     let global = &cli.global;
     {

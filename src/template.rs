@@ -301,6 +301,18 @@ fn placeholder_hint() -> String {
 mod tests {
     use super::*;
 
+    /// Issue 22, finding 10: `{{parameter_path}}` was missing from the README's list.
+    #[test]
+    fn the_readme_lists_every_placeholder() {
+        let readme = include_str!("../README.md");
+        for name in PLACEHOLDERS {
+            assert!(
+                readme.contains(&format!("`{{{{{name}}}}}`")),
+                "README.md does not list {{{{{name}}}}}"
+            );
+        }
+    }
+
     fn values() -> Values<'static> {
         Values {
             account_id: "111122223333",

@@ -91,14 +91,20 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
         get(&clients, &bucket, &key).await?
     };
     step.finish(format!("read s3://{bucket}/{key}"));
-    let dragons =
-        lab_data::parse_dragons(&bytes, &format!("s3://{bucket}/{key}")).map_err(|e| {
-            Error::failed(format!(
-                "s3://{bucket}/{key} is not the dragons data the lab expects"
-            ))
-            .with_cause(e.message().to_string())
-            .with_hint(FIX_HINT)
-        })?;
+    let origin = format!("s3://{bucket}/{key}");
+    let dragons = match lab_data::parse_dragons(&bytes, &origin) {
+        Ok(dragons) => dragons,
+        // S3 Select's answer is not dragons: the object itself may be fine (what S3 Select made
+        // of it is then the difference to name), or not (then dragons-lab puts it right).
+        Err(e) if args.s3_select => {
+            let stored = get(&clients, &bucket, &key).await?;
+            return Err(match lab_data::parse_dragons(&stored, &origin) {
+                Ok(_) => select_differs(&origin, &bytes, &stored, e.message()),
+                Err(stored_error) => not_lab_data(&origin, stored_error.message()),
+            });
+        }
+        Err(e) => return Err(not_lab_data(&origin, e.message())),
+    };
     let matches = |record: &Map<String, Value>, field: &str, wanted: &Option<String>| {
         wanted.as_ref().is_none_or(|wanted| {
             record
@@ -134,6 +140,72 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
         selected.len()
     ));
     Ok(())
+}
+
+fn not_lab_data(origin: &str, why: &str) -> Error {
+    Error::failed(format!("{origin} is not the dragons data the lab expects"))
+        .with_cause(why.to_string())
+        .with_hint(FIX_HINT)
+}
+
+/// S3 Select's answer is not the object's dragons although the object is: re-uploading it
+/// (`dragons-lab`) would change nothing, so the error says where the two differ.
+fn select_differs(origin: &str, selected: &[u8], stored: &[u8], why: &str) -> Error {
+    let parse = |bytes: &[u8]| match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Array(items)) => items,
+        Ok(other) => vec![other],
+        Err(_) => Vec::new(),
+    };
+    Error::failed(format!(
+        "S3 Select's answer differs from {origin}, which holds the dragons the lab expects"
+    ))
+    .with_cause(format!("S3 Select's answer: {why}"))
+    .with_cause(difference(&parse(selected), &parse(stored)))
+    .with_hint(
+        "the object is right, and dragons-lab would upload it unchanged: what differs is how the \
+         endpoint's S3 Select reads it (the lab application gets the same answer); \
+         `provision dragons` without --s3-select reads the object itself",
+    )
+}
+
+/// Where S3 Select's records and the object's dragons first differ.
+fn difference(selected: &[Value], stored: &[Value]) -> String {
+    let name = |value: &Value| {
+        value[lab_data::DRAGON_NAME_FIELD]
+            .as_str()
+            .map_or_else(String::new, |n| format!(" ({n})"))
+    };
+    for (index, (ours, theirs)) in stored.iter().zip(selected).enumerate() {
+        if ours == theirs {
+            continue;
+        }
+        let field = match (ours, theirs) {
+            (Value::Object(ours), Value::Object(theirs)) => ours
+                .iter()
+                .find(|(field, value)| theirs.get(field.as_str()) != Some(value))
+                .map(|(field, value)| {
+                    let got = theirs
+                        .get(field.as_str())
+                        .map_or_else(|| "nothing".to_string(), Value::to_string);
+                    format!(
+                        ": its {field} is {} in the object, {} in S3 Select's answer",
+                        crate::error::excerpt(&value.to_string(), 80),
+                        crate::error::excerpt(&got, 80)
+                    )
+                })
+                .unwrap_or_else(|| ": S3 Select's record has fields the object's has not".into()),
+            _ => format!(
+                ": S3 Select returned {}",
+                crate::error::excerpt(&theirs.to_string(), 80)
+            ),
+        };
+        return format!("dragon {}{}{field}", index + 1, name(ours));
+    }
+    format!(
+        "the object holds {} dragons, S3 Select returned {} records",
+        stored.len(),
+        selected.len()
+    )
 }
 
 async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
@@ -314,5 +386,32 @@ fn print_table(printer: &Printer, dragons: &[Map<String, Value>]) {
     printer.data(line(columns.iter().map(|(t, _)| t.to_string()).collect()));
     for row in rows {
         printer.data(line(row));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_difference_between_s3_select_and_the_object_is_named() {
+        let stored = serde_json::json!([
+            {"dragon_name_str": "Atlas", "description_str": "it's big"},
+            {"dragon_name_str": "Bahamethut", "damage_int": 7}
+        ]);
+        let mangled = serde_json::json!([
+            {"dragon_name_str": "Atlas", "description_str": "its big"},
+            {"dragon_name_str": "Bahamethut", "damage_int": 7}
+        ]);
+        let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            difference(&items(&mangled), &items(&stored)),
+            "dragon 1 (Atlas): its description_str is \"it's big\" in the object, \"its big\" in \
+             S3 Select's answer"
+        );
+        assert_eq!(
+            difference(&items(&stored)[..1], &items(&stored)),
+            "the object holds 2 dragons, S3 Select returned 1 records"
+        );
     }
 }

@@ -183,6 +183,8 @@ pub(crate) enum AssociationOp {
 pub(crate) struct Association;
 
 impl Resource for Association {
+    const KINDS: &'static [Kind] = &[ASSOCIATION];
+
     /// The instances to look at; `None` reads only the associations (teardown).
     type Query = Option<InstanceSelector>;
     type Observation = InstanceObservation;

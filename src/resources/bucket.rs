@@ -113,6 +113,8 @@ pub(crate) enum BucketOp {
 pub(crate) struct Bucket;
 
 impl Resource for Bucket {
+    const KINDS: &'static [Kind] = &[BUCKET, BUCKET_TAGS, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK];
+
     type Query = BucketQuery;
     type Observation = Option<ObservedBucket>;
     type Desired = DesiredBucket;

@@ -103,6 +103,8 @@ pub(crate) enum RoleOp {
 pub(crate) struct Role;
 
 impl Resource for Role {
+    const KINDS: &'static [Kind] = &[ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT];
+
     type Query = RoleQuery;
     type Observation = Option<ObservedRole>;
     type Desired = DesiredRole;

@@ -66,6 +66,8 @@ pub(crate) enum MembershipOp {
 pub(crate) struct InstanceProfile;
 
 impl Resource for InstanceProfile {
+    const KINDS: &'static [Kind] = &[PROFILE];
+
     type Query = str;
     type Observation = Option<ObservedProfile>;
     type Desired = DesiredProfile;
@@ -209,6 +211,8 @@ impl Resource for InstanceProfile {
 pub(crate) struct ProfileRoles;
 
 impl Resource for ProfileRoles {
+    const KINDS: &'static [Kind] = &[MEMBERSHIP];
+
     type Query = str;
     type Observation = Option<ObservedProfile>;
     type Desired = DesiredRoles;

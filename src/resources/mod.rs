@@ -39,6 +39,11 @@ pub(crate) trait Resource {
     /// The requests that change it, with every argument resolved.
     type Op;
 
+    /// The kinds of plan line it makes (a bucket's configuration has lines of its own): the JSON
+    /// schema's list of resources is checked against these (`kinds`, in the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    const KINDS: &'static [crate::plan::Kind];
+
     /// Reads the resource from AWS (every read of one resource in one concurrent round).
     async fn observe(clients: &Clients, query: &Self::Query) -> Result<Self::Observation, Error>;
 
@@ -78,6 +83,14 @@ macro_rules! resource_kinds {
             }
         )+
 
+        /// Every kind of plan line, in registry order: what `resource` may be in a document.
+        #[cfg(test)]
+        pub(crate) fn kinds() -> Vec<crate::plan::Kind> {
+            let mut kinds = Vec::new();
+            $(kinds.extend_from_slice(<$module::$resource as Resource>::KINDS);)+
+            kinds
+        }
+
         impl Execute<Operation> for Clients {
             async fn execute(&self, operation: &Operation, report: Report<'_>)
                 -> Result<Executed, Error>
@@ -100,4 +113,36 @@ resource_kinds! {
     object::Object,
     object::SiteFiles,
     parameter::Parameter,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 22, finding 10: the JSON schema took any string as a change's `resource`. Its enum is
+    /// the registry's kinds; this test fails when a kind is added without it, and prints the
+    /// list to put in `schema/provision.schema.json` (`$defs.resource`).
+    #[test]
+    fn the_schema_lists_exactly_the_registry_s_kinds() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/provision.schema.json"))
+                .expect("the schema is JSON");
+        let listed: Vec<&str> = schema["$defs"]["resource"]["enum"]
+            .as_array()
+            .expect("$defs.resource.enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let kinds: Vec<String> = super::kinds().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listed,
+            kinds,
+            "set $defs.resource.enum in schema/provision.schema.json to {}",
+            serde_json::to_string(&kinds).unwrap_or_default()
+        );
+        for line in ["change", "statusLine"] {
+            assert_eq!(
+                schema["$defs"][line]["properties"]["resource"]["$ref"], "#/$defs/resource",
+                "{line}"
+            );
+        }
+    }
 }

@@ -120,6 +120,8 @@ pub(crate) enum ObjectOp {
 pub(crate) struct Object;
 
 impl Resource for Object {
+    const KINDS: &'static [Kind] = &[OBJECT];
+
     type Query = ObjectQuery;
     type Observation = Option<ObservedObject>;
     type Desired = DesiredObject;
@@ -376,6 +378,8 @@ pub(crate) enum SiteOp {
 pub(crate) struct SiteFiles;
 
 impl Resource for SiteFiles {
+    const KINDS: &'static [Kind] = &[SITE_FILES];
+
     /// The bucket to list.
     type Query = str;
     type Observation = Listing;
@@ -493,8 +497,8 @@ impl Resource for SiteFiles {
             });
         };
         advance(0, 0);
-        // After a failure here, or a signal, or another change's failure, no upload starts;
-        // those in flight finish (none is dropped half-sent).
+        // After a signal, or a failure of one of these uploads, no upload starts; those in flight
+        // finish (none is dropped half-sent).
         let failed = AtomicBool::new(false);
         let stopping = || report.halted() || failed.load(Ordering::SeqCst);
         let results: Vec<Result<bool, Error>> = stream::iter(files.iter().map(|file| async {

@@ -58,6 +58,8 @@ pub(crate) enum ParameterOp {
 pub(crate) struct Parameter;
 
 impl Resource for Parameter {
+    const KINDS: &'static [Kind] = &[PARAMETER];
+
     /// The names to read.
     type Query = [String];
     /// The parameters that exist, by name.

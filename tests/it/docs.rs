@@ -63,6 +63,126 @@ fn bash_completes_a_subcommand_and_a_flag() {
     unknown.assert_code(2);
 }
 
+/// What fish offers for `line`, with the script `provision completions fish` printed loaded
+/// (Debian's fish, which scripts/test installs where it is missing).
+fn fish_completes(script: &std::path::Path, line: &str) -> Vec<String> {
+    let output = Command::new("fish")
+        .arg("--no-config")
+        .arg("-c")
+        .arg(format!(
+            "source {}; complete -C {}",
+            script.display(),
+            shell_quote(line)
+        ))
+        .current_dir(script.parent().expect("a folder"))
+        .output()
+        .expect("run fish (scripts/test installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Issue 22, finding 10: fish offered file names for a global option's value typed before the
+/// subcommand (`provision --output <TAB>`).
+#[test]
+fn fish_completes_a_global_option_s_values_before_the_subcommand() {
+    let session = Session::new("docs-fish");
+    let output = session.provision().run(&["completions", "fish"]);
+    output.success();
+    let dir = session.home.join("fish");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("provision.fish");
+    std::fs::write(&script, &output.stdout).expect("script");
+    for (line, expected) in [
+        ("provision --output ", vec!["human", "json"]),
+        ("provision --color ", vec!["always", "auto", "never"]),
+        (
+            "provision --region us-east-1 --output ",
+            vec!["human", "json"],
+        ),
+        ("provision status --output ", vec!["human", "json"]),
+        ("provision --output json tear", vec!["teardown"]),
+    ] {
+        assert_eq!(fish_completes(&script, line), expected, "{line:?}");
+    }
+}
+
+/// Finding 10: `provision man export` referred to `provision-export-cloudformation(1)`, which
+/// `provision man` could not produce, and em dashes made groff warn. Every page names only pages
+/// `provision man` prints, and groff reads each without a warning.
+#[test]
+fn every_manual_page_renders_cleanly_and_its_references_exist() {
+    let session = Session::new("docs-man-pages");
+    let listing = session.provision().run(&["man", "no-such-page"]);
+    listing.assert_code(2);
+    let pages: Vec<String> = listing
+        .stderr
+        .split("one of: ")
+        .nth(1)
+        .expect("the pages")
+        .trim()
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    assert!(
+        pages.contains(&"export cloudformation".to_string()),
+        "{pages:?}"
+    );
+    let mut named = std::collections::BTreeSet::new();
+    let mut produced = std::collections::BTreeSet::from(["provision".to_string()]);
+    for page in std::iter::once(String::new()).chain(pages.iter().cloned()) {
+        let mut args = vec!["man"];
+        args.extend(page.split_whitespace());
+        let roff = session.provision().run(&args);
+        roff.success();
+        assert!(roff.stdout.is_ascii(), "{page}: non-ASCII roff");
+        if !page.is_empty() {
+            produced.insert(format!("provision-{}", page.replace(' ', "-")));
+        }
+        for reference in roff.stdout.split_whitespace() {
+            let reference = reference.replace("\\-", "-");
+            if let Some(name) = reference.strip_suffix("(1)") {
+                named.insert(name.trim_end_matches(',').to_string());
+            }
+        }
+        let mut groff = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("groff (scripts/test installs groff-base)");
+        use std::io::Write as _;
+        groff
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(roff.stdout.as_bytes())
+            .expect("write");
+        let checked = groff.wait_with_output().expect("groff");
+        assert!(
+            checked.stderr.is_empty(),
+            "{page}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    let missing: Vec<&String> = named.difference(&produced).collect();
+    assert!(missing.is_empty(), "named but not produced: {missing:?}");
+    assert!(
+        named.contains("provision-export-cloudformation"),
+        "{named:?}"
+    );
+}
+
 #[test]
 fn the_manual_page_is_roff_of_the_same_definition() {
     let session = Session::new("docs-man");
