@@ -111,7 +111,7 @@ def environment(endpoint, work):
         AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL=endpoint,
         AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.path.join(work, "config"),
         AWS_SHARED_CREDENTIALS_FILE=os.path.join(work, "credentials"), AWS_PAGER="",
-        INSTANCE_TAG=TAG, NO_COLOR="1")
+        INSTANCE_TAG=TAG, NO_COLOR="1", PROVISION_STATE_DIR=os.path.join(work, "state"))
     return env
 
 

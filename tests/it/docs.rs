@@ -306,3 +306,24 @@ fn every_kind_of_document_matches_the_schema() {
     let document = refused.json();
     assert_eq!(document["error"]["exit_code"], 2, "{document}");
 }
+
+/// Issue 22, finding 10: `scripts/venv.sh` had no shebang. Every script of the project names its
+/// interpreter, sourced or run.
+#[test]
+fn every_script_names_its_interpreter() {
+    let root = crate::harness::project_dir();
+    let mut checked = 0;
+    for dir in ["scripts", "bench", "bench/baseline", ".ci"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("folder") {
+            let path = entry.expect("entry").path();
+            let script = path.extension().is_none_or(|e| e == "sh" || e == "py");
+            if !path.is_file() || !script {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("text");
+            assert!(text.starts_with("#!"), "{} has no shebang", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked} scripts");
+}
