@@ -61,7 +61,7 @@ pub(crate) async fn prepare(
                 site_endpoint(aws.endpoint.as_deref(), bucket, &region).await?
             ))
         }
-        Site::None | Site::AsMade => None,
+        Site::None => None,
     };
     Ok((target, plan, site_url))
 }

@@ -19,7 +19,8 @@ use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
 use crate::resources::association::ASSOCIATION;
 use crate::resources::bucket::{
-    BUCKET, Bucket, BucketQuery, DesiredBucket, ObservedBucket, Presence,
+    BUCKET, Bucket, BucketQuery, DesiredBucket, KEY_IN_PARAMETER, ObservedBucket, Presence,
+    recorded_data_key,
 };
 use crate::resources::iam_role::{ROLE, Role};
 use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
@@ -292,7 +293,7 @@ pub(crate) async fn gather(aws: &Aws, names: &NamesArgs) -> Result<StatusReport,
     // The whole reading replaces discovery's (keeping the ARN discovery knew).
     let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
     observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
-    let key = lab_key(&observed, &target);
+    let key = lab_key(&observed, &target, &lab_bucket);
     let query = ObjectQuery {
         bucket: lab_bucket.clone(),
         key: key.clone(),
@@ -321,12 +322,25 @@ pub(crate) async fn gather(aws: &Aws, names: &NamesArgs) -> Result<StatusReport,
     })
 }
 
-/// The lab's object key: what its parameter says, as the lab application reads it.
-fn lab_key(observed: &ObservedState, target: &Target) -> String {
-    observed
-        .parameters
-        .get(&target.key_parameter())
-        .map_or(DEFAULT_KEY.to_string(), |p| p.value.clone())
+/// The lab's object key: the one its bucket records (`dragons-lab --key`, see
+/// `bucket::DATA_KEY_KEY`), or else what its parameter says, as the lab application reads it.
+fn lab_key(observed: &ObservedState, target: &Target, bucket: &str) -> String {
+    let parameter = || {
+        observed
+            .parameters
+            .get(&target.key_parameter())
+            .map(|p| p.value.clone())
+    };
+    match observed.buckets.get(bucket) {
+        // A bucket provision made records a key other than the default.
+        Some(b) if is_managed(&b.tags) => match recorded_data_key(&b.tags) {
+            None => Some(DEFAULT_KEY.to_string()),
+            Some(KEY_IN_PARAMETER) => parameter(),
+            Some(key) => Some(key.to_string()),
+        },
+        _ => parameter(),
+    }
+    .unwrap_or_else(|| DEFAULT_KEY.to_string())
 }
 
 /// Every status line, from the commands' default desired states and what was observed, with the
@@ -443,13 +457,15 @@ fn lines(
         Some(current) => match theirs(BUCKET, bucket, &current.tags) {
             Some(line) => line,
             None => {
-                // Status describes the bucket where it is (dragons-lab refuses another region).
+                // Status describes the bucket where it is (dragons-lab refuses another region),
+                // in the site mode it records (`dragons-lab --site` tags it).
+                let recorded = lab.bucket.as_recorded(&current.tags);
                 let desired = match &current.presence {
                     Presence::Owned { region } if !region.is_empty() => DesiredBucket {
                         region: region.clone(),
-                        ..lab.bucket.clone()
+                        ..recorded
                     },
-                    _ => lab.bucket.clone(),
+                    _ => recorded,
                 };
                 let mut line = StatusLine::compared(
                     BUCKET,
@@ -497,15 +513,14 @@ fn lines(
             vec!["in another owner's bucket".into()],
         ),
         Some(current) => {
-            let changes = Object::plan(Some(&lab.object), Some(current), claims)?;
+            // The data provision uploaded (the embedded dragons, or a --data file it recorded).
+            let recorded = lab.object.as_recorded(current);
+            let desired = recorded.as_ref().unwrap_or(&lab.object);
+            let changes = Object::plan(Some(desired), Some(current), claims)?;
             let mut line = StatusLine::compared(OBJECT, &object, &changes, None);
-            if changes
-                .iter()
-                .flat_map(|c| c.drift())
-                .any(|d| matches!(d, Drift::Content { .. }))
-            {
-                line.details =
-                    vec!["differs from the embedded dragons data (uploaded with --data?)".into()];
+            if recorded.is_some() {
+                line.details
+                    .push("the data given with --data, not the embedded dragons".into());
             }
             line
         }
@@ -546,6 +561,7 @@ mod tests {
     use crate::lab::KEY_PARAMETER;
     use crate::lab::test_target;
     use crate::plan::PublicAccess;
+    use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
     use crate::resources::ownership::MANAGED_BY_KEY;
     use crate::state::fake;
 
@@ -634,13 +650,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn public_access_turned_off_by_hand_is_drift_and_site_settings_are_not() {
+    async fn public_access_turned_off_by_hand_is_drift_and_a_recorded_site_s_settings_are_not() {
         let (iam, lab) = desired();
         let mut observed = provisioned().await;
+        // Issue 23: a private lab whose ACL settings were opened by hand is drifted, as
+        // `dragons-lab --dry-run` plans to close them; a bucket that records `--site` is not.
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
+        let private = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let drifted = line(&private, BUCKET, BUCKET_NAME);
+        assert_eq!(drifted.in_sync, Some(false));
+        assert_eq!(
+            drifted.details,
+            [
+                "BlockPublicAcls false → true",
+                "IgnorePublicAcls false → true"
+            ]
+        );
+        let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
+        bucket.tags.insert(SITE_KEY.into(), SITE_VALUE.into());
         let lines_site = lines(&iam, &lab, &observed, false).expect("lines").0;
         assert_eq!(line(&lines_site, BUCKET, BUCKET_NAME).in_sync, Some(true));
+        let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
+        bucket.tags.remove(SITE_KEY);
 
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.public_access = Some(PublicAccess {
@@ -657,6 +689,26 @@ mod tests {
                 .details
                 .contains(&"BlockPublicPolicy false → true".to_string()),
             "{drifted:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn data_provision_recorded_is_in_sync_and_said_to_be_not_the_embedded_one() {
+        let (iam, lab) = desired();
+        let mut observed = provisioned().await;
+        let object = observed
+            .objects
+            .get_mut(&format!("{BUCKET_NAME}/dragons.json"))
+            .expect("object");
+        // What `dragons-lab --data FILE` leaves: another body, its MD5 recorded in the metadata.
+        object.etag = "\"0123456789abcdef0123456789abcdef\"".into();
+        object.md5_metadata = Some("0123456789abcdef0123456789abcdef".into());
+        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
+        assert_eq!(data.in_sync, Some(true), "{}", data.line());
+        assert_eq!(
+            data.details,
+            ["the data given with --data, not the embedded dragons"]
         );
     }
 
@@ -693,10 +745,15 @@ mod tests {
             .managed_inline_policy = None;
         observed.parameters.clear();
         let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
         assert_eq!(
-            line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json")).details,
-            ["differs from the embedded dragons data (uploaded with --data?)"]
+            data.details,
+            [format!(
+                "content differs ({} bytes)",
+                crate::lab_data::DEFAULT_DRAGONS.len()
+            )]
         );
+        assert_eq!(data.in_sync, Some(false));
         assert_eq!(
             line(&lines, ROLE, "dragons-lab-ec2-role").details,
             ["iam-role-policy dragons-lab-ec2-role/provision-policy would be created"]

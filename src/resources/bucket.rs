@@ -53,15 +53,119 @@ pub(crate) struct ObservedBucket {
     pub(crate) tags: Tags,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DesiredBucket {
     pub(crate) name: String,
     pub(crate) region: String,
     pub(crate) arn: String,
     pub(crate) public_access: PublicAccess,
-    /// Another public access block that counts as in sync: `status` accepts what either form of
-    /// `dragons-lab` makes (private, or with `--site`'s ACL settings).
-    pub(crate) public_access_also_accepted: Option<PublicAccess>,
+    /// Whether the bucket serves a public-read site (`dragons-lab --site`): recorded on the
+    /// bucket as the tag [`SITE_KEY`], so that `status` compares it with what made it.
+    pub(crate) site: bool,
+    /// The data object's key when it is not the default (`dragons-lab --key`): recorded as the
+    /// tag [`DATA_KEY_KEY`] (where S3's tag rules allow it, else [`KEY_IN_PARAMETER`]), so that
+    /// `status` knows the key the lab was made with when its parameter was changed by hand.
+    pub(crate) data_key: Option<String>,
+}
+
+/// The tag that records that a bucket was made to serve public-read site files
+/// (`provision:site=public-read`). Status cannot know `--site` from its own command line; the
+/// bucket says it, and status plans against the same desired state the command did.
+pub(crate) const SITE_KEY: &str = "provision:site";
+pub(crate) const SITE_VALUE: &str = "public-read";
+/// The tag that records the data object's key, when it is not the default.
+pub(crate) const DATA_KEY_KEY: &str = "provision:data-key";
+/// [`DATA_KEY_KEY`]'s value for a key that S3's tag rules do not allow: the key is what the
+/// lab's key parameter says.
+pub(crate) const KEY_IN_PARAMETER: &str = "@parameter";
+
+impl DesiredBucket {
+    /// The lab bucket: private, or — for a `site` — with the ACL settings public-read site files
+    /// need (public policies still blocked).
+    pub(crate) fn new(
+        name: String,
+        region: String,
+        arn: String,
+        site: bool,
+        data_key: Option<&str>,
+    ) -> Self {
+        Self {
+            name,
+            region,
+            arn,
+            public_access: match site {
+                true => PublicAccess::PUBLIC_READ_ACLS,
+                false => PublicAccess::PRIVATE,
+            },
+            site,
+            data_key: data_key.map(str::to_string),
+        }
+    }
+
+    /// This desired bucket in the mode the bucket records (what `status` compares with).
+    pub(crate) fn as_recorded(&self, tags: &Tags) -> Self {
+        Self::new(
+            self.name.clone(),
+            self.region.clone(),
+            self.arn.clone(),
+            recorded_site(tags),
+            recorded_data_key(tags),
+        )
+    }
+
+    /// The tags that record how the bucket was made, beside provision's ownership tags.
+    fn recording_tags(&self) -> Tags {
+        let mut tags = Tags::new();
+        if self.site {
+            tags.insert(SITE_KEY.to_string(), SITE_VALUE.to_string());
+        }
+        if let Some(key) = &self.data_key {
+            let value = match fits_a_tag(key) {
+                true => key.clone(),
+                false => KEY_IN_PARAMETER.to_string(),
+            };
+            tags.insert(DATA_KEY_KEY.to_string(), value);
+        }
+        tags
+    }
+
+    /// What recording this bucket's mode changes on a bucket tagged `current` (plan notes).
+    fn recording_notes(&self, current: &Tags) -> Vec<Detail> {
+        let mut notes = Vec::new();
+        if recorded_site(current) != self.site {
+            notes.push(Detail::note(match self.site {
+                true => format!("record --site: {SITE_KEY}={SITE_VALUE}"),
+                false => format!("remove {SITE_KEY}: the lab is private without --site"),
+            }));
+        }
+        let wanted = self.recording_tags();
+        if current.get(DATA_KEY_KEY) != wanted.get(DATA_KEY_KEY) {
+            notes.push(Detail::note(match wanted.get(DATA_KEY_KEY) {
+                Some(key) => format!("record --key: {DATA_KEY_KEY}={key}"),
+                None => format!("remove {DATA_KEY_KEY}: the data has the default key"),
+            }));
+        }
+        notes
+    }
+}
+
+/// Whether S3 takes `value` as a tag value: at most 256 characters of letters, digits, spaces
+/// and `+ - = . _ : / @` (the rules the S3 and IAM tagging documentation give).
+fn fits_a_tag(value: &str) -> bool {
+    value.chars().count() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c))
+}
+
+/// The data key `tags` record (`None`: the default; [`KEY_IN_PARAMETER`]: the parameter's).
+pub(crate) fn recorded_data_key(tags: &Tags) -> Option<&str> {
+    tags.get(DATA_KEY_KEY).map(String::as_str)
+}
+
+/// Whether `tags` record a site bucket.
+pub(crate) fn recorded_site(tags: &Tags) -> bool {
+    tags.get(SITE_KEY).map(String::as_str) == Some(SITE_VALUE)
 }
 
 /// Which bucket to read.
@@ -338,7 +442,11 @@ fn wanted(
                 BucketOp::Create {
                     bucket: name.clone(),
                     region: desired.region.clone(),
-                    tags: claims.tags(),
+                    tags: claims
+                        .tags()
+                        .into_iter()
+                        .chain(desired.recording_tags())
+                        .collect(),
                 }
                 .into(),
             ]),
@@ -348,15 +456,22 @@ fn wanted(
 
     // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours. A new
     // bucket's come with CreateBucket; PutTags follows for endpoints that ignore them.
-    let tagged = observed.is_some() && retag.is_none();
+    // How the bucket was made is recorded beside them, and corrected like any other setting.
+    if let Some(current) = observed {
+        details.extend(desired.recording_notes(&current.tags));
+    }
+    let tagged = observed.is_some() && retag.is_none() && details.is_empty();
     let mut merged = observed.map(|o| o.tags.clone()).unwrap_or_default();
+    merged.remove(SITE_KEY);
+    merged.remove(DATA_KEY_KEY);
     match retag {
         Some((detail, tags)) => {
-            details.push(detail);
+            details.insert(0, detail);
             merged.extend(tags);
         }
         None => merged.extend(claims.tags()),
     }
+    merged.extend(desired.recording_tags());
     let tags = Change::new(BUCKET_TAGS, name, Action::for_setting(tagged, created))
         .with_details(details)
         .with_operations(if tagged {
@@ -397,10 +512,7 @@ fn wanted(
     }
 
     let current_access = observed.and_then(|o| o.public_access);
-    let accepted = |settings: &PublicAccess| {
-        *settings == desired.public_access || Some(*settings) == desired.public_access_also_accepted
-    };
-    let public_ok = current_access.as_ref().is_some_and(accepted);
+    let public_ok = current_access == Some(desired.public_access);
     let mut public_access = Change::new(
         PUBLIC_ACCESS_BLOCK,
         name,
@@ -921,7 +1033,8 @@ mod tests {
             region: "ca-central-1".into(),
             arn: "arn:aws:s3:::lab".into(),
             public_access: PublicAccess::PRIVATE,
-            public_access_also_accepted: None,
+            site: false,
+            data_key: None,
         }
     }
 
@@ -1027,24 +1140,90 @@ mod tests {
     }
 
     #[test]
-    fn an_alternative_public_access_block_can_count_as_in_sync() {
+    fn the_site_mode_is_recorded_on_the_bucket_and_its_settings_follow_it() {
+        let site_desired = DesiredBucket::new(
+            "lab".into(),
+            "ca-central-1".into(),
+            "arn:aws:s3:::lab".into(),
+            true,
+            None,
+        );
+        let created = Bucket::plan(Some(&site_desired), None, &test_claims(false)).expect("plans");
+        let Operation::Bucket(BucketOp::Create { tags, .. }) = &created[0].operations[0] else {
+            panic!("{:?}", created[0]);
+        };
+        assert_eq!(tags.get(SITE_KEY).map(String::as_str), Some(SITE_VALUE));
+
+        // A private bucket asked to serve a site: the ACL settings open, the mode is recorded.
+        let private = observed(owned());
+        let changes =
+            Bucket::plan(Some(&site_desired), Some(&private), &test_claims(false)).expect("plans");
+        assert_eq!(
+            changes[1].line(),
+            "~ update    s3-bucket-tags lab (record --site: provision:site=public-read)"
+        );
+        assert_eq!(changes[3].action, Action::Update);
+        // Once both are done it is in sync; without --site, both are undone.
         let mut site = observed(owned());
         site.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
-        let strict = plan(Some(&site), false).expect("plans");
-        assert_eq!(strict[3].action, Action::Update);
-        let lenient = DesiredBucket {
-            public_access_also_accepted: Some(PublicAccess::PUBLIC_READ_ACLS),
-            ..desired()
-        };
+        site.tags.insert(SITE_KEY.into(), SITE_VALUE.into());
         let changes =
-            Bucket::plan(Some(&lenient), Some(&site), &test_claims(false)).expect("plans");
-        assert_eq!(changes[3].action, Action::Unchanged);
+            Bucket::plan(Some(&site_desired), Some(&site), &test_claims(false)).expect("plans");
+        assert!(
+            changes.iter().all(|c| c.operations.is_empty()),
+            "{changes:?}"
+        );
+        let changes = plan(Some(&site), false).expect("plans");
+        let Operation::Bucket(BucketOp::PutTags { tags, .. }) = &changes[1].operations[0] else {
+            panic!("{:?}", changes[1]);
+        };
+        assert!(!tags.contains_key(SITE_KEY), "{tags:?}");
+        assert!(tags.contains_key(MANAGED_BY_KEY), "{tags:?}");
+        assert_eq!(
+            changes[3].line(),
+            "~ update    s3-public-access-block lab (BlockPublicAcls false → true; IgnorePublicAcls false → true)"
+        );
         site.public_access = None;
-        let none = Bucket::plan(Some(&lenient), Some(&site), &test_claims(false)).expect("plans");
+        let none =
+            Bucket::plan(Some(&site_desired), Some(&site), &test_claims(false)).expect("plans");
         assert_eq!(
             none[3].details,
             vec![Detail::Drift(Drift::NoPublicAccessBlock)]
         );
+    }
+
+    #[test]
+    fn a_key_other_than_the_default_is_recorded_when_s3_s_tag_rules_allow_it() {
+        let keyed = |key: &str| {
+            DesiredBucket::new(
+                "lab".into(),
+                "ca-central-1".into(),
+                "arn:aws:s3:::lab".into(),
+                false,
+                Some(key),
+            )
+        };
+        let changes = Bucket::plan(
+            Some(&keyed("data/dragons-2.json")),
+            Some(&observed(owned())),
+            &test_claims(false),
+        )
+        .expect("plans");
+        assert_eq!(
+            changes[1].line(),
+            "~ update    s3-bucket-tags lab (record --key: provision:data-key=data/dragons-2.json)"
+        );
+        let Operation::Bucket(BucketOp::PutTags { tags, .. }) = &changes[1].operations[0] else {
+            panic!("{:?}", changes[1]);
+        };
+        assert_eq!(recorded_data_key(tags), Some("data/dragons-2.json"));
+        assert_eq!(
+            keyed("x").as_recorded(tags).data_key.as_deref(),
+            Some("data/dragons-2.json")
+        );
+        let odd = keyed("data (old)/dragons.json").recording_tags();
+        assert_eq!(recorded_data_key(&odd), Some(KEY_IN_PARAMETER));
+        assert!(!fits_a_tag(&"k".repeat(257)));
     }
 
     #[test]

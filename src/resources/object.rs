@@ -94,6 +94,18 @@ impl DesiredObject {
     pub(crate) fn name(&self) -> String {
         format!("{}/{}", self.bucket, self.key)
     }
+
+    /// What `status` compares the object with: the content provision recorded when it uploaded
+    /// it (its MD5, in the object's metadata: `dragons-lab --data FILE` uploads other data than
+    /// this), or — for an object without that record, such as one replaced by hand — this one.
+    /// `Some` when the record names other data than this.
+    pub(crate) fn as_recorded(&self, current: &ObservedObject) -> Option<Self> {
+        let recorded = current.md5_metadata.as_ref()?;
+        (*recorded != self.md5_hex).then(|| Self {
+            md5_hex: recorded.clone(),
+            ..self.clone()
+        })
+    }
 }
 
 /// One object to read.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use crate::aws::{Aws, Clients};
 use crate::cli::DragonsLabArgs;
 use crate::error::{Error, aws_error};
-use crate::lab::{DATA_CONTENT_TYPE, Target, parameter_names};
+use crate::lab::{DATA_CONTENT_TYPE, DEFAULT_KEY, Target, parameter_names};
 use crate::lab_data;
-use crate::plan::{Detail, PublicAccess, wait_for};
+use crate::plan::{Detail, wait_for};
 use crate::resources::bucket::{
     BUCKET, Bucket, BucketQuery, DesiredBucket, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK, Presence,
     owned_buckets,
@@ -35,8 +35,6 @@ pub(crate) enum Site {
         files: Vec<SiteFile>,
         skipped: Vec<String>,
     },
-    /// Not known (`status`): what either form of the command makes counts as in sync.
-    AsMade,
 }
 
 /// The command's input, checked and read (data file, site directory) before any AWS call.
@@ -106,7 +104,7 @@ impl Inputs {
             bucket,
             key,
             body: Arc::new(lab_data::DEFAULT_DRAGONS.to_vec()),
-            site: Site::AsMade,
+            site: Site::None,
             adopt: true,
             take_over: true,
         }
@@ -131,12 +129,6 @@ impl DesiredState {
     /// Resolves names and ARNs for the target. Pure.
     pub(crate) fn new(inputs: &Inputs, target: &Target) -> Self {
         let bucket = target.lab_bucket(inputs.bucket.as_deref());
-        // Public-read site files need object ACLs allowed and honoured; nothing else does.
-        let (public_access, public_access_also_accepted) = match &inputs.site {
-            Site::None => (PublicAccess::PRIVATE, None),
-            Site::Dir { .. } => (PublicAccess::PUBLIC_READ_ACLS, None),
-            Site::AsMade => (PublicAccess::PRIVATE, Some(PublicAccess::PUBLIC_READ_ACLS)),
-        };
         let site = match &inputs.site {
             Site::Dir {
                 dir,
@@ -148,7 +140,7 @@ impl DesiredState {
                 files: files.clone(),
                 skipped: skipped.clone(),
             }),
-            Site::None | Site::AsMade => None,
+            Site::None => None,
         };
         let parameter = |name: &str, value: &str| DesiredParameter {
             name: name.to_string(),
@@ -156,13 +148,14 @@ impl DesiredState {
             arn: target.parameter_arn(name),
         };
         Self {
-            bucket: DesiredBucket {
-                name: bucket.clone(),
-                region: target.region.clone(),
-                arn: target.bucket_arn(&bucket),
-                public_access,
-                public_access_also_accepted,
-            },
+            // Public-read site files need object ACLs allowed and honoured; nothing else does.
+            bucket: DesiredBucket::new(
+                bucket.clone(),
+                target.region.clone(),
+                target.bucket_arn(&bucket),
+                site.is_some(),
+                (inputs.key != DEFAULT_KEY).then_some(inputs.key.as_str()),
+            ),
             object: DesiredObject {
                 bucket: bucket.clone(),
                 key: inputs.key.clone(),
@@ -437,12 +430,15 @@ mod tests {
     use crate::resources::ownership::{OWNER_KEY, TEST_OWNER};
 
     use crate::lab::test_target;
+    use crate::plan::PublicAccess;
     use crate::plan::{Action, Detail};
     use crate::resources::bucket::{BUCKET_TAGS, ObservedBucket};
+    use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
     use crate::resources::ownership::MANAGED_BY_KEY;
     #[allow(unused_imports)]
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
+    use crate::resources::tags::Tags;
     use crate::state::fake;
 
     const BUCKET_NAME: &str = "dragons-lab-123456789012-ca-central-1";
@@ -803,15 +799,16 @@ mod tests {
     }
 
     #[test]
-    fn status_accepts_either_public_access_setting_the_command_makes() {
+    fn status_compares_with_the_site_mode_the_bucket_records() {
         let desired = DesiredState::new(
             &Inputs::defaults(None, "dragons.json".into()),
             &test_target("ca-central-1"),
         );
-        assert_eq!(
-            desired.bucket.public_access_also_accepted,
-            Some(PublicAccess::PUBLIC_READ_ACLS)
-        );
+        assert_eq!(desired.bucket.public_access, PublicAccess::PRIVATE);
+        let site = Tags::from([(SITE_KEY.to_string(), SITE_VALUE.to_string())]);
+        let recorded = desired.bucket.as_recorded(&site);
+        assert_eq!(recorded.public_access, PublicAccess::PUBLIC_READ_ACLS);
+        assert_eq!(desired.bucket.as_recorded(&Tags::new()), desired.bucket);
         assert!(desired.site.is_none());
     }
 }
