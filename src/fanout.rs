@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::aws::Aws;
 use crate::cli::{Command, FanOutArgs, GlobalArgs};
 use crate::commands;
-use crate::error::{Error, ErrorBody};
+use crate::error::{Error, ErrorBody, ExitStatus};
 use crate::input::{RoleName, is_account_id};
 use crate::plan::Summary;
 use crate::printer::Printer;
@@ -520,11 +520,31 @@ pub(crate) fn report(
     if failed.is_empty() {
         return Ok(());
     }
-    let error = Error::failed(format!(
-        "{} of {} accounts failed",
-        failed.len(),
-        results.len()
-    ))
+    // A signal ends the fan-out as it ends one run: 130 or 143, with each account's outcome
+    // above (applied, interrupted, not started).
+    let signal = failed
+        .iter()
+        .filter_map(|r| r.failed().map(Error::status))
+        .find(|s| matches!(s, ExitStatus::Interrupted | ExitStatus::Terminated));
+    let error = match signal {
+        Some(status) => Error::interrupted(
+            status,
+            format!(
+                "interrupted by {}: {} of {} accounts did not finish",
+                match status {
+                    ExitStatus::Terminated => "SIGTERM",
+                    _ => "SIGINT",
+                },
+                failed.len(),
+                results.len()
+            ),
+        ),
+        None => Error::failed(format!(
+            "{} of {} accounts failed",
+            failed.len(),
+            results.len()
+        )),
+    }
     .with_hint(rerun);
     Err(match printer.is_json() {
         true => error.in_report(),

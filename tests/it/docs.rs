@@ -327,3 +327,27 @@ fn every_script_names_its_interpreter() {
     }
     assert!(checked >= 10, "{checked} scripts");
 }
+
+/// Issue 23: the licence is `MIT OR Apache-2.0`, as most of the Rust ecosystem: declared in
+/// `Cargo.toml`, both texts in the repository, and a README section that names them.
+#[test]
+fn the_licence_is_declared_and_both_texts_are_present() {
+    let root = crate::harness::project_dir();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.trim() == r#"license = "MIT OR Apache-2.0""#),
+        "Cargo.toml declares the licence"
+    );
+    let apache = std::fs::read_to_string(root.join("LICENSE-APACHE")).expect("LICENSE-APACHE");
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    let mit = std::fs::read_to_string(root.join("LICENSE-MIT")).expect("LICENSE-MIT");
+    assert!(mit.starts_with("MIT License") && mit.contains("Permission is hereby granted"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let section = readme
+        .split("\n## License\n")
+        .nth(1)
+        .expect("a License section in the README");
+    assert!(section.contains("(LICENSE-APACHE)") && section.contains("(LICENSE-MIT)"));
+}

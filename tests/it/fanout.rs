@@ -337,3 +337,78 @@ async fn the_exported_template_deploys_and_status_agrees() {
     let read = session.lab_app(&["--get-object"]).success().json();
     assert_eq!(read["names"].as_array().map(Vec::len), Some(25));
 }
+
+/// Issue 23 (left over): a signal during a fan-out ended it with exit 1. It ends as one run does —
+/// 130 for SIGINT, 143 for SIGTERM — with each account's outcome: the one applying reports what
+/// it did, the others were not started; the re-run finishes them all.
+#[tokio::test]
+async fn a_signal_during_a_fan_out_exits_as_a_single_run_does_with_every_account_s_outcome() {
+    let proxy = Proxy::start(&crate::harness::moto().endpoint);
+    let instructor = Session::in_region("fanout-signal", "us-east-1").through(&proxy);
+    let accounts = ["410000000021", "410000000022", "410000000023"];
+    let file = instructor.write_file("accounts.txt", &format!("{}\n", accounts.join("\n")));
+    let file = file.to_str().expect("path");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        // The first account's data upload hangs; the others wait their turn (one at a time).
+        proxy.clear();
+        proxy.inject("PutObject", crate::proxy::Fault::Hold, 1);
+        let uploads = || {
+            proxy
+                .operations()
+                .iter()
+                .filter(|op| op.as_str() == "PutObject")
+                .count()
+        };
+        let before = uploads();
+        let child = instructor.provision().spawn(&[
+            "--output",
+            "json",
+            "dragons-lab",
+            "--accounts",
+            file,
+            "--concurrency",
+            "1",
+        ]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while uploads() == before {
+            assert!(std::time::Instant::now() < deadline, "no upload started");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let output = crate::harness::Output::of(child);
+        assert_eq!(output.code, code, "{signal}: {}", output.stderr);
+        let report = output.json();
+        let results: Vec<&str> = report["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .map(|a| a["result"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(results, ["failed", "failed", "failed"], "{report:#}");
+        let first = report["accounts"][0]["document"]["changes"].to_string();
+        // (The second time, the first account's bucket is there: only the upload is left.)
+        assert!(
+            first.contains("\"outcome\":\"interrupted\"")
+                && (code == 143 || first.contains("\"outcome\":\"applied\"")),
+            "the applying account says what it did: {report:#}"
+        );
+        for other in &report["accounts"].as_array().expect("accounts")[1..] {
+            assert!(
+                other["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("not started: interrupted by SIG")),
+                "{other:#}"
+            );
+        }
+        assert_eq!(report["summary"]["failed"], 3, "{report:#}");
+    }
+    proxy.clear();
+    instructor
+        .provision()
+        .run(&["dragons-lab", "--accounts", file])
+        .success();
+}
