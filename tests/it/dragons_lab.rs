@@ -219,7 +219,16 @@ async fn a_modified_data_file_and_a_new_key_change_only_what_they_must() {
     });
     output.success();
     assert!(
-        output.stdout.contains("1 created, 1 updated, 5 unchanged"),
+        output.stdout.contains("1 created, 2 updated, 4 unchanged"),
+        "{}",
+        output.stdout
+    );
+    // The bucket records the key it serves (provision:data-key), so that
+    // status plans the lab as this command does.
+    assert!(
+        output
+            .stdout
+            .contains("record --key: provision:data-key=data/dragons-v2.json"),
         "{}",
         output.stdout
     );
@@ -227,7 +236,11 @@ async fn a_modified_data_file_and_a_new_key_change_only_what_they_must() {
     writes.sort();
     assert_eq!(
         writes,
-        vec!["PutObject".to_string(), "PutParameter".to_string()]
+        vec![
+            "PutBucketTagging".to_string(),
+            "PutObject".to_string(),
+            "PutParameter".to_string()
+        ]
     );
     let listing = session.provision().run(&["dragons", "--output", "json"]);
     listing.success();
