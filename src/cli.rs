@@ -180,35 +180,101 @@ fn parse_external_id(text: &str) -> Result<String, Error> {
         .with_hint("an external id is 2 to 1224 letters, digits and _+=,.@:/-"))
 }
 
-// Parsed once per run: boxing the large variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+/// Registers the commands, one entry each: the clap variant (with its help text), the name as
+/// typed, and whether it runs across accounts (`--accounts`, `--org`) or why not. Generates the
+/// `Command` enum, `Command::name`, `Command::reach` and [`COMMANDS`], from which fan-out and the
+/// JSON schema's command lists come.
+macro_rules! commands {
+    ($(
+        $(#[$meta:meta])*
+        $variant:ident $(($args:ty))? => $name:literal, $reach:expr;
+    )+) => {
+        // Parsed once per run: boxing the large variant would buy nothing.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Debug, Subcommand)]
+        pub(crate) enum Command {
+            $($(#[$meta])* $variant $(($args))?,)+
+        }
+
+        /// Every command, by name, with its reach: what clap parses and what the JSON schema
+        /// lists are checked against it (tests).
+        #[cfg(test)]
+        pub(crate) const COMMANDS: &[(&str, Reach)] = &[$(($name, $reach),)+];
+
+        impl Command {
+            /// The subcommand's name, as typed.
+            pub(crate) fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $name,)+
+                }
+            }
+
+            /// Whether it runs in many accounts.
+            pub(crate) fn reach(&self) -> Reach {
+                match self {
+                    $(Self::$variant { .. } => $reach,)+
+                }
+            }
+        }
+    };
+}
+
+/// Whether a command runs in every account of `--accounts` / `--org`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// Once per account, with a report of every account's outcome.
+    EachAccount,
+    /// In one account only: why, and what to do instead.
+    OneAccount {
+        why: &'static str,
+        hint: Option<&'static str>,
+    },
+}
+
+commands! {
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
     /// with the course IDE's instance.
-    InstanceProfile(InstanceProfileArgs),
+    InstanceProfile(InstanceProfileArgs) => "instance-profile", Reach::EachAccount;
     /// Ensure the Dragons lab: the S3 bucket, configured, the dragons data uploaded, and the two
     /// SSM parameters the lab application reads to find it.
-    DragonsLab(DragonsLabArgs),
+    DragonsLab(DragonsLabArgs) => "dragons-lab", Reach::EachAccount;
     /// Read the dragons back the way the lab application does, as a check that the lab works.
-    Dragons(DragonsArgs),
+    Dragons(DragonsArgs) => "dragons", Reach::OneAccount {
+        why: "dragons reads one account's lab: it does not fan out",
+        hint: Some("run it with that account's credentials (--profile NAME)"),
+    };
     /// Show every resource provision manages: present or missing, in sync or drifted, owned or not.
-    Status(NamesArgs),
+    Status(NamesArgs) => "status", Reach::EachAccount;
     /// Remove everything provision created — and nothing else — in dependency order.
-    Teardown(TeardownArgs),
+    Teardown(TeardownArgs) => "teardown", Reach::EachAccount;
     /// Show who AWS thinks you are, and where the credentials came from.
-    Whoami,
+    Whoami => "whoami", Reach::EachAccount;
     /// Turn your access keys and an MFA code into a temporary profile (what `aws sts
     /// get-session-token` and a hand-edited credentials file do), reused until it expires.
-    Session(SessionArgs),
+    Session(SessionArgs) => "session", Reach::OneAccount {
+        why: "session makes an MFA session for your own credentials: it does not fan out",
+        hint: Some(
+            "run `provision session --profile BASE` once; the fan-out then assumes each account's \
+             role with that session (--profile BASE-mfa)",
+        ),
+    };
     /// Print what the commands create in another tool's form.
     #[command(subcommand)]
-    Export(ExportCommand),
+    Export(ExportCommand) => "export", Reach::OneAccount {
+        why: "export prints one template for every account: it does not fan out",
+        hint: Some("deploy the template to many accounts with CloudFormation StackSets"),
+    };
     /// Print a shell completion script (e.g. `provision completions bash >
     /// ~/.local/share/bash-completion/completions/provision`).
-    Completions(CompletionsArgs),
+    Completions(CompletionsArgs) => "completions", Reach::OneAccount {
+        why: "completions prints documentation: it does not fan out",
+        hint: None,
+    };
     /// Print the manual page (roff), from the same definition as --help: `provision man | man -l -`.
-    Man(ManArgs),
+    Man(ManArgs) => "man", Reach::OneAccount {
+        why: "man prints documentation: it does not fan out",
+        hint: None,
+    };
 }
 
 /// `provision session`: the base profile is the global --profile (AWS_PROFILE, else default).
@@ -290,24 +356,6 @@ pub(crate) enum ExportFormat {
     Json,
 }
 
-impl Command {
-    /// The subcommand's name, as typed.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            Self::InstanceProfile(_) => "instance-profile",
-            Self::DragonsLab(_) => "dragons-lab",
-            Self::Dragons(_) => "dragons",
-            Self::Status(_) => "status",
-            Self::Teardown(_) => "teardown",
-            Self::Whoami => "whoami",
-            Self::Session(_) => "session",
-            Self::Export(_) => "export",
-            Self::Completions(_) => "completions",
-            Self::Man(_) => "man",
-        }
-    }
-}
-
 /// The role and instance profile names.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IamNames {
@@ -364,13 +412,7 @@ pub(crate) struct NamesArgs {
     pub(crate) all_owners: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Part {
-    /// The role, its policies, the instance profile and its associations.
-    InstanceProfile,
-    /// The bucket with its contents, and the SSM parameters.
-    DragonsLab,
-}
+pub(crate) use crate::resources::Part;
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct TeardownArgs {
@@ -489,6 +531,42 @@ pub(crate) struct InstanceProfileArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// The registry of commands is every subcommand clap parses, and the JSON schema's list of
+    /// the commands a fan-out document may be of is the registry's `EachAccount` ones.
+    #[test]
+    fn the_commands_registry_is_what_clap_parses_and_the_schema_lists() {
+        let parsed: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        let registered: Vec<String> = COMMANDS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(parsed, registered);
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schema/provision.schema.json"))
+                .expect("the schema is JSON");
+        let fan_out = schema["$defs"]
+            .as_object()
+            .expect("$defs")
+            .values()
+            .find(|d| d["properties"].get("accounts").is_some())
+            .expect("the fan-out document");
+        let listed: Vec<&str> = fan_out["properties"]["command"]["enum"]
+            .as_array()
+            .expect("its command enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let each: Vec<&str> = COMMANDS
+            .iter()
+            .filter(|(_, reach)| *reach == Reach::EachAccount)
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(
+            listed, each,
+            "the fan-out document's commands in the schema"
+        );
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

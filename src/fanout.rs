@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::aws::Aws;
-use crate::cli::{Command, FanOutArgs, GlobalArgs};
+use crate::cli::{Command, FanOutArgs, GlobalArgs, Reach};
 use crate::commands;
 use crate::error::{Error, ErrorBody, ExitStatus};
 use crate::input::{RoleName, is_account_id};
@@ -652,32 +652,21 @@ fn table(results: &[AccountResult], dry_run: bool) -> String {
     out.join("\n")
 }
 
-/// Whether this run fans out, and to which command: refused for `dragons`, which reads one lab.
+/// Whether this run fans out: as the command's registry entry says (`cli::commands!`), refused
+/// with why for a command that runs in one account (`dragons` reads one lab).
 pub(crate) fn applies(command: &Command, args: &FanOutArgs) -> Result<bool, Error> {
     if args.accounts.is_none() && !args.org {
         return Ok(false);
     }
-    match command {
-        Command::Dragons(_) => Err(Error::usage(
-            "dragons reads one account's lab: it does not fan out",
-        )
-        .with_hint("run it with that account's credentials (--profile NAME)")),
-        Command::Session(_) => Err(Error::usage(
-            "session makes an MFA session for your own credentials: it does not fan out",
-        )
-        .with_hint(
-            "run `provision session --profile BASE` once; the fan-out then assumes each account's \
-             role with that session (--profile BASE-mfa)",
-        )),
-        Command::Completions(_) | Command::Man(_) => Err(Error::usage(format!(
-            "{} prints documentation: it does not fan out",
-            command.name()
-        ))),
-        Command::Export(_) => Err(Error::usage(
-            "export prints one template for every account: it does not fan out",
-        )
-        .with_hint("deploy the template to many accounts with CloudFormation StackSets")),
-        _ => Ok(true),
+    match command.reach() {
+        Reach::EachAccount => Ok(true),
+        Reach::OneAccount { why, hint } => {
+            let error = Error::usage(why);
+            Err(match hint {
+                Some(hint) => error.with_hint(hint),
+                None => error,
+            })
+        }
     }
 }
 

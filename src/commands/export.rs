@@ -13,9 +13,14 @@ use crate::lab::{
     BUCKET_PARAMETER, DATA_CONTENT_TYPE, DEFAULT_KEY, IAM_PATH, INLINE_POLICY_NAME, KEY_PARAMETER,
     LAB_BUCKET_PREFIX,
 };
+use crate::plan::Kind;
 use crate::printer::Printer;
-use crate::resources::bucket::OWNERSHIP;
+use crate::resources::bucket::{BUCKET, OWNERSHIP};
+use crate::resources::iam_role::ROLE;
+use crate::resources::instance_profile::PROFILE;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
+use crate::resources::parameter::PARAMETER;
+use crate::resources::{CloudFormation, LIFECYCLES};
 use crate::template::{self, Template};
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
@@ -68,6 +73,20 @@ async fn owner_session(global: &GlobalArgs) -> Result<String, Error> {
     Ok(crate::fanout::session_name(&identity.arn))
 }
 
+/// The CloudFormation type the registry gives `kind` (`Lifecycle::CLOUDFORMATION`).
+fn resource_type(kind: Kind) -> Result<&'static str, Error> {
+    match LIFECYCLES
+        .iter()
+        .find(|l| l.kind == kind)
+        .map(|l| l.cloudformation)
+    {
+        Some(CloudFormation::Type(name)) => Ok(name),
+        Some(CloudFormation::PropertyOf(_) | CloudFormation::Not(_)) | None => Err(Error::failed(
+            format!("internal: {kind} has no CloudFormation type of its own"),
+        )),
+    }
+}
+
 /// The template. Pure but for the embedded policy templates it reads.
 pub(crate) fn cloudformation(
     args: &ExportArgs,
@@ -114,7 +133,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabRole".into(),
             json!({
-                "Type": "AWS::IAM::Role",
+                "Type": resource_type(ROLE)?,
                 "Properties": {
                     "RoleName": {"Ref": "RoleName"},
                     "Path": IAM_PATH,
@@ -127,7 +146,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabInstanceProfile".into(),
             json!({
-                "Type": "AWS::IAM::InstanceProfile",
+                "Type": resource_type(PROFILE)?,
                 "Properties": {
                     "InstanceProfileName": {"Ref": "RoleName"},
                     "Path": IAM_PATH,
@@ -147,7 +166,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabBucket".into(),
             json!({
-                "Type": "AWS::S3::Bucket",
+                "Type": resource_type(BUCKET)?,
                 "Properties": {
                     "BucketName": bucket,
                     "OwnershipControls": {"Rules": [{"ObjectOwnership": OWNERSHIP.as_str()}]},
@@ -171,7 +190,7 @@ pub(crate) fn cloudformation(
             resources.insert(
                 logical.into(),
                 json!({
-                    "Type": "AWS::SSM::Parameter",
+                    "Type": resource_type(PARAMETER)?,
                     "Properties": {
                         "Name": format!("{prefix}{name}"),
                         "Type": "String",
@@ -308,6 +327,27 @@ mod tests {
             panic!("export");
         };
         cloudformation(export, "provision-ada", &cli.global).expect("template")
+    }
+
+    /// The template makes a resource of every type the registry names (`Lifecycle::
+    /// CLOUDFORMATION`), and of no other: a kind added with a type is exported, or this fails.
+    #[test]
+    fn the_template_makes_every_kind_cloudformation_has_a_type_for() {
+        let template = export(&["provision", "export", "cloudformation"]);
+        let exported: std::collections::BTreeSet<&str> = template["Resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .filter_map(|r| r["Type"].as_str())
+            .collect();
+        let registered: std::collections::BTreeSet<&str> = LIFECYCLES
+            .iter()
+            .filter_map(|l| match l.cloudformation {
+                CloudFormation::Type(name) => Some(name),
+                CloudFormation::PropertyOf(_) | CloudFormation::Not(_) => None,
+            })
+            .collect();
+        assert_eq!(exported, registered);
     }
 
     #[test]

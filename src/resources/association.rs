@@ -20,9 +20,14 @@ use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::input::{InstanceSelector, TagFilter};
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
+use crate::resources::ownership::is_created;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 use crate::resources::tags::Tags;
 use crate::resources::{Change, Resource};
+use crate::resources::{
+    CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState, Part,
+};
 
 pub(crate) const ASSOCIATION: Kind = Kind::new("ec2-instance-profile-association");
 
@@ -959,6 +964,68 @@ impl Failure {
             Self::Associate(e) => aws_error(action, e),
             Self::Replace(e) => aws_error(action, e),
         }
+    }
+}
+
+impl Lifecycle for Association {
+    const KIND: Kind = ASSOCIATION;
+    const MADE_BY: &'static [Part] = &[Part::InstanceProfile];
+    const NEEDS: &'static [Kind] = &[PROFILE, MEMBERSHIP];
+    const CREATED_BY: CreatedBy = CreatedBy::Recorded;
+    const CLOUDFORMATION: CloudFormation =
+        CloudFormation::Not("a template cannot change an instance it did not create");
+
+    type Found = InstanceObservation;
+
+    /// Every association of the account's instances, and what provision recorded on them.
+    async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
+        Association::observe(discovery.clients, &None).await
+    }
+
+    async fn complete(_: &Discovery<'_>, _: &mut ObservedState) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Its owner is recorded on its instance (`CreatedBy::Recorded`), never looked up.
+    fn inventory(_: &Self::Found) -> Vec<Inventoried<'_>> {
+        Vec::new()
+    }
+
+    /// Whose an association is follows from its profile and its record (see `removal`).
+    fn retain(_: &mut Self::Found, _: &mut dyn FnMut(&str, &Tags) -> bool) {}
+
+    /// The associations of every profile provision removes, and those provision made with a
+    /// profile it did not create (`--existing-profile`), recorded on their instances; such a
+    /// profile itself is left alone.
+    fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
+        let mut changes = Vec::new();
+        for profile in observed
+            .profiles
+            .values()
+            .filter(|p| claims.removes(PROFILE, &p.name, &p.tags))
+        {
+            for association in observed
+                .instances
+                .associations
+                .values()
+                .filter(|a| a.profile_arn == profile.arn)
+            {
+                changes.extend(Association::plan(None, Some(association), claims)?);
+            }
+        }
+        let created_profiles: Vec<&str> = observed
+            .profiles
+            .values()
+            .filter(|p| is_created(&p.tags))
+            .map(|p| p.arn.as_str())
+            .collect();
+        for association in observed.instances.associations.values() {
+            if created_profiles.contains(&association.profile_arn.as_str()) {
+                continue;
+            }
+            changes.extend(recorded_removal(&observed.instances, association, claims));
+        }
+        Ok(changes)
     }
 }
 

@@ -17,10 +17,16 @@ use crate::apply::{Executed, Progress, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::journal;
+use crate::lab::LAB_BUCKET_PREFIX;
 use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
+use crate::resources::lifecycle::{Events, Tagged, retain_by_name};
+use crate::resources::ownership::is_managed;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, OWNER_KEY, not_ours};
 use crate::resources::tags::{self, Tags};
-use crate::resources::{Change, Resource};
+use crate::resources::{
+    Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
+    Part, Resource,
+};
 
 pub(crate) const BUCKET: Kind = Kind::new("s3-bucket");
 pub(crate) const BUCKET_TAGS: Kind = Kind::new("s3-bucket-tags");
@@ -1018,6 +1024,98 @@ async fn put_public_access_block(
         })
         .await;
     sent("s3:PutPublicAccessBlock", answer)
+}
+
+impl Lifecycle for Bucket {
+    const KIND: Kind = BUCKET;
+    const MADE_BY: &'static [Part] = &[Part::DragonsLab];
+    const NEEDS: &'static [Kind] = &[];
+    const CREATED_BY: CreatedBy = CreatedBy::Event {
+        name: "CreateBucket",
+        recorded: Events::InItsRegion,
+    };
+    const CLOUDFORMATION: CloudFormation = CloudFormation::Type("AWS::S3::Bucket");
+
+    type Found = BTreeMap<String, ObservedBucket>;
+
+    /// Every bucket of the account with its tags and region, read concurrently; kept are the
+    /// ones provision manages, the ones its journal says it began, and, to report them as left
+    /// alone, those named like the lab's.
+    async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
+        let names = owned_buckets(&discovery.clients.s3).await?;
+        let found = futures::future::join_all(names.iter().map(|(name, region)| {
+            observe_for_removal(
+                discovery.clients,
+                discovery.partition,
+                name,
+                region.as_deref(),
+            )
+        }))
+        .await;
+        let mut buckets = BTreeMap::new();
+        for bucket in found {
+            let bucket = bucket?;
+            let named_like_ours = bucket.name == discovery.lab_bucket
+                || bucket.name.starts_with(LAB_BUCKET_PREFIX)
+                || discovery
+                    .begun
+                    .contains(&(BUCKET.to_string(), bucket.name.clone()));
+            if is_managed(&bucket.tags) || named_like_ours {
+                buckets.insert(bucket.name.clone(), bucket);
+            }
+        }
+        Ok(buckets)
+    }
+
+    async fn complete(_: &Discovery<'_>, _: &mut ObservedState) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
+        found
+            .values()
+            .map(|b| Inventoried {
+                name: &b.name,
+                tags: &b.tags,
+                region: match &b.presence {
+                    // GetBucketLocation's empty answer is us-east-1.
+                    Presence::Owned { region } if region.is_empty() => Some("us-east-1".into()),
+                    Presence::Owned { region } => Some(region.clone()),
+                    Presence::OtherAccount => None,
+                },
+            })
+            .collect()
+    }
+
+    fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
+        retain_by_name(found, keep);
+    }
+
+    /// Each bucket emptied and deleted, or kept with `--keep-data`.
+    fn removal(
+        observed: &ObservedState,
+        keep: Keep,
+        claims: &Claims,
+    ) -> Result<Vec<Change>, Error> {
+        let mut changes = Vec::new();
+        for bucket in observed.buckets.values() {
+            if keep.data && claims.removes(BUCKET, &bucket.name, &bucket.tags) {
+                let mut kept = Change::unchanged(BUCKET, &bucket.name)
+                    .with_detail(Detail::note("kept (--keep-data)"));
+                kept.arn = bucket.arn.clone();
+                changes.push(kept);
+            } else {
+                changes.extend(Bucket::plan(None, Some(bucket), claims)?);
+            }
+        }
+        Ok(changes)
+    }
+}
+
+impl Tagged for ObservedBucket {
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
 }
 
 #[cfg(test)]

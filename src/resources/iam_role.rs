@@ -1,17 +1,24 @@
 //! The IAM role the course IDE's instance assumes, with its inline policy and its managed-policy
 //! attachments: one resource, planned as one line each.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
 use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, settled};
+use crate::lab::IAM_PATH;
 use crate::plan::{Action, Drift, Kind};
 use crate::policy;
+use crate::resources::lifecycle::{Events, Tagged, inventory_by_name, remove_each, retain_by_name};
 use crate::resources::ownership::{self, Claims, not_ours};
 use crate::resources::tags::{self, Tags};
-use crate::resources::{Change, Resource};
+use crate::resources::{
+    Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
+    Part, Resource,
+};
 
 /// The inline policy provision puts on a role (the one teardown takes off an adopted role).
 const INLINE_POLICY_NAME: &str = crate::lab::INLINE_POLICY_NAME;
@@ -553,6 +560,96 @@ async fn execute(iam: &Client, op: &RoleOp) -> Result<(), Error> {
             iam.delete_role().role_name(name).send().await,
             |e| e.is_no_such_entity_exception(),
         ),
+    }
+}
+
+impl Lifecycle for Role {
+    const KIND: Kind = ROLE;
+    const MADE_BY: &'static [Part] = &[Part::InstanceProfile];
+    const NEEDS: &'static [Kind] = &[];
+    const CREATED_BY: CreatedBy = CreatedBy::Event {
+        name: "CreateRole",
+        recorded: Events::Global,
+    };
+    const CLOUDFORMATION: CloudFormation = CloudFormation::Type("AWS::IAM::Role");
+
+    type Found = BTreeMap<String, ObservedRole>;
+
+    /// The roles under provision's path, and the one of the commands' name wherever it is.
+    async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
+        let listed = discovery
+            .clients
+            .iam
+            .list_roles()
+            .path_prefix(IAM_PATH)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("iam:ListRoles", e))?;
+        let mut names: BTreeSet<String> =
+            listed.iter().map(|r| r.role_name().to_string()).collect();
+        names.insert(discovery.role_name.to_string());
+        observe_each(discovery.clients, names).await
+    }
+
+    /// Roles outside provision's path that its profiles hold (an adopted one); usually none.
+    async fn complete(
+        discovery: &Discovery<'_>,
+        observed: &mut ObservedState,
+    ) -> Result<(), Error> {
+        let held: BTreeSet<String> = observed
+            .profiles
+            .values()
+            .flat_map(|p| p.roles.iter().cloned())
+            .filter(|r| !observed.roles.contains_key(r))
+            .collect();
+        let found = observe_each(discovery.clients, held).await?;
+        observed.roles.extend(found);
+        Ok(())
+    }
+
+    fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
+        inventory_by_name(found)
+    }
+
+    fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
+        retain_by_name(found, keep);
+    }
+
+    fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
+        remove_each::<Role>(observed.roles.values(), claims)
+    }
+}
+
+/// Reads the named roles concurrently, with the profiles that hold each (teardown removes the
+/// role from them first).
+async fn observe_each(
+    clients: &Clients,
+    names: BTreeSet<String>,
+) -> Result<BTreeMap<String, ObservedRole>, Error> {
+    let found = futures::future::join_all(names.into_iter().map(|name| {
+        let query = RoleQuery {
+            name,
+            inline_policy_name: INLINE_POLICY_NAME.to_string(),
+            with_profiles: true,
+        };
+        async move { Role::observe(clients, &query).await }
+    }))
+    .await;
+    let mut roles = BTreeMap::new();
+    for role in found {
+        if let Some(role) = role? {
+            roles.insert(role.name.clone(), role);
+        }
+    }
+    Ok(roles)
+}
+
+impl Tagged for ObservedRole {
+    fn tags(&self) -> &Tags {
+        &self.tags
     }
 }
 

@@ -3,15 +3,23 @@
 //! profile's: teardown empties the profiles provision created, and takes a role it deletes out of a
 //! profile it leaves alone.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use aws_sdk_iam::Client;
 
 use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, settled};
+use crate::lab::IAM_PATH;
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::iam_role::ROLE;
+use crate::resources::lifecycle::{Events, Tagged, inventory_by_name, remove_each, retain_by_name};
 use crate::resources::ownership::{Claims, not_ours};
 use crate::resources::tags::{self, Tags};
-use crate::resources::{Change, Resource};
+use crate::resources::{
+    Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
+    Part, Resource,
+};
 
 pub(crate) const PROFILE: Kind = Kind::new("iam-instance-profile");
 pub(crate) const MEMBERSHIP: Kind = Kind::new("iam-instance-profile-role");
@@ -384,6 +392,156 @@ async fn execute_membership(iam: &Client, op: &MembershipOp) -> Result<(), Error
                 Err(e) => Err(aws_error("iam:RemoveRoleFromInstanceProfile", e)),
             }
         }
+    }
+}
+
+impl Lifecycle for InstanceProfile {
+    const KIND: Kind = PROFILE;
+    const MADE_BY: &'static [Part] = &[Part::InstanceProfile];
+    const NEEDS: &'static [Kind] = &[];
+    const CREATED_BY: CreatedBy = CreatedBy::Event {
+        name: "CreateInstanceProfile",
+        recorded: Events::Global,
+    };
+    const CLOUDFORMATION: CloudFormation = CloudFormation::Type("AWS::IAM::InstanceProfile");
+
+    type Found = BTreeMap<String, ObservedProfile>;
+
+    /// The profiles under provision's path, and the one of the commands' name wherever it is.
+    async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
+        let listed = discovery
+            .clients
+            .iam
+            .list_instance_profiles()
+            .path_prefix(IAM_PATH)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?;
+        let mut names: BTreeSet<String> = listed
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect();
+        names.insert(discovery.profile_name.to_string());
+        observe_each(discovery.clients, names).await
+    }
+
+    /// Profiles elsewhere that hold a role found (a role cannot be deleted while a profile
+    /// holds it); usually none, so no request.
+    async fn complete(
+        discovery: &Discovery<'_>,
+        observed: &mut ObservedState,
+    ) -> Result<(), Error> {
+        let elsewhere: BTreeSet<String> = observed
+            .roles
+            .values()
+            .flat_map(|r| r.instance_profiles.iter().cloned())
+            .filter(|p| !observed.profiles.contains_key(p))
+            .collect();
+        let found = observe_each(discovery.clients, elsewhere).await?;
+        observed.profiles.extend(found);
+        Ok(())
+    }
+
+    fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
+        inventory_by_name(found)
+    }
+
+    fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
+        retain_by_name(found, keep);
+    }
+
+    fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
+        remove_each::<InstanceProfile>(observed.profiles.values(), claims)
+    }
+}
+
+async fn observe_each(
+    clients: &Clients,
+    names: BTreeSet<String>,
+) -> Result<BTreeMap<String, ObservedProfile>, Error> {
+    let found = futures::future::join_all(
+        names
+            .iter()
+            .map(|name| InstanceProfile::observe(clients, name)),
+    )
+    .await;
+    let mut profiles = BTreeMap::new();
+    for profile in found {
+        if let Some(profile) = profile? {
+            profiles.insert(profile.name.clone(), profile);
+        }
+    }
+    Ok(profiles)
+}
+
+/// A profile's roles are read with the profile ([`ObservedProfile::roles`]): the membership kind
+/// has no collection of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WithItsProfile;
+
+impl Lifecycle for ProfileRoles {
+    const KIND: Kind = MEMBERSHIP;
+    const MADE_BY: &'static [Part] = &[Part::InstanceProfile];
+    const NEEDS: &'static [Kind] = &[ROLE, PROFILE];
+    const CREATED_BY: CreatedBy = CreatedBy::PartOf(PROFILE);
+    const CLOUDFORMATION: CloudFormation = CloudFormation::PropertyOf(PROFILE);
+
+    type Found = WithItsProfile;
+
+    async fn discover(_: &Discovery<'_>) -> Result<Self::Found, Error> {
+        Ok(WithItsProfile)
+    }
+
+    async fn complete(_: &Discovery<'_>, _: &mut ObservedState) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn inventory(_: &Self::Found) -> Vec<Inventoried<'_>> {
+        Vec::new()
+    }
+
+    fn retain(_: &mut Self::Found, _: &mut dyn FnMut(&str, &Tags) -> bool) {}
+
+    /// A profile provision removes loses its roles; someone else's profile keeps its other
+    /// roles, and the roles provision deletes leave it.
+    fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
+        let deleted_roles: BTreeSet<&str> = observed
+            .roles
+            .values()
+            .filter(|r| claims.removes(ROLE, &r.name, &r.tags))
+            .map(|r| r.name.as_str())
+            .collect();
+        let mut changes = Vec::new();
+        for profile in observed.profiles.values() {
+            if claims.removes(PROFILE, &profile.name, &profile.tags) {
+                changes.extend(ProfileRoles::plan(None, Some(profile), claims)?);
+                continue;
+            }
+            let keeps: Vec<String> = profile
+                .roles
+                .iter()
+                .filter(|r| !deleted_roles.contains(r.as_str()))
+                .cloned()
+                .collect();
+            if keeps.len() == profile.roles.len() {
+                continue;
+            }
+            let desired = DesiredRoles {
+                profile: profile.name.clone(),
+                roles: keeps,
+            };
+            changes.extend(ProfileRoles::plan(Some(&desired), Some(profile), claims)?);
+        }
+        Ok(changes)
+    }
+}
+
+impl Tagged for ObservedProfile {
+    fn tags(&self) -> &Tags {
+        &self.tags
     }
 }
 

@@ -11,15 +11,23 @@ pub(crate) mod association;
 pub(crate) mod bucket;
 pub(crate) mod iam_role;
 pub(crate) mod instance_profile;
+pub(crate) mod lifecycle;
 pub(crate) mod object;
 pub(crate) mod ownership;
 pub(crate) mod parameter;
 pub(crate) mod tags;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::apply::{Execute, Executed, Report};
 use crate::aws::Clients;
 use crate::error::Error;
-use crate::resources::ownership::Claims;
+use crate::plan::Kind;
+pub(crate) use crate::resources::lifecycle::{
+    CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, Part,
+};
+use crate::resources::ownership::{Claims, Creator};
+use crate::resources::tags::Tags;
 
 /// A plan line of the program, carrying its AWS requests.
 pub(crate) type Change = crate::plan::Change<Operation>;
@@ -65,10 +73,14 @@ pub(crate) trait Resource {
     ) -> Result<Executed, Error>;
 }
 
-/// Registers resource kinds, one line each: its arm of [`Operation`] (named after the resource),
-/// a conversion from its op type, and the executor's exhaustive dispatch to its `execute`.
+/// Registers resource kinds, one line each — `collection: module::Kind`, in dependency order (a
+/// kind after every kind it needs) — and generates what iterates over kinds: its arm of
+/// [`Operation`] (named after the resource) with a conversion from its op type, the executor's
+/// exhaustive dispatch to its `execute`, its collection in [`ObservedState`], and discovery,
+/// teardown's removal, owner filtering and the creators' inventory over every kind
+/// ([`Lifecycle`]).
 macro_rules! resource_kinds {
-    ($($module:ident :: $resource:ident),+ $(,)?) => {
+    ($($field:ident : $module:ident :: $resource:ident),+ $(,)?) => {
         /// One request to AWS: the op of one resource kind.
         #[derive(Debug, Clone, PartialEq)]
         pub(crate) enum Operation {
@@ -91,6 +103,17 @@ macro_rules! resource_kinds {
             kinds
         }
 
+        /// The registered kind whose plan lines include `line` (a role's for its policies').
+        #[cfg(test)]
+        pub(crate) fn lifecycle_of(line: Kind) -> Option<Kind> {
+            $(
+                if <$module::$resource as Resource>::KINDS.contains(&line) {
+                    return Some(<$module::$resource as Lifecycle>::KIND);
+                }
+            )+
+            None
+        }
+
         impl Execute<Operation> for Clients {
             async fn execute(&self, operation: &Operation, report: Report<'_>)
                 -> Result<Executed, Error>
@@ -101,22 +124,227 @@ macro_rules! resource_kinds {
                 }
             }
         }
+
+        /// Everything a command read from AWS: a collection per kind. A resource absent from its
+        /// collection does not exist (or was not looked for: each command reads what its plan
+        /// needs).
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub(crate) struct ObservedState {
+            $(pub(crate) $field: <$module::$resource as Lifecycle>::Found,)+
+            /// The first keys (at most two) of a bucket of the caller's that is not tagged as
+            /// provision's: enough to tell an interrupted creation (empty, or only the data) from
+            /// someone's bucket.
+            pub(crate) untagged_contents: BTreeMap<String, Vec<String>>,
+            /// Who AWS says created the resources provision tagged before it recorded owners.
+            pub(crate) creators: BTreeMap<(Kind, String), Creator>,
+            /// What the caller's runs on this machine began to create and never saw tagged (the
+            /// local journal, read with the rest: see `journal`).
+            pub(crate) begun: BTreeSet<(String, String)>,
+        }
+
+        /// Every kind's life, in registry order.
+        pub(crate) const LIFECYCLES: &[Life] = &[$(Life {
+            kind: <$module::$resource as Lifecycle>::KIND,
+            made_by: <$module::$resource as Lifecycle>::MADE_BY,
+            needs: <$module::$resource as Lifecycle>::NEEDS,
+            created_by: <$module::$resource as Lifecycle>::CREATED_BY,
+            cloudformation: <$module::$resource as Lifecycle>::CLOUDFORMATION,
+        },)+];
+
+        /// Finds everything provision may have made in `discovery`'s scope: every kind at once,
+        /// then each kind completes from the ones before it.
+        pub(crate) async fn discover(discovery: &Discovery<'_>) -> Result<ObservedState, Error> {
+            let ($($field,)+) = tokio::join!($(async {
+                match discovery.includes(<$module::$resource as Lifecycle>::MADE_BY) {
+                    true => <$module::$resource as Lifecycle>::discover(discovery).await,
+                    false => Ok(Default::default()),
+                }
+            }),+);
+            let mut observed = ObservedState {
+                $($field: $field?,)+
+                begun: discovery.begun.clone(),
+                ..Default::default()
+            };
+            $(
+                if discovery.includes(<$module::$resource as Lifecycle>::MADE_BY) {
+                    <$module::$resource as Lifecycle>::complete(discovery, &mut observed).await?;
+                }
+            )+
+            Ok(observed)
+        }
+
+        /// Plans the removal of everything observed, in reverse dependency order. Pure.
+        pub(crate) fn removal(
+            observed: &ObservedState,
+            keep: Keep,
+            claims: &Claims,
+        ) -> Result<Vec<Change>, Error> {
+            Ok(lifecycle::in_reverse_dependency_order(vec![$(lifecycle::Removal {
+                kind: <$module::$resource as Lifecycle>::KIND,
+                needs: <$module::$resource as Lifecycle>::NEEDS,
+                changes: <$module::$resource as Lifecycle>::removal(observed, keep, claims)?,
+            },)+]))
+        }
+
+        impl ObservedState {
+            /// Every found resource that carries provision's tags, with its kind's life.
+            pub(crate) fn inventory(&self) -> Vec<(Life, Inventoried<'_>)> {
+                let mut inventory = Vec::new();
+                $(
+                    let life = LIFECYCLES
+                        .iter()
+                        .find(|l| l.kind == <$module::$resource as Lifecycle>::KIND);
+                    if let Some(life) = life {
+                        for found in <$module::$resource as Lifecycle>::inventory(&self.$field) {
+                            inventory.push((*life, found));
+                        }
+                    }
+                )+
+                inventory
+            }
+
+            /// Keeps, of every kind, what `keep(kind, name, tags)` says.
+            pub(crate) fn retain(&mut self, keep: &mut dyn FnMut(Kind, &str, &Tags) -> bool) {
+                $(
+                    <$module::$resource as Lifecycle>::retain(
+                        &mut self.$field,
+                        &mut |name, tags| keep(<$module::$resource as Lifecycle>::KIND, name, tags),
+                    );
+                )+
+            }
+        }
     };
 }
 
+/// One kind's life, as the registry lists it (see [`Lifecycle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Life {
+    pub(crate) kind: Kind,
+    pub(crate) made_by: &'static [Part],
+    pub(crate) needs: &'static [Kind],
+    pub(crate) created_by: CreatedBy,
+    pub(crate) cloudformation: CloudFormation,
+}
+
 resource_kinds! {
-    iam_role::Role,
-    instance_profile::InstanceProfile,
-    instance_profile::ProfileRoles,
-    association::Association,
-    bucket::Bucket,
-    object::Object,
-    object::SiteFiles,
-    parameter::Parameter,
+    roles: iam_role::Role,
+    profiles: instance_profile::InstanceProfile,
+    memberships: instance_profile::ProfileRoles,
+    instances: association::Association,
+    buckets: bucket::Bucket,
+    objects: object::Object,
+    listings: object::SiteFiles,
+    parameters: parameter::Parameter,
+}
+
+/// What `kind` needs, directly or through what it needs.
+#[cfg(test)]
+pub(crate) fn needs_transitively(kind: Kind) -> BTreeSet<Kind> {
+    let mut needed = BTreeSet::new();
+    let mut next = vec![kind];
+    while let Some(kind) = next.pop() {
+        for life in LIFECYCLES.iter().filter(|l| l.kind == kind) {
+            for needs in life.needs {
+                if needed.insert(*needs) {
+                    next.push(*needs);
+                }
+            }
+        }
+    }
+    needed
+}
+
+/// Checks that every edge of `plan` between two kinds runs along the registry's dependency order:
+/// in a plan that creates, a line waits only for kinds its kind needs; in one that removes
+/// (`removing`), only for kinds that need its kind.
+#[cfg(test)]
+pub(crate) fn follows_the_registry(plan: &Plan, removing: bool) -> Result<(), String> {
+    for change in plan.changes() {
+        for dependency in &change.depends_on {
+            let (Some(this), Some(that)) =
+                (lifecycle_of(change.kind), lifecycle_of(dependency.kind))
+            else {
+                return Err(format!(
+                    "{} or {} is not registered",
+                    change.id(),
+                    dependency
+                ));
+            };
+            let along = match removing {
+                false => this == that || needs_transitively(this).contains(&that),
+                true => this == that || needs_transitively(that).contains(&this),
+            };
+            if !along {
+                return Err(format!(
+                    "{} waits for {dependency}, against the registry's order",
+                    change.id()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Dependency order is the registry's order: a kind needs only kinds registered before it,
+    /// so that teardown, which removes in reverse registry order, never removes what another
+    /// kind still needs.
+    #[test]
+    fn every_kind_needs_only_kinds_registered_before_it() {
+        for (position, life) in LIFECYCLES.iter().enumerate() {
+            for needed in life.needs {
+                assert!(
+                    LIFECYCLES[..position].iter().any(|l| l.kind == *needed),
+                    "{} needs {needed}, which is not registered before it",
+                    life.kind
+                );
+            }
+            assert!(
+                !life.made_by.is_empty(),
+                "{} is made by no command",
+                life.kind
+            );
+        }
+        let kinds: BTreeSet<Kind> = LIFECYCLES.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds.len(), LIFECYCLES.len(), "a kind is registered twice");
+    }
+
+    /// A part's creator and CloudFormation resource are its whole's: that whole is a registered
+    /// kind with a creator and a type of its own.
+    #[test]
+    fn a_part_belongs_to_a_registered_whole() {
+        let life = |kind: Kind| LIFECYCLES.iter().find(|l| l.kind == kind);
+        for part in LIFECYCLES {
+            if let CreatedBy::PartOf(whole) = part.created_by {
+                let whole = life(whole).expect("the whole is registered");
+                assert!(
+                    !matches!(whole.created_by, CreatedBy::PartOf(_)),
+                    "{} is part of a part",
+                    part.kind
+                );
+            }
+            if let CloudFormation::PropertyOf(whole) = part.cloudformation {
+                let whole = life(whole).expect("the whole is registered");
+                assert!(
+                    matches!(whole.cloudformation, CloudFormation::Type(_)),
+                    "{} is a property of {}, which has no CloudFormation type",
+                    part.kind,
+                    whole.kind
+                );
+            }
+        }
+    }
+
+    /// Every plan line kind belongs to exactly one registered kind.
+    #[test]
+    fn every_plan_line_belongs_to_a_registered_kind() {
+        for line in kinds() {
+            assert!(lifecycle_of(line).is_some(), "{line}");
+        }
+    }
     /// Issue 22, finding 10: the JSON schema took any string as a change's `resource`. Its enum is
     /// the registry's kinds; this test fails when a kind is added without it, and prints the
     /// list to put in `schema/provision.schema.json` (`$defs.resource`).

@@ -24,8 +24,10 @@ use crate::aws::Clients;
 use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};
 use crate::local_file::{self, Links, Open};
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::bucket::BUCKET;
+use crate::resources::lifecycle::found_with_its_whole;
 use crate::resources::ownership::Claims;
-use crate::resources::{Change, Resource};
+use crate::resources::{Change, CloudFormation, CreatedBy, Lifecycle, Part, Resource};
 
 pub(crate) const OBJECT: Kind = Kind::new("s3-object");
 pub(crate) const SITE_FILES: Kind = Kind::new("s3-site-files");
@@ -1034,6 +1036,33 @@ pub(crate) fn content_type(path: &Path) -> &'static str {
         "ttf" => "font/ttf",
         _ => "application/octet-stream",
     }
+}
+
+impl Lifecycle for Object {
+    const KIND: Kind = OBJECT;
+    const MADE_BY: &'static [Part] = &[Part::DragonsLab];
+    const NEEDS: &'static [Kind] = &[BUCKET];
+    const CREATED_BY: CreatedBy = CreatedBy::PartOf(BUCKET);
+    const CLOUDFORMATION: CloudFormation =
+        CloudFormation::Not("a template cannot upload an object");
+
+    /// By `bucket/key`.
+    type Found = BTreeMap<String, ObservedObject>;
+
+    found_with_its_whole!();
+}
+
+impl Lifecycle for SiteFiles {
+    const KIND: Kind = SITE_FILES;
+    const MADE_BY: &'static [Part] = &[Part::DragonsLab];
+    const NEEDS: &'static [Kind] = &[BUCKET];
+    const CREATED_BY: CreatedBy = CreatedBy::PartOf(BUCKET);
+    const CLOUDFORMATION: CloudFormation = CloudFormation::Not("a template cannot upload files");
+
+    /// Every object of a bucket, by bucket (read for `--site`).
+    type Found = BTreeMap<String, Listing>;
+
+    found_with_its_whole!();
 }
 
 #[cfg(test)]

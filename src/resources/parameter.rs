@@ -12,9 +12,14 @@ use crate::apply::{Executed, Report};
 use crate::aws::Clients;
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::plan::{Action, Detail, Drift, Kind};
+use crate::resources::bucket::BUCKET;
+use crate::resources::lifecycle::{Tagged, inventory_by_name, remove_each, retain_by_name};
 use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::tags::{self, Tags};
-use crate::resources::{Change, Resource};
+use crate::resources::{
+    Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
+    Part, Resource,
+};
 
 pub(crate) const PARAMETER: Kind = Kind::new("ssm-parameter");
 
@@ -367,6 +372,49 @@ pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
         .iter()
         .filter_map(|p| p.name().map(str::to_string))
         .collect())
+}
+
+impl Lifecycle for Parameter {
+    const KIND: Kind = PARAMETER;
+    const MADE_BY: &'static [Part] = &[Part::DragonsLab];
+    /// The bucket parameter names the bucket: the lab application never finds it pointing at
+    /// nothing.
+    const NEEDS: &'static [Kind] = &[BUCKET];
+    const CREATED_BY: CreatedBy = CreatedBy::LastModifiedUser;
+    const CLOUDFORMATION: CloudFormation = CloudFormation::Type("AWS::SSM::Parameter");
+
+    type Found = BTreeMap<String, ObservedParameter>;
+
+    /// The parameters tagged as provision's, plus the lab's two, with their tags.
+    async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
+        let mut names: std::collections::BTreeSet<String> =
+            discover(discovery.clients).await?.into_iter().collect();
+        names.extend(discovery.parameter_names.iter().cloned());
+        let names: Vec<String> = names.into_iter().collect();
+        Parameter::observe(discovery.clients, &names).await
+    }
+
+    async fn complete(_: &Discovery<'_>, _: &mut ObservedState) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
+        inventory_by_name(found)
+    }
+
+    fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
+        retain_by_name(found, keep);
+    }
+
+    fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
+        remove_each::<Parameter>(observed.parameters.values(), claims)
+    }
+}
+
+impl Tagged for ObservedParameter {
+    fn tags(&self) -> &Tags {
+        &self.tags
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Who created the resources provision tagged before it recorded owners (`managed-by` only), as
-//! far as AWS can tell — so that they count as the caller's only when the caller made them.
+//! far as AWS can tell — so that they count as the caller's only when the caller made them. What
+//! AWS knows is each kind's to declare (`Lifecycle::CREATED_BY`):
 //!
 //! - An SSM parameter: `DescribeParameters` gives `LastModifiedUser`, "the ARN of the AWS user who
 //!   last changed the parameter" (SSM API reference, `ParameterMetadata`).
@@ -23,21 +24,22 @@ use futures::future::join_all;
 use crate::aws::Clients;
 use crate::owners;
 use crate::plan::Kind;
-use crate::resources::bucket::{BUCKET, Presence};
-use crate::resources::iam_role::ROLE;
-use crate::resources::instance_profile::PROFILE;
+use crate::resources::CreatedBy;
+use crate::resources::lifecycle::Events;
 use crate::resources::ownership::{Creator, OWNER_KEY, is_managed};
-use crate::resources::parameter::{self, PARAMETER};
+use crate::resources::parameter;
 use crate::resources::tags::Tags;
 use crate::state::ObservedState;
 
 /// DescribeParameters' `Name` filter takes at most 50 values.
 const NAMES_PER_FILTER: usize = 50;
 
-/// One of provision's resources made before owners: its kind, name and where its events are.
+/// One of provision's resources made before owners: its kind, name, the event that created it
+/// and where that event is.
 struct Legacy {
     kind: Kind,
     name: String,
+    event: &'static str,
     /// The region of its CloudTrail events.
     region: String,
 }
@@ -55,72 +57,60 @@ fn iam_events_region(partition: &str) -> &'static str {
     }
 }
 
-/// Looks up the creators of `observed`'s resources made before owners, concurrently, and records
-/// them in `observed.creators`.
+/// Looks up the creators of `observed`'s resources made before owners, concurrently, each as its
+/// kind says AWS knows it (`Lifecycle::CREATED_BY`), and records them in `observed.creators`.
 pub(crate) async fn look_up(clients: &Clients, partition: &str, observed: &mut ObservedState) {
-    let iam_region = iam_events_region(partition);
     let mut events = Vec::new();
-    for role in observed.roles.values().filter(|r| is_legacy(&r.tags)) {
-        events.push(Legacy {
-            kind: ROLE,
-            name: role.name.clone(),
-            region: iam_region.to_string(),
-        });
-    }
-    for profile in observed.profiles.values().filter(|p| is_legacy(&p.tags)) {
-        events.push(Legacy {
-            kind: PROFILE,
-            name: profile.name.clone(),
-            region: iam_region.to_string(),
-        });
-    }
-    for bucket in observed.buckets.values().filter(|b| is_legacy(&b.tags)) {
-        if let Presence::Owned { region } = &bucket.presence {
-            // GetBucketLocation's empty answer is us-east-1.
-            let region = match region.as_str() {
-                "" => "us-east-1".to_string(),
-                region => region.to_string(),
-            };
-            events.push(Legacy {
-                kind: BUCKET,
-                name: bucket.name.clone(),
-                region,
-            });
+    let mut parameters = Vec::new();
+    for (life, found) in observed.inventory() {
+        if !is_legacy(found.tags) {
+            continue;
+        }
+        match life.created_by {
+            CreatedBy::Event { name, recorded } => {
+                let region = match recorded {
+                    Events::Global => Some(iam_events_region(partition).to_string()),
+                    Events::InItsRegion => found.region.clone(),
+                };
+                // A resource in no region of the caller's (another account's bucket) has none.
+                if let Some(region) = region {
+                    events.push(Legacy {
+                        kind: life.kind,
+                        name: found.name.to_string(),
+                        event: name,
+                        region,
+                    });
+                }
+            }
+            CreatedBy::LastModifiedUser => parameters.push((life.kind, found.name.to_string())),
+            // Recorded from the start, or found with the resource it belongs to.
+            CreatedBy::Recorded | CreatedBy::PartOf(_) => {}
         }
     }
-    let parameters: Vec<String> = observed
-        .parameters
-        .values()
-        .filter(|p| is_legacy(&p.tags))
-        .map(|p| p.name.clone())
-        .collect();
     if events.is_empty() && parameters.is_empty() {
         return;
     }
+    let names: Vec<String> = parameters.iter().map(|(_, name)| name.clone()).collect();
     let (created, modified) = tokio::join!(
         join_all(events.iter().map(|legacy| creation(clients, legacy))),
-        last_modifiers(clients, &parameters),
+        last_modifiers(clients, &names),
     );
     for (legacy, creator) in events.into_iter().zip(created) {
         observed
             .creators
             .insert((legacy.kind, legacy.name), creator);
     }
-    for name in parameters {
+    for (kind, name) in parameters {
         let creator = modified.get(&name).cloned().unwrap_or_else(|| {
             Creator::Unknown("SSM does not say who last changed it".to_string())
         });
-        observed.creators.insert((PARAMETER, name), creator);
+        observed.creators.insert((kind, name), creator);
     }
 }
 
 /// The event that created `legacy`, as CloudTrail's event history has it.
 async fn creation(clients: &Clients, legacy: &Legacy) -> Creator {
-    let event_name = match legacy.kind {
-        ROLE => "CreateRole",
-        PROFILE => "CreateInstanceProfile",
-        _ => "CreateBucket",
-    };
+    let event_name = legacy.event;
     let attribute = LookupAttribute::builder()
         .attribute_key(LookupAttributeKey::ResourceName)
         .attribute_value(&legacy.name)

@@ -544,6 +544,7 @@ mod tests {
     #[test]
     fn a_fresh_account_gets_the_bucket_first_then_everything_else() {
         let plan = plan(&desired(), &ObservedState::default()).expect("plans");
+        crate::resources::follows_the_registry(&plan, false).expect("the registry's order");
         let lines: Vec<String> = plan.changes().iter().map(|c| c.line()).collect();
         assert_eq!(
             lines,
@@ -785,6 +786,7 @@ mod tests {
         let desired = DesiredState::new(&inputs, &test_target("ca-central-1"));
         assert_eq!(desired.bucket.public_access, PublicAccess::PUBLIC_READ_ACLS);
         let plan = plan(&desired, &ObservedState::default()).expect("plans");
+        crate::resources::follows_the_registry(&plan, false).expect("the registry's order");
         let site = plan
             .find(SITE_FILES, &format!("{BUCKET_NAME}:site"))
             .expect("site");

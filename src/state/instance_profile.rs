@@ -639,6 +639,7 @@ mod tests {
     #[test]
     fn a_fresh_account_gets_everything_in_dependency_order() {
         let plan = plan(&desired(), &fresh()).expect("plans");
+        crate::resources::follows_the_registry(&plan, false).expect("the registry's order");
         assert_eq!(
             lines(&plan),
             [

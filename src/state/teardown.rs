@@ -1,28 +1,16 @@
 //! `teardown`: everything provision created, in reverse dependency order, and nothing else — every
 //! resource planned with no desired state. What provision created is found by discovery, with no
-//! state file: IAM roles and instance profiles under `/provision/` plus the names the commands use,
-//! every bucket of the account with its tags and region, and the SSM parameters tagged
-//! `managed-by=provision` plus the lab's two. `status` reads the same inventory.
-
-use std::collections::BTreeSet;
-
-use futures::future::join_all;
+//! state file: each kind declares how it is found and removed (`resources::Lifecycle`: IAM roles
+//! and instance profiles under `/provision/` plus the names the commands use, every bucket of the
+//! account with its tags and region, the SSM parameters tagged `managed-by=provision` plus the
+//! lab's two), and the registry orders them. `status` reads the same inventory.
 
 use crate::aws::{Aws, Clients};
 use crate::cli::{NamesArgs, Part};
-use crate::error::{Error, aws_error};
-use crate::input::ParameterPrefix;
-use crate::lab::{IAM_PATH, INLINE_POLICY_NAME, LAB_BUCKET_PREFIX, Target, parameter_names};
-use crate::plan::{Detail, wait_for};
-use crate::resources::association::{Association, recorded_removal};
-use crate::resources::bucket::{self, BUCKET, Bucket, ObservedBucket};
-use crate::resources::iam_role::{ROLE, Role, RoleQuery};
-use crate::resources::instance_profile::{
-    DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
-};
-use crate::resources::ownership::{Claims, is_created, is_managed};
-use crate::resources::parameter::{self, Parameter};
-use crate::resources::{Change, Plan, Resource};
+use crate::error::Error;
+use crate::lab::{Target, parameter_names};
+use crate::resources::ownership::Claims;
+use crate::resources::{self, Discovery, Keep, Plan};
 use crate::state::{ObservedState, creators};
 
 /// What teardown removes: nothing of what it finds should exist, but for what it is told to keep.
@@ -40,189 +28,48 @@ pub(crate) struct Scope {
     pub(crate) role_name: String,
     pub(crate) profile_name: String,
     pub(crate) bucket: Option<String>,
-    pub(crate) instance_profile: bool,
-    pub(crate) dragons_lab: bool,
+    /// The commands whose resources are looked for: every one, or `--only`'s.
+    pub(crate) parts: Vec<Part>,
 }
 
 impl Scope {
     pub(crate) fn new(names: &NamesArgs, only: Option<Part>) -> Self {
-        let includes = |part| only.is_none_or(|only| only == part);
+        let every = [Part::InstanceProfile, Part::DragonsLab];
         Self {
             role_name: names.iam.role_name.as_str().to_string(),
             profile_name: names.iam.profile_name().to_string(),
             bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
-            instance_profile: includes(Part::InstanceProfile),
-            dragons_lab: includes(Part::DragonsLab),
+            parts: every
+                .into_iter()
+                .filter(|part| only.is_none_or(|only| only == *part))
+                .collect(),
         }
     }
 }
 
-/// Finds, concurrently, everything provision may have created in the scope.
+/// Finds, concurrently, everything provision may have created in the scope: every registered
+/// kind's discovery, then who created what was made before owners.
 pub(crate) async fn discover(
     aws: &Aws,
     clients: &Clients,
     scope: &Scope,
 ) -> Result<(Target, ObservedState), Error> {
     let target = Target::new(aws.identity().await?, aws);
-    let iam = async {
-        match scope.instance_profile {
-            true => discover_iam(clients, scope).await.map(Some),
-            false => Ok(None),
-        }
+    let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
+    let begun = crate::journal::begun(&target.owner);
+    let discovery = Discovery {
+        clients,
+        partition: &target.partition,
+        role_name: &scope.role_name,
+        profile_name: &scope.profile_name,
+        lab_bucket: &lab_bucket,
+        parameter_names: parameter_names(&aws.parameter_prefix),
+        begun: &begun,
+        parts: scope.parts.clone(),
     };
-    let lab = async {
-        if !scope.dragons_lab {
-            return Ok(None);
-        }
-        let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
-        let begun = crate::journal::begun(&target.owner);
-        let (buckets, parameters) = tokio::join!(
-            discover_buckets(clients, &target.partition, &lab_bucket, &begun),
-            discover_parameters(clients, &aws.parameter_prefix)
-        );
-        Ok::<_, Error>(Some((buckets?, parameters?)))
-    };
-    let (iam, lab) = tokio::join!(iam, lab);
-    let mut observed = iam?.unwrap_or_default();
-    observed.begun = crate::journal::begun(&target.owner);
-    if let Some((buckets, parameters)) = lab? {
-        for bucket in buckets {
-            observed.add_bucket(Some(bucket));
-        }
-        observed.parameters = parameters;
-    }
+    let mut observed = resources::discover(&discovery).await?;
     creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
-}
-
-/// Roles and profiles under provision's path plus the given names, every association, and every
-/// profile holding one of those roles (a role cannot be deleted while a profile holds it).
-async fn discover_iam(clients: &Clients, scope: &Scope) -> Result<ObservedState, Error> {
-    let iam = &clients.iam;
-    let roles = iam
-        .list_roles()
-        .path_prefix(IAM_PATH)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>();
-    let profiles = iam
-        .list_instance_profiles()
-        .path_prefix(IAM_PATH)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>();
-    let (roles, profiles, instances) =
-        tokio::join!(roles, profiles, Association::observe(clients, &None));
-    let mut role_names: BTreeSet<String> = roles
-        .map_err(|e| aws_error("iam:ListRoles", e))?
-        .iter()
-        .map(|r| r.role_name().to_string())
-        .collect();
-    let mut profile_names: BTreeSet<String> = profiles
-        .map_err(|e| aws_error("iam:ListInstanceProfiles", e))?
-        .iter()
-        .map(|p| p.instance_profile_name().to_string())
-        .collect();
-    role_names.insert(scope.role_name.clone());
-    profile_names.insert(scope.profile_name.clone());
-
-    let observe_roles = |names: Vec<String>| {
-        join_all(names.into_iter().map(|name| {
-            let query = RoleQuery {
-                name,
-                inline_policy_name: INLINE_POLICY_NAME.to_string(),
-                with_profiles: true,
-            };
-            async move { Role::observe(clients, &query).await }
-        }))
-    };
-    let profiles = join_all(
-        profile_names
-            .iter()
-            .map(|name| InstanceProfile::observe(clients, name)),
-    );
-    let (roles, profiles) = tokio::join!(
-        observe_roles(role_names.iter().cloned().collect()),
-        profiles
-    );
-    let mut observed = ObservedState {
-        instances: instances?,
-        ..Default::default()
-    };
-    for role in roles {
-        observed.add_role(role?);
-    }
-    for profile in profiles {
-        observed.add_profile(profile?);
-    }
-    // Roles outside provision's path that its profiles hold (an adopted one); usually none.
-    let held: Vec<String> = observed
-        .profiles
-        .values()
-        .flat_map(|p| p.roles.iter().cloned())
-        .filter(|r| !observed.roles.contains_key(r))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for role in observe_roles(held).await {
-        observed.add_role(role?);
-    }
-    // Profiles elsewhere that hold a role found here; usually none, so no request.
-    let elsewhere: BTreeSet<String> = observed
-        .roles
-        .values()
-        .flat_map(|r| r.instance_profiles.iter().cloned())
-        .filter(|p| !observed.profiles.contains_key(p))
-        .collect();
-    for profile in join_all(
-        elsewhere
-            .iter()
-            .map(|name| InstanceProfile::observe(clients, name)),
-    )
-    .await
-    {
-        observed.add_profile(profile?);
-    }
-    Ok(observed)
-}
-
-/// Every bucket of the account with its tags and region, read concurrently; kept are the ones
-/// provision manages and, to report them as left alone, those named like the lab's.
-async fn discover_buckets(
-    clients: &Clients,
-    partition: &str,
-    lab_bucket: &str,
-    begun: &std::collections::BTreeSet<(String, String)>,
-) -> Result<Vec<ObservedBucket>, Error> {
-    let names = bucket::owned_buckets(&clients.s3).await?;
-    let found = join_all(names.iter().map(|(name, region)| {
-        bucket::observe_for_removal(clients, partition, name, region.as_deref())
-    }))
-    .await;
-    let mut buckets = Vec::new();
-    for bucket in found {
-        let bucket = bucket?;
-        let named_like_ours = bucket.name == lab_bucket
-            || bucket.name.starts_with(LAB_BUCKET_PREFIX)
-            || begun.contains(&(BUCKET.to_string(), bucket.name.clone()));
-        if is_managed(&bucket.tags) || named_like_ours {
-            buckets.push(bucket);
-        }
-    }
-    Ok(buckets)
-}
-
-/// Tagged parameters plus the lab's two, with their tags.
-async fn discover_parameters(
-    clients: &Clients,
-    prefix: &ParameterPrefix,
-) -> Result<std::collections::BTreeMap<String, parameter::ObservedParameter>, Error> {
-    let mut names: BTreeSet<String> = parameter::discover(clients).await?.into_iter().collect();
-    names.extend(parameter_names(prefix));
-    let names: Vec<String> = names.into_iter().collect();
-    Parameter::observe(clients, &names).await
 }
 
 /// The warning for what other owners hold, which a run without `--all-owners` leaves out.
@@ -247,9 +94,10 @@ pub(crate) fn others_left_out(
 
 /// Plans the removal of everything observed. Pure.
 ///
-/// Order: a profile's associations with instances, then its roles leave it, then it is deleted; a
-/// role's inline policies and attachments, and its membership of every profile, go before the
-/// role. A role provision deletes also leaves a profile that provision leaves alone.
+/// Each kind plans the removal of what it found (`Lifecycle::removal`); the registry joins them in
+/// reverse dependency order: a profile's associations with instances, then its roles leave it,
+/// then it is deleted; a role's membership of every profile goes before the role. A role
+/// provision deletes also leaves a profile that provision leaves alone.
 ///
 /// Only the caller's resources are considered (everyone's with `--all-owners`); what other owners
 /// hold is left out, and a warning says whose.
@@ -257,100 +105,10 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
     let claims = &observed.knowing_creators(&desired.claims);
     let mut observed = observed.clone();
     let others = observed.retain_considered(claims);
-    let observed = &observed;
-    let mut changes = Vec::new();
-    let deleted_roles: BTreeSet<&str> = observed
-        .roles
-        .values()
-        .filter(|r| claims.removes(ROLE, &r.name, &r.tags))
-        .map(|r| r.name.as_str())
-        .collect();
-    let mut memberships: BTreeSet<String> = BTreeSet::new();
-    for profile in observed.profiles.values() {
-        let membership = if claims.removes(PROFILE, &profile.name, &profile.tags) {
-            let associations: Vec<Change> = observed
-                .instances
-                .associations
-                .values()
-                .filter(|a| a.profile_arn == profile.arn)
-                .map(|a| Association::plan(None, Some(a), claims))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                .collect();
-            let mut membership = ProfileRoles::plan(None, Some(profile), claims)?;
-            for association in &associations {
-                membership = wait_for(membership, MEMBERSHIP, &association.id());
-            }
-            let mut removal = InstanceProfile::plan(None, Some(profile), claims)?;
-            // Without roles, the profile waits for the associations directly.
-            for before in membership.iter().chain(&associations) {
-                removal = wait_for(removal, PROFILE, &before.id());
-            }
-            changes.extend(associations);
-            changes.extend(membership.iter().cloned());
-            changes.extend(removal);
-            membership
-        } else {
-            changes.extend(InstanceProfile::plan(None, Some(profile), claims)?);
-            // Someone else's profile keeps its other roles; the roles provision deletes leave it.
-            let keeps: Vec<String> = profile
-                .roles
-                .iter()
-                .filter(|r| !deleted_roles.contains(r.as_str()))
-                .cloned()
-                .collect();
-            if keeps.len() == profile.roles.len() {
-                continue;
-            }
-            let desired = DesiredRoles {
-                profile: profile.name.clone(),
-                roles: keeps,
-            };
-            let membership = ProfileRoles::plan(Some(&desired), Some(profile), claims)?;
-            changes.extend(membership.iter().cloned());
-            membership
-        };
-        memberships.extend(membership.iter().map(|c| c.name.clone()));
-    }
-    // Associations provision made with a profile it did not create (`--existing-profile`),
-    // recorded on their instances; the profile itself is left alone.
-    let created_profiles: BTreeSet<&str> = observed
-        .profiles
-        .values()
-        .filter(|p| is_created(&p.tags))
-        .map(|p| p.arn.as_str())
-        .collect();
-    for association in observed.instances.associations.values() {
-        if created_profiles.contains(association.profile_arn.as_str()) {
-            continue;
-        }
-        changes.extend(recorded_removal(&observed.instances, association, claims));
-    }
-    for role in observed.roles.values() {
-        let mut removal = Role::plan(None, Some(role), claims)?;
-        for profile in role
-            .instance_profiles
-            .iter()
-            .filter(|p| memberships.contains(*p))
-        {
-            removal = wait_for(removal, ROLE, &MEMBERSHIP.id(profile.clone()));
-        }
-        changes.extend(removal);
-    }
-    for bucket in observed.buckets.values() {
-        if desired.keep_data && claims.removes(BUCKET, &bucket.name, &bucket.tags) {
-            let mut kept = Change::unchanged(BUCKET, &bucket.name)
-                .with_detail(Detail::note("kept (--keep-data)"));
-            kept.arn = bucket.arn.clone();
-            changes.push(kept);
-        } else {
-            changes.extend(Bucket::plan(None, Some(bucket), claims)?);
-        }
-    }
-    for parameter in observed.parameters.values() {
-        changes.extend(Parameter::plan(None, Some(parameter), claims)?);
-    }
+    let keep = Keep {
+        data: desired.keep_data,
+    };
+    let changes = resources::removal(&observed, keep, claims)?;
     Plan::new(changes, others_left_out(&others).into_iter().collect())
 }
 
@@ -363,13 +121,16 @@ mod tests {
 
     use super::*;
 
-    use crate::plan::Action;
+    use crate::plan::{Action, Detail};
     use crate::resources::Operation;
     use crate::resources::association::{
         ASSOCIATION, AssociationOp, ObservedAssociation, Recorded,
     };
+    use crate::resources::bucket::{BUCKET, ObservedBucket};
     use crate::resources::bucket::{BucketOp, Presence};
+    use crate::resources::iam_role::ROLE;
     use crate::resources::iam_role::{ObservedRole, ROLE_POLICY};
+    use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
     use crate::resources::instance_profile::{MembershipOp, ObservedProfile};
     use crate::resources::ownership::{OWNER_KEY, TEST_OWNER};
     #[allow(unused_imports)]
@@ -489,6 +250,7 @@ mod tests {
     #[test]
     fn teardown_runs_in_reverse_dependency_order_and_spares_what_is_not_ours() {
         let plan = plan(&remove_all(), &observed()).expect("plans");
+        crate::resources::follows_the_registry(&plan, true).expect("the registry's order");
         let find = |kind, name: &str| {
             plan.find(kind, name)
                 .unwrap_or_else(|| panic!("{kind} {name}"))
