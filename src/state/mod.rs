@@ -7,7 +7,7 @@
 //! |--------------------|----------------------|
 //! | `instance-profile` | [`instance_profile`] |
 //! | `dragons-lab`      | [`dragons_lab`]      |
-//! | `teardown`, `status` (discovery) | [`teardown`] |
+//! | `teardown`, `status` (discovery, through the registry) | [`teardown`] |
 
 pub(crate) mod creators;
 pub(crate) mod dragons_lab;
