@@ -13,14 +13,13 @@ use crate::lab::{
     BUCKET_PARAMETER, DATA_CONTENT_TYPE, DEFAULT_KEY, IAM_PATH, INLINE_POLICY_NAME, KEY_PARAMETER,
     LAB_BUCKET_PREFIX,
 };
-use crate::plan::Kind;
 use crate::printer::Printer;
-use crate::resources::bucket::{BUCKET, OWNERSHIP};
-use crate::resources::iam_role::ROLE;
-use crate::resources::instance_profile::PROFILE;
+use crate::resources::Lifecycle;
+use crate::resources::bucket::{Bucket, OWNERSHIP};
+use crate::resources::iam_role::Role;
+use crate::resources::instance_profile::InstanceProfile;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
-use crate::resources::parameter::PARAMETER;
-use crate::resources::{CloudFormation, LIFECYCLES};
+use crate::resources::parameter::Parameter;
 use crate::template::{self, Template};
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
@@ -73,18 +72,14 @@ async fn owner_session(global: &GlobalArgs) -> Result<String, Error> {
     Ok(crate::fanout::session_name(&identity.arn))
 }
 
-/// The CloudFormation type the registry gives `kind` (`Lifecycle::CLOUDFORMATION`).
-fn resource_type(kind: Kind) -> Result<&'static str, Error> {
-    match LIFECYCLES
-        .iter()
-        .find(|l| l.kind == kind)
-        .map(|l| l.cloudformation)
-    {
-        Some(CloudFormation::Type(name)) => Ok(name),
-        Some(CloudFormation::PropertyOf(_) | CloudFormation::Not(_)) | None => Err(Error::failed(
-            format!("internal: {kind} has no CloudFormation type of its own"),
-        )),
-    }
+/// The CloudFormation type kind `K` declares (`Lifecycle::CLOUDFORMATION`).
+fn resource_type<K: Lifecycle>() -> Result<&'static str, Error> {
+    K::CLOUDFORMATION.type_name().ok_or_else(|| {
+        Error::failed(format!(
+            "internal: {} has no CloudFormation type of its own",
+            K::KIND
+        ))
+    })
 }
 
 /// The template. Pure but for the embedded policy templates it reads.
@@ -133,7 +128,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabRole".into(),
             json!({
-                "Type": resource_type(ROLE)?,
+                "Type": resource_type::<Role>()?,
                 "Properties": {
                     "RoleName": {"Ref": "RoleName"},
                     "Path": IAM_PATH,
@@ -146,7 +141,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabInstanceProfile".into(),
             json!({
-                "Type": resource_type(PROFILE)?,
+                "Type": resource_type::<InstanceProfile>()?,
                 "Properties": {
                     "InstanceProfileName": {"Ref": "RoleName"},
                     "Path": IAM_PATH,
@@ -166,7 +161,7 @@ pub(crate) fn cloudformation(
         resources.insert(
             "LabBucket".into(),
             json!({
-                "Type": resource_type(BUCKET)?,
+                "Type": resource_type::<Bucket>()?,
                 "Properties": {
                     "BucketName": bucket,
                     "OwnershipControls": {"Rules": [{"ObjectOwnership": OWNERSHIP.as_str()}]},
@@ -190,7 +185,7 @@ pub(crate) fn cloudformation(
             resources.insert(
                 logical.into(),
                 json!({
-                    "Type": resource_type(PARAMETER)?,
+                    "Type": resource_type::<Parameter>()?,
                     "Properties": {
                         "Name": format!("{prefix}{name}"),
                         "Type": "String",
@@ -340,12 +335,9 @@ mod tests {
             .values()
             .filter_map(|r| r["Type"].as_str())
             .collect();
-        let registered: std::collections::BTreeSet<&str> = LIFECYCLES
+        let registered: std::collections::BTreeSet<&str> = crate::resources::LIFECYCLES
             .iter()
-            .filter_map(|l| match l.cloudformation {
-                CloudFormation::Type(name) => Some(name),
-                CloudFormation::PropertyOf(_) | CloudFormation::Not(_) => None,
-            })
+            .filter_map(|l| l.cloudformation.type_name())
             .collect();
         assert_eq!(exported, registered);
     }

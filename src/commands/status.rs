@@ -431,12 +431,7 @@ fn lines(
         .values()
         .filter(|p| claims.considers(PROFILE, &p.name, &p.tags))
     {
-        for association in observed
-            .instances
-            .associations
-            .values()
-            .filter(|a| a.profile_arn == profile.arn)
-        {
+        for association in observed.instances.held_by(&profile.arn) {
             lines.push(StatusLine::present(
                 ASSOCIATION,
                 &association.instance_id,

@@ -113,6 +113,18 @@ pub(crate) struct InstanceObservation {
     pub(crate) recorded: BTreeMap<String, Recorded>,
 }
 
+impl InstanceObservation {
+    /// The associations that give instances the profile of `profile_arn`.
+    pub(crate) fn held_by<'a>(
+        &'a self,
+        profile_arn: &'a str,
+    ) -> impl Iterator<Item = &'a ObservedAssociation> {
+        self.associations
+            .values()
+            .filter(move |a| a.profile_arn == profile_arn)
+    }
+}
+
 /// An association provision recorded on an instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Recorded {
@@ -1004,12 +1016,7 @@ impl Lifecycle for Association {
             .values()
             .filter(|p| claims.removes(PROFILE, &p.name, &p.tags))
         {
-            for association in observed
-                .instances
-                .associations
-                .values()
-                .filter(|a| a.profile_arn == profile.arn)
-            {
+            for association in observed.instances.held_by(&profile.arn) {
                 changes.extend(Association::plan(None, Some(association), claims)?);
             }
         }

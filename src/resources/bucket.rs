@@ -681,7 +681,7 @@ pub(crate) async fn owned_buckets(s3: &Client) -> Result<BTreeMap<String, Option
 
 /// What teardown needs of a bucket ListBuckets showed to be the caller's: its tags and region
 /// (asked of S3 where ListBuckets did not say), in one concurrent round.
-pub(crate) async fn observe_for_removal(
+async fn observe_for_removal(
     clients: &Clients,
     partition: &str,
     name: &str,
@@ -1113,6 +1113,10 @@ impl Lifecycle for Bucket {
 }
 
 impl Tagged for ObservedBucket {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn tags(&self) -> &Tags {
         &self.tags
     }

@@ -12,7 +12,9 @@ use crate::error::{Error, aws_error, sent, settled};
 use crate::lab::IAM_PATH;
 use crate::plan::{Action, Drift, Kind};
 use crate::policy;
-use crate::resources::lifecycle::{Events, Tagged, inventory_by_name, remove_each, retain_by_name};
+use crate::resources::lifecycle::{
+    Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
+};
 use crate::resources::ownership::{self, Claims, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
@@ -629,25 +631,22 @@ async fn observe_each(
     clients: &Clients,
     names: BTreeSet<String>,
 ) -> Result<BTreeMap<String, ObservedRole>, Error> {
-    let found = futures::future::join_all(names.into_iter().map(|name| {
+    observe_by_name(names, |name| async move {
         let query = RoleQuery {
             name,
             inline_policy_name: INLINE_POLICY_NAME.to_string(),
             with_profiles: true,
         };
-        async move { Role::observe(clients, &query).await }
-    }))
-    .await;
-    let mut roles = BTreeMap::new();
-    for role in found {
-        if let Some(role) = role? {
-            roles.insert(role.name.clone(), role);
-        }
-    }
-    Ok(roles)
+        Role::observe(clients, &query).await
+    })
+    .await
 }
 
 impl Tagged for ObservedRole {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn tags(&self) -> &Tags {
         &self.tags
     }

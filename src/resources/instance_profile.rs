@@ -13,7 +13,9 @@ use crate::error::{Error, aws_error, sent, settled};
 use crate::lab::IAM_PATH;
 use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::iam_role::ROLE;
-use crate::resources::lifecycle::{Events, Tagged, inventory_by_name, remove_each, retain_by_name};
+use crate::resources::lifecycle::{
+    Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
+};
 use crate::resources::ownership::{Claims, not_ours};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
@@ -458,23 +460,15 @@ impl Lifecycle for InstanceProfile {
     }
 }
 
+/// Reads the named profiles concurrently.
 async fn observe_each(
     clients: &Clients,
     names: BTreeSet<String>,
 ) -> Result<BTreeMap<String, ObservedProfile>, Error> {
-    let found = futures::future::join_all(
-        names
-            .iter()
-            .map(|name| InstanceProfile::observe(clients, name)),
-    )
-    .await;
-    let mut profiles = BTreeMap::new();
-    for profile in found {
-        if let Some(profile) = profile? {
-            profiles.insert(profile.name.clone(), profile);
-        }
-    }
-    Ok(profiles)
+    observe_by_name(names, |name| async move {
+        InstanceProfile::observe(clients, &name).await
+    })
+    .await
 }
 
 /// A profile's roles are read with the profile ([`ObservedProfile::roles`]): the membership kind
@@ -540,6 +534,10 @@ impl Lifecycle for ProfileRoles {
 }
 
 impl Tagged for ObservedProfile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn tags(&self) -> &Tags {
         &self.tags
     }

@@ -65,6 +65,16 @@ pub(crate) enum CloudFormation {
     Not(&'static str),
 }
 
+impl CloudFormation {
+    /// The resource type, where it has one of its own.
+    pub(crate) const fn type_name(self) -> Option<&'static str> {
+        match self {
+            Self::Type(name) => Some(name),
+            Self::PropertyOf(_) | Self::Not(_) => None,
+        }
+    }
+}
+
 /// One found resource as the owner rules see it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Inventoried<'a> {
@@ -144,9 +154,29 @@ pub(crate) trait Lifecycle: Resource {
     -> Result<Vec<Change>, Error>;
 }
 
-/// A found resource that carries tags, kept by name in its kind's collection.
+/// A found resource that carries tags, kept by its name in its kind's collection.
 pub(crate) trait Tagged {
+    fn name(&self) -> &str;
     fn tags(&self) -> &Tags;
+}
+
+/// Reads the named resources concurrently into a collection by name; what does not exist is left
+/// out.
+pub(crate) async fn observe_by_name<T: Tagged, Found>(
+    names: BTreeSet<String>,
+    observe: impl Fn(String) -> Found,
+) -> Result<BTreeMap<String, T>, Error>
+where
+    Found: Future<Output = Result<Option<T>, Error>>,
+{
+    let found = futures::future::join_all(names.into_iter().map(observe)).await;
+    let mut collection = BTreeMap::new();
+    for resource in found {
+        if let Some(resource) = resource? {
+            collection.insert(resource.name().to_string(), resource);
+        }
+    }
+    Ok(collection)
 }
 
 /// The inventory of a collection by name, of resources with no region of their own.

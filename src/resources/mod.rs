@@ -142,14 +142,9 @@ macro_rules! resource_kinds {
             pub(crate) begun: BTreeSet<(String, String)>,
         }
 
-        /// Every kind's life, in registry order.
-        pub(crate) const LIFECYCLES: &[Life] = &[$(Life {
-            kind: <$module::$resource as Lifecycle>::KIND,
-            made_by: <$module::$resource as Lifecycle>::MADE_BY,
-            needs: <$module::$resource as Lifecycle>::NEEDS,
-            created_by: <$module::$resource as Lifecycle>::CREATED_BY,
-            cloudformation: <$module::$resource as Lifecycle>::CLOUDFORMATION,
-        },)+];
+        /// Every kind's life, in registry order: what the tests check the registry against.
+        #[cfg(test)]
+        pub(crate) const LIFECYCLES: &[Life] = &[$(Life::of::<$module::$resource>(),)+];
 
         /// Finds everything provision may have made in `discovery`'s scope: every kind at once,
         /// then each kind completes from the ones before it.
@@ -191,13 +186,9 @@ macro_rules! resource_kinds {
             pub(crate) fn inventory(&self) -> Vec<(Life, Inventoried<'_>)> {
                 let mut inventory = Vec::new();
                 $(
-                    let life = LIFECYCLES
-                        .iter()
-                        .find(|l| l.kind == <$module::$resource as Lifecycle>::KIND);
-                    if let Some(life) = life {
-                        for found in <$module::$resource as Lifecycle>::inventory(&self.$field) {
-                            inventory.push((*life, found));
-                        }
+                    let life = Life::of::<$module::$resource>();
+                    for found in <$module::$resource as Lifecycle>::inventory(&self.$field) {
+                        inventory.push((life, found));
                     }
                 )+
                 inventory
@@ -224,6 +215,19 @@ pub(crate) struct Life {
     pub(crate) needs: &'static [Kind],
     pub(crate) created_by: CreatedBy,
     pub(crate) cloudformation: CloudFormation,
+}
+
+impl Life {
+    /// What kind `K` declares.
+    pub(crate) const fn of<K: Lifecycle>() -> Self {
+        Self {
+            kind: K::KIND,
+            made_by: K::MADE_BY,
+            needs: K::NEEDS,
+            created_by: K::CREATED_BY,
+            cloudformation: K::CLOUDFORMATION,
+        }
+    }
 }
 
 resource_kinds! {

@@ -359,7 +359,7 @@ pub(crate) async fn describe(
 }
 
 /// Names of the parameters in this region tagged managed-by=provision.
-pub(crate) async fn discover(clients: &Clients) -> Result<Vec<String>, Error> {
+async fn tagged_names(clients: &Clients) -> Result<Vec<String>, Error> {
     let filter = ParameterStringFilter::builder()
         .key(format!("tag:{MANAGED_BY_KEY}"))
         .values(MANAGED_BY_VALUE)
@@ -388,7 +388,7 @@ impl Lifecycle for Parameter {
     /// The parameters tagged as provision's, plus the lab's two, with their tags.
     async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
         let mut names: std::collections::BTreeSet<String> =
-            discover(discovery.clients).await?.into_iter().collect();
+            tagged_names(discovery.clients).await?.into_iter().collect();
         names.extend(discovery.parameter_names.iter().cloned());
         let names: Vec<String> = names.into_iter().collect();
         Parameter::observe(discovery.clients, &names).await
@@ -412,6 +412,10 @@ impl Lifecycle for Parameter {
 }
 
 impl Tagged for ObservedParameter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn tags(&self) -> &Tags {
         &self.tags
     }

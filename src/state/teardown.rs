@@ -5,6 +5,8 @@
 //! account with its tags and region, the SSM parameters tagged `managed-by=provision` plus the
 //! lab's two), and the registry orders them. `status` reads the same inventory.
 
+use clap::ValueEnum;
+
 use crate::aws::{Aws, Clients};
 use crate::cli::{NamesArgs, Part};
 use crate::error::Error;
@@ -34,13 +36,13 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub(crate) fn new(names: &NamesArgs, only: Option<Part>) -> Self {
-        let every = [Part::InstanceProfile, Part::DragonsLab];
         Self {
             role_name: names.iam.role_name.as_str().to_string(),
             profile_name: names.iam.profile_name().to_string(),
             bucket: names.bucket.bucket.as_ref().map(|b| b.as_str().to_string()),
-            parts: every
-                .into_iter()
+            parts: Part::value_variants()
+                .iter()
+                .copied()
                 .filter(|part| only.is_none_or(|only| only == *part))
                 .collect(),
         }
