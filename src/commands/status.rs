@@ -15,126 +15,18 @@ use crate::cli::{GlobalArgs, NamesArgs};
 use crate::commands::with_aws;
 use crate::error::Error;
 use crate::lab::{DEFAULT_KEY, Target};
-use crate::plan::{Action, Detail, Drift, Kind};
 use crate::printer::Printer;
-use crate::resources::association::ASSOCIATION;
 use crate::resources::bucket::{
-    BUCKET, Bucket, BucketQuery, DesiredBucket, KEY_IN_PARAMETER, ObservedBucket, Presence,
-    recorded_data_key,
+    Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, recorded_data_key,
 };
-use crate::resources::iam_role::{ROLE, Role};
-use crate::resources::instance_profile::{InstanceProfile, PROFILE, ProfileRoles};
-use crate::resources::object::{OBJECT, Object, ObjectQuery};
-use crate::resources::ownership::{Claims, Holder, is_managed};
-use crate::resources::parameter::{PARAMETER, Parameter};
-use crate::resources::tags::Tags;
-use crate::resources::{Change, Resource};
+use crate::resources::object::{Object, ObjectQuery};
+use crate::resources::ownership::{Claims, is_managed};
+pub(crate) use crate::resources::status::StatusLine;
+use crate::resources::{self, Expected, Resource};
 use crate::state::teardown::{Scope, discover, others_left_out};
 use crate::state::{ObservedState, dragons_lab, instance_profile};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct StatusLine {
-    resource: Kind,
-    name: String,
-    present: bool,
-    /// Whether it matches what the commands would make it; `null` when missing or not one the
-    /// commands make by default.
-    in_sync: Option<bool>,
-    /// Whether it carries `managed-by=provision`; `null` when missing or untaggable.
-    owned: Option<bool>,
-    /// Whose it is (`provision:owner`) when provision's: the owner's ARN, or `unknown` for one
-    /// made before owners that AWS does not say the caller created.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
-    /// Whether the owner is the caller; `null` when not provision's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    yours: Option<bool>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    details: Vec<String>,
-}
-
 impl StatusLine {
-    fn missing(resource: Kind, name: impl Into<String>) -> Self {
-        Self {
-            resource,
-            name: name.into(),
-            present: false,
-            in_sync: None,
-            owned: None,
-            owner: None,
-            yours: None,
-            details: vec![],
-        }
-    }
-
-    /// Present, but not one the commands make by default, so not compared with a desired state.
-    fn present(
-        resource: Kind,
-        name: impl Into<String>,
-        owned: Option<bool>,
-        details: Vec<String>,
-    ) -> Self {
-        Self {
-            resource,
-            name: name.into(),
-            present: true,
-            in_sync: None,
-            owned,
-            owner: None,
-            yours: None,
-            details,
-        }
-    }
-
-    /// Folds a resource's planned changes into one line: in sync when nothing would change but,
-    /// at most, adoption.
-    fn compared(resource: Kind, name: &str, changes: &[Change], owned: Option<bool>) -> Self {
-        let mut details = Vec::new();
-        for change in changes.iter().filter(|c| c.action != Action::Unchanged) {
-            let drift: Vec<String> = change.drift().map(Drift::to_string).collect();
-            let only_adoption =
-                !change.details.is_empty() && change.details.iter().all(Detail::is_ownership);
-            if !drift.is_empty() {
-                details.extend(drift);
-            } else if !only_adoption {
-                details.push(format!(
-                    "{} {} would be {}",
-                    change.kind,
-                    change.name,
-                    change.action.past()
-                ));
-            }
-        }
-        Self {
-            resource,
-            name: name.to_string(),
-            present: true,
-            in_sync: Some(details.is_empty()),
-            owned,
-            owner: None,
-            yours: None,
-            details,
-        }
-    }
-
-    /// Says whose the resource is, when it is provision's.
-    fn owned_by(mut self, claims: &Claims, tags: &Tags) -> Self {
-        if !is_managed(tags) {
-            return self;
-        }
-        let holder = claims.holder(self.resource, &self.name, tags);
-        self.yours = Some(holder == Holder::Caller);
-        self.owner = Some(match holder {
-            Holder::Caller => claims.owner.clone(),
-            Holder::Other(owner) => owner,
-            Holder::Unknown(why) => {
-                self.details.push(format!("owner unknown: {why}"));
-                "unknown".to_string()
-            }
-        });
-        self
-    }
-
     /// The line alone, its columns as wide as its own values; see [`render`].
     #[cfg(test)]
     fn line(&self) -> String {
@@ -343,10 +235,10 @@ fn lab_key(observed: &ObservedState, target: &Target, bucket: &str) -> String {
     .unwrap_or_else(|| DEFAULT_KEY.to_string())
 }
 
-/// Every status line, from the commands' default desired states and what was observed, with the
-/// owners of provision's resources that were left out (another owner's, without `--all-owners`).
-/// The resources the commands would make by default are always listed: another owner's is shown as
-/// theirs, not compared. Pure.
+/// Every status line, from the commands' default desired states and what was observed, kind by
+/// kind in the registry (each kind's `Lifecycle::rows`), with the owners of provision's resources
+/// that were left out (another owner's, without `--all-owners`). The resources the commands would
+/// make by default are always listed: another owner's is shown as theirs, not compared. Pure.
 fn lines(
     iam: &instance_profile::DesiredState,
     lab: &dragons_lab::DesiredState,
@@ -357,197 +249,10 @@ fn lines(
         all_owners,
         ..iam.claims.clone()
     });
-    let mut lines = Vec::new();
-    let mut left_out: BTreeMap<String, usize> = BTreeMap::new();
-    let owned = |tags| Some(is_managed(tags));
-    // Whether a resource that is not the commands' default is listed (counting what is not).
-    let mut listed = |kind: Kind, name: &str, tags: &Tags| {
-        claims.considers_counting(kind, name, tags, &mut left_out)
-    };
-    // The commands' default resource when another owner holds it: shown, not compared.
-    let theirs = |kind: Kind, name: &str, tags: &Tags| {
-        (!claims.considers(kind, name, tags))
-            .then(|| StatusLine::present(kind, name, Some(true), vec![]).owned_by(claims, tags))
-    };
-
-    let role = &iam.role.name;
-    lines.push(match observed.roles.get(role) {
-        None => StatusLine::missing(ROLE, role),
-        Some(current) => match theirs(ROLE, role, &current.tags) {
-            Some(line) => line,
-            None => {
-                // The SSM agent's policy, once attached for an SSM-connected IDE, stays.
-                let desired = iam.role_keeping_ssm_core(Some(current), false);
-                StatusLine::compared(
-                    ROLE,
-                    role,
-                    &Role::plan(Some(&desired), Some(current), claims)?,
-                    owned(&current.tags),
-                )
-                .owned_by(claims, &current.tags)
-            }
-        },
-    });
-    for other in observed.roles.values().filter(|r| r.name != *role) {
-        if listed(ROLE, &other.name, &other.tags) {
-            lines.push(
-                StatusLine::present(ROLE, &other.name, owned(&other.tags), vec![])
-                    .owned_by(claims, &other.tags),
-            );
-        }
-    }
-    let profile = &iam.profile.name;
-    lines.push(match observed.profiles.get(profile) {
-        None => StatusLine::missing(PROFILE, profile),
-        Some(current) => match theirs(PROFILE, profile, &current.tags) {
-            Some(line) => line,
-            None => {
-                let mut changes = InstanceProfile::plan(Some(&iam.profile), Some(current), claims)?;
-                changes.extend(ProfileRoles::plan(
-                    Some(&iam.membership),
-                    Some(current),
-                    claims,
-                )?);
-                StatusLine::compared(PROFILE, profile, &changes, owned(&current.tags))
-                    .owned_by(claims, &current.tags)
-            }
-        },
-    });
-    for other in observed.profiles.values().filter(|p| p.name != *profile) {
-        if listed(PROFILE, &other.name, &other.tags) {
-            lines.push(
-                StatusLine::present(
-                    PROFILE,
-                    &other.name,
-                    owned(&other.tags),
-                    vec![format!("holds {}", other.roles.join(", "))],
-                )
-                .owned_by(claims, &other.tags),
-            );
-        }
-    }
-    for profile in observed
-        .profiles
-        .values()
-        .filter(|p| claims.considers(PROFILE, &p.name, &p.tags))
-    {
-        for association in observed.instances.held_by(&profile.arn) {
-            lines.push(StatusLine::present(
-                ASSOCIATION,
-                &association.instance_id,
-                None,
-                vec![format!("holds {} ({})", profile.name, association.id)],
-            ));
-        }
-    }
-
-    let bucket = &lab.bucket.name;
-    lines.push(match observed.buckets.get(bucket) {
-        None => StatusLine::missing(BUCKET, bucket),
-        Some(current) if current.presence == Presence::OtherAccount => StatusLine {
-            details: vec!["the name belongs to another account".into()],
-            owned: Some(false),
-            ..StatusLine::missing(BUCKET, bucket)
-        },
-        Some(current) => match theirs(BUCKET, bucket, &current.tags) {
-            Some(line) => line,
-            None => {
-                // Status describes the bucket where it is (dragons-lab refuses another region),
-                // in the site mode it records (`dragons-lab --site` tags it).
-                let recorded = lab.bucket.as_recorded(&current.tags);
-                let desired = match &current.presence {
-                    Presence::Owned { region } if !region.is_empty() => DesiredBucket {
-                        region: region.clone(),
-                        ..recorded
-                    },
-                    _ => recorded,
-                };
-                let mut line = StatusLine::compared(
-                    BUCKET,
-                    bucket,
-                    &Bucket::plan(Some(&desired), Some(current), claims)?,
-                    owned(&current.tags),
-                )
-                .owned_by(claims, &current.tags);
-                if desired.region != lab.bucket.region {
-                    line.details.push(format!("in {}", desired.region));
-                }
-                line
-            }
-        },
-    });
-    for other in observed.buckets.values().filter(|b| b.name != *bucket) {
-        if !listed(BUCKET, &other.name, &other.tags) {
-            continue;
-        }
-        let region = match &other.presence {
-            Presence::Owned { region } => region.as_str(),
-            Presence::OtherAccount => "another account",
-        };
-        lines.push(
-            StatusLine::present(
-                BUCKET,
-                &other.name,
-                owned(&other.tags),
-                vec![format!("in {region}")],
-            )
-            .owned_by(claims, &other.tags),
-        );
-    }
-    let object = lab.object.name();
-    let bucket_theirs = observed
-        .buckets
-        .get(bucket)
-        .is_some_and(|b| !claims.considers(BUCKET, bucket, &b.tags));
-    lines.push(match observed.objects.get(&object) {
-        None => StatusLine::missing(OBJECT, &object),
-        Some(_) if bucket_theirs => StatusLine::present(
-            OBJECT,
-            &object,
-            None,
-            vec!["in another owner's bucket".into()],
-        ),
-        Some(current) => {
-            // The data provision uploaded (the embedded dragons, or a --data file it recorded).
-            let recorded = lab.object.as_recorded(current);
-            let desired = recorded.as_ref().unwrap_or(&lab.object);
-            let changes = Object::plan(Some(desired), Some(current), claims)?;
-            let mut line = StatusLine::compared(OBJECT, &object, &changes, None);
-            if recorded.is_some() {
-                line.details
-                    .push("the data given with --data, not the embedded dragons".into());
-            }
-            line
-        }
-    });
-    for desired in &lab.parameters {
-        lines.push(match observed.parameters.get(&desired.name) {
-            None => StatusLine::missing(PARAMETER, &desired.name),
-            Some(current) => match theirs(PARAMETER, &desired.name, &current.tags) {
-                Some(line) => line,
-                None => StatusLine::compared(
-                    PARAMETER,
-                    &desired.name,
-                    &Parameter::plan(Some(desired), Some(current), claims)?,
-                    owned(&current.tags),
-                )
-                .owned_by(claims, &current.tags),
-            },
-        });
-    }
-    for other in observed
-        .parameters
-        .values()
-        .filter(|p| lab.parameters.iter().all(|d| d.name != p.name))
-    {
-        if listed(PARAMETER, &other.name, &other.tags) {
-            lines.push(
-                StatusLine::present(PARAMETER, &other.name, owned(&other.tags), vec![])
-                    .owned_by(claims, &other.tags),
-            );
-        }
-    }
-    Ok((lines, left_out))
+    let mut expected = Expected::default();
+    iam.expect(observed, &mut expected);
+    lab.expect(&mut expected);
+    resources::rows(&expected, observed, claims)
 }
 
 #[cfg(test)]
@@ -555,9 +260,14 @@ mod tests {
     use super::*;
     use crate::lab::KEY_PARAMETER;
     use crate::lab::test_target;
+    use crate::plan::Kind;
     use crate::plan::PublicAccess;
+    use crate::resources::bucket::BUCKET;
     use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
+    use crate::resources::iam_role::ROLE;
+    use crate::resources::object::OBJECT;
     use crate::resources::ownership::MANAGED_BY_KEY;
+    use crate::resources::parameter::PARAMETER;
     use crate::state::fake;
 
     fn desired() -> (instance_profile::DesiredState, dragons_lab::DesiredState) {

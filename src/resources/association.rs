@@ -23,6 +23,7 @@ use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
 use crate::resources::ownership::is_created;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
+use crate::resources::status::{Rows, StatusLine};
 use crate::resources::tags::Tags;
 use crate::resources::{Change, Resource};
 use crate::resources::{
@@ -1033,6 +1034,106 @@ impl Lifecycle for Association {
             changes.extend(recorded_removal(&observed.instances, association, claims));
         }
         Ok(changes)
+    }
+
+    /// Each association one of provision's profiles holds: shown, not compared (which instance
+    /// should hold the profile is `instance-profile --instance-tag`'s, not status's, to say).
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (observed, claims) = (rows.observed, rows.claims);
+        for profile in observed
+            .profiles
+            .values()
+            .filter(|p| claims.considers(PROFILE, &p.name, &p.tags))
+        {
+            for association in observed.instances.held_by(&profile.arn) {
+                rows.push(StatusLine::present(
+                    ASSOCIATION,
+                    &association.instance_id,
+                    None,
+                    vec![format!("holds {} ({})", profile.name, association.id)],
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for Association {
+    fn simulate(
+        op: &AssociationOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        match op {
+            AssociationOp::Associate {
+                instance_id,
+                profile_name,
+                ..
+            }
+            | AssociationOp::Replace {
+                instance_id,
+                profile_name,
+                ..
+            } => {
+                let Some(profile) = world.observed.profiles.get(profile_name) else {
+                    return Err(format!("no instance profile {profile_name}"));
+                };
+                let profile_arn = profile.arn.clone();
+                let instances = &world.observed.instances;
+                if !instances.matched.iter().any(|i| &i.id == instance_id) {
+                    return Err(format!("no instance {instance_id}"));
+                }
+                let current = instances.associations.get(instance_id);
+                match (op, current) {
+                    (AssociationOp::Associate { .. }, Some(_)) => {
+                        return Err(format!("IncorrectState: {instance_id} is associated"));
+                    }
+                    (AssociationOp::Replace { association_id, .. }, current)
+                        if current.map(|c| &c.id) != Some(association_id) =>
+                    {
+                        return Err(format!("no association {association_id}"));
+                    }
+                    _ => {}
+                }
+                let id = format!("iip-assoc-{}", world.next_serial());
+                world.observed.instances.associations.insert(
+                    instance_id.clone(),
+                    ObservedAssociation {
+                        instance_id: instance_id.clone(),
+                        id: id.clone(),
+                        profile_arn,
+                        state: IamInstanceProfileAssociationState::Associated,
+                    },
+                );
+                return Ok(Executed {
+                    resource_id: Some(id),
+                });
+            }
+            AssociationOp::Disassociate { association_id, .. } => {
+                world
+                    .observed
+                    .instances
+                    .associations
+                    .retain(|_, a| &a.id != association_id);
+            }
+            AssociationOp::Record {
+                instance_id,
+                profile_name,
+                owner,
+            } => {
+                world.observed.instances.recorded.insert(
+                    instance_id.clone(),
+                    Recorded {
+                        profile: profile_name.clone(),
+                        owner: Some(owner.clone()),
+                    },
+                );
+            }
+            AssociationOp::Forget { instance_id } => {
+                world.observed.instances.recorded.remove(instance_id);
+            }
+        }
+        Ok(Executed::default())
     }
 }
 

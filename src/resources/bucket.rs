@@ -22,6 +22,7 @@ use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
 use crate::resources::lifecycle::{Events, Tagged, retain_by_name};
 use crate::resources::ownership::is_managed;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, OWNER_KEY, not_ours};
+use crate::resources::status::{Rows, StatusLine};
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
@@ -1110,6 +1111,70 @@ impl Lifecycle for Bucket {
         }
         Ok(changes)
     }
+
+    /// The lab's bucket compared where it is (`dragons-lab` refuses another region) in the mode
+    /// it records (`--site`, `--key`); every other bucket of provision's, with its region.
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (expected, observed, claims) = (rows.expected, rows.observed, rows.claims);
+        for lab in &expected.buckets {
+            let line = match observed.buckets.get(&lab.name) {
+                None => StatusLine::missing(BUCKET, &lab.name),
+                Some(current) if current.presence == Presence::OtherAccount => StatusLine {
+                    details: vec!["the name belongs to another account".into()],
+                    owned: Some(false),
+                    ..StatusLine::missing(BUCKET, &lab.name)
+                },
+                Some(current) => match rows.theirs(BUCKET, &lab.name, &current.tags) {
+                    Some(line) => line,
+                    None => {
+                        let recorded = lab.as_recorded(&current.tags);
+                        let desired = match &current.presence {
+                            Presence::Owned { region } if !region.is_empty() => DesiredBucket {
+                                region: region.clone(),
+                                ..recorded
+                            },
+                            _ => recorded,
+                        };
+                        let mut line = StatusLine::compared(
+                            BUCKET,
+                            &lab.name,
+                            &Bucket::plan(Some(&desired), Some(current), claims)?,
+                            Some(is_managed(&current.tags)),
+                        )
+                        .owned_by(claims, &current.tags);
+                        if desired.region != lab.region {
+                            line.details.push(format!("in {}", desired.region));
+                        }
+                        line
+                    }
+                },
+            };
+            rows.push(line);
+        }
+        for other in observed
+            .buckets
+            .values()
+            .filter(|b| expected.buckets.iter().all(|lab| lab.name != b.name))
+        {
+            if !rows.listed(BUCKET, &other.name, &other.tags) {
+                continue;
+            }
+            let region = match &other.presence {
+                Presence::Owned { region } => region.as_str(),
+                Presence::OtherAccount => "another account",
+            };
+            rows.push(
+                StatusLine::present(
+                    BUCKET,
+                    &other.name,
+                    Some(is_managed(&other.tags)),
+                    vec![format!("in {region}")],
+                )
+                .owned_by(claims, &other.tags),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Tagged for ObservedBucket {
@@ -1119,6 +1184,84 @@ impl Tagged for ObservedBucket {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+/// New buckets start as AWS makes them since April 2023: object ownership "bucket owner enforced"
+/// (ACLs disabled) and all four Block Public Access settings on ("Amazon S3 now automatically
+/// enables S3 Block Public Access and disables access control lists for all new buckets", AWS,
+/// 2023).
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for Bucket {
+    fn simulate(
+        op: &BucketOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let observed = &mut world.observed;
+        let no_bucket = |bucket: &str| format!("NoSuchBucket: {bucket}");
+        match op {
+            BucketOp::Create {
+                bucket,
+                region,
+                tags,
+            } => match observed.buckets.get(bucket) {
+                Some(ObservedBucket {
+                    presence: Presence::OtherAccount,
+                    ..
+                }) => return Err(format!("BucketAlreadyExists: {bucket}")),
+                Some(_) => {}
+                None => {
+                    observed.buckets.insert(
+                        bucket.clone(),
+                        ObservedBucket {
+                            name: bucket.clone(),
+                            arn: None,
+                            presence: Presence::Owned {
+                                region: region.clone(),
+                            },
+                            ownership: Some(ObjectOwnership::BucketOwnerEnforced),
+                            public_access: Some(PublicAccess::PRIVATE),
+                            tags: tags.clone(),
+                        },
+                    );
+                }
+            },
+            BucketOp::PutTags { bucket, tags } => {
+                let b = observed
+                    .buckets
+                    .get_mut(bucket)
+                    .ok_or_else(|| no_bucket(bucket))?;
+                b.tags = tags.clone();
+            }
+            BucketOp::PutOwnershipControls { bucket, ownership } => {
+                let b = observed
+                    .buckets
+                    .get_mut(bucket)
+                    .ok_or_else(|| no_bucket(bucket))?;
+                b.ownership = Some(ownership.clone());
+            }
+            BucketOp::PutPublicAccessBlock { bucket, settings } => {
+                let b = observed
+                    .buckets
+                    .get_mut(bucket)
+                    .ok_or_else(|| no_bucket(bucket))?;
+                b.public_access = Some(*settings);
+            }
+            BucketOp::Empty { bucket, .. } => {
+                let prefix = format!("{bucket}/");
+                observed.objects.retain(|key, _| !key.starts_with(&prefix));
+                observed.listings.remove(bucket);
+            }
+            BucketOp::Delete { bucket, .. } => {
+                let prefix = format!("{bucket}/");
+                if observed.objects.keys().any(|key| key.starts_with(&prefix)) {
+                    return Err(format!("BucketNotEmpty: {bucket}"));
+                }
+                observed.buckets.remove(bucket);
+                observed.listings.remove(bucket);
+            }
+        }
+        Ok(Executed::default())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
 };
 use crate::resources::ownership::{self, Claims, not_ours};
+use crate::resources::status::Rows;
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
@@ -623,6 +624,21 @@ impl Lifecycle for Role {
     fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
         remove_each::<Role>(observed.roles.values(), claims)
     }
+
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (expected, observed, claims) = (&rows.expected.roles, rows.observed, rows.claims);
+        let names: Vec<&str> = expected.iter().map(|r| r.name.as_str()).collect();
+        rows.by_name(
+            ROLE,
+            &names,
+            &observed.roles,
+            |name, current| {
+                let desired = expected.iter().find(|r| r.name == name);
+                Role::plan(desired, Some(current), claims)
+            },
+            |_| vec![],
+        )
+    }
 }
 
 /// Reads the named roles concurrently, with the profiles that hold each (teardown removes the
@@ -649,6 +665,89 @@ impl Tagged for ObservedRole {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for Role {
+    fn simulate(
+        op: &RoleOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let roles = &mut world.observed.roles;
+        let no_role = |role: &str| format!("no role {role}");
+        match op {
+            RoleOp::Create {
+                name,
+                path,
+                trust_policy,
+                tags,
+            } => {
+                roles.entry(name.clone()).or_insert(ObservedRole {
+                    name: name.clone(),
+                    arn: format!(
+                        "arn:aws:iam::{}:role{path}{name}",
+                        crate::resources::simulated::ACCOUNT
+                    ),
+                    path: path.clone(),
+                    trust_policy: policy::parse_returned(trust_policy),
+                    tags: tags.clone(),
+                    ..Default::default()
+                });
+            }
+            RoleOp::UpdateTrustPolicy { role, document } => {
+                let r = roles.get_mut(role).ok_or_else(|| no_role(role))?;
+                r.trust_policy = policy::parse_returned(document);
+            }
+            RoleOp::Tag { role, tags } => {
+                let r = roles.get_mut(role).ok_or_else(|| no_role(role))?;
+                r.tags.extend(tags.clone());
+            }
+            RoleOp::PutPolicy {
+                role,
+                policy_name,
+                document,
+            } => {
+                let r = roles.get_mut(role).ok_or_else(|| no_role(role))?;
+                if !r.inline_policy_names.contains(policy_name) {
+                    r.inline_policy_names.push(policy_name.clone());
+                }
+                if policy_name == crate::lab::INLINE_POLICY_NAME {
+                    r.managed_inline_policy = policy::parse_returned(document);
+                }
+            }
+            RoleOp::DeletePolicy { role, policy_name } => {
+                if let Some(r) = roles.get_mut(role) {
+                    r.inline_policy_names.retain(|p| p != policy_name);
+                    if policy_name == crate::lab::INLINE_POLICY_NAME {
+                        r.managed_inline_policy = None;
+                    }
+                }
+            }
+            RoleOp::AttachPolicy { role, policy_arn } => {
+                let r = roles.get_mut(role).ok_or_else(|| no_role(role))?;
+                if !r.attached_policy_arns.contains(policy_arn) {
+                    r.attached_policy_arns.push(policy_arn.clone());
+                }
+            }
+            RoleOp::DetachPolicy { role, policy_arn } => {
+                if let Some(r) = roles.get_mut(role) {
+                    r.attached_policy_arns.retain(|a| a != policy_arn);
+                }
+            }
+            RoleOp::Delete { name } => {
+                if let Some(r) = roles.get(name) {
+                    if !r.inline_policy_names.is_empty()
+                        || !r.attached_policy_arns.is_empty()
+                        || !r.instance_profiles.is_empty()
+                    {
+                        return Err(format!("DeleteConflict: role {name} is still in use"));
+                    }
+                    roles.remove(name);
+                }
+            }
+        }
+        Ok(Executed::default())
     }
 }
 

@@ -17,6 +17,7 @@ use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
 };
 use crate::resources::ownership::{Claims, not_ours};
+use crate::resources::status::Rows;
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
@@ -458,6 +459,26 @@ impl Lifecycle for InstanceProfile {
     fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
         remove_each::<InstanceProfile>(observed.profiles.values(), claims)
     }
+
+    /// A profile's row is its own plan and its membership's: the role it should hold.
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (expected, observed, claims) = (rows.expected, rows.observed, rows.claims);
+        let names: Vec<&str> = expected.profiles.iter().map(|p| p.name.as_str()).collect();
+        rows.by_name(
+            PROFILE,
+            &names,
+            &observed.profiles,
+            |name, current| {
+                let desired = expected.profiles.iter().find(|p| p.name == name);
+                let mut changes = InstanceProfile::plan(desired, Some(current), claims)?;
+                if let Some(membership) = expected.memberships.iter().find(|m| m.profile == name) {
+                    changes.extend(ProfileRoles::plan(Some(membership), Some(current), claims)?);
+                }
+                Ok(changes)
+            },
+            |other| vec![format!("holds {}", other.roles.join(", "))],
+        )
+    }
 }
 
 /// Reads the named profiles concurrently.
@@ -531,8 +552,12 @@ impl Lifecycle for ProfileRoles {
         }
         Ok(changes)
     }
-}
 
+    /// Shown in its profile's row, whose plan includes it.
+    fn rows(_: &mut Rows<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+}
 impl Tagged for ObservedProfile {
     fn name(&self) -> &str {
         &self.name
@@ -540,6 +565,79 @@ impl Tagged for ObservedProfile {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for InstanceProfile {
+    fn simulate(
+        op: &ProfileOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let profiles = &mut world.observed.profiles;
+        match op {
+            ProfileOp::Create { name, path, tags } => {
+                profiles.entry(name.clone()).or_insert(ObservedProfile {
+                    role_arns: Vec::new(),
+                    name: name.clone(),
+                    arn: format!(
+                        "arn:aws:iam::{}:instance-profile{path}{name}",
+                        crate::resources::simulated::ACCOUNT
+                    ),
+                    roles: Vec::new(),
+                    tags: tags.clone(),
+                });
+            }
+            ProfileOp::Tag { name, tags } => {
+                let p = profiles
+                    .get_mut(name)
+                    .ok_or_else(|| format!("no instance profile {name}"))?;
+                p.tags.extend(tags.clone());
+            }
+            ProfileOp::Delete { name } => {
+                if profiles.get(name).is_some_and(|p| !p.roles.is_empty()) {
+                    return Err(format!("DeleteConflict: profile {name} holds a role"));
+                }
+                profiles.remove(name);
+            }
+        }
+        Ok(Executed::default())
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for ProfileRoles {
+    fn simulate(
+        op: &MembershipOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let observed = &mut world.observed;
+        match op {
+            MembershipOp::Add { profile, role } => {
+                if !observed.roles.contains_key(role) {
+                    return Err(format!("no role {role}"));
+                }
+                match observed.profiles.get_mut(profile) {
+                    None => return Err(format!("no instance profile {profile}")),
+                    Some(p) if !p.roles.is_empty() => {
+                        return Err(format!("LimitExceeded: {profile} holds a role"));
+                    }
+                    Some(p) => p.roles.push(role.clone()),
+                }
+                if let Some(r) = observed.roles.get_mut(role) {
+                    r.instance_profiles.push(profile.clone());
+                }
+            }
+            MembershipOp::Remove { profile, role } => {
+                if let Some(p) = observed.profiles.get_mut(profile) {
+                    p.roles.retain(|r| r != role);
+                }
+                if let Some(r) = observed.roles.get_mut(role) {
+                    r.instance_profiles.retain(|p| p != profile);
+                }
+            }
+        }
+        Ok(Executed::default())
     }
 }
 

@@ -4,8 +4,8 @@
 //! Each kind implements [`Lifecycle`] in its own module — every item is required, so a kind that
 //! lacks a part does not compile — and is registered once in `resource_kinds!`
 //! (`resources/mod.rs`), which generates everything that iterates over kinds: `ObservedState`'s
-//! collections, discovery, teardown's removal in reverse dependency order, owner filtering, the
-//! creators' inventory.
+//! collections, discovery, teardown's removal in reverse dependency order, status's rows, owner
+//! filtering, the creators' inventory.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +15,7 @@ use crate::aws::Clients;
 use crate::error::Error;
 use crate::plan::{Action, Kind, ResourceId};
 use crate::resources::ownership::Claims;
+use crate::resources::status::Rows;
 use crate::resources::tags::Tags;
 use crate::resources::{Change, ObservedState, Resource};
 
@@ -152,6 +153,11 @@ pub(crate) trait Lifecycle: Resource {
     /// orders the kinds.
     fn removal(observed: &ObservedState, keep: Keep, claims: &Claims)
     -> Result<Vec<Change>, Error>;
+
+    /// Adds the kind's status rows: each resource the commands would make by default
+    /// (`rows.expected`) compared with what was found by the kind's own planner, and every other
+    /// one provision made that was found. A part shown in its whole's row adds none.
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error>;
 }
 
 /// A found resource that carries tags, kept by its name in its kind's collection.

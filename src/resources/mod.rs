@@ -15,6 +15,9 @@ pub(crate) mod lifecycle;
 pub(crate) mod object;
 pub(crate) mod ownership;
 pub(crate) mod parameter;
+#[cfg(test)]
+pub(crate) mod simulated;
+pub(crate) mod status;
 pub(crate) mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,9 +79,9 @@ pub(crate) trait Resource {
 /// Registers resource kinds, one line each — `collection: module::Kind`, in dependency order (a
 /// kind after every kind it needs) — and generates what iterates over kinds: its arm of
 /// [`Operation`] (named after the resource) with a conversion from its op type, the executor's
-/// exhaustive dispatch to its `execute`, its collection in [`ObservedState`], and discovery,
-/// teardown's removal, owner filtering and the creators' inventory over every kind
-/// ([`Lifecycle`]).
+/// exhaustive dispatch to its `execute` (and the tests' account in memory to its `simulate`), its
+/// collection in [`ObservedState`], and discovery, teardown's removal, status's rows, owner
+/// filtering and the creators' inventory over every kind ([`Lifecycle`]).
 macro_rules! resource_kinds {
     ($($field:ident : $module:ident :: $resource:ident),+ $(,)?) => {
         /// One request to AWS: the op of one resource kind.
@@ -125,6 +128,18 @@ macro_rules! resource_kinds {
             }
         }
 
+        /// Executes `operation` in the account in memory, with its kind's [`simulated::Simulated`].
+        #[cfg(test)]
+        pub(crate) fn simulate(
+            operation: &Operation,
+            world: &mut simulated::World,
+        ) -> Result<Executed, String> {
+            match operation {
+                $(Operation::$resource(op) =>
+                    <$module::$resource as simulated::Simulated>::simulate(op, world),)+
+            }
+        }
+
         /// Everything a command read from AWS: a collection per kind. A resource absent from its
         /// collection does not exist (or was not looked for: each command reads what its plan
         /// needs).
@@ -140,6 +155,27 @@ macro_rules! resource_kinds {
             /// What the caller's runs on this machine began to create and never saw tagged (the
             /// local journal, read with the rest: see `journal`).
             pub(crate) begun: BTreeSet<(String, String)>,
+        }
+
+        /// What the commands would make by default, kind by kind: the desired state `status`
+        /// compares with, which each command's state adds its part to. A kind no command makes by
+        /// default (an association needs an instance selector) keeps its list empty.
+        #[derive(Default)]
+        #[allow(dead_code)]
+        pub(crate) struct Expected {
+            $(pub(crate) $field: Vec<<$module::$resource as Resource>::Desired>,)+
+        }
+
+        /// Every status row, kind by kind in registry order, with the owners of what was left
+        /// out. Pure.
+        pub(crate) fn rows(
+            expected: &Expected,
+            observed: &ObservedState,
+            claims: &Claims,
+        ) -> Result<(Vec<status::StatusLine>, BTreeMap<String, usize>), Error> {
+            let mut rows = status::Rows::new(expected, observed, claims);
+            $(<$module::$resource as Lifecycle>::rows(&mut rows)?;)+
+            Ok(rows.finish())
         }
 
         /// Every kind's life, in registry order: what the tests check the registry against.

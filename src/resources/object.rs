@@ -27,6 +27,7 @@ use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::bucket::BUCKET;
 use crate::resources::lifecycle::found_with_its_whole;
 use crate::resources::ownership::Claims;
+use crate::resources::status::{Rows, StatusLine};
 use crate::resources::{Change, CloudFormation, CreatedBy, Lifecycle, Part, Resource};
 
 pub(crate) const OBJECT: Kind = Kind::new("s3-object");
@@ -1050,6 +1051,41 @@ impl Lifecycle for Object {
     type Found = BTreeMap<String, ObservedObject>;
 
     found_with_its_whole!();
+
+    /// The lab's data object, compared with the data provision uploaded (the embedded dragons,
+    /// or the `--data` file whose MD5 it recorded); objects have no tags of their own.
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (expected, observed, claims) = (rows.expected, rows.observed, rows.claims);
+        for desired in &expected.objects {
+            let name = desired.name();
+            let bucket_theirs = observed
+                .buckets
+                .get(&desired.bucket)
+                .is_some_and(|b| !claims.considers(BUCKET, &b.name, &b.tags));
+            let line = match observed.objects.get(&name) {
+                None => StatusLine::missing(OBJECT, &name),
+                Some(_) if bucket_theirs => StatusLine::present(
+                    OBJECT,
+                    &name,
+                    None,
+                    vec!["in another owner's bucket".into()],
+                ),
+                Some(current) => {
+                    let recorded = desired.as_recorded(current);
+                    let compared = recorded.as_ref().unwrap_or(desired);
+                    let changes = Object::plan(Some(compared), Some(current), claims)?;
+                    let mut line = StatusLine::compared(OBJECT, &name, &changes, None);
+                    if recorded.is_some() {
+                        line.details
+                            .push("the data given with --data, not the embedded dragons".into());
+                    }
+                    line
+                }
+            };
+            rows.push(line);
+        }
+        Ok(())
+    }
 }
 
 impl Lifecycle for SiteFiles {
@@ -1063,6 +1099,96 @@ impl Lifecycle for SiteFiles {
     type Found = BTreeMap<String, Listing>;
 
     found_with_its_whole!();
+
+    /// A site's files are its bucket's contents, not compared one by one: the bucket's row says
+    /// whether it is a site (`provision:site`).
+    fn rows(_: &mut Rows<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for Object {
+    fn simulate(
+        op: &ObjectOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let observed = &mut world.observed;
+        match op {
+            ObjectOp::Put {
+                bucket,
+                key,
+                content_type,
+                md5_hex,
+                ..
+            } => {
+                if !observed.buckets.contains_key(bucket) {
+                    return Err(format!("NoSuchBucket: {bucket}"));
+                }
+                let object = ObservedObject {
+                    etag: format!("\"{md5_hex}\""),
+                    content_type: Some(content_type.clone()),
+                    md5_metadata: Some(md5_hex.clone()),
+                    public_grants: vec![],
+                };
+                simulated_put(observed, bucket, key, object);
+            }
+            ObjectOp::MakePrivate { bucket, key } => {
+                let name = format!("{bucket}/{key}");
+                let object = observed
+                    .objects
+                    .get_mut(&name)
+                    .ok_or_else(|| format!("NoSuchKey: {name}"))?;
+                object.public_grants.clear();
+            }
+        }
+        Ok(Executed::default())
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for SiteFiles {
+    fn simulate(
+        op: &SiteOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let observed = &mut world.observed;
+        match op {
+            SiteOp::Upload { bucket, files } => {
+                if !observed.buckets.contains_key(bucket) {
+                    return Err(format!("NoSuchBucket: {bucket}"));
+                }
+                for file in files {
+                    let object = ObservedObject {
+                        etag: format!("\"{}\"", file.etag),
+                        content_type: Some(file.content_type.clone()),
+                        md5_metadata: Some(file.md5_hex.clone()),
+                        public_grants: vec!["AllUsers:READ".to_string()],
+                    };
+                    simulated_put(observed, bucket, &file.key, object);
+                }
+            }
+        }
+        Ok(Executed::default())
+    }
+}
+
+/// An object written to the simulated account: readable by its name and in its bucket's listing.
+#[cfg(test)]
+fn simulated_put(
+    observed: &mut crate::resources::ObservedState,
+    bucket: &str,
+    key: &str,
+    object: ObservedObject,
+) {
+    observed
+        .objects
+        .insert(format!("{bucket}/{key}"), object.clone());
+    observed
+        .listings
+        .entry(bucket.to_string())
+        .or_default()
+        .insert(key.to_string(), object);
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::bucket::BUCKET;
 use crate::resources::lifecycle::{Tagged, inventory_by_name, remove_each, retain_by_name};
 use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
+use crate::resources::status::Rows;
 use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
@@ -409,6 +410,21 @@ impl Lifecycle for Parameter {
     fn removal(observed: &ObservedState, _: Keep, claims: &Claims) -> Result<Vec<Change>, Error> {
         remove_each::<Parameter>(observed.parameters.values(), claims)
     }
+
+    fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
+        let (expected, observed, claims) = (&rows.expected.parameters, rows.observed, rows.claims);
+        let names: Vec<&str> = expected.iter().map(|p| p.name.as_str()).collect();
+        rows.by_name(
+            PARAMETER,
+            &names,
+            &observed.parameters,
+            |name, current| {
+                let desired = expected.iter().find(|p| p.name == name);
+                Parameter::plan(desired, Some(current), claims)
+            },
+            |_| vec![],
+        )
+    }
 }
 
 impl Tagged for ObservedParameter {
@@ -418,6 +434,49 @@ impl Tagged for ObservedParameter {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+#[cfg(test)]
+impl crate::resources::simulated::Simulated for Parameter {
+    fn simulate(
+        op: &ParameterOp,
+        world: &mut crate::resources::simulated::World,
+    ) -> Result<Executed, String> {
+        let parameters = &mut world.observed.parameters;
+        match op {
+            ParameterOp::Put {
+                name,
+                value,
+                overwrite,
+                tags,
+            } => {
+                let existing = parameters.get(name).cloned();
+                if existing.is_some() && !overwrite {
+                    return Err(format!("ParameterAlreadyExists: {name}"));
+                }
+                parameters.insert(
+                    name.clone(),
+                    ObservedParameter {
+                        name: name.clone(),
+                        arn: None,
+                        value: value.clone(),
+                        kind: aws_sdk_ssm::types::ParameterType::String,
+                        tags: existing.map_or_else(|| tags.clone(), |p| p.tags),
+                    },
+                );
+            }
+            ParameterOp::Tag { name, tags } => {
+                let p = parameters
+                    .get_mut(name)
+                    .ok_or_else(|| format!("ParameterNotFound: {name}"))?;
+                p.tags.extend(tags.clone());
+            }
+            ParameterOp::Delete { name } => {
+                parameters.remove(name);
+            }
+        }
+        Ok(Executed::default())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::resources::object::{
 use crate::resources::ownership;
 use crate::resources::ownership::Claims;
 use crate::resources::parameter::{DesiredParameter, PARAMETER, Parameter};
-use crate::resources::{Plan, Resource};
+use crate::resources::{Expected, Plan, Resource};
 use crate::state::ObservedState;
 
 /// The web app, if any.
@@ -126,6 +126,14 @@ pub(crate) struct DesiredState {
 }
 
 impl DesiredState {
+    /// Adds what the command makes to what `status` compares with: the bucket, the data object
+    /// and the parameters (a site's files are the bucket's, see `SiteFiles`).
+    pub(crate) fn expect(&self, expected: &mut Expected) {
+        expected.buckets.push(self.bucket.clone());
+        expected.objects.push(self.object.clone());
+        expected.parameters.extend(self.parameters.iter().cloned());
+    }
+
     /// Resolves names and ARNs for the target. Pure.
     pub(crate) fn new(inputs: &Inputs, target: &Target) -> Self {
         let bucket = target.lab_bucket(inputs.bucket.as_deref());

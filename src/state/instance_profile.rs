@@ -21,7 +21,7 @@ use crate::resources::instance_profile::{
     DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
 use crate::resources::ownership::{Claims, Holder, held_elsewhere, is_managed};
-use crate::resources::{Change, Plan, Resource};
+use crate::resources::{Change, Expected, Plan, Resource};
 use crate::state::ObservedState;
 use crate::template::{self, Template, Values};
 
@@ -199,6 +199,17 @@ impl DesiredState {
 }
 
 impl DesiredState {
+    /// Adds what the command makes to what `status` compares with: the role (with the SSM
+    /// agent's policy it keeps once attached), the profile and the role it holds.
+    pub(crate) fn expect(&self, observed: &ObservedState, expected: &mut Expected) {
+        let current = observed.roles.get(&self.role.name);
+        expected
+            .roles
+            .push(self.role_keeping_ssm_core(current, false));
+        expected.profiles.push(self.profile.clone());
+        expected.memberships.push(self.membership.clone());
+    }
+
     /// The role to plan: the desired one, plus the SSM agent's policy when an instance needs it
     /// (`ssm_needed`) or the role already has it — attached once for an SSM-connected IDE, it
     /// stays, so that a later run (or `status`) does not take the IDE's connection away.
