@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands;
 use crate::error::Error;
 use crate::input::{
     BucketName, EndpointUrl, InstanceId, ObjectKey, ParameterPrefix, PolicyArn, ProfileName,
     Region, RoleName, TagFilter, parse_duration, parse_timeout,
 };
+use crate::printer::Printer;
 
 /// This run's command line, quoted for a POSIX shell (to resume it, or to suggest a variant).
 pub(crate) fn command_line() -> String {
@@ -187,36 +189,77 @@ fn parse_external_id(text: &str) -> Result<String, Error> {
 macro_rules! commands {
     ($(
         $(#[$meta:meta])*
-        $variant:ident $(($args:ty))? => $name:literal, $reach:expr;
+        $variant:ident($args:ty) => $name:literal, $runner:ty, $reach:ident $({ $($why:tt)* })?;
     )+) => {
         // Parsed once per run: boxing the large variant would buy nothing.
         #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Subcommand)]
         pub(crate) enum Command {
-            $($(#[$meta])* $variant $(($args))?,)+
+            $($(#[$meta])* $variant($args),)+
         }
 
         /// Every command, by name, with its reach: what clap parses and what the JSON schema
         /// lists are checked against it (tests).
         #[cfg(test)]
-        pub(crate) const COMMANDS: &[(&str, Reach)] = &[$(($name, $reach),)+];
+        pub(crate) const COMMANDS: &[(&str, Reach)] = &[$(($name, reach!($reach $({ $($why)* })?)),)+];
 
         impl Command {
             /// The subcommand's name, as typed.
             pub(crate) fn name(&self) -> &'static str {
                 match self {
-                    $(Self::$variant { .. } => $name,)+
+                    $(Self::$variant(_) => $name,)+
                 }
             }
 
             /// Whether it runs in many accounts.
             pub(crate) fn reach(&self) -> Reach {
                 match self {
-                    $(Self::$variant { .. } => $reach,)+
+                    $(Self::$variant(_) => reach!($reach $({ $($why)* })?),)+
+                }
+            }
+
+            /// Runs it in the caller's account (or, the documentation commands, here).
+            pub(crate) async fn run(&self, global: &GlobalArgs, printer: &Printer)
+                -> Result<(), Error>
+            {
+                match self {
+                    $(Self::$variant(args) =>
+                        <$runner as crate::commands::Run>::run(global, args, printer).await,)+
+                }
+            }
+
+            /// Runs it in every account of `--accounts` / `--org`, as its reach says.
+            pub(crate) async fn fan_out(&self, global: &GlobalArgs, printer: &Printer)
+                -> Result<(), Error>
+            {
+                match self {
+                    $(Self::$variant(args) =>
+                        fan_out!(($reach $({ $($why)* })?), $runner, $name, global, args, printer),)+
                 }
             }
         }
     };
+}
+
+/// A registry entry's reach: `each`, or `one { why, hint }`.
+macro_rules! reach {
+    (each) => {
+        Reach::EachAccount
+    };
+    (one { $($why:tt)* }) => {
+        Reach::OneAccount { $($why)* }
+    };
+}
+
+/// A registry entry's fan-out: its runner's in every account, or its refusal.
+macro_rules! fan_out {
+    ((each), $runner:ty, $name:literal, $global:expr, $args:expr, $printer:expr) => {
+        crate::fanout::run_each::<$runner>($name, $global, $args, $printer).await
+    };
+    ((one { $($why:tt)* }), $runner:ty, $name:literal, $global:expr, $args:expr, $printer:expr) => {{
+        let _ = ($global, $args, $printer);
+        crate::fanout::refused(reach!(one { $($why)* }))
+    }};
 }
 
 /// Whether a command runs in every account of `--accounts` / `--org`.
@@ -234,24 +277,25 @@ pub(crate) enum Reach {
 commands! {
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
     /// with the course IDE's instance.
-    InstanceProfile(InstanceProfileArgs) => "instance-profile", Reach::EachAccount;
+    InstanceProfile(InstanceProfileArgs) => "instance-profile",
+        commands::instance_profile::Runner, each;
     /// Ensure the Dragons lab: the S3 bucket, configured, the dragons data uploaded, and the two
     /// SSM parameters the lab application reads to find it.
-    DragonsLab(DragonsLabArgs) => "dragons-lab", Reach::EachAccount;
+    DragonsLab(DragonsLabArgs) => "dragons-lab", commands::dragons_lab::Runner, each;
     /// Read the dragons back the way the lab application does, as a check that the lab works.
-    Dragons(DragonsArgs) => "dragons", Reach::OneAccount {
+    Dragons(DragonsArgs) => "dragons", commands::dragons::Runner, one {
         why: "dragons reads one account's lab: it does not fan out",
         hint: Some("run it with that account's credentials (--profile NAME)"),
     };
     /// Show every resource provision manages: present or missing, in sync or drifted, owned or not.
-    Status(NamesArgs) => "status", Reach::EachAccount;
+    Status(NamesArgs) => "status", commands::status::Runner, each;
     /// Remove everything provision created — and nothing else — in dependency order.
-    Teardown(TeardownArgs) => "teardown", Reach::EachAccount;
+    Teardown(TeardownArgs) => "teardown", commands::teardown::Runner, each;
     /// Show who AWS thinks you are, and where the credentials came from.
-    Whoami => "whoami", Reach::EachAccount;
+    Whoami(WhoamiArgs) => "whoami", commands::whoami::Runner, each;
     /// Turn your access keys and an MFA code into a temporary profile (what `aws sts
     /// get-session-token` and a hand-edited credentials file do), reused until it expires.
-    Session(SessionArgs) => "session", Reach::OneAccount {
+    Session(SessionArgs) => "session", commands::session::Runner, one {
         why: "session makes an MFA session for your own credentials: it does not fan out",
         hint: Some(
             "run `provision session --profile BASE` once; the fan-out then assumes each account's \
@@ -260,22 +304,26 @@ commands! {
     };
     /// Print what the commands create in another tool's form.
     #[command(subcommand)]
-    Export(ExportCommand) => "export", Reach::OneAccount {
+    Export(ExportCommand) => "export", commands::export::Runner, one {
         why: "export prints one template for every account: it does not fan out",
         hint: Some("deploy the template to many accounts with CloudFormation StackSets"),
     };
     /// Print a shell completion script (e.g. `provision completions bash >
     /// ~/.local/share/bash-completion/completions/provision`).
-    Completions(CompletionsArgs) => "completions", Reach::OneAccount {
+    Completions(CompletionsArgs) => "completions", commands::docs::Completions, one {
         why: "completions prints documentation: it does not fan out",
         hint: None,
     };
     /// Print the manual page (roff), from the same definition as --help: `provision man | man -l -`.
-    Man(ManArgs) => "man", Reach::OneAccount {
+    Man(ManArgs) => "man", commands::docs::Man, one {
         why: "man prints documentation: it does not fan out",
         hint: None,
     };
 }
+
+/// `provision whoami` takes no arguments of its own.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WhoamiArgs {}
 
 /// `provision session`: the base profile is the global --profile (AWS_PROFILE, else default).
 #[derive(Debug, Clone, Args)]

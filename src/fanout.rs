@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::{Command, FanOutArgs, GlobalArgs, Reach};
-use crate::commands;
+use crate::commands::{self, RunEach};
 use crate::error::{Error, ErrorBody, ExitStatus};
 use crate::input::{RoleName, is_account_id};
 use crate::plan::Summary;
@@ -658,16 +658,7 @@ pub(crate) fn applies(command: &Command, args: &FanOutArgs) -> Result<bool, Erro
     if args.accounts.is_none() && !args.org {
         return Ok(false);
     }
-    match command.reach() {
-        Reach::EachAccount => Ok(true),
-        Reach::OneAccount { why, hint } => {
-            let error = Error::usage(why);
-            Err(match hint {
-                Some(hint) => error.with_hint(hint),
-                None => error,
-            })
-        }
-    }
+    refused(command.reach()).map(|()| true)
 }
 
 /// The plan-and-apply commands' per-account result.
@@ -691,22 +682,51 @@ pub(crate) async fn applied(
     })
 }
 
-/// Runs `command` in every account of `--accounts` / `--org` and reports.
-pub(crate) async fn run(
+/// Where a fan-out runs: the base connection, the accounts, and how to report.
+pub(crate) struct FanOut<'a> {
+    /// The command's name, as typed.
+    pub(crate) name: &'static str,
+    pub(crate) base: &'a Aws,
+    pub(crate) global: &'a GlobalArgs,
+    pub(crate) accounts: &'a [Account],
+    pub(crate) printer: &'a Printer,
+}
+
+impl FanOut<'_> {
+    /// Runs `command` in every account ([`each`]), completing an access denial with who was
+    /// refused and why.
+    pub(crate) async fn each<F>(&self, command: F) -> Vec<AccountResult>
+    where
+        F: AsyncFn(&Aws, signals::Interrupt) -> Result<Done, Error>,
+    {
+        each(
+            self.base,
+            self.global,
+            self.accounts,
+            self.printer,
+            async |aws: &Aws, interrupt| match command(aws, interrupt).await {
+                Err(error) => Err(aws.explain(error).await),
+                done => done,
+            },
+        )
+        .await
+    }
+}
+
+/// Runs command `C` (registered as `name`) in every account of `--accounts` / `--org` and
+/// reports. Everything local is checked before any request: the command's inputs, the accounts
+/// file.
+pub(crate) async fn run_each<C: RunEach>(
+    name: &'static str,
     global: &GlobalArgs,
-    command: &Command,
+    args: &C::Args,
     printer: &Printer,
 ) -> Result<(), Error> {
-    use crate::commands::{dragons_lab, instance_profile, status, teardown, whoami};
-    // Everything local is checked before any request: the command's inputs, the accounts file.
-    let name = command.name();
     let early = match &global.fan_out.accounts {
         Some(path) => Some(read(path)?),
         None => None,
     };
-    if let Command::Teardown(_) = command {
-        teardown::check_confirmable(global)?;
-    }
+    let prepared = C::prepare(global, args)?;
     let base = Aws::connect(global).await?;
     for warning in &base.warnings {
         printer.warn(warning);
@@ -715,95 +735,45 @@ pub(crate) async fn run(
         Some(accounts) => accounts,
         None => accounts(&base, &global.fan_out).await?,
     };
-    let explained = async |aws: &Aws, result: Result<Done, Error>| match result {
-        Err(error) => Err(aws.explain(error).await),
-        done => done,
+    let fan_out = FanOut {
+        name,
+        base: &base,
+        global,
+        accounts: &accounts,
+        printer,
     };
-    let results = match command {
-        Command::InstanceProfile(args) => {
-            let inputs = crate::state::instance_profile::Inputs::from_args(args)?;
-            each(&base, global, &accounts, printer, async |aws, interrupt| {
-                let clients = aws.clients();
-                let run = async {
-                    let prepared = instance_profile::prepare(aws, &clients, &inputs, args).await;
-                    let prepared = instance_profile::explained(prepared, &inputs, &clients).await?;
-                    applied(global, name, prepared, &clients, None, interrupt).await
-                };
-                explained(aws, run.await).await
-            })
-            .await
-        }
-        Command::DragonsLab(args) => {
-            let inputs = crate::state::dragons_lab::Inputs::from_args(args)?;
-            each(&base, global, &accounts, printer, async |aws, interrupt| {
-                let clients = aws.clients();
-                let run = async {
-                    let (target, plan, site) = dragons_lab::prepare(aws, &clients, &inputs).await?;
-                    applied(
-                        global,
-                        name,
-                        (target, plan),
-                        &clients,
-                        site.as_deref(),
-                        interrupt,
-                    )
-                    .await
-                };
-                explained(aws, run.await).await
-            })
-            .await
-        }
-        Command::Status(names) => {
-            each(&base, global, &accounts, printer, async |aws, _| {
-                let run = async {
-                    let report = status::gather(aws, names).await?;
-                    Ok(Done {
-                        summary: None,
-                        detail: report.counts(),
-                        document: serde_json::to_value(&report).unwrap_or_default(),
-                        failure: None,
-                    })
-                };
-                explained(aws, run.await).await
-            })
-            .await
-        }
-        Command::Whoami => {
-            each(&base, global, &accounts, printer, async |aws, _| {
-                let run = async {
-                    let (arn, document) = whoami::document(aws).await?;
-                    Ok(Done {
-                        summary: None,
-                        detail: arn,
-                        document,
-                        failure: None,
-                    })
-                };
-                explained(aws, run.await).await
-            })
-            .await
-        }
-        Command::Teardown(args) => teardown_each(&base, global, &accounts, printer, args).await?,
-        Command::Dragons(_)
-        | Command::Session(_)
-        | Command::Export(_)
-        | Command::Completions(_)
-        | Command::Man(_) => {
-            return Err(Error::usage(format!("{name} does not fan out")));
-        }
-    };
+    let results = C::each(&fan_out, args, &prepared).await?;
     report(printer, global, name, &results)
+}
+
+/// A command that runs in one account, asked to fan out: its registry entry's refusal (`applies`
+/// refuses it before this is reached).
+pub(crate) fn refused(reach: Reach) -> Result<(), Error> {
+    match reach {
+        Reach::EachAccount => Ok(()),
+        Reach::OneAccount { why, hint } => {
+            let error = Error::usage(why);
+            Err(match hint {
+                Some(hint) => error.with_hint(hint),
+                None => error,
+            })
+        }
+    }
 }
 
 /// Teardown across accounts: every account's plan first, one question for all of them (with the
 /// per-account totals), then every removal.
-async fn teardown_each(
-    base: &Aws,
-    global: &GlobalArgs,
-    accounts: &[Account],
-    printer: &Printer,
+pub(crate) async fn teardown_each(
+    fan_out: &FanOut<'_>,
     args: &crate::cli::TeardownArgs,
 ) -> Result<Vec<AccountResult>, Error> {
+    let FanOut {
+        base,
+        global,
+        accounts,
+        printer,
+        ..
+    } = *fan_out;
     use std::collections::HashMap;
     use std::sync::Mutex;
 

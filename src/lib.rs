@@ -36,7 +36,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 use serde::Serialize;
 
-use cli::{Cli, Command, OutputFormat};
+use cli::{Cli, OutputFormat};
 use error::{Error, ErrorBody, ExitStatus};
 use printer::Printer;
 
@@ -166,38 +166,12 @@ async fn run(cli: Cli) -> ExitStatus {
     }
     let result = match fanout::applies(&cli.command, &global.fan_out) {
         Err(error) => Err(error),
-        Ok(true) => fanout::run(global, &cli.command, &printer).await,
-        Ok(false) => single(global, &cli.command, &printer).await,
+        Ok(true) => cli.command.fan_out(global, &printer).await,
+        Ok(false) => cli.command.run(global, &printer).await,
     };
     match result {
         Ok(()) => ExitStatus::Success,
         Err(error) => report(&printer, cli.command.name(), &error),
-    }
-}
-
-/// Runs the command in the caller's account.
-async fn single(
-    global: &cli::GlobalArgs,
-    command: &Command,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let printer = printer.clone();
-    let printer = &printer;
-    match command {
-        Command::InstanceProfile(args) => {
-            commands::instance_profile::run(global, args, printer).await
-        }
-        Command::DragonsLab(args) => commands::dragons_lab::run(global, args, printer).await,
-        Command::Dragons(args) => commands::dragons::run(global, args, printer).await,
-        Command::Teardown(args) => commands::teardown::run(global, args, printer).await,
-        Command::Status(args) => commands::status::run(global, args, printer).await,
-        Command::Whoami => commands::whoami::run(global, printer).await,
-        Command::Session(args) => commands::session::run(global, args, printer).await,
-        Command::Export(cli::ExportCommand::Cloudformation(args)) => {
-            commands::export::run(global, args, printer).await
-        }
-        Command::Completions(args) => commands::docs::completions(args, printer),
-        Command::Man(args) => commands::docs::man(args, printer),
     }
 }
 

@@ -3,12 +3,35 @@
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use crate::cli::{Cli, CompletionsArgs, GlobalArgs, ManArgs};
+use crate::commands::Run;
 use crate::error::Error;
 use crate::printer::Printer;
 
 /// The completion script for one shell, on stdout.
-pub(crate) fn completions(args: &CompletionsArgs, printer: &Printer) -> Result<(), Error> {
+/// `provision completions`, as the registry runs it.
+pub(crate) struct Completions;
+
+impl Run for Completions {
+    type Args = CompletionsArgs;
+
+    async fn run(_: &GlobalArgs, args: &CompletionsArgs, printer: &Printer) -> Result<(), Error> {
+        completions(args, printer)
+    }
+}
+
+/// `provision man`, as the registry runs it.
+pub(crate) struct Man;
+
+impl Run for Man {
+    type Args = ManArgs;
+
+    async fn run(_: &GlobalArgs, args: &ManArgs, printer: &Printer) -> Result<(), Error> {
+        man(args, printer)
+    }
+}
+
+fn completions(args: &CompletionsArgs, printer: &Printer) -> Result<(), Error> {
     let mut command = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "provision", &mut script);
@@ -35,7 +58,7 @@ fn fish_fixed(script: &str) -> String {
 
 /// The manual page (roff) of provision, or of one subcommand, on stdout: `teardown`, or one inside
 /// another — `export cloudformation`, or `export-cloudformation` as the pages' SEE ALSO names it.
-pub(crate) fn man(args: &ManArgs, printer: &Printer) -> Result<(), Error> {
+fn man(args: &ManArgs, printer: &Printer) -> Result<(), Error> {
     let command = without_help(Cli::command());
     let path: Vec<String> = args
         .subcommand

@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 
 use crate::aws::{Aws, Clients};
 use crate::cli::{DragonsArgs, GlobalArgs};
-use crate::commands::with_aws;
+use crate::commands::{Run, with_aws};
 use crate::error::{Error, aws_error, service_code};
 use crate::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
 use crate::lab_data;
@@ -34,12 +34,15 @@ struct DragonsReport<'a> {
     dragons: &'a [Map<String, Value>],
 }
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &DragonsArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    with_aws(global, printer, async |aws| read(aws, args, printer).await).await
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = DragonsArgs;
+
+    async fn run(global: &GlobalArgs, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+        with_aws(global, printer, async |aws| read(aws, args, printer).await).await
+    }
 }
 
 async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {

@@ -5,37 +5,75 @@ use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 
 use crate::aws::{Aws, Clients};
 use crate::cli::{DragonsLabArgs, GlobalArgs};
-use crate::commands::{apply_and_report, print_plan, with_aws};
+use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::fanout::{AccountResult, FanOut, applied};
 use crate::lab::Target;
 use crate::printer::Printer;
 use crate::resources::Plan;
 use crate::state::dragons_lab::{DesiredState, Inputs, Site, observe, plan};
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &DragonsLabArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let inputs = Inputs::from_args(args)?;
-    with_aws(global, printer, async |aws| {
-        let clients = aws.clients();
-        let observing = printer.step("observing S3 and SSM");
-        let (target, plan, site_url) = prepare(aws, &clients, &inputs).await?;
-        observing.finish("observed S3 and SSM");
-        print_plan(printer, &plan, &target);
-        apply_and_report(
-            printer,
-            global,
-            "dragons-lab",
-            &plan,
-            &target,
-            &clients,
-            site_url.as_deref(),
-        )
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = DragonsLabArgs;
+
+    async fn run(
+        global: &GlobalArgs,
+        args: &DragonsLabArgs,
+        printer: &Printer,
+    ) -> Result<(), Error> {
+        let inputs = Inputs::from_args(args)?;
+        with_aws(global, printer, async |aws| {
+            let clients = aws.clients();
+            let observing = printer.step("observing S3 and SSM");
+            let (target, plan, site_url) = prepare(aws, &clients, &inputs).await?;
+            observing.finish("observed S3 and SSM");
+            print_plan(printer, &plan, &target);
+            apply_and_report(
+                printer,
+                global,
+                "dragons-lab",
+                &plan,
+                &target,
+                &clients,
+                site_url.as_deref(),
+            )
+            .await
+        })
         .await
-    })
-    .await
+    }
+}
+
+impl RunEach for Runner {
+    type Prepared = Inputs;
+
+    fn prepare(_: &GlobalArgs, args: &DragonsLabArgs) -> Result<Inputs, Error> {
+        Inputs::from_args(args)
+    }
+
+    async fn each(
+        fan_out: &FanOut<'_>,
+        _: &DragonsLabArgs,
+        inputs: &Inputs,
+    ) -> Result<Vec<AccountResult>, Error> {
+        Ok(fan_out
+            .each(async |aws, interrupt| {
+                let clients = aws.clients();
+                let (target, plan, site) = prepare(aws, &clients, inputs).await?;
+                applied(
+                    fan_out.global,
+                    fan_out.name,
+                    (target, plan),
+                    &clients,
+                    site.as_deref(),
+                    interrupt,
+                )
+                .await
+            })
+            .await)
+    }
 }
 
 /// Observes and plans the lab in one account, with the address the `--site` files will have.

@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
+use crate::cli::{ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
+use crate::commands::Run;
 use crate::error::Error;
 use crate::lab::{
     BUCKET_PARAMETER, DATA_CONTENT_TYPE, DEFAULT_KEY, IAM_PATH, INLINE_POLICY_NAME, KEY_PARAMETER,
@@ -36,23 +37,32 @@ fn tokens(parameter_path: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &ExportArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let session = match &args.owner_session {
-        Some(session) => session.clone(),
-        None => owner_session(global).await?,
-    };
-    let template = cloudformation(args, &session, global)?;
-    let text = match args.format {
-        ExportFormat::Json => serde_json::to_string_pretty(&template)
-            .map_err(|e| Error::failed("cannot write the template").with_cause(e.to_string()))?,
-        ExportFormat::Yaml => yaml(&template),
-    };
-    printer.raw(&text);
-    Ok(())
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = ExportCommand;
+
+    async fn run(
+        global: &GlobalArgs,
+        args: &ExportCommand,
+        printer: &Printer,
+    ) -> Result<(), Error> {
+        let ExportCommand::Cloudformation(args) = args;
+        let session = match &args.owner_session {
+            Some(session) => session.clone(),
+            None => owner_session(global).await?,
+        };
+        let template = cloudformation(args, &session, global)?;
+        let text = match args.format {
+            ExportFormat::Json => serde_json::to_string_pretty(&template).map_err(|e| {
+                Error::failed("cannot write the template").with_cause(e.to_string())
+            })?,
+            ExportFormat::Yaml => yaml(&template),
+        };
+        printer.raw(&text);
+        Ok(())
+    }
 }
 
 /// The session name the instructor's fan-out uses in each account (`provision-<caller>`), from

@@ -3,8 +3,9 @@
 
 use crate::aws::{Aws, Clients};
 use crate::cli::{GlobalArgs, InstanceProfileArgs};
-use crate::commands::{apply_and_report, print_plan, with_aws};
+use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::fanout::{AccountResult, FanOut, applied};
 use crate::lab::Target;
 use crate::printer::Printer;
 use crate::resources::Plan;
@@ -13,37 +14,75 @@ use crate::state::instance_profile::{
     DesiredState, Inputs, check_lab_reads, observe, observe_existing, plan, plan_existing,
 };
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &InstanceProfileArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let inputs = Inputs::from_args(args)?;
-    with_aws(global, printer, async |aws| {
-        let clients = aws.clients();
-        let observing = printer.step(match inputs.existing {
-            Some(_) => "observing the instance profile and EC2",
-            None => "observing IAM and EC2",
-        });
-        let (target, plan) = prepare(aws, &clients, &inputs, args).await?;
-        observing.finish(match inputs.existing {
-            Some(_) => "observed the instance profile and EC2",
-            None => "observed IAM and EC2",
-        });
-        print_plan(printer, &plan, &target);
-        let applied = apply_and_report(
-            printer,
-            global,
-            "instance-profile",
-            &plan,
-            &target,
-            &clients,
-            None,
-        )
-        .await;
-        explained(applied, &inputs, &clients).await
-    })
-    .await
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = InstanceProfileArgs;
+
+    async fn run(
+        global: &GlobalArgs,
+        args: &InstanceProfileArgs,
+        printer: &Printer,
+    ) -> Result<(), Error> {
+        let inputs = Inputs::from_args(args)?;
+        with_aws(global, printer, async |aws| {
+            let clients = aws.clients();
+            let observing = printer.step(match inputs.existing {
+                Some(_) => "observing the instance profile and EC2",
+                None => "observing IAM and EC2",
+            });
+            let (target, plan) = prepare(aws, &clients, &inputs, args).await?;
+            observing.finish(match inputs.existing {
+                Some(_) => "observed the instance profile and EC2",
+                None => "observed IAM and EC2",
+            });
+            print_plan(printer, &plan, &target);
+            let applied = apply_and_report(
+                printer,
+                global,
+                "instance-profile",
+                &plan,
+                &target,
+                &clients,
+                None,
+            )
+            .await;
+            explained(applied, &inputs, &clients).await
+        })
+        .await
+    }
+}
+
+impl RunEach for Runner {
+    type Prepared = Inputs;
+
+    fn prepare(_: &GlobalArgs, args: &InstanceProfileArgs) -> Result<Inputs, Error> {
+        Inputs::from_args(args)
+    }
+
+    async fn each(
+        fan_out: &FanOut<'_>,
+        args: &InstanceProfileArgs,
+        inputs: &Inputs,
+    ) -> Result<Vec<AccountResult>, Error> {
+        Ok(fan_out
+            .each(async |aws, interrupt| {
+                let clients = aws.clients();
+                let prepared = prepare(aws, &clients, inputs, args).await;
+                let prepared = explained(prepared, inputs, &clients).await?;
+                applied(
+                    fan_out.global,
+                    fan_out.name,
+                    prepared,
+                    &clients,
+                    None,
+                    interrupt,
+                )
+                .await
+            })
+            .await)
+    }
 }
 
 /// Observes and plans in one account: the role, profile and associations, or — with

@@ -24,6 +24,31 @@ use crate::printer::Printer;
 use crate::resources::{Change, Plan};
 use crate::signals;
 
+/// A command, as `cli::commands!` registers it: the command line's run in the caller's account
+/// (or, for the documentation commands, on this machine).
+pub(crate) trait Run {
+    /// Its arguments, as clap parses them.
+    type Args;
+
+    async fn run(global: &GlobalArgs, args: &Self::Args, printer: &Printer) -> Result<(), Error>;
+}
+
+/// A command that runs in every account of `--accounts` / `--org` (`Reach::EachAccount`).
+pub(crate) trait RunEach: Run {
+    /// What is checked and resolved on this machine before any request (the inputs).
+    type Prepared;
+
+    /// Checks the command's inputs before any request of the fan-out.
+    fn prepare(global: &GlobalArgs, args: &Self::Args) -> Result<Self::Prepared, Error>;
+
+    /// Runs the command in every account, each account's result with it.
+    async fn each(
+        fan_out: &crate::fanout::FanOut<'_>,
+        args: &Self::Args,
+        prepared: &Self::Prepared,
+    ) -> Result<Vec<crate::fanout::AccountResult>, Error>;
+}
+
 /// Connects (resolving credentials once), runs `command`, and completes an access-denied error with
 /// the identity that was refused, the decoded reason, and — under Cloud9 managed credentials —
 /// that they are why. AWS decides what the credentials may do: nothing is refused in advance.

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::aws;
 use crate::cli::{GlobalArgs, SessionArgs};
+use crate::commands::Run;
 use crate::credentials;
 use crate::error::Error;
 use crate::mfa::{self, MfaProfile, Session};
@@ -46,134 +47,138 @@ struct Report<'a> {
     environment: Option<std::collections::BTreeMap<&'static str, &'a str>>,
 }
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &SessionArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    // The shared files are read and checked (regular files, size, syntax) before anything else.
-    let files = SharedFiles::load()?;
-    let explicit = aws::explicit_profile(global)?;
-    if let Some(name) = &explicit {
-        aws::check_profile_exists(name, &files)?;
-    }
-    let base = explicit.unwrap_or_else(|| "default".to_string());
-    let profile = MfaProfile::of(&base, &files.config, &files.credentials);
-    let into = args
-        .into
-        .clone()
-        .unwrap_or_else(|| profile.session_profile());
-    let duration = mfa::duration_for(&profile, args.duration)?;
-    let serial = match (&args.mfa_serial, &profile.mfa_serial) {
-        (Some(serial), _) => Some(serial.clone()),
-        (None, Some(configured)) => Some(
-            mfa::check_serial(configured)
-                .map_err(|e| e.with_cause(format!("it is profile {base}'s mfa_serial setting")))?,
-        ),
-        (None, None) => None,
-    };
-    if profile.is_role() && serial.is_none() {
-        return Err(Error::usage(format!(
-            "profile {base} assumes a role; its MFA device must be named"
-        ))
-        .with_hint(format!(
-            "add `mfa_serial = ARN` to profile {base}, or pass --mfa-serial ARN"
-        )));
-    }
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
 
-    let credentials = &files.credentials;
-    if !args.force
-        && let Some(session) = mfa::kept(credentials, &into)
-            .filter(|session| session.base == base && session.is_fresh())
-    {
-        return report(printer, args, &session, None, None, None, true);
-    }
-    if !args.print_env {
-        let path = mfa::credentials_target()?;
-        mfa::check_writable(credentials, &path, &into, &base)?;
-    }
-    if args.token_code.is_none() && !mfa::can_prompt() {
-        return Err(Error::usage(
-            "the MFA code is asked for on a terminal, and there is none here",
-        )
-        .with_hint("pass the six digits the device shows now with --token-code CODE"));
-    }
+impl Run for Runner {
+    type Args = SessionArgs;
 
-    // STS answers in every region; the profile's region, else us-east-1, is used for the call.
-    let (config, _, warnings) = aws::load_config(global, &base, Some("us-east-1")).await?;
-    for warning in &warnings {
-        printer.warn(warning);
-    }
-    let bounds = credentials::Bounds {
-        config: config.clone(),
-        timeout: global.timeout,
-        verbose: global.verbose,
-    };
-    let base_config = config
-        .to_builder()
-        .credentials_provider(mfa::base_credentials(&bounds, &files, &profile).await?)
-        .build();
-    let serial = match serial {
-        Some(serial) => serial,
-        None => {
-            let step = printer.step("finding your MFA device (iam:ListMFADevices)");
-            match mfa::discover_serial(&base_config).await {
-                Ok(serial) => {
-                    step.finish(format!("MFA device {serial}"));
-                    serial
+    async fn run(global: &GlobalArgs, args: &SessionArgs, printer: &Printer) -> Result<(), Error> {
+        // The shared files are read and checked (regular files, size, syntax) before anything else.
+        let files = SharedFiles::load()?;
+        let explicit = aws::explicit_profile(global)?;
+        if let Some(name) = &explicit {
+            aws::check_profile_exists(name, &files)?;
+        }
+        let base = explicit.unwrap_or_else(|| "default".to_string());
+        let profile = MfaProfile::of(&base, &files.config, &files.credentials);
+        let into = args
+            .into
+            .clone()
+            .unwrap_or_else(|| profile.session_profile());
+        let duration = mfa::duration_for(&profile, args.duration)?;
+        let serial =
+            match (&args.mfa_serial, &profile.mfa_serial) {
+                (Some(serial), _) => Some(serial.clone()),
+                (None, Some(configured)) => Some(mfa::check_serial(configured).map_err(|e| {
+                    e.with_cause(format!("it is profile {base}'s mfa_serial setting"))
+                })?),
+                (None, None) => None,
+            };
+        if profile.is_role() && serial.is_none() {
+            return Err(Error::usage(format!(
+                "profile {base} assumes a role; its MFA device must be named"
+            ))
+            .with_hint(format!(
+                "add `mfa_serial = ARN` to profile {base}, or pass --mfa-serial ARN"
+            )));
+        }
+
+        let credentials = &files.credentials;
+        if !args.force
+            && let Some(session) = mfa::kept(credentials, &into)
+                .filter(|session| session.base == base && session.is_fresh())
+        {
+            return report(printer, args, &session, None, None, None, true);
+        }
+        if !args.print_env {
+            let path = mfa::credentials_target()?;
+            mfa::check_writable(credentials, &path, &into, &base)?;
+        }
+        if args.token_code.is_none() && !mfa::can_prompt() {
+            return Err(Error::usage(
+                "the MFA code is asked for on a terminal, and there is none here",
+            )
+            .with_hint("pass the six digits the device shows now with --token-code CODE"));
+        }
+
+        // STS answers in every region; the profile's region, else us-east-1, is used for the call.
+        let (config, _, warnings) = aws::load_config(global, &base, Some("us-east-1")).await?;
+        for warning in &warnings {
+            printer.warn(warning);
+        }
+        let bounds = credentials::Bounds {
+            config: config.clone(),
+            timeout: global.timeout,
+            verbose: global.verbose,
+        };
+        let base_config = config
+            .to_builder()
+            .credentials_provider(mfa::base_credentials(&bounds, &files, &profile).await?)
+            .build();
+        let serial = match serial {
+            Some(serial) => serial,
+            None => {
+                let step = printer.step("finding your MFA device (iam:ListMFADevices)");
+                match mfa::discover_serial(&base_config).await {
+                    Ok(serial) => {
+                        step.finish(format!("MFA device {serial}"));
+                        serial
+                    }
+                    Err(error) => {
+                        step.fail();
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        let code = match &args.token_code {
+            Some(code) => code.clone(),
+            None => mfa::prompt_code(&serial)?,
+        };
+        let step = printer.step(if profile.is_role() {
+            format!(
+                "assuming {} with MFA (sts:AssumeRole)",
+                profile.role_arn.as_deref().unwrap_or_default()
+            )
+        } else {
+            "starting the session (sts:GetSessionToken)".to_string()
+        });
+        let session =
+            match mfa::start(&base_config, &profile, &serial, &code, duration, &into).await {
+                Ok(session) => {
+                    step.finish(format!(
+                        "session until {} ({})",
+                        mfa::timestamp(session.expires),
+                        remaining(session.remaining())
+                    ));
+                    session
                 }
                 Err(error) => {
                     step.fail();
                     return Err(error);
                 }
-            }
-        }
-    };
-    let code = match &args.token_code {
-        Some(code) => code.clone(),
-        None => mfa::prompt_code(&serial)?,
-    };
-    let step = printer.step(if profile.is_role() {
-        format!(
-            "assuming {} with MFA (sts:AssumeRole)",
-            profile.role_arn.as_deref().unwrap_or_default()
+            };
+        let written = if args.print_env {
+            None
+        } else {
+            Some(mfa::store(&session)?)
+        };
+        let kind = if profile.is_role() {
+            "assume-role"
+        } else {
+            "session-token"
+        };
+        report(
+            printer,
+            args,
+            &session,
+            Some(kind),
+            Some(&serial),
+            written.map(|path| path.display().to_string()),
+            false,
         )
-    } else {
-        "starting the session (sts:GetSessionToken)".to_string()
-    });
-    let session = match mfa::start(&base_config, &profile, &serial, &code, duration, &into).await {
-        Ok(session) => {
-            step.finish(format!(
-                "session until {} ({})",
-                mfa::timestamp(session.expires),
-                remaining(session.remaining())
-            ));
-            session
-        }
-        Err(error) => {
-            step.fail();
-            return Err(error);
-        }
-    };
-    let written = if args.print_env {
-        None
-    } else {
-        Some(mfa::store(&session)?)
-    };
-    let kind = if profile.is_role() {
-        "assume-role"
-    } else {
-        "session-token"
-    };
-    report(
-        printer,
-        args,
-        &session,
-        Some(kind),
-        Some(&serial),
-        written.map(|path| path.display().to_string()),
-        false,
-    )
+    }
 }
 
 fn report(

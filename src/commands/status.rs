@@ -12,8 +12,10 @@ use serde::Serialize;
 
 use crate::aws::Aws;
 use crate::cli::{GlobalArgs, NamesArgs};
-use crate::commands::with_aws;
+use crate::commands::Run;
+use crate::commands::{RunEach, with_aws};
 use crate::error::Error;
+use crate::fanout::{AccountResult, Done, FanOut};
 use crate::lab::{DEFAULT_KEY, Target};
 use crate::printer::Printer;
 use crate::resources::bucket::{
@@ -135,38 +137,67 @@ impl StatusReport {
     }
 }
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    names: &NamesArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    with_aws(global, printer, async |aws| {
-        let step = printer.step("observing what provision manages");
-        let report = gather(aws, names).await?;
-        step.finish("observed what provision manages");
-        if printer.is_json() {
-            return printer.json(&report);
-        }
-        let app = match report.app_region != report.region {
-            true => format!(
-                " (parameters in {}, the lab application's region)",
-                report.app_region
-            ),
-            false => String::new(),
-        };
-        printer.data(format!(
-            "Status of account {} in {}{app}:",
-            report.account, report.region
-        ));
-        for line in render(&report.resources, printer.terminal_width()) {
-            printer.data(format!("  {line}"));
-        }
-        if let Some(note) = others_left_out(&report.left_out) {
-            printer.data(format!("Note: {note}"));
-        }
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = NamesArgs;
+
+    async fn run(global: &GlobalArgs, names: &NamesArgs, printer: &Printer) -> Result<(), Error> {
+        with_aws(global, printer, async |aws| {
+            let step = printer.step("observing what provision manages");
+            let report = gather(aws, names).await?;
+            step.finish("observed what provision manages");
+            if printer.is_json() {
+                return printer.json(&report);
+            }
+            let app = match report.app_region != report.region {
+                true => format!(
+                    " (parameters in {}, the lab application's region)",
+                    report.app_region
+                ),
+                false => String::new(),
+            };
+            printer.data(format!(
+                "Status of account {} in {}{app}:",
+                report.account, report.region
+            ));
+            for line in render(&report.resources, printer.terminal_width()) {
+                printer.data(format!("  {line}"));
+            }
+            if let Some(note) = others_left_out(&report.left_out) {
+                printer.data(format!("Note: {note}"));
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl RunEach for Runner {
+    type Prepared = ();
+
+    fn prepare(_: &GlobalArgs, _: &NamesArgs) -> Result<(), Error> {
         Ok(())
-    })
-    .await
+    }
+
+    async fn each(
+        fan_out: &FanOut<'_>,
+        names: &NamesArgs,
+        _: &(),
+    ) -> Result<Vec<AccountResult>, Error> {
+        Ok(fan_out
+            .each(async |aws, _| {
+                let report = gather(aws, names).await?;
+                Ok(Done {
+                    summary: None,
+                    detail: report.counts(),
+                    document: serde_json::to_value(&report).unwrap_or_default(),
+                    failure: None,
+                })
+            })
+            .await)
+    }
 }
 
 /// Observes everything provision manages in one account and compares it with what the commands

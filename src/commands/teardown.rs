@@ -5,32 +5,54 @@ use std::io::IsTerminal;
 
 use crate::aws::{Aws, Clients};
 use crate::cli::{GlobalArgs, TeardownArgs};
-use crate::commands::{apply_and_report, print_plan, with_aws};
+use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
 use crate::error::Error;
+use crate::fanout::{AccountResult, FanOut};
 use crate::lab::Target;
 use crate::printer::Printer;
 use crate::resources::Plan;
 use crate::resources::ownership::Claims;
 use crate::state::teardown::{DesiredState, Scope, discover, plan};
 
-pub(crate) async fn run(
-    global: &GlobalArgs,
-    args: &TeardownArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    check_confirmable(global)?;
-    with_aws(global, printer, async |aws| {
-        let clients = aws.clients();
-        let step = printer.step("discovering what provision created");
-        let (target, plan) = prepare(aws, &clients, args).await?;
-        step.finish("discovered what provision created");
-        print_plan(printer, &plan, &target);
-        if !global.dry_run && !plan.is_noop() {
-            confirm(global, printer, &target.account, &plan)?;
-        }
-        apply_and_report(printer, global, "teardown", &plan, &target, &clients, None).await
-    })
-    .await
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = TeardownArgs;
+
+    async fn run(global: &GlobalArgs, args: &TeardownArgs, printer: &Printer) -> Result<(), Error> {
+        check_confirmable(global)?;
+        with_aws(global, printer, async |aws| {
+            let clients = aws.clients();
+            let step = printer.step("discovering what provision created");
+            let (target, plan) = prepare(aws, &clients, args).await?;
+            step.finish("discovered what provision created");
+            print_plan(printer, &plan, &target);
+            if !global.dry_run && !plan.is_noop() {
+                confirm(global, printer, &target.account, &plan)?;
+            }
+            apply_and_report(printer, global, "teardown", &plan, &target, &clients, None).await
+        })
+        .await
+    }
+}
+
+impl RunEach for Runner {
+    type Prepared = ();
+
+    /// Refused before any request without a terminal to confirm on.
+    fn prepare(global: &GlobalArgs, _: &TeardownArgs) -> Result<(), Error> {
+        check_confirmable(global)
+    }
+
+    /// Every account's plan first, one question for all of them, then every removal.
+    async fn each(
+        fan_out: &FanOut<'_>,
+        args: &TeardownArgs,
+        _: &(),
+    ) -> Result<Vec<AccountResult>, Error> {
+        crate::fanout::teardown_each(fan_out, args).await
+    }
 }
 
 /// Refused before any request: without a terminal there is no one to confirm to.

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use crate::aws::{Aws, CredentialSource};
 use crate::chain::{self, Chain, State};
-use crate::cli::GlobalArgs;
-use crate::commands::with_aws;
+use crate::cli::{GlobalArgs, WhoamiArgs};
+use crate::commands::{Run, RunEach, with_aws};
 use crate::error::Error;
+use crate::fanout::{AccountResult, Done, FanOut};
 use crate::printer::Printer;
 use crate::restricted::{self, Restricted, RoleCreation};
 
@@ -40,16 +41,49 @@ struct Whoami<'a> {
     restricted: Option<&'a Restricted>,
 }
 
-pub(crate) async fn run(global: &GlobalArgs, printer: &Printer) -> Result<(), Error> {
-    let explicit = match (&global.profile, crate::aws::explicit_profile(global)?) {
-        (Some(name), _) => Some((name.clone(), "--profile")),
-        (None, Some(name)) => Some((name, "AWS_PROFILE")),
-        (None, None) => None,
-    };
-    with_aws(global, printer, async |aws| {
-        show(aws, explicit, printer).await
-    })
-    .await
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = WhoamiArgs;
+
+    async fn run(global: &GlobalArgs, _: &WhoamiArgs, printer: &Printer) -> Result<(), Error> {
+        let explicit = match (&global.profile, crate::aws::explicit_profile(global)?) {
+            (Some(name), _) => Some((name.clone(), "--profile")),
+            (None, Some(name)) => Some((name, "AWS_PROFILE")),
+            (None, None) => None,
+        };
+        with_aws(global, printer, async |aws| {
+            show(aws, explicit, printer).await
+        })
+        .await
+    }
+}
+
+impl RunEach for Runner {
+    type Prepared = ();
+
+    fn prepare(_: &GlobalArgs, _: &WhoamiArgs) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn each(
+        fan_out: &FanOut<'_>,
+        _: &WhoamiArgs,
+        _: &(),
+    ) -> Result<Vec<AccountResult>, Error> {
+        Ok(fan_out
+            .each(async |aws, _| {
+                let (arn, document) = document(aws).await?;
+                Ok(Done {
+                    summary: None,
+                    detail: arn,
+                    document,
+                    failure: None,
+                })
+            })
+            .await)
+    }
 }
 
 /// One account's whoami document, for the fan-out: the identity's ARN and the JSON document.
