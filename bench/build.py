@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What a clean release build of provision costs: wall time, CPU time, peak memory, binary size.
 
-    python3 bench/build.py [--rev REV] [--cargo-profile NAME] [--default-profile] [--label TEXT]
-                           [--json FILE]
+    python3 bench/build.py [--rev REV] [--cargo-profile NAME] [--default-profile]
+                           [--package-profile PKG:KEY=VALUE ...] [--hint-mostly-unused]
+                           [--label TEXT] [--json FILE]
 
 Builds the committed tree of REV (default HEAD) in a fresh temporary directory with a fresh target
 directory, the way `cargo install --locked` builds it on a student's machine, and reports:
@@ -17,6 +18,11 @@ directory, the way `cargo install --locked` builds it on a student's machine, an
 - the binary's size, and the median of 30 runs of `provision --help`.
 
 `--default-profile` removes the `[profile.release]` section first: Cargo's defaults, the "before".
+`--package-profile aws-sdk-ec2:opt-level=1` adds a per-package override to the built profile
+(`[profile.release.package.aws-sdk-ec2]`), to try one without committing it.
+`--hint-mostly-unused` builds as a cargo that honours the SDK crates' `[hints] mostly-unused`
+would: the stable cargo here ignores the hint, so this passes `-Zprofile-hint-mostly-unused` with
+`RUSTC_BOOTSTRAP=1` — a measurement of what the hint would give, not a way to build for users.
 Nothing here reaches AWS; it needs only crates.io (or the cargo cache) and takes 15-25 minutes on
 two cores.
 """
@@ -66,11 +72,11 @@ def resident(pid):
         return 0
 
 
-def build(tree, target, env, cargo_profile):
+def build(tree, target, env, cargo_profile, cargo_flags=()):
     """Run the build, sampling the whole process tree's resident memory; return the figures."""
     start = time.monotonic()
     child = subprocess.Popen(
-        ["cargo", "build", "--profile", cargo_profile, "--locked", "--quiet"],
+        ["cargo", *cargo_flags, "build", "--profile", cargo_profile, "--locked", "--quiet"],
         cwd=tree,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -119,6 +125,18 @@ def main():
         action="store_true",
         help="remove [profile.release] first: Cargo's default release profile",
     )
+    parser.add_argument(
+        "--package-profile",
+        action="append",
+        default=[],
+        metavar="PKG:KEY=VALUE",
+        help="add a per-package override to the built profile (repeatable)",
+    )
+    parser.add_argument(
+        "--hint-mostly-unused",
+        action="store_true",
+        help="honour the crates' [hints] mostly-unused (nightly cargo flag, via RUSTC_BOOTSTRAP)",
+    )
     parser.add_argument("--label", help="what to call this build in the report")
     parser.add_argument("--json", help="append the figures, as one JSON line, to this file")
     args = parser.parse_args()
@@ -146,14 +164,28 @@ def main():
         profile = re.search(r"(?ms)^\[profile\.release\]\n.*?(?=^\[|\Z)", text)
         if args.default_profile and profile:
             text = text[: profile.start()] + text[profile.end() :]
-            with open(manifest, "w") as f:
-                f.write(text)
+        overrides = {}
+        for override in args.package_profile:
+            package, _, setting = override.partition(":")
+            key, _, value = setting.partition("=")
+            if not (package and key and value):
+                sys.exit(f"--package-profile {override!r}: expected PKG:KEY=VALUE")
+            overrides.setdefault(package, []).append(f"{key} = {value}")
+        for package, settings in overrides.items():
+            text += f'\n[profile.{args.cargo_profile}.package."{package}"]\n'
+            text += "\n".join(settings) + "\n"
+        with open(manifest, "w") as f:
+            f.write(text)
         target = os.path.join(work, "target")
         env = dict(os.environ, CARGO_TARGET_DIR=target)
         for key in [k for k in env if k.startswith("CARGO_PROFILE_") or k == "RUSTFLAGS"]:
             del env[key]
         subprocess.run(["cargo", "fetch", "--locked", "--quiet"], cwd=tree, env=env, check=True)
-        figures = build(tree, target, env, args.cargo_profile)
+        flags = []
+        if args.hint_mostly_unused:
+            env["RUSTC_BOOTSTRAP"] = "1"
+            flags.append("-Zprofile-hint-mostly-unused")
+        figures = build(tree, target, env, args.cargo_profile, flags)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -161,6 +193,10 @@ def main():
         profile_text = "Cargo's default release profile"
     else:
         profile_text = f"profile {args.cargo_profile} as committed"
+    if args.package_profile:
+        profile_text += ", with " + ", ".join(args.package_profile)
+    if args.hint_mostly_unused:
+        profile_text += ", hints.mostly-unused honoured"
     record = {
         "label": args.label or f"{rev} ({profile_text})",
         "rev": rev,
