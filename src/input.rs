@@ -536,7 +536,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, Error> {
 /// `provision session --duration`: STS's limits (15m to 36h) are checked once the kind of session
 /// is known; here, only that it is a duration no session can exceed.
 pub(crate) fn parse_session_duration(text: &str) -> Result<Duration, Error> {
-    parse_duration_up_to(text, crate::mfa::LONGEST_SESSION_TOKEN)
+    parse_duration_up_to(text, LONGEST_SESSION_TOKEN)
 }
 
 /// A profile `provision session` writes (`--into`): a name the CLI can select, with no
@@ -619,6 +619,57 @@ pub(crate) fn parse_timeout(text: &str) -> Result<Duration, Error> {
         );
     }
     Ok(duration)
+}
+
+/// GetSessionToken's limits for an IAM user: 15 minutes to 36 hours ("GetSessionToken", AWS STS
+/// API Reference). AssumeRole's are 15 minutes to the role's maximum, at most 12 hours.
+pub(crate) const SHORTEST: Duration = Duration::from_secs(900);
+pub(crate) const LONGEST_SESSION_TOKEN: Duration = Duration::from_secs(129_600);
+pub(crate) const LONGEST_ROLE_SESSION: Duration = Duration::from_secs(43_200);
+
+/// An MFA code: six digits (what virtual and hardware devices show).
+pub(crate) fn check_code(code: &str) -> Result<String, Error> {
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(code.to_string())
+    } else {
+        Err(
+            Error::usage("an MFA code is the six digits the device shows now").with_hint(
+                "open the authenticator app (or press the key) and type the current code",
+            ),
+        )
+    }
+}
+
+/// `--mfa-serial`: a virtual or hardware device's ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`) or a
+/// hardware device's serial number, as GetSessionToken's SerialNumber takes it (9 to 256 of
+/// `[\w+=/:,.@-]`).
+pub(crate) fn check_serial(serial: &str) -> Result<String, Error> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c);
+    if (9..=256).contains(&serial.len()) && serial.chars().all(allowed) {
+        Ok(serial.to_string())
+    } else {
+        Err(Error::usage(format!(
+            "`{serial}` is not an MFA device's ARN or serial number"
+        ))
+        .with_hint(
+            "copy it from `aws iam list-mfa-devices` (SerialNumber), e.g. \
+                     arn:aws:iam::123456789012:mfa/alice",
+        ))
+    }
+}
+
+/// The account of an IAM role ARN, when `arn` is one.
+pub(crate) fn role_account(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_, partition, "iam", "", account, resource] = parts[..] else {
+        return None;
+    };
+    let name = resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (crate::input::PARTITIONS.contains(&partition) && is_account_id(account))
+        .then_some(())
+        .and(RoleName::parse(name).ok())
+        .map(|_| account.to_string())
 }
 
 #[cfg(test)]

@@ -1,44 +1,35 @@
 //! `provision`: sets up, and at course end tears down, the AWS resources of a university cloud
-//! course. Observe → plan → apply: `resources` observe AWS and plan each resource purely, `state`
+//! course. Observe → plan → apply: `resources` observe AWS and plan each resource purely, `plans`
 //! holds each command's desired and observed state and its plan, `apply` executes a plan, and
 //! `commands` compose them; `printer` is the only writer to the terminal.
 //!
 //! The crate's one public item is [`main`]; everything else is the program's own.
 
-mod apply;
-mod aws;
-mod chain;
 mod cli;
 mod commands;
-mod credentials;
+mod connection;
+mod course;
+mod engine;
 mod error;
 mod fanout;
 mod input;
-mod journal;
-mod lab;
-mod lab_data;
 mod local_file;
-mod mfa;
-mod owners;
-mod plan;
-mod policy;
+mod plans;
 mod printer;
-mod profiles;
 mod requests;
 mod resources;
-mod restricted;
-mod signals;
-mod state;
-mod template;
+mod settings;
+mod shell;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use serde::Serialize;
 
-use cli::{Cli, OutputFormat};
+use cli::Cli;
 use error::{Error, ErrorBody, ExitStatus};
 use printer::Printer;
+use settings::OutputFormat;
 
 /// Parses the command line, runs the command, renders its error, and returns the documented exit
 /// code: 0 success, 1 a failed operation, 2 usage or invalid input.
@@ -47,11 +38,11 @@ pub fn main() -> ExitCode {
     // value our parsers refused — is coloured (or not) as asked.
     let color = color_asked();
     let clap_color = match color {
-        Some(cli::ColorWhen::Always) => clap::ColorChoice::Always,
-        Some(cli::ColorWhen::Never) => clap::ColorChoice::Never,
-        Some(cli::ColorWhen::Auto) | None => clap::ColorChoice::Auto,
+        Some(settings::ColorWhen::Always) => clap::ColorChoice::Always,
+        Some(settings::ColorWhen::Never) => clap::ColorChoice::Never,
+        Some(settings::ColorWhen::Auto) | None => clap::ColorChoice::Auto,
     };
-    use_color(color.unwrap_or(cli::ColorWhen::Auto));
+    use_color(color.unwrap_or(settings::ColorWhen::Auto));
     let cli = match Cli::command()
         .color(clap_color)
         .try_get_matches()
@@ -103,7 +94,7 @@ fn endpoint_everywhere(url: &str) {
 }
 
 /// The `--color` of the command line, read before it is parsed (the last one wins, as clap's).
-fn color_asked() -> Option<cli::ColorWhen> {
+fn color_asked() -> Option<settings::ColorWhen> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut asked = None;
     for (at, arg) in args.iter().enumerate() {
@@ -113,9 +104,9 @@ fn color_asked() -> Option<cli::ColorWhen> {
             None => None,
         };
         asked = match value {
-            Some("always") => Some(cli::ColorWhen::Always),
-            Some("never") => Some(cli::ColorWhen::Never),
-            Some("auto") => Some(cli::ColorWhen::Auto),
+            Some("always") => Some(settings::ColorWhen::Always),
+            Some("never") => Some(settings::ColorWhen::Never),
+            Some("auto") => Some(settings::ColorWhen::Auto),
             _ => asked,
         };
         if arg == "--" {
@@ -128,11 +119,11 @@ fn color_asked() -> Option<cli::ColorWhen> {
 /// Colour as `when` says, for everything that writes: our printer (anstream) and the progress
 /// bars (indicatif, through console, whose spinner timer is dim). anstream decides `auto`: a
 /// terminal, and neither NO_COLOR nor (to force) CLICOLOR_FORCE; console follows its decision.
-fn use_color(when: cli::ColorWhen) {
+fn use_color(when: settings::ColorWhen) {
     match when {
-        cli::ColorWhen::Auto => anstream::ColorChoice::Auto.write_global(),
-        cli::ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
-        cli::ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
+        settings::ColorWhen::Auto => anstream::ColorChoice::Auto.write_global(),
+        settings::ColorWhen::Always => anstream::ColorChoice::Always.write_global(),
+        settings::ColorWhen::Never => anstream::ColorChoice::Never.write_global(),
     }
     let colours = |choice: anstream::ColorChoice| choice != anstream::ColorChoice::Never;
     console::set_colors_enabled_stderr(colours(anstream::AutoStream::choice(&std::io::stderr())));
@@ -147,7 +138,7 @@ async fn run(cli: Cli) -> ExitStatus {
     {
         let printer = printer.clone();
         let command = cli.command.name();
-        signals::install(move |signal, applied| {
+        engine::signals::install(move |signal, applied| {
             printer.clear();
             let message = if applied {
                 format!(
@@ -164,7 +155,7 @@ async fn run(cli: Cli) -> ExitStatus {
             let _ = report(&printer, command, &error);
         });
     }
-    let result = match fanout::applies(&cli.command, &global.fan_out) {
+    let result = match fanout::applies(cli.command.reach(), &global.fan_out) {
         Err(error) => Err(error),
         Ok(true) => cli.command.fan_out(global, &printer).await,
         Ok(false) => cli.command.run(global, &printer).await,
@@ -262,5 +253,99 @@ impl<'a> ErrorReport<'a> {
             command,
             error: ErrorBody::from(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The rooms of `src/`, top to bottom: a room's code uses only rooms below it (README, "How it
+    /// works"). A top-level file is a room of its own; a folder is one room.
+    const ROOMS: &[&str] = &[
+        "lib",
+        "cli",
+        "commands",
+        "fanout",
+        "printer",
+        "plans",
+        "resources",
+        "course",
+        "engine",
+        "connection",
+        "settings",
+        "input",
+        "local_file",
+        "error",
+        "requests",
+        "shell",
+    ];
+
+    /// Every `crate::room` a file's code (its tests left out) names.
+    fn uses(text: &str) -> BTreeSet<String> {
+        let code = match text.find("#[cfg(test)]\nmod ") {
+            Some(tests) => &text[..tests],
+            None => text,
+        };
+        code.match_indices("crate::")
+            .map(|(at, _)| {
+                code[at + "crate::".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|room| !room.is_empty())
+            .collect()
+    }
+
+    fn files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("src/ is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// Issue 23: the module graph has no arrow running back up and no circle. Every `crate::`
+    /// path in a room names the room itself or one below it; a new file must be given a room.
+    #[test]
+    fn every_room_uses_only_rooms_below_it() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        files(&src, &mut found);
+        let mut wrong = Vec::new();
+        for path in found {
+            let relative = path.strip_prefix(&src).expect("under src");
+            let first = relative
+                .components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .unwrap_or_default();
+            let room = match first.strip_suffix(".rs") {
+                Some("main") => "lib",
+                Some(stem) => stem,
+                None => first,
+            };
+            let Some(level) = ROOMS.iter().position(|r| *r == room) else {
+                wrong.push(format!("{} is in no room", relative.display()));
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).expect("readable");
+            for used in uses(&text) {
+                match ROOMS.iter().position(|r| *r == used) {
+                    Some(below) if below >= level => {}
+                    Some(_) => wrong.push(format!("{} uses {used}, above it", relative.display())),
+                    None => wrong.push(format!(
+                        "{} uses crate::{used}, no room",
+                        relative.display()
+                    )),
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

@@ -13,10 +13,10 @@ use std::sync::Mutex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::apply::{Event, Outcome, Progress};
-use crate::cli::OutputFormat;
+use crate::engine::apply::{Event, Outcome, Progress};
+use crate::engine::plan::{Action, Change, ResourceId, Summary};
 use crate::error::Error;
-use crate::plan::{Action, Change, ResourceId, Summary};
+use crate::settings::OutputFormat;
 
 /// The version of every `--output json` document's shape (`schema/provision.schema.json`):
 /// raised when a field changes meaning or goes away; adding a field keeps it.

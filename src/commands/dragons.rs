@@ -10,13 +10,13 @@ use aws_sdk_s3::types::{
     SelectObjectContentEventStream,
 };
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{DragonsArgs, GlobalArgs};
 use crate::commands::{Run, with_aws};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
+use crate::course::lab_data;
 use crate::error::{Error, aws_error, service_code};
-use crate::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
-use crate::lab_data;
 use crate::printer::Printer;
+use crate::settings::{DragonsArgs, GlobalArgs};
 
 /// The query the lab application sends.
 pub(crate) const SELECT_EXPRESSION: &str = "select * from s3object s";

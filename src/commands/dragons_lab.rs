@@ -3,15 +3,16 @@
 
 use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{DragonsLabArgs, GlobalArgs};
-use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
+use crate::commands::applied;
+use crate::commands::{Run, apply_and_report, print_plan, with_aws};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::Target;
 use crate::error::Error;
-use crate::fanout::{AccountResult, FanOut, applied};
-use crate::lab::Target;
+use crate::fanout::{AccountResult, FanOut, RunEach};
+use crate::plans::dragons_lab::{DesiredState, Inputs, Site, observe, plan};
 use crate::printer::Printer;
 use crate::resources::Plan;
-use crate::state::dragons_lab::{DesiredState, Inputs, Site, observe, plan};
+use crate::settings::{DragonsLabArgs, GlobalArgs};
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -47,6 +48,7 @@ impl Run for Runner {
 }
 
 impl RunEach for Runner {
+    type Args = DragonsLabArgs;
     type Prepared = Inputs;
 
     fn prepare(_: &GlobalArgs, args: &DragonsLabArgs) -> Result<Inputs, Error> {

@@ -7,13 +7,13 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
 use crate::commands::Run;
-use crate::error::Error;
-use crate::lab::{
+use crate::course::lab::{
     BUCKET_PARAMETER, DATA_CONTENT_TYPE, DEFAULT_KEY, IAM_PATH, INLINE_POLICY_NAME, KEY_PARAMETER,
     LAB_BUCKET_PREFIX,
 };
+use crate::course::template::{self, Template};
+use crate::error::Error;
 use crate::printer::Printer;
 use crate::resources::Lifecycle;
 use crate::resources::bucket::{Bucket, OWNERSHIP};
@@ -21,7 +21,7 @@ use crate::resources::iam_role::Role;
 use crate::resources::instance_profile::InstanceProfile;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 use crate::resources::parameter::Parameter;
-use crate::template::{self, Template};
+use crate::settings::{ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
 /// `--parameter-prefix`, as it is given to the export).
@@ -69,11 +69,13 @@ impl Run for Runner {
 /// the caller's identity: the template tags resources with that owner, so that the instructor's
 /// `provision` runs treat them as their own.
 async fn owner_session(global: &GlobalArgs) -> Result<String, Error> {
-    let aws = crate::aws::Aws::connect(global).await.map_err(|e| {
-        e.with_hint(
-            "or name the owner's session without credentials: --owner-session provision-<you>",
-        )
-    })?;
+    let aws = crate::connection::aws::Aws::connect(global)
+        .await
+        .map_err(|e| {
+            e.with_hint(
+                "or name the owner's session without credentials: --owner-session provision-<you>",
+            )
+        })?;
     let identity = aws.identity().await.map_err(|e| {
         e.with_hint(
             "or name the owner's session without credentials: --owner-session provision-<you>",
@@ -324,7 +326,8 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command, ExportCommand};
+    use crate::cli::{Cli, Command};
+    use crate::settings::ExportCommand;
 
     fn export(args: &[&str]) -> Value {
         let cli = Cli::try_parse_from(args).expect("parses");

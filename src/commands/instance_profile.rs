@@ -1,18 +1,19 @@
 //! `provision instance-profile`: the EC2 trust policy, an IAM role with its permissions, an instance
 //! profile holding it, and its association with the course IDE's instance.
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{GlobalArgs, InstanceProfileArgs};
-use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
+use crate::commands::applied;
+use crate::commands::{Run, apply_and_report, print_plan, with_aws};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::Target;
 use crate::error::Error;
-use crate::fanout::{AccountResult, FanOut, applied};
-use crate::lab::Target;
-use crate::printer::Printer;
-use crate::resources::Plan;
-use crate::restricted::LAB_INSTANCE_PROFILE;
-use crate::state::instance_profile::{
+use crate::fanout::{AccountResult, FanOut, RunEach};
+use crate::plans::instance_profile::{
     DesiredState, Inputs, check_lab_reads, observe, observe_existing, plan, plan_existing,
 };
+use crate::plans::restricted::LAB_INSTANCE_PROFILE;
+use crate::printer::Printer;
+use crate::resources::Plan;
+use crate::settings::{GlobalArgs, InstanceProfileArgs};
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -55,6 +56,7 @@ impl Run for Runner {
 }
 
 impl RunEach for Runner {
+    type Args = InstanceProfileArgs;
     type Prepared = Inputs;
 
     fn prepare(_: &GlobalArgs, args: &InstanceProfileArgs) -> Result<Inputs, Error> {
@@ -200,7 +202,7 @@ fn without_iam_flags(args: &[String], name: &str) -> String {
         kept.push(word.clone());
     }
     kept.extend(["--existing-profile".to_string(), name.to_string()]);
-    crate::cli::quoted_command(&kept)
+    crate::shell::quoted_command(&kept)
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
-//! One module per subcommand. Each checks its input, connects, observes, plans (with `state`),
+//! One module per subcommand. Each checks its input, connects, observes, plans (with `plans`),
 //! and hands the plan to the shared tail here — print it, apply it unless `--dry-run`, report —
 //! so every command reports the same way. Commands never import each other.
 
-pub(crate) mod docs;
 pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
@@ -14,15 +13,15 @@ pub(crate) mod whoami;
 
 use serde::Serialize;
 
-use crate::apply::{self, Execution};
-use crate::aws::{Aws, Clients};
-use crate::cli::GlobalArgs;
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::Target;
+use crate::engine::apply::{self, Execution};
+use crate::engine::plan::Summary;
+use crate::engine::signals;
 use crate::error::{Error, ErrorBody};
-use crate::lab::Target;
-use crate::plan::Summary;
 use crate::printer::Printer;
 use crate::resources::{Change, Plan};
-use crate::signals;
+use crate::settings::GlobalArgs;
 
 /// A command, as `cli::commands!` registers it: the command line's run in the caller's account
 /// (or, for the documentation commands, on this machine).
@@ -33,20 +32,25 @@ pub(crate) trait Run {
     async fn run(global: &GlobalArgs, args: &Self::Args, printer: &Printer) -> Result<(), Error>;
 }
 
-/// A command that runs in every account of `--accounts` / `--org` (`Reach::EachAccount`).
-pub(crate) trait RunEach: Run {
-    /// What is checked and resolved on this machine before any request (the inputs).
-    type Prepared;
-
-    /// Checks the command's inputs before any request of the fan-out.
-    fn prepare(global: &GlobalArgs, args: &Self::Args) -> Result<Self::Prepared, Error>;
-
-    /// Runs the command in every account, each account's result with it.
-    async fn each(
-        fan_out: &crate::fanout::FanOut<'_>,
-        args: &Self::Args,
-        prepared: &Self::Prepared,
-    ) -> Result<Vec<crate::fanout::AccountResult>, Error>;
+/// The plan-and-apply commands' per-account result.
+pub(crate) async fn applied(
+    global: &GlobalArgs,
+    command: &str,
+    (target, plan): (crate::course::lab::Target, Plan),
+    clients: &crate::connection::aws::Clients,
+    site_url: Option<&str>,
+    interrupt: signals::Interrupt,
+) -> Result<crate::fanout::Done, Error> {
+    let (document, failure) = apply_quietly(
+        global, command, &plan, &target, clients, site_url, interrupt,
+    )
+    .await;
+    Ok(crate::fanout::Done {
+        summary: Some(plan.summary()),
+        detail: plan.summary().to_string(),
+        document,
+        failure,
+    })
 }
 
 /// Connects (resolving credentials once), runs `command`, and completes an access-denied error with
@@ -209,7 +213,7 @@ fn stopped_early(execution: &Execution) -> Option<Error> {
     };
     let (applied, not_started, cut_off) =
         (count("applied"), count("not started"), count("interrupted"));
-    let resume = format!("resume with: {}", crate::cli::command_line());
+    let resume = format!("resume with: {}", crate::shell::command_line());
     if let Some(signal) = execution.interrupted {
         let mut message = format!(
             "interrupted by {}: {applied} change{} applied, {not_started} not started",
@@ -288,7 +292,7 @@ fn report<'a>(outcome: &Outcome<'a>) -> Report<'a> {
         reminders: outcome.plan.reminders(),
         site_url: outcome.site_url,
         error: outcome.failure.map(ErrorBody::from),
-        resume: outcome.failure.map(|_| crate::cli::command_line()),
+        resume: outcome.failure.map(|_| crate::shell::command_line()),
     }
 }
 

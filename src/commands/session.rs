@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws;
-use crate::cli::{GlobalArgs, SessionArgs};
 use crate::commands::Run;
-use crate::credentials;
+use crate::connection::aws;
+use crate::connection::credentials;
+use crate::connection::mfa::{self, MfaProfile, Session};
+use crate::connection::profiles::SharedFiles;
 use crate::error::Error;
-use crate::mfa::{self, MfaProfile, Session};
 use crate::printer::Printer;
-use crate::profiles::SharedFiles;
+use crate::settings::{GlobalArgs, SessionArgs};
 
 /// The JSON document of `provision session`.
 #[derive(Debug, Serialize)]
@@ -67,14 +67,15 @@ impl Run for Runner {
             .clone()
             .unwrap_or_else(|| profile.session_profile());
         let duration = mfa::duration_for(&profile, args.duration)?;
-        let serial =
-            match (&args.mfa_serial, &profile.mfa_serial) {
-                (Some(serial), _) => Some(serial.clone()),
-                (None, Some(configured)) => Some(mfa::check_serial(configured).map_err(|e| {
+        let serial = match (&args.mfa_serial, &profile.mfa_serial) {
+            (Some(serial), _) => Some(serial.clone()),
+            (None, Some(configured)) => {
+                Some(crate::input::check_serial(configured).map_err(|e| {
                     e.with_cause(format!("it is profile {base}'s mfa_serial setting"))
-                })?),
-                (None, None) => None,
-            };
+                })?)
+            }
+            (None, None) => None,
+        };
         if profile.is_role() && serial.is_none() {
             return Err(Error::usage(format!(
                 "profile {base} assumes a role; its MFA device must be named"

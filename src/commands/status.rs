@@ -10,13 +10,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::aws::Aws;
-use crate::cli::{GlobalArgs, NamesArgs};
 use crate::commands::Run;
-use crate::commands::{RunEach, with_aws};
+use crate::commands::with_aws;
+use crate::connection::aws::Aws;
+use crate::course::lab::{DEFAULT_KEY, Target};
 use crate::error::Error;
-use crate::fanout::{AccountResult, Done, FanOut};
-use crate::lab::{DEFAULT_KEY, Target};
+use crate::fanout::{AccountResult, Done, FanOut, RunEach};
+use crate::plans::teardown::{Scope, discover, others_left_out};
+use crate::plans::{ObservedState, dragons_lab, instance_profile};
 use crate::printer::Printer;
 use crate::resources::bucket::{
     Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, recorded_data_key,
@@ -25,8 +26,7 @@ use crate::resources::object::{Object, ObjectQuery};
 use crate::resources::ownership::{Claims, is_managed};
 pub(crate) use crate::resources::status::StatusLine;
 use crate::resources::{self, Expected, Resource};
-use crate::state::teardown::{Scope, discover, others_left_out};
-use crate::state::{ObservedState, dragons_lab, instance_profile};
+use crate::settings::{GlobalArgs, NamesArgs};
 
 impl StatusLine {
     /// The line alone, its columns as wide as its own values; see [`render`].
@@ -47,7 +47,9 @@ impl StatusLine {
             let owned = match (self.owned, self.yours, &self.owner) {
                 (Some(true), Some(true), _) => ", yours".to_string(),
                 (Some(true), _, Some(owner)) if owner == "unknown" => ", owner unknown".to_string(),
-                (Some(true), _, Some(owner)) => format!(", owner {}", crate::owners::short(owner)),
+                (Some(true), _, Some(owner)) => {
+                    format!(", owner {}", crate::course::owners::short(owner))
+                }
                 (Some(true), _, None) => ", owned".to_string(),
                 (Some(false), _, _) => ", not created by provision".to_string(),
                 (None, _, _) => String::new(),
@@ -175,6 +177,7 @@ impl Run for Runner {
 }
 
 impl RunEach for Runner {
+    type Args = NamesArgs;
     type Prepared = ();
 
     fn prepare(_: &GlobalArgs, _: &NamesArgs) -> Result<(), Error> {
@@ -289,17 +292,17 @@ fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::KEY_PARAMETER;
-    use crate::lab::test_target;
-    use crate::plan::Kind;
-    use crate::plan::PublicAccess;
+    use crate::course::lab::KEY_PARAMETER;
+    use crate::course::lab::test_target;
+    use crate::engine::plan::Kind;
+    use crate::engine::plan::PublicAccess;
+    use crate::plans::fake;
     use crate::resources::bucket::BUCKET;
     use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
     use crate::resources::iam_role::ROLE;
     use crate::resources::object::OBJECT;
     use crate::resources::ownership::MANAGED_BY_KEY;
     use crate::resources::parameter::PARAMETER;
-    use crate::state::fake;
 
     fn desired() -> (instance_profile::DesiredState, dragons_lab::DesiredState) {
         let target = test_target("us-east-1");
@@ -486,7 +489,7 @@ mod tests {
             data.details,
             [format!(
                 "content differs ({} bytes)",
-                crate::lab_data::DEFAULT_DRAGONS.len()
+                crate::course::lab_data::DEFAULT_DRAGONS.len()
             )]
         );
         assert_eq!(data.in_sync, Some(false));

@@ -3,16 +3,20 @@
 
 use std::io::IsTerminal;
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{GlobalArgs, TeardownArgs};
-use crate::commands::{Run, RunEach, apply_and_report, print_plan, with_aws};
+use crate::commands::applied;
+use crate::commands::{Run, apply_and_report, print_plan, with_aws};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::Target;
+use crate::engine::signals;
 use crate::error::Error;
-use crate::fanout::{AccountResult, FanOut};
-use crate::lab::Target;
+use crate::fanout::{AccountResult, FanOut, RunEach, each, table};
+use crate::plans::teardown::{DesiredState, Scope, discover, plan};
 use crate::printer::Printer;
 use crate::resources::Plan;
 use crate::resources::ownership::Claims;
-use crate::state::teardown::{DesiredState, Scope, discover, plan};
+use crate::settings::{GlobalArgs, TeardownArgs};
+use futures::stream::{self, StreamExt};
+use std::time::Instant;
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -38,6 +42,7 @@ impl Run for Runner {
 }
 
 impl RunEach for Runner {
+    type Args = TeardownArgs;
     type Prepared = ();
 
     /// Refused before any request without a terminal to confirm on.
@@ -51,7 +56,7 @@ impl RunEach for Runner {
         args: &TeardownArgs,
         _: &(),
     ) -> Result<Vec<AccountResult>, Error> {
-        crate::fanout::teardown_each(fan_out, args).await
+        teardown_each(fan_out, args).await
     }
 }
 
@@ -112,4 +117,119 @@ fn confirm(
             "teardown cancelled: the account id was not confirmed; nothing was deleted",
         ))
     }
+}
+
+/// Teardown across accounts: every account's plan first, one question for all of them (with the
+/// per-account totals), then every removal.
+async fn teardown_each(
+    fan_out: &FanOut<'_>,
+    args: &crate::settings::TeardownArgs,
+) -> Result<Vec<AccountResult>, Error> {
+    let FanOut {
+        base,
+        global,
+        accounts,
+        printer,
+        ..
+    } = *fan_out;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use crate::commands::teardown;
+    type Prepared = (
+        crate::course::lab::Target,
+        Plan,
+        crate::connection::aws::Clients,
+    );
+    let plans: Mutex<HashMap<String, Prepared>> = Mutex::new(HashMap::new());
+    let planning = GlobalArgs {
+        dry_run: true,
+        ..global.clone()
+    };
+    let planned = each(
+        base,
+        &planning,
+        accounts,
+        printer,
+        async |aws, interrupt| {
+            let clients = aws.clients();
+            let run = async {
+                let (target, plan) = teardown::prepare(aws, &clients, args).await?;
+                let done = applied(
+                    &planning,
+                    "teardown",
+                    (target.clone(), plan.clone()),
+                    &clients,
+                    None,
+                    interrupt,
+                )
+                .await?;
+                if let Ok(mut plans) = plans.lock() {
+                    plans.insert(target.account.clone(), (target, plan, clients));
+                }
+                Ok(done)
+            };
+            match run.await {
+                Err(error) => Err(aws.explain(error).await),
+                done => done,
+            }
+        },
+    )
+    .await;
+    if global.dry_run {
+        return Ok(planned);
+    }
+    let deletions: usize = planned
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok()?.summary)
+        .map(|s| s.deleted)
+        .sum();
+    let ready = planned.iter().filter(|r| r.failed().is_none()).count();
+    if deletions > 0 && !global.yes {
+        printer.data(table(&planned, true));
+        let answer = printer.prompt(&format!(
+            "Delete these {deletions} resources in {ready} accounts? Type the number of accounts \
+             ({ready}) to confirm: "
+        ));
+        if answer.as_deref().map(str::trim) != Some(ready.to_string().as_str()) {
+            return Err(Error::failed(
+                "teardown cancelled: the number of accounts was not confirmed; nothing was deleted",
+            ));
+        }
+    }
+    let plans = plans.into_inner().unwrap_or_default();
+    let (_applying, interrupt) = signals::applying();
+    let results = stream::iter(planned)
+        .map(|planned| {
+            let prepared = planned
+                .id
+                .as_ref()
+                .filter(|_| planned.failed().is_none())
+                .and_then(|id| plans.get(id));
+            let interrupt = interrupt.clone();
+            async move {
+                let Some((target, plan, clients)) = prepared else {
+                    return planned;
+                };
+                let started = Instant::now();
+                let done = applied(
+                    global,
+                    "teardown",
+                    (target.clone(), plan.clone()),
+                    clients,
+                    None,
+                    interrupt,
+                )
+                .await;
+                AccountResult {
+                    seconds: planned.seconds + started.elapsed().as_secs_f64(),
+                    result: done,
+                    ..planned
+                }
+            }
+        })
+        .buffered(usize::from(global.fan_out.concurrency))
+        .collect::<Vec<_>>()
+        .await;
+    Ok(results)
 }

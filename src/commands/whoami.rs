@@ -5,14 +5,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::aws::{Aws, CredentialSource};
-use crate::chain::{self, Chain, State};
-use crate::cli::{GlobalArgs, WhoamiArgs};
-use crate::commands::{Run, RunEach, with_aws};
+use crate::commands::{Run, with_aws};
+use crate::connection::aws::{Aws, CredentialSource};
+use crate::connection::chain::{self, Chain, State};
 use crate::error::Error;
-use crate::fanout::{AccountResult, Done, FanOut};
+use crate::fanout::{AccountResult, Done, FanOut, RunEach};
+use crate::plans::restricted::{self, Restricted, RoleCreation};
 use crate::printer::Printer;
-use crate::restricted::{self, Restricted, RoleCreation};
+use crate::settings::{GlobalArgs, WhoamiArgs};
 
 #[derive(Debug, Serialize)]
 struct Whoami<'a> {
@@ -48,7 +48,10 @@ impl Run for Runner {
     type Args = WhoamiArgs;
 
     async fn run(global: &GlobalArgs, _: &WhoamiArgs, printer: &Printer) -> Result<(), Error> {
-        let explicit = match (&global.profile, crate::aws::explicit_profile(global)?) {
+        let explicit = match (
+            &global.profile,
+            crate::connection::aws::explicit_profile(global)?,
+        ) {
             (Some(name), _) => Some((name.clone(), "--profile")),
             (None, Some(name)) => Some((name, "AWS_PROFILE")),
             (None, None) => None,
@@ -61,6 +64,7 @@ impl Run for Runner {
 }
 
 impl RunEach for Runner {
+    type Args = WhoamiArgs;
     type Prepared = ();
 
     fn prepare(_: &GlobalArgs, _: &WhoamiArgs) -> Result<(), Error> {
@@ -90,7 +94,7 @@ impl RunEach for Runner {
 pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), Error> {
     let identity = aws.identity().await?;
     let restricted = restricted::look(&aws.clients(), identity).await;
-    let owner = crate::owners::owner_of(&identity.arn);
+    let owner = crate::course::owners::owner_of(&identity.arn);
     let document = whoami(aws, identity, &owner, restricted.as_ref(), None);
     Ok((
         identity.arn.clone(),
@@ -100,7 +104,7 @@ pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), E
 
 fn whoami<'a>(
     aws: &'a Aws,
-    identity: &'a crate::aws::Identity,
+    identity: &'a crate::connection::aws::Identity,
     owner: &'a str,
     restricted: Option<&'a Restricted>,
     chain: Option<&'a Chain>,
@@ -141,7 +145,7 @@ async fn show(
         .map(|d| d.as_secs());
     let cloud9 = aws.cloud9_managed_credentials();
     let restricted = restricted::look(&aws.clients(), identity).await;
-    let owner = crate::owners::owner_of(&identity.arn);
+    let owner = crate::course::owners::owner_of(&identity.arn);
     if printer.is_json() {
         return printer.json(&whoami(
             aws,

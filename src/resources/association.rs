@@ -15,11 +15,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 
-use crate::apply::{Executed, Progress, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::engine::apply::{Executed, Progress, Report};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code, settled};
 use crate::input::{InstanceSelector, TagFilter};
-use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
 use crate::resources::ownership::is_created;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
@@ -163,7 +163,10 @@ pub(crate) struct DesiredAssociation {
 
 /// Whether an instance profile ARN is one provision creates (under its IAM path).
 pub(crate) fn is_provision_profile(arn: &str) -> bool {
-    arn.contains(&format!(":instance-profile{}", crate::lab::IAM_PATH))
+    arn.contains(&format!(
+        ":instance-profile{}",
+        crate::course::lab::IAM_PATH
+    ))
 }
 
 /// The name of the profile an ARN names.
@@ -684,7 +687,8 @@ async fn ssm_managed(ssm: &aws_sdk_ssm::Client, ids: Option<Vec<String>>) -> Man
     let answer = request
         .customize()
         .config_override(
-            aws_sdk_ssm::config::Builder::default().retry_config(crate::aws::single_attempt()),
+            aws_sdk_ssm::config::Builder::default()
+                .retry_config(crate::connection::aws::single_attempt()),
         )
         .send()
         .await;
@@ -719,7 +723,7 @@ fn foreign_association(instance: &ObservedInstance, current: &ObservedAssociatio
              the lab role also gets AmazonSSMManagedInstanceCore, so the IDE stays reachable",
         );
     }
-    let mut command = crate::cli::command_line();
+    let mut command = crate::shell::command_line();
     command.push_str(" --replace");
     error.with_hint(format!("to replace it with the lab's profile: {command}"))
 }
@@ -1311,7 +1315,7 @@ mod tests {
         use aws_smithy_types::error::metadata::ErrorMetadata;
 
         use super::super::*;
-        use crate::aws::{MAX_ATTEMPTS, retry_config};
+        use crate::connection::aws::{MAX_ATTEMPTS, retry_config};
         use crate::error::ExitStatus;
 
         async fn run(

@@ -13,12 +13,12 @@ use aws_sdk_s3::types::{
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::apply::{Executed, Progress, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::course::lab::LAB_BUCKET_PREFIX;
+use crate::engine::apply::{Executed, Progress, Report};
+use crate::engine::journal;
+use crate::engine::plan::{Action, Detail, Drift, Kind, PublicAccess};
 use crate::error::{Error, aws_error, sent, service_code, settled};
-use crate::journal;
-use crate::lab::LAB_BUCKET_PREFIX;
-use crate::plan::{Action, Detail, Drift, Kind, PublicAccess};
 use crate::resources::lifecycle::{Events, Tagged, retain_by_name};
 use crate::resources::ownership::is_managed;
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, OWNER_KEY, not_ours};
@@ -406,11 +406,6 @@ fn removal(observed: &ObservedBucket, claims: &Claims) -> Vec<Change> {
     }]
 }
 
-/// The ARN of a bucket in an account of `partition` (S3 ARNs carry neither region nor account).
-pub(crate) fn arn(partition: &str, name: &str) -> String {
-    format!("arn:{partition}:s3:::{name}")
-}
-
 fn wanted(
     desired: &DesiredBucket,
     observed: Option<&ObservedBucket>,
@@ -725,7 +720,7 @@ async fn observe_for_removal(
     };
     Ok(ObservedBucket {
         name: name.to_string(),
-        arn: Some(arn(partition, name)),
+        arn: Some(crate::course::lab::bucket_arn(partition, name)),
         presence: Presence::Owned { region: region? },
         ownership: None,
         public_access: None,

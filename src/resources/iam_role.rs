@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
-use crate::apply::{Executed, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::course::lab::IAM_PATH;
+use crate::course::policy;
+use crate::engine::apply::{Executed, Report};
+use crate::engine::plan::{Action, Drift, Kind};
 use crate::error::{Error, aws_error, sent, settled};
-use crate::lab::IAM_PATH;
-use crate::plan::{Action, Drift, Kind};
-use crate::policy;
 use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
 };
@@ -24,7 +24,7 @@ use crate::resources::{
 };
 
 /// The inline policy provision puts on a role (the one teardown takes off an adopted role).
-const INLINE_POLICY_NAME: &str = crate::lab::INLINE_POLICY_NAME;
+const INLINE_POLICY_NAME: &str = crate::course::lab::INLINE_POLICY_NAME;
 
 pub(crate) const ROLE: Kind = Kind::new("iam-role");
 pub(crate) const ROLE_POLICY: Kind = Kind::new("iam-role-policy");
@@ -712,14 +712,14 @@ impl crate::resources::simulated::Simulated for Role {
                 if !r.inline_policy_names.contains(policy_name) {
                     r.inline_policy_names.push(policy_name.clone());
                 }
-                if policy_name == crate::lab::INLINE_POLICY_NAME {
+                if policy_name == crate::course::lab::INLINE_POLICY_NAME {
                     r.managed_inline_policy = policy::parse_returned(document);
                 }
             }
             RoleOp::DeletePolicy { role, policy_name } => {
                 if let Some(r) = roles.get_mut(role) {
                     r.inline_policy_names.retain(|p| p != policy_name);
-                    if policy_name == crate::lab::INLINE_POLICY_NAME {
+                    if policy_name == crate::course::lab::INLINE_POLICY_NAME {
                         r.managed_inline_policy = None;
                     }
                 }
@@ -754,7 +754,7 @@ impl crate::resources::simulated::Simulated for Role {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::plan::Detail;
+    use crate::engine::plan::Detail;
     use crate::resources::Operation;
     #[allow(unused_imports)]
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::Client;
 
-use crate::apply::{Executed, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::course::lab::IAM_PATH;
+use crate::engine::apply::{Executed, Report};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, settled};
-use crate::lab::IAM_PATH;
-use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::iam_role::ROLE;
 use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,

@@ -9,24 +9,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use clap::ValueEnum;
-
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::engine::plan::{Action, Kind, ResourceId};
 use crate::error::Error;
-use crate::plan::{Action, Kind, ResourceId};
 use crate::resources::ownership::Claims;
 use crate::resources::status::Rows;
 use crate::resources::tags::Tags;
 use crate::resources::{Change, ObservedState, Resource};
-
-/// The commands that make resources, as `teardown --only` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Part {
-    /// The role, its policies, the instance profile and its associations.
-    InstanceProfile,
-    /// The bucket with its contents, and the SSM parameters.
-    DragonsLab,
-}
+pub(crate) use crate::settings::Part;
 
 /// Where a kind's CloudTrail management events are recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! points at anything a new kind still lacks.
 //!
 //! Resource modules import none of each other: edges between resources (a membership waits for its
-//! role) are drawn by the command's plan (`state`).
+//! role) are drawn by the command's plan (`plans`).
 
 pub(crate) mod association;
 pub(crate) mod bucket;
@@ -22,10 +22,10 @@ pub(crate) mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::apply::{Execute, Executed, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::engine::apply::{Execute, Executed, Report};
+use crate::engine::plan::Kind;
 use crate::error::Error;
-use crate::plan::Kind;
 pub(crate) use crate::resources::lifecycle::{
     CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, Part,
 };
@@ -33,9 +33,9 @@ use crate::resources::ownership::{Claims, Creator};
 use crate::resources::tags::Tags;
 
 /// A plan line of the program, carrying its AWS requests.
-pub(crate) type Change = crate::plan::Change<Operation>;
+pub(crate) type Change = crate::engine::plan::Change<Operation>;
 /// A plan of the program.
-pub(crate) type Plan = crate::plan::Plan<Operation>;
+pub(crate) type Plan = crate::engine::plan::Plan<Operation>;
 
 /// The contract of one resource kind.
 pub(crate) trait Resource {
@@ -53,7 +53,7 @@ pub(crate) trait Resource {
     /// The kinds of plan line it makes (a bucket's configuration has lines of its own): the JSON
     /// schema's list of resources is checked against these (`kinds`, in the tests).
     #[cfg_attr(not(test), allow(dead_code))]
-    const KINDS: &'static [crate::plan::Kind];
+    const KINDS: &'static [crate::engine::plan::Kind];
 
     /// Reads the resource from AWS (every read of one resource in one concurrent round).
     async fn observe(clients: &Clients, query: &Self::Query) -> Result<Self::Observation, Error>;
@@ -100,7 +100,7 @@ macro_rules! resource_kinds {
 
         /// Every kind of plan line, in registry order: what `resource` may be in a document.
         #[cfg(test)]
-        pub(crate) fn kinds() -> Vec<crate::plan::Kind> {
+        pub(crate) fn kinds() -> Vec<crate::engine::plan::Kind> {
             let mut kinds = Vec::new();
             $(kinds.extend_from_slice(<$module::$resource as Resource>::KINDS);)+
             kinds

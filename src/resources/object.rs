@@ -19,11 +19,11 @@ use aws_sdk_s3::types::{
 use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 
-use crate::apply::{Executed, Progress, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::engine::apply::{Executed, Progress, Report};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};
 use crate::local_file::{self, Links, Open};
-use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::bucket::BUCKET;
 use crate::resources::lifecycle::found_with_its_whole;
 use crate::resources::ownership::Claims;

@@ -15,9 +15,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::course::owners;
+use crate::engine::plan::{Action, Detail, Kind};
 use crate::error::Error;
-use crate::owners;
-use crate::plan::{Action, Detail, Kind};
 use crate::resources::tags::Tags;
 use crate::resources::{Change, Operation};
 

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging};
 
-use crate::apply::{Executed, Report};
-use crate::aws::Clients;
+use crate::connection::aws::Clients;
+use crate::engine::apply::{Executed, Report};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code, settled};
-use crate::plan::{Action, Detail, Drift, Kind};
 use crate::resources::bucket::BUCKET;
 use crate::resources::lifecycle::{Tagged, inventory_by_name, remove_each, retain_by_name};
 use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};

@@ -1,9 +1,9 @@
 //! Each kind's requests answered in memory, as AWS answers them: the account the command plans'
-//! scenario tests run against (`state::fake`). Every registered kind implements [`Simulated`] in
+//! scenario tests run against (`plans::fake`). Every registered kind implements [`Simulated`] in
 //! its own module, beside its `execute` — the registry dispatches to it, so a kind without it
 //! does not compile its tests.
 
-use crate::apply::Executed;
+use crate::engine::apply::Executed;
 use crate::resources::{ObservedState, Resource};
 
 /// The account number of the simulated account's ARNs.

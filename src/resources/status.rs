@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::{Action, Detail, Drift, Kind};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::resources::lifecycle::Tagged;
 use crate::resources::ownership::{Claims, Holder, is_managed};
 use crate::resources::tags::Tags;

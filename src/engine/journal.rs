@@ -18,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::plan::Kind;
 use crate::error::Error;
-use crate::plan::Kind;
 
 /// One create begun and not yet ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +61,9 @@ pub(crate) fn directory() -> Option<PathBuf> {
     }
     var("XDG_STATE_HOME")
         .map(|dir| dir.join("provision"))
-        .or_else(|| crate::profiles::home_dir().map(|home| home.join(".local/state/provision")))
+        .or_else(|| {
+            crate::connection::profiles::home_dir().map(|home| home.join(".local/state/provision"))
+        })
 }
 
 fn unwritable(dir: &Path, cause: impl std::fmt::Display) -> Error {
@@ -110,7 +112,8 @@ fn update(dir: &Path, change: impl FnOnce(&mut Vec<Entry>)) -> Result<(), Error>
     change(&mut document.creates);
     document.version = VERSION;
     let text = serde_json::to_string_pretty(&document).map_err(|e| unwritable(dir, e))?;
-    crate::profiles::write_atomically(&dir.join(FILE), &text).map_err(|e| unwritable(dir, e))
+    crate::connection::profiles::write_atomically(&dir.join(FILE), &text)
+        .map_err(|e| unwritable(dir, e))
 }
 
 /// An exclusive hold on the journal, released when dropped.

@@ -1,61 +1,24 @@
-//! The command line: global flags (accepted before or after the subcommand) and one subcommand per
-//! capability. Doc comments here are the `--help` text. Values are typed where they are parsed
-//! (`input`), so a command receives only checked input.
+//! The settings a run is given: the global flags (accepted before or after the subcommand) and
+//! each command's arguments, as clap parses them from the command line. Doc comments here are the
+//! `--help` text. Values are typed where they are parsed (`input`), so a command receives only
+//! checked input. The command line itself — which subcommands there are — is `cli`'s.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
-use crate::commands;
 use crate::error::Error;
 use crate::input::{
     BucketName, EndpointUrl, InstanceId, ObjectKey, ParameterPrefix, PolicyArn, ProfileName,
     Region, RoleName, TagFilter, parse_duration, parse_timeout,
 };
-use crate::printer::Printer;
-
-/// This run's command line, quoted for a POSIX shell (to resume it, or to suggest a variant).
-pub(crate) fn command_line() -> String {
-    quoted_command(&std::env::args().skip(1).collect::<Vec<_>>())
-}
-
-/// `provision` with these arguments, quoted for a POSIX shell.
-pub(crate) fn quoted_command(args: &[String]) -> String {
-    let quote = |arg: &String| {
-        let plain = !arg.is_empty()
-            && arg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c));
-        if plain {
-            arg.clone()
-        } else {
-            format!("'{}'", arg.replace('\'', r"'\''"))
-        }
-    };
-    std::iter::once("provision".to_string())
-        .chain(args.iter().map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn parse_region(text: &str) -> Result<String, Error> {
     Region::parse(text).map(|region| region.as_str().to_string())
 }
 
 fn parse_endpoint_url(text: &str) -> Result<String, Error> {
     EndpointUrl::parse(text).map(|url| url.as_str().to_string())
-}
-
-/// Set up — and at course end tear down — the AWS resources of the cloud course, idempotently.
-#[derive(Debug, Parser)]
-#[command(name = "provision", version, propagate_version = true)]
-pub(crate) struct Cli {
-    #[command(flatten)]
-    pub(crate) global: GlobalArgs,
-
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -182,145 +145,6 @@ fn parse_external_id(text: &str) -> Result<String, Error> {
         .with_hint("an external id is 2 to 1224 letters, digits and _+=,.@:/-"))
 }
 
-/// Registers the commands, one entry each: the clap variant (with its help text), the name as
-/// typed, and whether it runs across accounts (`--accounts`, `--org`) or why not. Generates the
-/// `Command` enum, `Command::name`, `Command::reach` and [`COMMANDS`], from which fan-out and the
-/// JSON schema's command lists come.
-macro_rules! commands {
-    ($(
-        $(#[$meta:meta])*
-        $variant:ident($args:ty) => $name:literal, $runner:ty, $reach:ident $({ $($why:tt)* })?;
-    )+) => {
-        // Parsed once per run: boxing the large variant would buy nothing.
-        #[allow(clippy::large_enum_variant)]
-        #[derive(Debug, Subcommand)]
-        pub(crate) enum Command {
-            $($(#[$meta])* $variant($args),)+
-        }
-
-        /// Every command, by name, with its reach: what clap parses and what the JSON schema
-        /// lists are checked against it (tests).
-        #[cfg(test)]
-        pub(crate) const COMMANDS: &[(&str, Reach)] = &[$(($name, reach!($reach $({ $($why)* })?)),)+];
-
-        impl Command {
-            /// The subcommand's name, as typed.
-            pub(crate) fn name(&self) -> &'static str {
-                match self {
-                    $(Self::$variant(_) => $name,)+
-                }
-            }
-
-            /// Whether it runs in many accounts.
-            pub(crate) fn reach(&self) -> Reach {
-                match self {
-                    $(Self::$variant(_) => reach!($reach $({ $($why)* })?),)+
-                }
-            }
-
-            /// Runs it in the caller's account (or, the documentation commands, here).
-            pub(crate) async fn run(&self, global: &GlobalArgs, printer: &Printer)
-                -> Result<(), Error>
-            {
-                match self {
-                    $(Self::$variant(args) =>
-                        <$runner as crate::commands::Run>::run(global, args, printer).await,)+
-                }
-            }
-
-            /// Runs it in every account of `--accounts` / `--org`, as its reach says.
-            pub(crate) async fn fan_out(&self, global: &GlobalArgs, printer: &Printer)
-                -> Result<(), Error>
-            {
-                match self {
-                    $(Self::$variant(args) =>
-                        fan_out!(($reach $({ $($why)* })?), $runner, $name, global, args, printer),)+
-                }
-            }
-        }
-    };
-}
-
-/// A registry entry's reach: `each`, or `one { why, hint }`.
-macro_rules! reach {
-    (each) => {
-        Reach::EachAccount
-    };
-    (one { $($why:tt)* }) => {
-        Reach::OneAccount { $($why)* }
-    };
-}
-
-/// A registry entry's fan-out: its runner's in every account, or its refusal.
-macro_rules! fan_out {
-    ((each), $runner:ty, $name:literal, $global:expr, $args:expr, $printer:expr) => {
-        crate::fanout::run_each::<$runner>($name, $global, $args, $printer).await
-    };
-    ((one { $($why:tt)* }), $runner:ty, $name:literal, $global:expr, $args:expr, $printer:expr) => {{
-        let _ = ($global, $args, $printer);
-        crate::fanout::refused(reach!(one { $($why)* }))
-    }};
-}
-
-/// Whether a command runs in every account of `--accounts` / `--org`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reach {
-    /// Once per account, with a report of every account's outcome.
-    EachAccount,
-    /// In one account only: why, and what to do instead.
-    OneAccount {
-        why: &'static str,
-        hint: Option<&'static str>,
-    },
-}
-
-commands! {
-    /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
-    /// with the course IDE's instance.
-    InstanceProfile(InstanceProfileArgs) => "instance-profile",
-        commands::instance_profile::Runner, each;
-    /// Ensure the Dragons lab: the S3 bucket, configured, the dragons data uploaded, and the two
-    /// SSM parameters the lab application reads to find it.
-    DragonsLab(DragonsLabArgs) => "dragons-lab", commands::dragons_lab::Runner, each;
-    /// Read the dragons back the way the lab application does, as a check that the lab works.
-    Dragons(DragonsArgs) => "dragons", commands::dragons::Runner, one {
-        why: "dragons reads one account's lab: it does not fan out",
-        hint: Some("run it with that account's credentials (--profile NAME)"),
-    };
-    /// Show every resource provision manages: present or missing, in sync or drifted, owned or not.
-    Status(NamesArgs) => "status", commands::status::Runner, each;
-    /// Remove everything provision created — and nothing else — in dependency order.
-    Teardown(TeardownArgs) => "teardown", commands::teardown::Runner, each;
-    /// Show who AWS thinks you are, and where the credentials came from.
-    Whoami(WhoamiArgs) => "whoami", commands::whoami::Runner, each;
-    /// Turn your access keys and an MFA code into a temporary profile (what `aws sts
-    /// get-session-token` and a hand-edited credentials file do), reused until it expires.
-    Session(SessionArgs) => "session", commands::session::Runner, one {
-        why: "session makes an MFA session for your own credentials: it does not fan out",
-        hint: Some(
-            "run `provision session --profile BASE` once; the fan-out then assumes each account's \
-             role with that session (--profile BASE-mfa)",
-        ),
-    };
-    /// Print what the commands create in another tool's form.
-    #[command(subcommand)]
-    Export(ExportCommand) => "export", commands::export::Runner, one {
-        why: "export prints one template for every account: it does not fan out",
-        hint: Some("deploy the template to many accounts with CloudFormation StackSets"),
-    };
-    /// Print a shell completion script (e.g. `provision completions bash >
-    /// ~/.local/share/bash-completion/completions/provision`).
-    Completions(CompletionsArgs) => "completions", commands::docs::Completions, one {
-        why: "completions prints documentation: it does not fan out",
-        hint: None,
-    };
-    /// Print the manual page (roff), from the same definition as --help: `provision man | man -l -`.
-    Man(ManArgs) => "man", commands::docs::Man, one {
-        why: "man prints documentation: it does not fan out",
-        hint: None,
-    };
-}
-
 /// `provision whoami` takes no arguments of its own.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct WhoamiArgs {}
@@ -330,11 +154,11 @@ pub(crate) struct WhoamiArgs {}
 pub(crate) struct SessionArgs {
     /// The MFA device's ARN or serial number [default: the profile's mfa_serial, else your one
     /// device, from iam:ListMFADevices].
-    #[arg(long, value_name = "ARN", value_parser = crate::mfa::check_serial)]
+    #[arg(long, value_name = "ARN", value_parser = crate::input::check_serial)]
     pub(crate) mfa_serial: Option<String>,
 
     /// The six digits the device shows now [default: asked for on the terminal, not echoed].
-    #[arg(long, value_name = "CODE", value_parser = crate::mfa::check_code)]
+    #[arg(long, value_name = "CODE", value_parser = crate::input::check_code)]
     pub(crate) token_code: Option<String>,
 
     /// How long the session lasts: 15m to 36h (a role's: to its maximum, at most 12h)
@@ -460,7 +284,14 @@ pub(crate) struct NamesArgs {
     pub(crate) all_owners: bool,
 }
 
-pub(crate) use crate::resources::Part;
+/// The commands that make resources, as `teardown --only` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Part {
+    /// The role, its policies, the instance profile and its associations.
+    InstanceProfile,
+    /// The bucket with its contents, and the SSM parameters.
+    DragonsLab,
+}
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct TeardownArgs {
@@ -573,108 +404,4 @@ pub(crate) struct InstanceProfileArgs {
     /// How long to retry while EC2 does not yet see a new instance profile (e.g. 90s, 2m).
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
     pub(crate) propagation_timeout: Duration,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    /// The registry of commands is every subcommand clap parses, and the JSON schema's list of
-    /// the commands a fan-out document may be of is the registry's `EachAccount` ones.
-    #[test]
-    fn the_commands_registry_is_what_clap_parses_and_the_schema_lists() {
-        let parsed: Vec<String> = Cli::command()
-            .get_subcommands()
-            .map(|c| c.get_name().to_string())
-            .collect();
-        let registered: Vec<String> = COMMANDS.iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(parsed, registered);
-        let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../schema/provision.schema.json"))
-                .expect("the schema is JSON");
-        let fan_out = schema["$defs"]
-            .as_object()
-            .expect("$defs")
-            .values()
-            .find(|d| d["properties"].get("accounts").is_some())
-            .expect("the fan-out document");
-        let listed: Vec<&str> = fan_out["properties"]["command"]["enum"]
-            .as_array()
-            .expect("its command enum")
-            .iter()
-            .filter_map(serde_json::Value::as_str)
-            .collect();
-        let each: Vec<&str> = COMMANDS
-            .iter()
-            .filter(|(_, reach)| *reach == Reach::EachAccount)
-            .map(|(name, _)| *name)
-            .collect();
-        assert_eq!(
-            listed, each,
-            "the fan-out document's commands in the schema"
-        );
-    }
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn global_flags_are_accepted_after_the_subcommand() {
-        let cli = Cli::try_parse_from([
-            "provision",
-            "instance-profile",
-            "--region",
-            "ca-central-1",
-            "--dry-run",
-        ])
-        .expect("parses");
-        assert_eq!(cli.global.region.as_deref(), Some("ca-central-1"));
-        assert!(cli.global.dry_run);
-    }
-
-    #[test]
-    fn values_arrive_typed_and_shared_flags_have_one_definition() {
-        let cli = Cli::try_parse_from([
-            "provision",
-            "instance-profile",
-            "--instance-tag",
-            "Name=ide",
-            "--policy-arn",
-            "arn:aws:iam::aws:policy/ReadOnlyAccess",
-            "--bucket",
-            "my-lab",
-            "--adopt",
-        ])
-        .expect("parses");
-        let Command::InstanceProfile(args) = cli.command else {
-            panic!("instance-profile")
-        };
-        assert_eq!(args.instance_tag[0].key, "Name");
-        assert_eq!(args.names.profile_name(), "dragons-lab-ec2-role");
-        assert_eq!(
-            args.bucket.bucket.as_ref().map(BucketName::as_str),
-            Some("my-lab")
-        );
-        assert!(args.adopt.adopt);
-        assert_eq!(args.propagation_timeout, Duration::from_secs(120));
-    }
-
-    #[test]
-    fn our_parse_errors_reach_the_caller_intact() {
-        let error = Cli::try_parse_from(["provision", "dragons-lab", "--bucket", "Dragons"])
-            .expect_err("refused");
-        let ours = std::error::Error::source(&error)
-            .and_then(|s| s.downcast_ref::<crate::error::Error>())
-            .expect("our error inside clap's");
-        assert!(
-            ours.message()
-                .contains("upper-case letters are not allowed")
-        );
-        let error = Cli::try_parse_from(["provision", "instance-profile", "--all-matching"])
-            .expect_err("needs a tag");
-        assert!(error.to_string().contains("--instance-tag"), "{error}");
-    }
 }

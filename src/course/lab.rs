@@ -2,7 +2,7 @@
 //! are called, the default bucket — and the account, partition and region a run targets, with the
 //! ARNs that follow from them. Every command's desired state is built from these.
 
-use crate::aws::Identity;
+use crate::connection::aws::Identity;
 use crate::input::ParameterPrefix;
 
 /// Every resource provision creates in IAM lives under this path, so teardown can find them.
@@ -46,13 +46,13 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn new(identity: &Identity, aws: &crate::aws::Aws) -> Self {
+    pub(crate) fn new(identity: &Identity, aws: &crate::connection::aws::Aws) -> Self {
         Self {
             account: identity.account.clone(),
             partition: identity.partition.clone(),
             region: aws.region.clone(),
             app_region: aws.app_region.clone(),
-            owner: crate::owners::owner_of(&identity.arn),
+            owner: crate::course::owners::owner_of(&identity.arn),
             parameter_prefix: aws.parameter_prefix.clone(),
         }
     }
@@ -107,12 +107,17 @@ impl Target {
     }
 
     pub(crate) fn bucket_arn(&self, bucket: &str) -> String {
-        crate::resources::bucket::arn(&self.partition, bucket)
+        bucket_arn(&self.partition, bucket)
     }
 
     pub(crate) fn object_arn(&self, bucket: &str, key: &str) -> String {
         format!("{}/{key}", self.bucket_arn(bucket))
     }
+}
+
+/// The ARN of a bucket in an account of `partition` (S3 ARNs carry neither region nor account).
+pub(crate) fn bucket_arn(partition: &str, name: &str) -> String {
+    format!("arn:{partition}:s3:::{name}")
 }
 
 #[cfg(test)]

@@ -17,9 +17,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::date_time::{DateTime, Format};
 use aws_types::SdkConfig;
 
-use crate::credentials;
+use crate::connection::credentials;
+use crate::connection::profiles::{Kind, ProfileFile, SharedFiles};
 use crate::error::{Error, aws_error};
-use crate::profiles::{Kind, ProfileFile, SharedFiles};
 
 /// What a session profile's comment starts with.
 const MARKER: &str = "written by provision session from profile ";
@@ -28,11 +28,8 @@ const MARKER: &str = "written by provision session from profile ";
 /// expire part-way.
 pub(crate) const REUSE_MARGIN: Duration = Duration::from_secs(300);
 
-/// GetSessionToken's limits for an IAM user: 15 minutes to 36 hours ("GetSessionToken", AWS STS
-/// API Reference). AssumeRole's are 15 minutes to the role's maximum, at most 12 hours.
-pub(crate) const SHORTEST: Duration = Duration::from_secs(900);
-pub(crate) const LONGEST_SESSION_TOKEN: Duration = Duration::from_secs(129_600);
-pub(crate) const LONGEST_ROLE_SESSION: Duration = Duration::from_secs(43_200);
+use crate::input::check_code;
+pub(crate) use crate::input::{LONGEST_ROLE_SESSION, LONGEST_SESSION_TOKEN, SHORTEST};
 
 /// The settings of one profile that decide how its MFA session is made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -205,38 +202,6 @@ pub(crate) fn kept(credentials: &ProfileFile, profile: &str) -> Option<Session> 
         session_token: get("aws_session_token")?,
         region: get("region"),
     })
-}
-
-/// An MFA code: six digits (what virtual and hardware devices show).
-pub(crate) fn check_code(code: &str) -> Result<String, Error> {
-    let code = code.trim();
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(code.to_string())
-    } else {
-        Err(
-            Error::usage("an MFA code is the six digits the device shows now").with_hint(
-                "open the authenticator app (or press the key) and type the current code",
-            ),
-        )
-    }
-}
-
-/// `--mfa-serial`: a virtual or hardware device's ARN (`arn:aws:iam::ACCOUNT:mfa/NAME`) or a
-/// hardware device's serial number, as GetSessionToken's SerialNumber takes it (9 to 256 of
-/// `[\w+=/:,.@-]`).
-pub(crate) fn check_serial(serial: &str) -> Result<String, Error> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c);
-    if (9..=256).contains(&serial.len()) && serial.chars().all(allowed) {
-        Ok(serial.to_string())
-    } else {
-        Err(Error::usage(format!(
-            "`{serial}` is not an MFA device's ARN or serial number"
-        ))
-        .with_hint(
-            "copy it from `aws iam list-mfa-devices` (SerialNumber), e.g. \
-                     arn:aws:iam::123456789012:mfa/alice",
-        ))
-    }
 }
 
 /// Whether a code can be asked for: stdin and stderr are a terminal.
@@ -558,7 +523,7 @@ pub(crate) fn store(session: &Session) -> Result<PathBuf, Error> {
     let mut credentials = ProfileFile::read(Kind::Credentials, &path)?;
     check_writable(&credentials, &path, &session.profile, &session.base)?;
     credentials.set_profile(&session.profile, &session.section());
-    crate::profiles::write_atomically(&path, &credentials.text()).map_err(|e| {
+    crate::connection::profiles::write_atomically(&path, &credentials.text()).map_err(|e| {
         Error::failed(format!("could not write {}", path.display())).with_cause(e.to_string())
     })?;
     Ok(path)
@@ -670,6 +635,7 @@ pub(crate) async fn for_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::check_serial;
 
     fn files(config: &str, credentials: &str) -> (ProfileFile, ProfileFile) {
         (
@@ -793,7 +759,10 @@ mod tests {
         assert!(same.to_string().contains("--into"), "{same}");
         let managed = ProfileFile::parse(
             Kind::Credentials,
-            &format!("{}\n[default]\n", crate::profiles::CLOUD9_MANAGED_HEADER),
+            &format!(
+                "{}\n[default]\n",
+                crate::connection::profiles::CLOUD9_MANAGED_HEADER
+            ),
         );
         let refused = check_writable(&managed, path, "mfa", "default").unwrap_err();
         assert!(refused.to_string().contains("Cloud9"), "{refused}");

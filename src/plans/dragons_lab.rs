@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::aws::{Aws, Clients};
-use crate::cli::DragonsLabArgs;
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::{DATA_CONTENT_TYPE, DEFAULT_KEY, Target, parameter_names};
+use crate::course::lab_data;
+use crate::engine::plan::{Detail, wait_for};
 use crate::error::{Error, aws_error};
-use crate::lab::{DATA_CONTENT_TYPE, DEFAULT_KEY, Target, parameter_names};
-use crate::lab_data;
-use crate::plan::{Detail, wait_for};
+use crate::plans::ObservedState;
 use crate::resources::bucket::{
     BUCKET, Bucket, BucketQuery, DesiredBucket, OWNERSHIP_CONTROLS, PUBLIC_ACCESS_BLOCK, Presence,
     owned_buckets,
@@ -22,7 +22,7 @@ use crate::resources::ownership;
 use crate::resources::ownership::Claims;
 use crate::resources::parameter::{DesiredParameter, PARAMETER, Parameter};
 use crate::resources::{Expected, Plan, Resource};
-use crate::state::ObservedState;
+use crate::settings::DragonsLabArgs;
 
 /// The web app, if any.
 #[derive(Debug, Clone)]
@@ -246,8 +246,8 @@ pub(crate) async fn observe(
         }
     };
     observed.parameters = parameters?;
-    observed.begun = crate::journal::begun(&target.owner);
-    crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
+    observed.begun = crate::engine::journal::begun(&target.owner);
+    crate::plans::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
 
@@ -398,7 +398,7 @@ fn held_parameter(error: Error, desired: &DesiredState) -> Error {
                  --parameter-prefix /<you>/ here, with the lab application changed to read \
                  /<you>/{}",
             names.join(", "),
-            crate::lab::BUCKET_PARAMETER
+            crate::course::lab::BUCKET_PARAMETER
         ),
         format!(
             "or pass --take-over to point them at your bucket: the lab of {holder} then reads \
@@ -416,7 +416,7 @@ fn interrupted_creation(name: &str, key: &str, keys: &[String]) -> Error {
     } else {
         format!("holds only {key}")
     };
-    let mut adopt = crate::cli::command_line();
+    let mut adopt = crate::shell::command_line();
     adopt.push_str(" --adopt");
     Error::failed(format!(
         "bucket {name} exists in your account without provision's managed-by tag, and {contents}: \
@@ -434,12 +434,13 @@ mod tests {
     use aws_sdk_s3::types::ObjectOwnership;
 
     use super::*;
-    use crate::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
+    use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
     use crate::resources::ownership::{OWNER_KEY, TEST_OWNER};
 
-    use crate::lab::test_target;
-    use crate::plan::PublicAccess;
-    use crate::plan::{Action, Detail};
+    use crate::course::lab::test_target;
+    use crate::engine::plan::PublicAccess;
+    use crate::engine::plan::{Action, Detail};
+    use crate::plans::fake;
     use crate::resources::bucket::{BUCKET_TAGS, ObservedBucket};
     use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
     use crate::resources::ownership::MANAGED_BY_KEY;
@@ -447,7 +448,6 @@ mod tests {
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
     use crate::resources::tags::Tags;
-    use crate::state::fake;
 
     const BUCKET_NAME: &str = "dragons-lab-123456789012-ca-central-1";
 

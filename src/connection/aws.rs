@@ -26,13 +26,13 @@ use aws_types::region::Region;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use crate::cli::GlobalArgs;
-use crate::credentials;
+use crate::connection::credentials;
+use crate::connection::mfa;
+use crate::connection::profiles::SharedFiles;
 use crate::error::{Error, aws_error, error_chain, expired_credentials};
 use crate::input::{self, EndpointUrl, ParameterPrefix};
-use crate::mfa;
-use crate::profiles::SharedFiles;
 use crate::requests;
+use crate::settings::GlobalArgs;
 
 /// Attempts per request, including the first. Course accounts are shared by a whole class, so
 /// throttling is a real case; the SDK retries it (and transient errors) with jittered backoff.
@@ -182,7 +182,7 @@ pub(crate) struct Clients {
     /// SSM in the run's region, where the instances' agents register.
     pub(crate) instance_ssm: aws_sdk_ssm::Client,
     /// CloudTrail in the run's region: its event history says who created what (see
-    /// `state::creators`); another region's with [`Clients::cloudtrail_in`].
+    /// `plans::creators`); another region's with [`Clients::cloudtrail_in`].
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
     /// What this run learnt of buckets: their regions, and which it created when.
     buckets: Arc<Mutex<BTreeMap<String, BucketFacts>>>,

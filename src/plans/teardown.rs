@@ -7,13 +7,13 @@
 
 use clap::ValueEnum;
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{NamesArgs, Part};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::{Target, parameter_names};
 use crate::error::Error;
-use crate::lab::{Target, parameter_names};
+use crate::plans::{ObservedState, creators};
 use crate::resources::ownership::Claims;
 use crate::resources::{self, Discovery, Keep, Plan};
-use crate::state::{ObservedState, creators};
+use crate::settings::{NamesArgs, Part};
 
 /// What teardown removes: nothing of what it finds should exist, but for what it is told to keep.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub(crate) async fn discover(
 ) -> Result<(Target, ObservedState), Error> {
     let target = Target::new(aws.identity().await?, aws);
     let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
-    let begun = crate::journal::begun(&target.owner);
+    let begun = crate::engine::journal::begun(&target.owner);
     let discovery = Discovery {
         clients,
         partition: &target.partition,
@@ -84,7 +84,7 @@ pub(crate) fn others_left_out(
     let count: usize = others.values().sum();
     let whose: Vec<String> = others
         .iter()
-        .map(|(owner, n)| format!("{} ({n})", crate::owners::short(owner)))
+        .map(|(owner, n)| format!("{} ({n})", crate::course::owners::short(owner)))
         .collect();
     Some(format!(
         "left out {count} resource{} of provision's that other owners hold: {}; --all-owners \
@@ -123,7 +123,8 @@ mod tests {
 
     use super::*;
 
-    use crate::plan::{Action, Detail};
+    use crate::engine::plan::{Action, Detail};
+    use crate::plans::{dragons_lab, fake, instance_profile};
     use crate::resources::Operation;
     use crate::resources::association::{
         ASSOCIATION, AssociationOp, ObservedAssociation, Recorded,
@@ -139,7 +140,6 @@ mod tests {
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
     use crate::resources::parameter::ObservedParameter;
     use crate::resources::tags::Tags;
-    use crate::state::{dragons_lab, fake, instance_profile};
 
     fn observed() -> ObservedState {
         let profile_arn = "arn:aws:iam::1:instance-profile/provision/lab".to_string();
@@ -330,7 +330,7 @@ mod tests {
 
     /// Both commands' resources, as a full run of each leaves them.
     async fn provisioned() -> ObservedState {
-        let target = crate::lab::test_target("us-east-1");
+        let target = crate::course::lab::test_target("us-east-1");
         let mut ip_inputs = instance_profile::Inputs::defaults(&fake::names());
         ip_inputs.selector = Some(crate::input::InstanceSelector::Tags(vec![
             crate::input::TagFilter {

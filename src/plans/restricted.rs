@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::aws::{Clients, Identity};
+use crate::connection::aws::{Clients, Identity};
 use crate::resources::Resource;
 use crate::resources::instance_profile::InstanceProfile;
 
@@ -105,8 +105,10 @@ pub(crate) async fn look(clients: &Clients, identity: &Identity) -> Option<Restr
 /// Asks IAM's policy simulator whether the session's role may create roles (one attempt each:
 /// GetRole for the role's ARN, then SimulatePrincipalPolicy).
 async fn role_creation(clients: &Clients, role: &str) -> RoleCreation {
-    let once =
-        || aws_sdk_iam::config::Builder::default().retry_config(crate::aws::single_attempt());
+    let once = || {
+        aws_sdk_iam::config::Builder::default()
+            .retry_config(crate::connection::aws::single_attempt())
+    };
     let arn = match clients
         .iam
         .get_role()

@@ -27,8 +27,8 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use aws_types::SdkConfig;
 use serde::Serialize;
 
+use crate::connection::profiles::SharedFiles;
 use crate::error::Error;
-use crate::profiles::SharedFiles;
 
 /// Where a role profile's first credentials come from, besides another profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,8 +93,8 @@ pub(crate) struct Chain {
 impl Chain {
     /// The kind of credentials the chain gives, when the files say it (`None`: the SDK's
     /// provider knows, from the features it records).
-    pub(crate) fn kind(&self, profile: &str) -> Option<crate::aws::CredentialSource> {
-        use crate::aws::CredentialSource as Kind;
+    pub(crate) fn kind(&self, profile: &str) -> Option<crate::connection::aws::CredentialSource> {
+        use crate::connection::aws::CredentialSource as Kind;
         let profile = profile.to_string();
         if !self.roles.is_empty() {
             return Some(Kind::AssumeRole { profile });
@@ -153,7 +153,7 @@ pub(crate) fn walk(name: &str, files: &SharedFiles) -> Result<Chain, Error> {
                  {current}` shows it)"
             ))
         };
-        if crate::fanout::role_account(&role_arn).is_none() {
+        if crate::input::role_account(&role_arn).is_none() {
             return Err(invalid(format!(
                 "role_arn `{role_arn}` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"
             )));
@@ -603,7 +603,7 @@ pub(crate) fn ours(error: &CredentialsError) -> Option<Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profiles::{Kind, ProfileFile};
+    use crate::connection::profiles::{Kind, ProfileFile};
 
     fn files(config: &str, credentials: &str) -> SharedFiles {
         SharedFiles {
@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(chain.roles[0].external_id.as_deref(), Some("course-2026"));
         assert!(matches!(
             chain.kind("admin"),
-            Some(crate::aws::CredentialSource::AssumeRole { .. })
+            Some(crate::connection::aws::CredentialSource::AssumeRole { .. })
         ));
         let plain = walk("keys", &files).expect("walks");
         assert!(plain.roles.is_empty());

@@ -12,6 +12,7 @@
 pub(crate) mod creators;
 pub(crate) mod dragons_lab;
 pub(crate) mod instance_profile;
+pub(crate) mod restricted;
 pub(crate) mod teardown;
 
 #[cfg(test)]
@@ -19,7 +20,7 @@ pub(crate) mod fake;
 
 use std::collections::BTreeMap;
 
-use crate::plan::Kind;
+use crate::engine::plan::Kind;
 use crate::resources::bucket::ObservedBucket;
 use crate::resources::iam_role::ObservedRole;
 use crate::resources::instance_profile::ObservedProfile;

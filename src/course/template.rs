@@ -20,8 +20,9 @@ pub(crate) const PLACEHOLDERS: &[&str] = &[
     "role_name",
 ];
 
-pub(crate) const DEFAULT_TRUST_POLICY: &str = include_str!("../templates/ec2-trust-policy.json");
-pub(crate) const DEFAULT_INLINE_POLICY: &str = include_str!("../templates/dragons-lab-policy.json");
+pub(crate) const DEFAULT_TRUST_POLICY: &str = include_str!("../../templates/ec2-trust-policy.json");
+pub(crate) const DEFAULT_INLINE_POLICY: &str =
+    include_str!("../../templates/dragons-lab-policy.json");
 
 /// A template and where it came from (for messages).
 #[derive(Debug, Clone)]
@@ -72,8 +73,13 @@ impl Template {
         let text =
             crate::local_file::read_text(path, "policy file", crate::local_file::POLICY_LIMIT)
                 .map_err(|e| e.with_hint("check the path given to --policy / --trust-policy"))?;
-        if text.as_bytes().starts_with(crate::lab_data::UTF8_BOM) {
-            return Err(crate::lab_data::bom_error(&path.display().to_string()));
+        if text
+            .as_bytes()
+            .starts_with(crate::course::lab_data::UTF8_BOM)
+        {
+            return Err(crate::course::lab_data::bom_error(
+                &path.display().to_string(),
+            ));
         }
         Ok(Self {
             origin: path.display().to_string(),
@@ -304,7 +310,7 @@ mod tests {
     /// Issue 22, finding 10: `{{parameter_path}}` was missing from the README's list.
     #[test]
     fn the_readme_lists_every_placeholder() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for name in PLACEHOLDERS {
             assert!(
                 readme.contains(&format!("`{{{{{name}}}}}`")),

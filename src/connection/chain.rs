@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws::{Aws, CredentialSource};
-use crate::credentials::CredentialSource as CredentialSourceSetting;
-use crate::profiles::{Kind, ProfileFile};
+use crate::connection::aws::{Aws, CredentialSource};
+use crate::connection::credentials::CredentialSource as CredentialSourceSetting;
+use crate::connection::profiles::{Kind, ProfileFile};
 
 /// One link of the chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -576,7 +576,7 @@ mod tests {
                 Kind::Credentials,
                 &format!(
                     "{}\n[default]\naws_access_key_id = ASIA\n",
-                    crate::profiles::CLOUD9_MANAGED_HEADER
+                    crate::connection::profiles::CLOUD9_MANAGED_HEADER
                 ),
             )),
             instance_profile: on_ec2(),

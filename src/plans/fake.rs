@@ -9,15 +9,15 @@ use std::sync::Mutex;
 
 use aws_sdk_ec2::types::InstanceStateName;
 
-use crate::apply::{Execute, Executed, Report, apply};
-use crate::cli::{BucketArg, IamNames, NamesArgs};
+use crate::engine::apply::{Execute, Executed, Report, apply};
+use crate::engine::plan::ResourceId;
 use crate::error::Error;
 use crate::input::RoleName;
-use crate::plan::ResourceId;
+use crate::plans::ObservedState;
 use crate::resources::association::ObservedInstance;
 use crate::resources::simulated::World;
 use crate::resources::{self, Operation, Plan};
-use crate::state::ObservedState;
+use crate::settings::{BucketArg, IamNames, NamesArgs};
 
 /// The default names of the commands, as the command line gives them.
 pub(crate) fn names() -> NamesArgs {
@@ -79,7 +79,13 @@ pub(crate) async fn converge(
 ) -> ObservedState {
     let fake = FakeAws::new(start);
     let first = plan(start).unwrap_or_else(|e| panic!("planning failed: {e}"));
-    let execution = apply(&first, &fake, &|_| {}, crate::signals::Interrupt::never()).await;
+    let execution = apply(
+        &first,
+        &fake,
+        &|_| {},
+        crate::engine::signals::Interrupt::never(),
+    )
+    .await;
     if let Some(error) = execution.error() {
         panic!("applying failed: {error}");
     }

@@ -21,15 +21,15 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_ssm::types::ParameterStringFilter;
 use futures::future::join_all;
 
-use crate::aws::Clients;
-use crate::owners;
-use crate::plan::Kind;
+use crate::connection::aws::Clients;
+use crate::course::owners;
+use crate::engine::plan::Kind;
+use crate::plans::ObservedState;
 use crate::resources::CreatedBy;
 use crate::resources::lifecycle::Events;
 use crate::resources::ownership::{Creator, OWNER_KEY, is_managed};
 use crate::resources::parameter;
 use crate::resources::tags::Tags;
-use crate::state::ObservedState;
 
 /// DescribeParameters' `Name` filter takes at most 50 values.
 const NAMES_PER_FILTER: usize = 50;
@@ -131,7 +131,7 @@ async fn creation(clients: &Clients, legacy: &Legacy) -> Creator {
         Err(e) => {
             return Creator::Unknown(format!(
                 "CloudTrail's event history could not be read ({})",
-                crate::restricted::reason("cloudtrail:LookupEvents", e)
+                crate::plans::restricted::reason("cloudtrail:LookupEvents", e)
             ));
         }
     };
@@ -176,7 +176,7 @@ async fn last_modifiers(clients: &Clients, names: &[String]) -> BTreeMap<String,
             Err(e) => {
                 let why = format!(
                     "SSM could not say who last changed it ({})",
-                    crate::restricted::reason("ssm:DescribeParameters", e)
+                    crate::plans::restricted::reason("ssm:DescribeParameters", e)
                 );
                 for name in chunk {
                     modifiers.insert(name.clone(), Creator::Unknown(why.clone()));

@@ -5,13 +5,14 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 
-use crate::aws::{Aws, Clients};
-use crate::cli::{InstanceProfileArgs, NamesArgs};
+use crate::connection::aws::{Aws, Clients};
+use crate::course::lab::{ADMINISTRATOR_ACCESS, IAM_PATH, INLINE_POLICY_NAME, Target};
+use crate::course::template::{self, Template, Values};
+use crate::engine::plan::Action;
+use crate::engine::plan::wait_for;
 use crate::error::Error;
 use crate::input::InstanceSelector;
-use crate::lab::{ADMINISTRATOR_ACCESS, IAM_PATH, INLINE_POLICY_NAME, Target};
-use crate::plan::Action;
-use crate::plan::wait_for;
+use crate::plans::ObservedState;
 use crate::resources::association::{
     ASSOCIATION, Association, CLOUD9_SSM_PROFILE, DesiredAssociation, ObservedInstance,
     PropagationPolicy, is_provision_profile, profile_name_of, select,
@@ -22,8 +23,7 @@ use crate::resources::instance_profile::{
 };
 use crate::resources::ownership::{Claims, Holder, held_elsewhere, is_managed};
 use crate::resources::{Change, Expected, Plan, Resource};
-use crate::state::ObservedState;
-use crate::template::{self, Template, Values};
+use crate::settings::{InstanceProfileArgs, NamesArgs};
 
 /// The command's input, checked and read (templates) before any AWS call.
 #[derive(Debug, Clone)]
@@ -277,7 +277,7 @@ pub(crate) async fn observe(
         observed.add_profile(profile?);
     }
     let target = Target::new(identity?, aws);
-    crate::state::creators::look_up(clients, &target.partition, &mut observed).await;
+    crate::plans::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
 
@@ -447,7 +447,7 @@ fn lab_reads(target: &Target, bucket: &str) -> Vec<(&'static str, Vec<String>)> 
         ),
         (
             "s3:GetObject",
-            vec![target.object_arn(bucket, crate::lab::DEFAULT_KEY)],
+            vec![target.object_arn(bucket, crate::course::lab::DEFAULT_KEY)],
         ),
         ("s3:ListBucket", vec![target.bucket_arn(bucket)]),
     ]
@@ -473,7 +473,8 @@ pub(crate) async fn check_lab_reads(
             .set_resource_arns(Some(resources.clone()))
             .customize()
             .config_override(
-                aws_sdk_iam::config::Builder::default().retry_config(crate::aws::single_attempt()),
+                aws_sdk_iam::config::Builder::default()
+                    .retry_config(crate::connection::aws::single_attempt()),
             )
             .send()
     }))
@@ -486,7 +487,7 @@ pub(crate) async fn check_lab_reads(
                 return Some(format!(
                     "could not check whether role {role} allows the lab application's reads \
                      ({}): if the lab cannot read its parameters or the data, the role is why",
-                    crate::restricted::reason("iam:SimulatePrincipalPolicy", e)
+                    crate::plans::restricted::reason("iam:SimulatePrincipalPolicy", e)
                 ));
             }
         };
@@ -601,15 +602,15 @@ mod tests {
 
     use super::*;
 
+    use crate::course::lab::test_target;
+    use crate::engine::plan::{Action, Detail, Drift};
     use crate::input::TagFilter;
-    use crate::lab::test_target;
-    use crate::plan::{Action, Detail, Drift};
+    use crate::plans::fake;
     use crate::resources::association::ObservedInstance;
     use crate::resources::iam_role::ROLE_POLICY;
     use crate::resources::ownership::MANAGED_BY_KEY;
     #[allow(unused_imports)]
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
-    use crate::state::fake;
 
     fn inputs() -> Inputs {
         Inputs {

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use crate::engine::plan::{Change, Plan, ResourceId};
+use crate::engine::signals::{GRACE, Interrupt, Signal};
 use crate::error::Error;
-use crate::plan::{Change, Plan, ResourceId};
-use crate::signals::{GRACE, Interrupt, Signal};
 
 /// What a running operation says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,7 +252,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::plan::{Action, Kind};
+    use crate::engine::plan::{Action, Kind};
 
     const THING: Kind = Kind::new("thing");
 

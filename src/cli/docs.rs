@@ -3,10 +3,11 @@
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, CompletionsArgs, GlobalArgs, ManArgs};
+use crate::cli::Cli;
 use crate::commands::Run;
 use crate::error::Error;
 use crate::printer::Printer;
+use crate::settings::{CompletionsArgs, GlobalArgs, ManArgs};
 
 /// The completion script for one shell, on stdout.
 /// `provision completions`, as the registry runs it.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::error::Error;
 
 /// The embedded default data set (the course's 25 dragons).
-pub(crate) const DEFAULT_DRAGONS: &[u8] = include_bytes!("../data/dragons.json");
+pub(crate) const DEFAULT_DRAGONS: &[u8] = include_bytes!("../../data/dragons.json");
 
 /// The field every dragon record carries; the lab application lists dragons by it.
 pub(crate) const DRAGON_NAME_FIELD: &str = "dragon_name_str";

@@ -1,0 +1,9 @@
+//! The course's domain: the lab's names and target (`lab`), its data (`lab_data`), the policy
+//! templates and their placeholders (`template`, `policy`), who owns what provision made
+//! (`owners`).
+
+pub(crate) mod lab;
+pub(crate) mod lab_data;
+pub(crate) mod owners;
+pub(crate) mod policy;
+pub(crate) mod template;
