@@ -60,8 +60,30 @@ impl Run for Runner {
         if let Some(name) = &explicit {
             aws::check_profile_exists(name, &files)?;
         }
-        let base = explicit.unwrap_or_else(|| "default".to_string());
-        let profile = MfaProfile::of(&base, &files.config, &files.credentials);
+        let asked = explicit.unwrap_or_else(|| "default".to_string());
+        let profile = MfaProfile::of(&asked, &files.config, &files.credentials);
+        // A role profile without a device of its own whose source_profile names one: the session
+        // is that profile's, from which every command with this one then assumes its role.
+        let chained = match (&args.mfa_serial, &profile.mfa_serial) {
+            (None, None) if profile.is_role() => {
+                mfa::chained_holder(&credentials::walk(&asked, &files)?, &files)
+            }
+            _ => None,
+        };
+        let profile = match chained {
+            Some(holder) => {
+                let note = format!(
+                    "profile {asked} assumes its role with profile {}'s keys, which name an \
+                     mfa_serial: the session is {}'s, and commands with --profile {asked} assume \
+                     the role from it",
+                    holder.base, holder.base
+                );
+                printer.step(note.clone()).finish(note);
+                holder
+            }
+            None => profile,
+        };
+        let base = profile.base.clone();
         let into = args
             .into
             .clone()

@@ -449,16 +449,45 @@ impl Aws {
                 }
             ));
         }
-        let (provider, session) = match (&mfa_profile, &walked) {
-            (Some(wanted), _) => {
+        // A role profile whose source_profile requires MFA: that profile's session first.
+        let mut chained_session = None;
+        let chained = walked
+            .as_ref()
+            .filter(|_| mfa_profile.is_none())
+            .and_then(|chain| Some((chain, mfa::chained_holder(chain, &files)?)));
+        let (provider, session) = match (&mfa_profile, &walked, chained) {
+            (Some(wanted), _, _) => {
                 let session = mfa::for_command(&bounds, &files, wanted).await?;
                 (
                     SharedCredentialsProvider::new(session.credentials()),
                     Some(session),
                 )
             }
-            (None, Some(chain)) => (credentials::provider(chain, &bounds).await, kept_session),
-            (None, None) => (
+            (None, _, Some((chain, holder))) => {
+                let session = mfa::for_command(&bounds, &files, &holder)
+                    .await
+                    .map_err(|e| {
+                        e.with_cause(format!(
+                            "profile {profile} assumes its role with profile {}'s credentials",
+                            holder.base
+                        ))
+                    })?;
+                let from_session = credentials::Chain {
+                    base: credentials::Base::OwnKeys {
+                        profile: session.profile.clone(),
+                        access_key_id: session.access_key_id.clone(),
+                        secret_access_key: session.secret_access_key.clone(),
+                        session_token: Some(session.session_token.clone()),
+                    },
+                    roles: chain.roles.clone(),
+                };
+                chained_session = Some(session);
+                (credentials::provider(&from_session, &bounds).await, None)
+            }
+            (None, Some(chain), None) => {
+                (credentials::provider(chain, &bounds).await, kept_session)
+            }
+            (None, None, _) => (
                 config.credentials_provider().ok_or_else(no_credentials)?,
                 kept_session,
             ),
@@ -491,7 +520,8 @@ impl Aws {
         let expiry = credentials
             .expiry()
             .or(session.as_ref().map(|session| session.expires));
-        let session_base = session.map(|session| session.base);
+        // The MFA session in use, the profile's own or its source's: what renews it.
+        let session_base = session.or(chained_session).map(|session| session.base);
         let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
             && files.credentials.is_cloud9_managed();
         let reuse = ReuseResolved {

@@ -82,6 +82,26 @@ impl MfaProfile {
     }
 }
 
+/// The profile whose MFA session a role profile without an `mfa_serial` of its own assumes its
+/// role with: the profile at the base of its `source_profile` chain — an IAM user's keys — when
+/// that one names an `mfa_serial` (a user whose policy requires MFA, so that AssumeRole with the
+/// bare keys is refused). botocore would send the bare keys; provision makes (or reuses) that
+/// profile's session first, as `provision session --profile BASE` keeps it, and assumes the roles
+/// from it.
+pub(crate) fn chained_holder(
+    chain: &credentials::Chain,
+    files: &SharedFiles,
+) -> Option<MfaProfile> {
+    let credentials::Base::Sdk(base) = &chain.base else {
+        return None;
+    };
+    if chain.roles.is_empty() {
+        return None;
+    }
+    let holder = MfaProfile::of(base, &files.config, &files.credentials);
+    (holder.mfa_serial.is_some() && !holder.is_role()).then_some(holder)
+}
+
 pub(crate) fn session_profile_of(base: &str) -> String {
     if base == "default" {
         "mfa".to_string()
@@ -636,6 +656,40 @@ pub(crate) async fn for_command(
 mod tests {
     use super::*;
     use crate::input::check_serial;
+
+    /// Issue 23: a role profile whose source_profile names an mfa_serial assumes its role from that
+    /// profile's MFA session; a profile with a device of its own, one with no role, or a chain whose
+    /// base needs no MFA has no such holder.
+    #[test]
+    fn a_role_s_source_profile_with_mfa_serial_holds_its_session() {
+        let role = "arn:aws:iam::111122223333:role/lab";
+        let files = |config: &str| SharedFiles {
+            config: ProfileFile::parse(Kind::Config, config),
+            credentials: ProfileFile::parse(
+                Kind::Credentials,
+                "[base]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = s\n",
+            ),
+        };
+        let holder = |config: &str, name: &str| {
+            let files = files(config);
+            let chain = credentials::walk(name, &files).expect("walks");
+            chained_holder(&chain, &files).map(|p| p.base)
+        };
+        let chained = format!(
+            "[profile base]\nmfa_serial = arn:aws:iam::111122223333:mfa/alice\n\
+             [profile lab]\nrole_arn = {role}\nsource_profile = base\n\
+             [profile deeper]\nrole_arn = {role}\nsource_profile = lab\n"
+        );
+        assert_eq!(holder(&chained, "lab").as_deref(), Some("base"));
+        assert_eq!(holder(&chained, "deeper").as_deref(), Some("base"));
+        assert_eq!(
+            holder(&chained, "base"),
+            None,
+            "its own session, not a chain's"
+        );
+        let plain = format!("[profile lab]\nrole_arn = {role}\nsource_profile = base\n");
+        assert_eq!(holder(&plain, "lab"), None);
+    }
 
     fn files(config: &str, credentials: &str) -> (ProfileFile, ProfileFile) {
         (

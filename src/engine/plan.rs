@@ -192,6 +192,9 @@ pub(crate) enum Drift {
     TrustPolicy(Vec<String>),
     /// A policy document differs in meaning (one difference).
     PolicyStatement(String),
+    /// A role's permissions are not the ones recorded when it was made with others than the
+    /// defaults (`provision:permissions`).
+    RecordedPermissions,
     /// An inline policy or attachment that the desired permissions do not include.
     Unrequested,
     /// The instance profile holds another role.
@@ -232,6 +235,9 @@ impl fmt::Display for Drift {
         match self {
             Self::TrustPolicy(differences) => write!(f, "trust policy: {}", differences.join(", ")),
             Self::PolicyStatement(difference) => f.write_str(difference),
+            Self::RecordedPermissions => f.write_str(
+                "permissions differ from the ones instance-profile recorded (provision:permissions)",
+            ),
             Self::Unrequested => f.write_str("not in the desired permissions"),
             Self::OtherRole(role) => write!(f, "replace role {role}"),
             Self::OtherProfile(arn) => write!(f, "replaces {arn}"),

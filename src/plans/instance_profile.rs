@@ -17,7 +17,9 @@ use crate::resources::association::{
     ASSOCIATION, Association, CLOUD9_SSM_PROFILE, DesiredAssociation, ObservedInstance,
     PropagationPolicy, is_provision_profile, profile_name_of, select,
 };
-use crate::resources::iam_role::{DesiredRole, ObservedRole, ROLE, Role, RoleQuery};
+use crate::resources::iam_role::{
+    DesiredRole, ObservedRole, ROLE, Role, RoleQuery, permissions_digest,
+};
 use crate::resources::instance_profile::{
     DesiredProfile, DesiredRoles, InstanceProfile, MEMBERSHIP, PROFILE, ProfileRoles,
 };
@@ -45,6 +47,16 @@ pub(crate) struct Inputs {
     pub(crate) existing: Option<String>,
 }
 
+/// The embedded EC2 trust policy.
+fn default_trust_policy() -> Template {
+    Template::embedded("ec2-trust-policy.json", template::DEFAULT_TRUST_POLICY)
+}
+
+/// The embedded inline policy: what the Dragons lab needs.
+fn default_inline_policy() -> Template {
+    Template::embedded("dragons-lab-policy.json", template::DEFAULT_INLINE_POLICY)
+}
+
 impl Inputs {
     pub(crate) fn from_args(args: &InstanceProfileArgs) -> Result<Self, Error> {
         let selector = match (&args.instance_id, args.instance_tag.is_empty()) {
@@ -54,11 +66,11 @@ impl Inputs {
         };
         let trust_policy = match &args.trust_policy {
             Some(path) => Template::read(path)?,
-            None => Template::embedded("ec2-trust-policy.json", template::DEFAULT_TRUST_POLICY),
+            None => default_trust_policy(),
         };
         let inline_policy = match &args.policy {
             Some(path) => Template::read(path)?,
-            None => Template::embedded("dragons-lab-policy.json", template::DEFAULT_INLINE_POLICY),
+            None => default_inline_policy(),
         };
         trust_policy.check()?;
         inline_policy.check()?;
@@ -93,14 +105,8 @@ impl Inputs {
         Self {
             role_name: names.iam.role_name.as_str().to_string(),
             profile_name: names.iam.profile_name().to_string(),
-            trust_policy: Template::embedded(
-                "ec2-trust-policy.json",
-                template::DEFAULT_TRUST_POLICY,
-            ),
-            inline_policy: Template::embedded(
-                "dragons-lab-policy.json",
-                template::DEFAULT_INLINE_POLICY,
-            ),
+            trust_policy: default_trust_policy(),
+            inline_policy: default_inline_policy(),
             policy_arns: Vec::new(),
             selector: None,
             all_matching: false,
@@ -161,16 +167,30 @@ impl DesiredState {
                 target.account
             ));
         }
+        let trust_policy = inputs.trust_policy.render(&values)?;
+        let inline_policy = inputs.inline_policy.render(&values)?;
+        // Other permissions than the defaults are recorded on the role, for `status`.
+        let defaults = permissions_digest(
+            Some(&default_trust_policy().render(&values)?),
+            Some(&default_inline_policy().render(&values)?),
+            &[],
+        );
+        let asked = permissions_digest(
+            Some(&trust_policy),
+            Some(&inline_policy),
+            &inputs.policy_arns,
+        );
         Ok(Self {
             role: DesiredRole {
                 name: inputs.role_name.clone(),
                 path: IAM_PATH.to_string(),
                 arn: target.role_arn(&inputs.role_name),
-                trust_policy: inputs.trust_policy.render(&values)?,
+                trust_policy,
                 inline_policy_name: INLINE_POLICY_NAME.to_string(),
-                inline_policy: inputs.inline_policy.render(&values)?,
+                inline_policy,
                 managed_policy_arns: inputs.policy_arns.clone(),
                 prune: inputs.prune,
+                record_permissions: asked != defaults,
             },
             profile: DesiredProfile {
                 name: inputs.profile_name.clone(),
@@ -607,7 +627,7 @@ mod tests {
     use crate::input::TagFilter;
     use crate::plans::fake;
     use crate::resources::association::ObservedInstance;
-    use crate::resources::iam_role::ROLE_POLICY;
+    use crate::resources::iam_role::{PERMISSIONS_KEY, ROLE_POLICY};
     use crate::resources::ownership::MANAGED_BY_KEY;
     #[allow(unused_imports)]
     use crate::resources::ownership::{adopted_tags, managed_tags, test_claims};
@@ -646,6 +666,98 @@ mod tests {
 
     fn lines(plan: &Plan) -> Vec<String> {
         plan.changes().iter().map(|c| c.line()).collect()
+    }
+
+    /// The default state's status rows of `observed` (what `provision status` shows).
+    fn status_of(observed: &ObservedState) -> Vec<crate::resources::status::StatusLine> {
+        let defaults =
+            DesiredState::new(&Inputs::defaults(&fake::names()), &test_target("us-east-1"))
+                .expect("renders");
+        let mut expected = crate::resources::Expected::default();
+        defaults.expect(observed, &mut expected);
+        crate::resources::rows(&expected, observed, &defaults.claims)
+            .expect("rows")
+            .0
+    }
+
+    /// Issue 23, item 2: a role made with other permissions than the defaults (`--policy`) records
+    /// them, so that status — which knows only the defaults — shows it in sync while it is as it
+    /// was made, and drifted (as the command's `--dry-run` plans to change it) once it is not;
+    /// back to the defaults, the record follows.
+    #[tokio::test]
+    async fn other_permissions_than_the_defaults_are_recorded_for_status() {
+        const CUSTOM: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}"#;
+        let custom = DesiredState::new(
+            &Inputs {
+                inline_policy: Template::embedded("custom.json", CUSTOM),
+                ..inputs()
+            },
+            &test_target("us-east-1"),
+        )
+        .expect("renders");
+        assert!(custom.role.record_permissions);
+        assert!(
+            !desired().role.record_permissions,
+            "the defaults are not recorded"
+        );
+        let made = fake::converge(&fresh(), |o| plan(&custom, o)).await;
+        let role = &made.roles["dragons-lab-ec2-role"];
+        assert_eq!(
+            role.tags.get(PERMISSIONS_KEY),
+            Some(&custom.role.permissions())
+        );
+        let row = |observed: &ObservedState| {
+            status_of(observed)
+                .into_iter()
+                .find(|l| l.resource == ROLE)
+                .expect("the role's row")
+        };
+        assert_eq!(row(&made).in_sync, Some(true), "{:?}", row(&made));
+
+        // Changed by hand: status and the command's dry run both see it.
+        let mut drifted = made.clone();
+        drifted
+            .roles
+            .get_mut("dragons-lab-ec2-role")
+            .expect("role")
+            .managed_inline_policy = Some(json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}));
+        let status = row(&drifted);
+        assert_eq!(status.in_sync, Some(false));
+        assert_eq!(
+            status.details,
+            ["permissions differ from the ones instance-profile recorded (provision:permissions)"]
+        );
+        let dry_run = plan(&custom, &drifted).expect("plans");
+        assert_eq!(
+            dry_run
+                .find(ROLE_POLICY, "dragons-lab-ec2-role/provision-policy")
+                .expect("policy line")
+                .action,
+            Action::Update
+        );
+
+        // Back to the defaults: the record is brought up to date with the policy.
+        let back = plan(&desired(), &made).expect("plans");
+        let role_line = back.find(ROLE, "dragons-lab-ec2-role").expect("role line");
+        assert_eq!(role_line.action, Action::Update);
+        assert!(
+            role_line
+                .details
+                .iter()
+                .any(|d| d.to_string().contains("record the permissions asked for")),
+            "{role_line:?}"
+        );
+        let reset = fake::converge(&made, |o| plan(&desired(), o)).await;
+        assert_eq!(
+            reset.roles["dragons-lab-ec2-role"]
+                .tags
+                .get(PERMISSIONS_KEY),
+            Some(&desired().role.permissions())
+        );
+        assert_eq!(row(&reset).in_sync, Some(true));
+        assert_eq!(row(&reset).details, Vec::<String>::new());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::connection::aws::Clients;
 use crate::course::lab::IAM_PATH;
 use crate::course::policy;
 use crate::engine::apply::{Executed, Report};
-use crate::engine::plan::{Action, Drift, Kind};
+use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, settled};
 use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
@@ -43,6 +43,53 @@ pub(crate) struct DesiredRole {
     /// On an adopted role, also remove what was not asked for (`--prune`); by default provision
     /// only adds to a role it did not create.
     pub(crate) prune: bool,
+    /// Whether these are other permissions than the defaults (`--policy`, `--trust-policy`,
+    /// `--policy-arn`): recorded on the role ([`PERMISSIONS_KEY`]) so that `status`, which knows
+    /// only the defaults, can tell the role is as it was made.
+    pub(crate) record_permissions: bool,
+}
+
+impl DesiredRole {
+    /// The digest of the permissions asked for ([`permissions_digest`]).
+    pub(crate) fn permissions(&self) -> String {
+        permissions_digest(
+            Some(&self.trust_policy),
+            Some(&self.inline_policy),
+            &self.managed_policy_arns,
+        )
+    }
+}
+
+/// The tag that records a role's permissions when they are not the defaults: their digest.
+pub(crate) const PERMISSIONS_KEY: &str = "provision:permissions";
+
+/// The digest of a role's permissions — its trust and inline policies in canonical form (see
+/// `policy::normalize`) and its managed policies — as 32 hex digits. The SSM agent's policy is
+/// left out: once attached for an SSM-connected IDE it stays, whoever asked.
+pub(crate) fn permissions_digest(
+    trust: Option<&Value>,
+    inline: Option<&Value>,
+    managed: &[String],
+) -> String {
+    use md5::{Digest, Md5};
+    let canonical = |document: Option<&Value>| match document {
+        Some(document) => policy::normalize(document).to_string(),
+        None => "none".to_string(),
+    };
+    let mut arns: Vec<&str> = managed
+        .iter()
+        .map(String::as_str)
+        .filter(|arn| !arn.ends_with(":iam::aws:policy/AmazonSSMManagedInstanceCore"))
+        .collect();
+    arns.sort_unstable();
+    arns.dedup();
+    let text = format!(
+        "{}\n{}\n{}",
+        canonical(trust),
+        canonical(inline),
+        arns.join("\n")
+    );
+    hex::encode(Md5::digest(text.as_bytes()))
 }
 
 /// What AWS has under the role's name.
@@ -330,7 +377,13 @@ fn wanted(
                 name: role.clone(),
                 path: desired.path.clone(),
                 trust_policy: trust_text,
-                tags: claims.tags(),
+                tags: {
+                    let mut tags = claims.tags();
+                    if desired.record_permissions {
+                        tags.insert(PERMISSIONS_KEY.to_string(), desired.permissions());
+                    }
+                    tags
+                },
             }
             .into(),
         ]),
@@ -353,6 +406,25 @@ fn wanted(
                 );
             }
             shared = claim.is_shared() && !desired.prune;
+            // The permissions asked for are recorded when they are not the defaults, and kept up
+            // to date once recorded (back to the defaults, the record says so).
+            let recorded = current.tags.get(PERMISSIONS_KEY);
+            let digest = desired.permissions();
+            if !shared
+                && (desired.record_permissions || recorded.is_some())
+                && recorded != Some(&digest)
+            {
+                details.push(Detail::note(format!(
+                    "record the permissions asked for: {PERMISSIONS_KEY}={digest}"
+                )));
+                operations.push(
+                    RoleOp::Tag {
+                        role: role.clone(),
+                        tags: Tags::from([(PERMISSIONS_KEY.to_string(), digest)]),
+                    }
+                    .into(),
+                );
+            }
             // A shared role's trust policy keeps its statements; the desired ones are added.
             let (wanted_trust, wanted_text) = match (&current.trust_policy, shared) {
                 (Some(document), true) => {
@@ -634,11 +706,36 @@ impl Lifecycle for Role {
             &observed.roles,
             |name, current| {
                 let desired = expected.iter().find(|r| r.name == name);
-                Role::plan(desired, Some(current), claims)
+                match desired.and_then(|desired| recorded_elsewhere(desired, current)) {
+                    Some(changes) => Ok(changes),
+                    None => Role::plan(desired, Some(current), claims),
+                }
             },
             |_| vec![],
         )
     }
+}
+
+/// A role whose record says it was made with other permissions than `desired`'s (the defaults
+/// `status` knows): compared with that record — in sync while its permissions are the recorded
+/// ones. `None` when the role records none, or the defaults.
+fn recorded_elsewhere(desired: &DesiredRole, current: &ObservedRole) -> Option<Vec<Change>> {
+    let recorded = current.tags.get(PERMISSIONS_KEY)?;
+    if *recorded == desired.permissions() {
+        return None;
+    }
+    let now = permissions_digest(
+        current.trust_policy.as_ref(),
+        current.managed_inline_policy.as_ref(),
+        &current.attached_policy_arns,
+    );
+    Some(match now == *recorded {
+        true => vec![Change::unchanged(ROLE, &current.name)],
+        false => vec![
+            Change::new(ROLE, &current.name, Action::Update)
+                .with_detail(Drift::RecordedPermissions),
+        ],
+    })
 }
 
 /// Reads the named roles concurrently, with the profiles that hold each (teardown removes the
@@ -772,6 +869,7 @@ pub(crate) mod tests {
                 "Action": "s3:GetObject", "Resource": "*"}]}),
             managed_policy_arns: vec![],
             prune: false,
+            record_permissions: false,
         }
     }
 

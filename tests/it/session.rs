@@ -533,6 +533,120 @@ async fn a_profile_with_mfa_serial_uses_its_kept_session_or_says_how_to_make_one
     );
 }
 
+/// Issue 23: chained MFA. A role profile without a device of its own whose source_profile names an
+/// mfa_serial (an IAM user whose policy requires MFA) assumes its role from that profile's MFA
+/// session: `provision session --profile lab` makes the source's session, and every command with
+/// the profile assumes the role with it — the user's bare keys sign nothing.
+#[tokio::test]
+async fn a_role_whose_source_profile_names_an_mfa_serial_is_assumed_with_its_session() {
+    let Fixture {
+        admin,
+        student,
+        serial,
+        ..
+    } = fixture("session_chained", false).await;
+    let role_arn = "arn:aws:iam::123456789012:role/session-chained-lab";
+    std::fs::write(
+        admin.home.join(".aws/config"),
+        format!(
+            "[profile student]\nmfa_serial = {serial}\nregion = us-east-1\n\
+             [profile lab]\nrole_arn = {role_arn}\nsource_profile = student\n\
+             role_session_name = alice\nregion = us-east-1\n"
+        ),
+    )
+    .expect("config");
+
+    // Without a terminal and without the source's session: exit 2 before any request, naming the
+    // command that makes it.
+    let (refused, requests) =
+        student.requests_during(|| admin.provision().run(&["--profile", "lab", "whoami"]));
+    refused.assert_code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("provision session --profile student"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("profile lab assumes its role with profile student's credentials"),
+        "{}",
+        refused.stderr
+    );
+    assert!(requests.is_empty(), "{:?}", operations(&requests));
+
+    // `provision session --profile lab` makes the source's session: GetSessionToken with its
+    // device, kept as student-mfa.
+    let (made, requests) = student.requests_during(|| {
+        admin.provision().run(&[
+            "--profile",
+            "lab",
+            "--output",
+            "json",
+            "session",
+            "--token-code",
+            "123456",
+        ])
+    });
+    made.success();
+    assert_valid(&made.stdout);
+    assert_eq!(made.json()["kind"], "session-token");
+    assert_eq!(made.json()["profile"], "student-mfa");
+    assert_eq!(made.json()["mfa_serial"], serial.as_str());
+    assert_eq!(operations(&requests), ["GetSessionToken"]);
+    assert!(credentials_text(&admin).contains("[student-mfa]"));
+
+    // Every command with the profile assumes the role with the session: the user's own key signs
+    // no request, and the identity is the role's.
+    let (whoami, requests) = student.requests_during(|| {
+        admin
+            .provision()
+            .run(&["--profile", "lab", "--output", "json", "whoami"])
+    });
+    whoami.success();
+    assert!(requests.is_empty(), "{:?}", operations(&requests));
+    assert_eq!(
+        whoami.json()["arn"],
+        "arn:aws:sts::123456789012:assumed-role/session-chained-lab/alice"
+    );
+    let status = admin.provision().run(&["--profile", "lab", "status"]);
+    status.success();
+
+    // Asked again, the kept session is reused: no request.
+    let (again, requests) = student.requests_during(|| {
+        admin.provision().run(&[
+            "--profile",
+            "lab",
+            "--output",
+            "json",
+            "session",
+            "--token-code",
+            "123456",
+        ])
+    });
+    again.success();
+    assert_eq!(again.json()["reused"], true);
+    assert!(requests.is_empty(), "{:?}", operations(&requests));
+
+    // An expired source session names the command that renews it, before any request.
+    let text = credentials_text(&admin);
+    let start = text.find(", expires ").expect("marker") + ", expires ".len();
+    let end = start + text[start..].find('\n').expect("line");
+    let expired = format!("{}2020-01-01T00:00:00Z{}", &text[..start], &text[end..]);
+    std::fs::write(admin.home.join(".aws/credentials"), expired).expect("credentials");
+    let (stale, requests) =
+        student.requests_during(|| admin.provision().run(&["--profile", "lab", "whoami"]));
+    stale.assert_code(2);
+    assert!(
+        stale.stderr.contains("provision session --profile student"),
+        "{}",
+        stale.stderr
+    );
+    assert!(requests.is_empty(), "{:?}", operations(&requests));
+}
+
 /// The IMDSv2 stand-in (tests/it/imds.py): its endpoint, and the child to stop.
 struct Imds {
     child: Child,
