@@ -11,7 +11,8 @@ use aws_sdk_s3::types::{
 };
 
 use crate::commands::{Run, with_aws};
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
 use crate::course::lab_data;
 use crate::error::{Error, aws_error, service_code};

@@ -5,7 +5,8 @@ use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 
 use crate::commands::applied;
 use crate::commands::{Run, apply_and_report, print_plan, with_aws};
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::Target;
 use crate::error::Error;
 use crate::fanout::{AccountResult, FanOut, RunEach};

@@ -13,7 +13,8 @@ pub(crate) mod whoami;
 
 use serde::Serialize;
 
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::Target;
 use crate::engine::apply::{self, Execution};
 use crate::engine::plan::Summary;
@@ -37,7 +38,7 @@ pub(crate) async fn applied(
     global: &GlobalArgs,
     command: &str,
     (target, plan): (crate::course::lab::Target, Plan),
-    clients: &crate::connection::aws::Clients,
+    clients: &crate::connection::clients::Clients,
     site_url: Option<&str>,
     interrupt: signals::Interrupt,
 ) -> Result<crate::fanout::Done, Error> {

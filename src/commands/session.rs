@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::commands::Run;
-use crate::connection::aws;
 use crate::connection::credentials;
 use crate::connection::mfa::{self, MfaProfile, Session};
 use crate::connection::profiles::SharedFiles;
@@ -56,9 +55,9 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, args: &SessionArgs, printer: &Printer) -> Result<(), Error> {
         // The shared files are read and checked (regular files, size, syntax) before anything else.
         let files = SharedFiles::load()?;
-        let explicit = aws::explicit_profile(global)?;
+        let explicit = crate::connection::sources::explicit_profile(global)?;
         if let Some(name) = &explicit {
-            aws::check_profile_exists(name, &files)?;
+            crate::connection::sources::check_profile_exists(name, &files)?;
         }
         let asked = explicit.unwrap_or_else(|| "default".to_string());
         let profile = MfaProfile::of(&asked, &files.config, &files.credentials);
@@ -126,7 +125,8 @@ impl Run for Runner {
         }
 
         // STS answers in every region; the profile's region, else us-east-1, is used for the call.
-        let (config, _, warnings) = aws::load_config(global, &base, Some("us-east-1")).await?;
+        let (config, _, warnings) =
+            crate::connection::sources::load_config(global, &base, Some("us-east-1")).await?;
         for warning in &warnings {
             printer.warn(warning);
         }

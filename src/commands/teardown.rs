@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 
 use crate::commands::applied;
 use crate::commands::{Run, apply_and_report, print_plan, with_aws};
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::Target;
 use crate::engine::signals;
 use crate::error::Error;
@@ -139,7 +140,7 @@ async fn teardown_each(
     type Prepared = (
         crate::course::lab::Target,
         Plan,
-        crate::connection::aws::Clients,
+        crate::connection::clients::Clients,
     );
     let plans: Mutex<HashMap<String, Prepared>> = Mutex::new(HashMap::new());
     let planning = GlobalArgs {

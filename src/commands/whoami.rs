@@ -6,8 +6,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::commands::{Run, with_aws};
-use crate::connection::aws::{Aws, CredentialSource};
+use crate::connection::aws::Aws;
 use crate::connection::chain::{self, Chain, State};
+use crate::connection::sources::CredentialSource;
 use crate::error::Error;
 use crate::fanout::{AccountResult, Done, FanOut, RunEach};
 use crate::plans::restricted::{self, Restricted, RoleCreation};
@@ -50,7 +51,7 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, _: &WhoamiArgs, printer: &Printer) -> Result<(), Error> {
         let explicit = match (
             &global.profile,
-            crate::connection::aws::explicit_profile(global)?,
+            crate::connection::sources::explicit_profile(global)?,
         ) {
             (Some(name), _) => Some((name.clone(), "--profile")),
             (None, Some(name)) => Some((name, "AWS_PROFILE")),
@@ -104,7 +105,7 @@ pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), E
 
 fn whoami<'a>(
     aws: &'a Aws,
-    identity: &'a crate::connection::aws::Identity,
+    identity: &'a crate::connection::sources::Identity,
     owner: &'a str,
     restricted: Option<&'a Restricted>,
     chain: Option<&'a Chain>,

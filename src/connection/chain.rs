@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::connection::aws::{Aws, CredentialSource};
+use crate::connection::aws::Aws;
 use crate::connection::credentials::CredentialSource as CredentialSourceSetting;
 use crate::connection::profiles::{Kind, ProfileFile};
+use crate::connection::sources::CredentialSource;
 
 /// One link of the chain.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -91,20 +91,6 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    /// The kind of credentials the chain gives, when the files say it (`None`: the SDK's
-    /// provider knows, from the features it records).
-    pub(crate) fn kind(&self, profile: &str) -> Option<crate::connection::aws::CredentialSource> {
-        use crate::connection::aws::CredentialSource as Kind;
-        let profile = profile.to_string();
-        if !self.roles.is_empty() {
-            return Some(Kind::AssumeRole { profile });
-        }
-        match &self.base {
-            Base::Process { .. } => Some(Kind::CredentialProcess { profile }),
-            _ => None,
-        }
-    }
-
     /// The `credential_source` the chain starts from, if it does.
     pub(crate) fn credential_source(&self) -> Option<CredentialSource> {
         match self.base {
@@ -631,12 +617,16 @@ mod tests {
         assert_eq!(chain.roles[0].duration, Some(Duration::from_secs(1800)));
         assert_eq!(chain.roles[0].external_id.as_deref(), Some("course-2026"));
         assert!(matches!(
-            chain.kind("admin"),
-            Some(crate::connection::aws::CredentialSource::AssumeRole { .. })
+            crate::connection::sources::CredentialSource::of_chain(&chain, "admin"),
+            Some(crate::connection::sources::CredentialSource::AssumeRole { .. })
         ));
         let plain = walk("keys", &files).expect("walks");
         assert!(plain.roles.is_empty());
-        assert_eq!(plain.kind("keys"), None, "the SDK's provider says");
+        assert_eq!(
+            crate::connection::sources::CredentialSource::of_chain(&plain, "keys"),
+            None,
+            "the SDK's provider says"
+        );
     }
 
     #[test]

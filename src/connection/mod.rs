@@ -5,6 +5,9 @@
 
 pub(crate) mod aws;
 pub(crate) mod chain;
+pub(crate) mod clients;
 pub(crate) mod credentials;
+pub(crate) mod denials;
 pub(crate) mod mfa;
 pub(crate) mod profiles;
+pub(crate) mod sources;

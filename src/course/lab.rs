@@ -2,7 +2,7 @@
 //! are called, the default bucket — and the account, partition and region a run targets, with the
 //! ARNs that follow from them. Every command's desired state is built from these.
 
-use crate::connection::aws::Identity;
+use crate::connection::sources::Identity;
 use crate::input::ParameterPrefix;
 
 /// Every resource provision creates in IAM lives under this path, so teardown can find them.

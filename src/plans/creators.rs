@@ -21,7 +21,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_ssm::types::ParameterStringFilter;
 use futures::future::join_all;
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::course::owners;
 use crate::engine::plan::Kind;
 use crate::plans::ObservedState;

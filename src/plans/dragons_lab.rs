@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::{DATA_CONTENT_TYPE, DEFAULT_KEY, Target, parameter_names};
 use crate::course::lab_data;
 use crate::engine::plan::{Detail, wait_for};

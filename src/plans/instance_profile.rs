@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use futures::future::join_all;
 
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::{ADMINISTRATOR_ACCESS, IAM_PATH, INLINE_POLICY_NAME, Target};
 use crate::course::template::{self, Template, Values};
 use crate::engine::plan::Action;
@@ -494,7 +495,7 @@ pub(crate) async fn check_lab_reads(
             .customize()
             .config_override(
                 aws_sdk_iam::config::Builder::default()
-                    .retry_config(crate::connection::aws::single_attempt()),
+                    .retry_config(crate::connection::clients::single_attempt()),
             )
             .send()
     }))

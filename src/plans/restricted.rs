@@ -8,7 +8,8 @@
 
 use serde::Serialize;
 
-use crate::connection::aws::{Clients, Identity};
+use crate::connection::clients::Clients;
+use crate::connection::sources::Identity;
 use crate::resources::Resource;
 use crate::resources::instance_profile::InstanceProfile;
 
@@ -107,7 +108,7 @@ pub(crate) async fn look(clients: &Clients, identity: &Identity) -> Option<Restr
 async fn role_creation(clients: &Clients, role: &str) -> RoleCreation {
     let once = || {
         aws_sdk_iam::config::Builder::default()
-            .retry_config(crate::connection::aws::single_attempt())
+            .retry_config(crate::connection::clients::single_attempt())
     };
     let arn = match clients
         .iam

@@ -7,7 +7,8 @@
 
 use clap::ValueEnum;
 
-use crate::connection::aws::{Aws, Clients};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
 use crate::course::lab::{Target, parameter_names};
 use crate::error::Error;
 use crate::plans::{ObservedState, creators};

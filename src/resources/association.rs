@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::time::Instant;
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code, settled};
@@ -688,7 +688,7 @@ async fn ssm_managed(ssm: &aws_sdk_ssm::Client, ids: Option<Vec<String>>) -> Man
         .customize()
         .config_override(
             aws_sdk_ssm::config::Builder::default()
-                .retry_config(crate::connection::aws::single_attempt()),
+                .retry_config(crate::connection::clients::single_attempt()),
         )
         .send()
         .await;
@@ -1315,7 +1315,7 @@ mod tests {
         use aws_smithy_types::error::metadata::ErrorMetadata;
 
         use super::super::*;
-        use crate::connection::aws::{MAX_ATTEMPTS, retry_config};
+        use crate::connection::clients::{MAX_ATTEMPTS, retry_config};
         use crate::error::ExitStatus;
 
         async fn run(

@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::course::lab::LAB_BUCKET_PREFIX;
 use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::journal;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::Client;
 use serde_json::Value;
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::course::lab::IAM_PATH;
 use crate::course::policy;
 use crate::engine::apply::{Executed, Report};

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::Client;
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::course::lab::IAM_PATH;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};

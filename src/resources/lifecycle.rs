@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::engine::plan::{Action, Kind, ResourceId};
 use crate::error::Error;
 use crate::resources::ownership::Claims;

@@ -22,7 +22,7 @@ pub(crate) mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::engine::apply::{Execute, Executed, Report};
 use crate::engine::plan::Kind;
 use crate::error::Error;

@@ -19,7 +19,7 @@ use aws_sdk_s3::types::{
 use futures::stream::{self, StreamExt};
 use md5::{Digest, Md5};
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{DenyingPolicy, Error, aws_error, sent, service_code};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ssm::types::{ParameterStringFilter, ParameterType, ResourceTypeForTagging};
 
-use crate::connection::aws::Clients;
+use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code, settled};
