@@ -13,6 +13,9 @@ use crate::input::{
     BucketName, EndpointUrl, InstanceId, ObjectKey, ParameterPrefix, PolicyArn, ProfileName,
     Region, RoleName, TagFilter, parse_duration, parse_timeout,
 };
+/// The role (and instance profile) name `instance-profile` makes by default.
+pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
+
 fn parse_region(text: &str) -> Result<String, Error> {
     Region::parse(text).map(|region| region.as_str().to_string())
 }
@@ -232,7 +235,7 @@ pub(crate) enum ExportFormat {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IamNames {
     /// Name of the IAM role (created under path /provision/).
-    #[arg(long, value_name = "NAME", default_value = "dragons-lab-ec2-role", value_parser = RoleName::parse)]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ROLE_NAME, value_parser = RoleName::parse)]
     pub(crate) role_name: RoleName,
 
     /// Name of the instance profile [default: the role's name, as the IAM console does].

@@ -21,7 +21,7 @@ use crate::resources::iam_role::Role;
 use crate::resources::instance_profile::InstanceProfile;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 use crate::resources::parameter::Parameter;
-use crate::settings::{ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
+use crate::settings::{DEFAULT_ROLE_NAME, ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
 /// `--parameter-prefix`, as it is given to the export).
@@ -101,43 +101,72 @@ pub(crate) fn cloudformation(
     global: &GlobalArgs,
 ) -> Result<Value, Error> {
     let both = !args.instance_profile && !args.dragons_lab;
-    let (iam, lab) = (both || args.instance_profile, both || args.dragons_lab);
-    let prefix = global.parameter_prefix.as_str();
     let owner = json!({"Fn::Sub":
         "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/${OwnerRole}/${OwnerSession}"});
-    let tags = json!([
-        {"Key": MANAGED_BY_KEY, "Value": MANAGED_BY_VALUE},
-        {"Key": OWNER_KEY, "Value": owner},
-    ]);
-    let mut parameters = Map::new();
-    parameters.insert(
+    let mut assembly = Assembly {
+        tags: json!([
+            {"Key": MANAGED_BY_KEY, "Value": MANAGED_BY_VALUE},
+            {"Key": OWNER_KEY, "Value": owner.clone()},
+        ]),
+        owner,
+        ..Assembly::default()
+    };
+    assembly.parameters.insert(
         "OwnerRole".into(),
         json!({"Type": "String", "Default": global.fan_out.account_role,
                "Description": "The role the instructor's provision runs assume in each account \
                                (the owner of these resources is its provision session)"}),
     );
-    parameters.insert(
+    assembly.parameters.insert(
         "OwnerSession".into(),
         json!({"Type": "String", "Default": owner_session,
                "Description": "The session name of the instructor's provision runs"}),
     );
-    let tokens = tokens(global.parameter_prefix.arn_path());
-    let tokens: Vec<(&str, &str)> = tokens.iter().map(|(n, t)| (*n, t.as_str())).collect();
-    let mut resources = Map::new();
-    let mut completes = Vec::new();
-    let bucket =
-        json!({"Fn::Sub": format!("{LAB_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}")});
-    if iam {
-        parameters.insert(
+    if both || args.instance_profile {
+        assembly.instance_profile(global)?;
+    }
+    if both || args.dragons_lab {
+        assembly.dragons_lab(global)?;
+    }
+    Ok(json!({
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "The cloud course's lab resources, as provision creates them (provision export cloudformation)",
+        "Metadata": {"provision": {"completes": assembly.completes}},
+        "Parameters": assembly.parameters,
+        "Resources": assembly.resources,
+        "Outputs": assembly.outputs,
+    }))
+}
+
+/// The template being assembled, command by command.
+#[derive(Default)]
+struct Assembly {
+    /// The owner every resource is tagged with: the instructor's provision session.
+    owner: Value,
+    /// provision's tags, as CloudFormation lists them.
+    tags: Value,
+    parameters: Map<String, Value>,
+    resources: Map<String, Value>,
+    outputs: Map<String, Value>,
+    /// What a template cannot do, with the command that does it.
+    completes: Vec<Value>,
+}
+
+impl Assembly {
+    /// What `instance-profile` makes: the role with its policies, and the instance profile.
+    fn instance_profile(&mut self, global: &GlobalArgs) -> Result<(), Error> {
+        let tokens = tokens(global.parameter_prefix.arn_path());
+        let tokens: Vec<(&str, &str)> = tokens.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        self.parameters.insert(
             "RoleName".into(),
-            json!({"Type": "String", "Default": "dragons-lab-ec2-role"}),
+            json!({"Type": "String", "Default": DEFAULT_ROLE_NAME}),
         );
         let trust = Template::embedded("ec2-trust-policy.json", template::DEFAULT_TRUST_POLICY);
         let inline = Template::embedded("dragons-lab-policy.json", template::DEFAULT_INLINE_POLICY);
         let mut inline_document = inline.cloudformation(&tokens)?;
         // The bucket's name inside the policy: the same default name, substituted.
         substitute_bucket(&mut inline_document);
-        resources.insert(
+        self.resources.insert(
             "LabRole".into(),
             json!({
                 "Type": resource_type::<Role>()?,
@@ -146,11 +175,11 @@ pub(crate) fn cloudformation(
                     "Path": IAM_PATH,
                     "AssumeRolePolicyDocument": trust.cloudformation(&tokens)?,
                     "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": inline_document}],
-                    "Tags": tags,
+                    "Tags": self.tags,
                 }
             }),
         );
-        resources.insert(
+        self.resources.insert(
             "LabInstanceProfile".into(),
             json!({
                 "Type": resource_type::<InstanceProfile>()?,
@@ -161,16 +190,26 @@ pub(crate) fn cloudformation(
                 }
             }),
         );
-        completes.push(json!({
+        self.completes.push(json!({
             "what": "associate the instance profile with the course IDE's instance (a template \
                      cannot change an instance it did not create); CloudFormation cannot tag an \
                      instance profile, so provision sees it as not its own and associates it as it is",
-            "command": "provision instance-profile --instance-tag Name=<the IDE's name> \
-                        --existing-profile dragons-lab-ec2-role --accounts <accounts file>",
+            "command": format!("provision instance-profile --instance-tag Name=<the IDE's name> \
+                        --existing-profile {DEFAULT_ROLE_NAME} --accounts <accounts file>"),
         }));
+        self.outputs.insert(
+            "LabRoleArn".into(),
+            json!({"Value": {"Fn::GetAtt": ["LabRole", "Arn"]}}),
+        );
+        Ok(())
     }
-    if lab {
-        resources.insert(
+
+    /// What `dragons-lab` makes that a template can: the bucket, configured, and the parameters.
+    fn dragons_lab(&mut self, global: &GlobalArgs) -> Result<(), Error> {
+        let prefix = global.parameter_prefix.as_str();
+        let bucket =
+            json!({"Fn::Sub": format!("{LAB_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}")});
+        self.resources.insert(
             "LabBucket".into(),
             json!({
                 "Type": resource_type::<Bucket>()?,
@@ -181,11 +220,11 @@ pub(crate) fn cloudformation(
                         "BlockPublicAcls": true, "IgnorePublicAcls": true,
                         "BlockPublicPolicy": true, "RestrictPublicBuckets": true,
                     },
-                    "Tags": tags,
+                    "Tags": self.tags,
                 }
             }),
         );
-        let parameter_tags = json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, OWNER_KEY: owner});
+        let parameter_tags = json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, OWNER_KEY: self.owner});
         for (logical, name, value) in [
             (
                 "BucketNameParameter",
@@ -194,7 +233,7 @@ pub(crate) fn cloudformation(
             ),
             ("FileNameParameter", KEY_PARAMETER, json!(DEFAULT_KEY)),
         ] {
-            resources.insert(
+            self.resources.insert(
                 logical.into(),
                 json!({
                     "Type": resource_type::<Parameter>()?,
@@ -207,36 +246,21 @@ pub(crate) fn cloudformation(
                 }),
             );
         }
-        completes.push(json!({
+        self.completes.push(json!({
             "what": format!("upload the dragons data ({DEFAULT_KEY}, {DATA_CONTENT_TYPE}) into the \
                      bucket: a template cannot upload an object"),
             "command": "provision dragons-lab --accounts <accounts file>",
         }));
-        completes.push(json!({
+        self.completes.push(json!({
             "what": "the lab application reads its parameters in us-east-1: a stack instance \
                      elsewhere puts them in its own region",
             "command": "deploy the stack instances in us-east-1, or run provision dragons-lab \
                         (it puts the parameters in --app-region)",
         }));
+        self.outputs
+            .insert("LabBucket".into(), json!({"Value": {"Ref": "LabBucket"}}));
+        Ok(())
     }
-    let mut outputs = Map::new();
-    if lab {
-        outputs.insert("LabBucket".into(), json!({"Value": {"Ref": "LabBucket"}}));
-    }
-    if iam {
-        outputs.insert(
-            "LabRoleArn".into(),
-            json!({"Value": {"Fn::GetAtt": ["LabRole", "Arn"]}}),
-        );
-    }
-    Ok(json!({
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "The cloud course's lab resources, as provision creates them (provision export cloudformation)",
-        "Metadata": {"provision": {"completes": completes}},
-        "Parameters": parameters,
-        "Resources": resources,
-        "Outputs": outputs,
-    }))
 }
 
 /// `${LabBucket}` in the inline policy names the bucket by its default name.

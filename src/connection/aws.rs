@@ -7,7 +7,7 @@
 //! (no second walk of the chain, no instance-metadata probing once they are known) until they near
 //! expiry, when the chain is asked again.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -15,8 +15,6 @@ use aws_types::SdkConfig;
 use tokio::sync::OnceCell;
 
 use crate::connection::credentials;
-use crate::connection::mfa;
-use crate::connection::profiles::SharedFiles;
 use crate::error::{Error, aws_error, expired_credentials};
 use crate::input::ParameterPrefix;
 use crate::requests;
@@ -26,9 +24,7 @@ use crate::connection::clients::Clients;
 use crate::connection::clients::bounded_client;
 use crate::connection::denials::explain_access_denied;
 use crate::connection::sources::*;
-use crate::connection::sources::{
-    CredentialSource, check_profile_exists, explicit_profile, load_config,
-};
+use crate::connection::sources::{CredentialSource, load_config};
 
 /// The run's AWS configuration and the facts about it that commands and errors need.
 pub(crate) struct Aws {
@@ -62,134 +58,18 @@ pub(crate) struct Aws {
 impl Aws {
     /// Loads the configuration and resolves credentials once.
     pub(crate) async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
-        // The shared files are read once here for every question below, and checked — regular
-        // files, their size, their syntax — before the SDK reads them.
-        let files = SharedFiles::load()?;
-        let explicit_profile = explicit_profile(global)?;
-        let profile = explicit_profile
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
-        if let Some(name) = &explicit_profile {
-            check_profile_exists(name, &files)?;
-        }
-        // The environment's keys count only when no profile is asked for by name (as in the
-        // CLI); then one without the other is an error, not a silent fall-through to a profile.
-        let environment = match &explicit_profile {
-            Some(_) => environment_has_keys(),
-            None => environment_keys()?,
-        };
-        let chosen = match &explicit_profile {
-            Some(name) => Some(name.clone()),
-            None if !environment => Some("default".to_string()),
-            None => None,
-        };
-        // A profile that names an mfa_serial gets an MFA session (the SDK ignores the setting);
-        // a session profile `provision session` wrote is known by its comment.
-        let mfa_profile = chosen
-            .as_deref()
-            .map(|name| mfa::MfaProfile::of(name, &files.config, &files.credentials))
-            .filter(|p| p.mfa_serial.is_some());
-        let kept_session = match (&chosen, &mfa_profile) {
-            (Some(name), None) => mfa::kept(&files.credentials, name),
-            _ => None,
-        };
-        if let Some(session) = &kept_session
-            && session.remaining() == Duration::ZERO
-        {
-            return Err(expired_credentials(format!(
-                "profile {} holds an MFA session of profile {} that expired at {}",
-                session.profile,
-                session.base,
-                mfa::timestamp(session.expires)
-            ))
-            .replacing_hints(vec![session_hint(&session.base)]));
-        }
-        // The chain provision walks itself (see `credentials`): the profile asked for by name, or
-        // the default profile when it assumes a role or runs a process; every setting is checked
-        // here, before any request.
-        let walked = match (&mfa_profile, &explicit_profile) {
-            (Some(_), _) => None,
-            (None, Some(name)) => Some(credentials::walk(name, &files)?),
-            (None, None) if !environment && files.settings("default").is_some() => {
-                let chain = credentials::walk("default", &files)?;
-                CredentialSource::of_chain(&chain, "default")
-                    .is_some()
-                    .then_some(chain)
-            }
-            (None, None) => None,
-        };
+        let chosen = Chosen::of(global)?;
+        let profile = chosen.profile.clone();
         let (config, region, warnings) = load_config(global, &profile, None).await?;
         let bounds = credentials::Bounds {
             config: config.clone(),
             timeout: global.timeout,
             verbose: global.verbose,
         };
-
-        // A profile asked for by name supplies the credentials, as `aws --profile` does: the
-        // default chain would try environment keys first (a `.bashrc` export shadowing it).
-        let mut skipped = Vec::new();
-        let environment_is_role_source = walked
-            .as_ref()
-            .and_then(credentials::Chain::credential_source)
-            == Some(credentials::CredentialSource::Environment);
-        if let Some(name) = &explicit_profile
-            && environment
-            && !environment_is_role_source
-        {
-            skipped.push(format!(
-                "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was \
-                 asked for by name ({})",
-                if global.profile.is_some() {
-                    "--profile"
-                } else {
-                    "AWS_PROFILE"
-                }
-            ));
-        }
-        // A role profile whose source_profile requires MFA: that profile's session first.
-        let mut chained_session = None;
-        let chained = walked
-            .as_ref()
-            .filter(|_| mfa_profile.is_none())
-            .and_then(|chain| Some((chain, mfa::chained_holder(chain, &files)?)));
-        let (provider, session) = match (&mfa_profile, &walked, chained) {
-            (Some(wanted), _, _) => {
-                let session = mfa::for_command(&bounds, &files, wanted).await?;
-                (
-                    SharedCredentialsProvider::new(session.credentials()),
-                    Some(session),
-                )
-            }
-            (None, _, Some((chain, holder))) => {
-                let session = mfa::for_command(&bounds, &files, &holder)
-                    .await
-                    .map_err(|e| {
-                        e.with_cause(format!(
-                            "profile {profile} assumes its role with profile {}'s credentials",
-                            holder.base
-                        ))
-                    })?;
-                let from_session = credentials::Chain {
-                    base: credentials::Base::OwnKeys {
-                        profile: session.profile.clone(),
-                        access_key_id: session.access_key_id.clone(),
-                        secret_access_key: session.secret_access_key.clone(),
-                        session_token: Some(session.session_token.clone()),
-                    },
-                    roles: chain.roles.clone(),
-                };
-                chained_session = Some(session);
-                (credentials::provider(&from_session, &bounds).await, None)
-            }
-            (None, Some(chain), None) => {
-                (credentials::provider(chain, &bounds).await, kept_session)
-            }
-            (None, None, _) => (
-                config.credentials_provider().ok_or_else(no_credentials)?,
-                kept_session,
-            ),
-        };
-        let credentials = provider
+        let skipped = chosen.skipped_environment(global);
+        let provided = chosen.provider(&bounds).await?;
+        let credentials = provided
+            .provider
             .provide_credentials()
             .await
             .map_err(|e| credentials_error(e, &profile))?;
@@ -201,27 +81,23 @@ impl Aws {
                 "the credentials' expiry time has passed",
             ));
         }
-        let source = match &session {
+        let walked = chosen.walked.as_ref();
+        let source = match &provided.session {
             Some(session) => CredentialSource::MfaSession {
                 profile: session.profile.clone(),
                 base: session.base.clone(),
             },
             None => walked
-                .as_ref()
                 .and_then(|chain| CredentialSource::of_chain(chain, &profile))
                 .unwrap_or_else(|| CredentialSource::of(&credentials, &profile)),
         };
-        let role_source = walked
-            .as_ref()
-            .and_then(credentials::Chain::credential_source);
+        let role_source = walked.and_then(credentials::Chain::credential_source);
         let expiry = credentials
             .expiry()
-            .or(session.as_ref().map(|session| session.expires));
-        // The MFA session in use, the profile's own or its source's: what renews it.
-        let session_base = session.or(chained_session).map(|session| session.base);
+            .or(provided.session.as_ref().map(|session| session.expires));
         let cloud9_managed = matches!(&source, CredentialSource::Profile { name } if name == "default")
-            && files.credentials.is_cloud9_managed();
-        let reuse = ReuseResolved::new(credentials, provider);
+            && chosen.files.credentials.is_cloud9_managed();
+        let reuse = ReuseResolved::new(credentials, provided.provider);
         let config = config
             .into_builder()
             .credentials_provider(SharedCredentialsProvider::new(reuse))
@@ -240,7 +116,7 @@ impl Aws {
             identity: OnceCell::new(),
             warnings,
             skipped,
-            session_base,
+            session_base: provided.session_base,
             role_source,
         })
     }

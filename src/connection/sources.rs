@@ -18,6 +18,7 @@ use aws_types::region::Region;
 use serde::Serialize;
 
 use crate::connection::credentials;
+use crate::connection::mfa;
 use crate::connection::profiles::SharedFiles;
 use crate::error::{Error, error_chain, expired_credentials};
 use crate::input::{self, EndpointUrl};
@@ -139,6 +140,179 @@ pub(crate) struct Identity {
     pub(crate) arn: String,
     pub(crate) user_id: String,
     pub(crate) partition: String,
+}
+
+/// What a run's credentials will be, decided from the command line, the environment and the
+/// shared files alone — every setting checked before any request.
+pub(crate) struct Chosen {
+    /// The shared files, read once and checked (regular files, size, syntax).
+    pub(crate) files: SharedFiles,
+    /// The profile asked for by name (`--profile`, else `AWS_PROFILE`).
+    pub(crate) explicit_profile: Option<String>,
+    /// The profile the run's settings come from (the one asked for, else `default`).
+    pub(crate) profile: String,
+    /// Whether the environment holds an access key pair.
+    pub(crate) environment: bool,
+    /// The chosen profile's MFA settings, when it names an `mfa_serial` (the SDK ignores it).
+    pub(crate) mfa_profile: Option<mfa::MfaProfile>,
+    /// The MFA session `provision session` kept in the chosen profile, known by its comment.
+    pub(crate) kept_session: Option<mfa::Session>,
+    /// The chain provision walks itself (see `credentials`): the profile asked for by name, or
+    /// the default profile when it assumes a role or runs a process.
+    pub(crate) walked: Option<credentials::Chain>,
+}
+
+/// Where the credentials come from, once chosen.
+pub(crate) struct Provided {
+    pub(crate) provider: SharedCredentialsProvider,
+    /// The MFA session the credentials are (the chosen profile's own, or kept in it).
+    pub(crate) session: Option<mfa::Session>,
+    /// The profile the MFA session in use was made from — the chosen profile's own, or its
+    /// source's (chained MFA): what renews it.
+    pub(crate) session_base: Option<String>,
+}
+
+impl Chosen {
+    pub(crate) fn of(global: &GlobalArgs) -> Result<Self, Error> {
+        let files = SharedFiles::load()?;
+        let explicit_profile = explicit_profile(global)?;
+        let profile = explicit_profile
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        if let Some(name) = &explicit_profile {
+            check_profile_exists(name, &files)?;
+        }
+        // The environment's keys count only when no profile is asked for by name (as in the
+        // CLI); then one without the other is an error, not a silent fall-through to a profile.
+        let environment = match &explicit_profile {
+            Some(_) => environment_has_keys(),
+            None => environment_keys()?,
+        };
+        let chosen = match &explicit_profile {
+            Some(name) => Some(name.clone()),
+            None if !environment => Some("default".to_string()),
+            None => None,
+        };
+        let mfa_profile = chosen
+            .as_deref()
+            .map(|name| mfa::MfaProfile::of(name, &files.config, &files.credentials))
+            .filter(|p| p.mfa_serial.is_some());
+        let kept_session = match (&chosen, &mfa_profile) {
+            (Some(name), None) => mfa::kept(&files.credentials, name),
+            _ => None,
+        };
+        if let Some(session) = &kept_session
+            && session.remaining() == Duration::ZERO
+        {
+            return Err(expired_credentials(format!(
+                "profile {} holds an MFA session of profile {} that expired at {}",
+                session.profile,
+                session.base,
+                mfa::timestamp(session.expires)
+            ))
+            .replacing_hints(vec![session_hint(&session.base)]));
+        }
+        let walked = match (&mfa_profile, &explicit_profile) {
+            (Some(_), _) => None,
+            (None, Some(name)) => Some(credentials::walk(name, &files)?),
+            (None, None) if !environment && files.settings("default").is_some() => {
+                let chain = credentials::walk("default", &files)?;
+                CredentialSource::of_chain(&chain, "default")
+                    .is_some()
+                    .then_some(chain)
+            }
+            (None, None) => None,
+        };
+        Ok(Self {
+            files,
+            explicit_profile,
+            profile,
+            environment,
+            mfa_profile,
+            kept_session,
+            walked,
+        })
+    }
+
+    /// A profile asked for by name supplies the credentials, as `aws --profile` does: the default
+    /// chain would try environment keys first (a `.bashrc` export shadowing it). Says so.
+    pub(crate) fn skipped_environment(&self, global: &GlobalArgs) -> Vec<String> {
+        let environment_is_role_source = self
+            .walked
+            .as_ref()
+            .and_then(credentials::Chain::credential_source)
+            == Some(credentials::CredentialSource::Environment);
+        match &self.explicit_profile {
+            Some(name) if self.environment && !environment_is_role_source => vec![format!(
+                "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was asked \
+                 for by name ({})",
+                if global.profile.is_some() {
+                    "--profile"
+                } else {
+                    "AWS_PROFILE"
+                }
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The provider of the chosen credentials: an MFA session (the profile's own, or its
+    /// source's before its roles are assumed), the walked chain, or the SDK's default chain.
+    pub(crate) async fn provider(&self, bounds: &credentials::Bounds) -> Result<Provided, Error> {
+        let chained = self
+            .walked
+            .as_ref()
+            .filter(|_| self.mfa_profile.is_none())
+            .and_then(|chain| Some((chain, mfa::chained_holder(chain, &self.files)?)));
+        Ok(match (&self.mfa_profile, &self.walked, chained) {
+            (Some(wanted), _, _) => {
+                let session = mfa::for_command(bounds, &self.files, wanted).await?;
+                Provided {
+                    provider: SharedCredentialsProvider::new(session.credentials()),
+                    session_base: Some(session.base.clone()),
+                    session: Some(session),
+                }
+            }
+            // A role profile whose source_profile requires MFA: that profile's session first.
+            (None, _, Some((chain, holder))) => {
+                let session = mfa::for_command(bounds, &self.files, &holder)
+                    .await
+                    .map_err(|e| {
+                        e.with_cause(format!(
+                            "profile {} assumes its role with profile {}'s credentials",
+                            self.profile, holder.base
+                        ))
+                    })?;
+                let from_session = credentials::Chain {
+                    base: credentials::Base::OwnKeys {
+                        profile: session.profile.clone(),
+                        access_key_id: session.access_key_id.clone(),
+                        secret_access_key: session.secret_access_key.clone(),
+                        session_token: Some(session.session_token.clone()),
+                    },
+                    roles: chain.roles.clone(),
+                };
+                Provided {
+                    provider: credentials::provider(&from_session, bounds).await,
+                    session: None,
+                    session_base: Some(session.base),
+                }
+            }
+            (None, Some(chain), None) => Provided {
+                provider: credentials::provider(chain, bounds).await,
+                session_base: self.kept_session.as_ref().map(|s| s.base.clone()),
+                session: self.kept_session.clone(),
+            },
+            (None, None, _) => Provided {
+                provider: bounds
+                    .config
+                    .credentials_provider()
+                    .ok_or_else(no_credentials)?,
+                session_base: self.kept_session.as_ref().map(|s| s.base.clone()),
+                session: self.kept_session.clone(),
+            },
+        })
+    }
 }
 
 /// The profile asked for by name: `--profile`, else `AWS_PROFILE`. `AWS_PROFILE` set to nothing

@@ -10,8 +10,9 @@ use crate::connection::clients::Clients;
 use crate::course::lab::IAM_PATH;
 use crate::course::policy;
 use crate::engine::apply::{Executed, Report};
-use crate::engine::plan::{Action, Detail, Drift, Kind};
+use crate::engine::plan::{Action, Detail, Drift, Kind, ResourceId};
 use crate::error::{Error, aws_error, sent, settled};
+use crate::resources::Operation;
 use crate::resources::lifecycle::{
     Events, Tagged, inventory_by_name, observe_by_name, remove_each, retain_by_name,
 };
@@ -366,151 +367,186 @@ fn wanted(
     observed: Option<&ObservedRole>,
     claims: &Claims,
 ) -> Result<Vec<Change>, Error> {
-    let role = &desired.name;
-    let trust_text = desired.trust_policy.to_string();
-    let mut changes = Vec::new();
-    let mut shared = false;
+    let (role_change, shared) = match observed {
+        None => (role_creation(desired, claims), false),
+        Some(current) => role_update(desired, current, claims)?,
+    };
+    let role_id = ROLE.id(desired.name.clone());
+    let mut changes =
+        vec![role_change.with_arn(observed.map_or(desired.arn.clone(), |o| o.arn.clone()))];
+    changes.push(inline_policy_line(desired, observed).after(role_id.clone()));
+    // A shared role keeps its own inline policies and attachments.
+    if let Some(current) = observed.filter(|_| !shared) {
+        changes.extend(unrequested_inline_policies(desired, current));
+    }
+    changes.extend(attachment_lines(desired, observed, shared, &role_id));
+    Ok(changes)
+}
 
-    let role_change = match observed {
-        None => Change::new(ROLE, role, Action::Create).with_operations(vec![
-            RoleOp::Create {
-                name: role.clone(),
-                path: desired.path.clone(),
-                trust_policy: trust_text,
-                tags: {
-                    let mut tags = claims.tags();
-                    if desired.record_permissions {
-                        tags.insert(PERMISSIONS_KEY.to_string(), desired.permissions());
-                    }
-                    tags
-                },
+/// A new role: its trust policy, provision's tags, and the record of permissions other than the
+/// defaults.
+fn role_creation(desired: &DesiredRole, claims: &Claims) -> Change {
+    let mut tags = claims.tags();
+    if desired.record_permissions {
+        tags.insert(PERMISSIONS_KEY.to_string(), desired.permissions());
+    }
+    Change::new(ROLE, &desired.name, Action::Create).with_operations(vec![
+        RoleOp::Create {
+            name: desired.name.clone(),
+            path: desired.path.clone(),
+            trust_policy: desired.trust_policy.to_string(),
+            tags,
+        }
+        .into(),
+    ])
+}
+
+/// An existing role's line — adoption, the permissions record, the trust policy — and whether it
+/// is shared (someone else's that provision only adds to).
+fn role_update(
+    desired: &DesiredRole,
+    current: &ObservedRole,
+    claims: &Claims,
+) -> Result<(Change, bool), Error> {
+    let role = &desired.name;
+    let mut details = Vec::new();
+    let mut operations = Vec::new();
+    let claim = claims.claim(ROLE, role, &current.tags, || {
+        not_ours("IAM role", role, &current.arn)
+    })?;
+    if let Some((detail, tags)) = claims.tagging(&claim, &current.tags, claims.adopted_tags()) {
+        details.push(detail);
+        operations.push(
+            RoleOp::Tag {
+                role: role.clone(),
+                tags,
             }
             .into(),
-        ]),
-        Some(current) => {
-            let mut details = Vec::new();
-            let mut operations = Vec::new();
-            let claim = claims.claim(ROLE, role, &current.tags, || {
-                not_ours("IAM role", role, &current.arn)
-            })?;
-            if let Some((detail, tags)) =
-                claims.tagging(&claim, &current.tags, claims.adopted_tags())
-            {
-                details.push(detail);
-                operations.push(
-                    RoleOp::Tag {
-                        role: role.clone(),
-                        tags,
-                    }
-                    .into(),
-                );
-            }
-            shared = claim.is_shared() && !desired.prune;
-            // The permissions asked for are recorded when they are not the defaults, and kept up
-            // to date once recorded (back to the defaults, the record says so).
-            let recorded = current.tags.get(PERMISSIONS_KEY);
-            let digest = desired.permissions();
-            if !shared
-                && (desired.record_permissions || recorded.is_some())
-                && recorded != Some(&digest)
-            {
-                details.push(Detail::note(format!(
-                    "record the permissions asked for: {PERMISSIONS_KEY}={digest}"
-                )));
-                operations.push(
-                    RoleOp::Tag {
-                        role: role.clone(),
-                        tags: Tags::from([(PERMISSIONS_KEY.to_string(), digest)]),
-                    }
-                    .into(),
-                );
-            }
-            // A shared role's trust policy keeps its statements; the desired ones are added.
-            let (wanted_trust, wanted_text) = match (&current.trust_policy, shared) {
-                (Some(document), true) => {
-                    let merged = policy::with_missing_statements(document, &desired.trust_policy);
-                    let text = merged.to_string();
-                    (merged, text)
-                }
-                _ => (desired.trust_policy.clone(), trust_text),
-            };
-            let trust_differences = match &current.trust_policy {
-                Some(document) => policy::differences(document, &wanted_trust),
-                None => vec!["unreadable document".to_string()],
-            };
-            if !trust_differences.is_empty() {
-                details.push(Drift::TrustPolicy(trust_differences).into());
-                operations.push(
-                    RoleOp::UpdateTrustPolicy {
-                        role: role.clone(),
-                        document: wanted_text,
-                    }
-                    .into(),
-                );
-            }
-            let action = if operations.is_empty() {
-                Action::Unchanged
-            } else {
-                Action::Update
-            };
-            Change::new(ROLE, role, action)
-                .with_details(details)
-                .with_operations(operations)
-        }
+        );
+    }
+    let shared = claim.is_shared() && !desired.prune;
+    let updates = [
+        (!shared)
+            .then(|| permissions_record(desired, current))
+            .flatten(),
+        trust_update(desired, current, shared),
+    ];
+    for (detail, operation) in updates.into_iter().flatten() {
+        details.push(detail);
+        operations.push(operation);
+    }
+    let action = match operations.is_empty() {
+        true => Action::Unchanged,
+        false => Action::Update,
     };
-    changes.push(role_change.with_arn(observed.map_or(desired.arn.clone(), |o| o.arn.clone())));
-    let role_id = ROLE.id(role.clone());
+    let change = Change::new(ROLE, role, action)
+        .with_details(details)
+        .with_operations(operations);
+    Ok((change, shared))
+}
 
-    // The inline policy provision manages.
-    let inline_name = format!("{role}/{}", desired.inline_policy_name);
+/// The permissions asked for are recorded when they are not the defaults, and kept up to date once
+/// recorded (back to the defaults, the record says so).
+fn permissions_record(
+    desired: &DesiredRole,
+    current: &ObservedRole,
+) -> Option<(Detail, Operation)> {
+    let recorded = current.tags.get(PERMISSIONS_KEY);
+    let digest = desired.permissions();
+    if !(desired.record_permissions || recorded.is_some()) || recorded == Some(&digest) {
+        return None;
+    }
+    let detail = Detail::note(format!(
+        "record the permissions asked for: {PERMISSIONS_KEY}={digest}"
+    ));
+    let operation = RoleOp::Tag {
+        role: desired.name.clone(),
+        tags: Tags::from([(PERMISSIONS_KEY.to_string(), digest)]),
+    };
+    Some((detail, operation.into()))
+}
+
+/// The trust policy's update, when it differs in meaning. A shared role's trust policy keeps its
+/// statements; the desired ones are added.
+fn trust_update(
+    desired: &DesiredRole,
+    current: &ObservedRole,
+    shared: bool,
+) -> Option<(Detail, Operation)> {
+    let wanted = match (&current.trust_policy, shared) {
+        (Some(document), true) => policy::with_missing_statements(document, &desired.trust_policy),
+        _ => desired.trust_policy.clone(),
+    };
+    let differences = match &current.trust_policy {
+        Some(document) => policy::differences(document, &wanted),
+        None => vec!["unreadable document".to_string()],
+    };
+    if differences.is_empty() {
+        return None;
+    }
+    let operation = RoleOp::UpdateTrustPolicy {
+        role: desired.name.clone(),
+        document: wanted.to_string(),
+    };
+    Some((Drift::TrustPolicy(differences).into(), operation.into()))
+}
+
+/// The inline policy provision manages.
+fn inline_policy_line(desired: &DesiredRole, observed: Option<&ObservedRole>) -> Change {
+    let name = format!("{}/{}", desired.name, desired.inline_policy_name);
     let put = RoleOp::PutPolicy {
-        role: role.clone(),
+        role: desired.name.clone(),
         policy_name: desired.inline_policy_name.clone(),
         document: desired.inline_policy.to_string(),
     };
-    let inline = match observed.and_then(|o| o.managed_inline_policy.as_ref()) {
-        None => {
-            Change::new(ROLE_POLICY, &inline_name, Action::Create).with_operations(vec![put.into()])
-        }
-        Some(current) => {
-            let differences = policy::differences(current, &desired.inline_policy);
-            if differences.is_empty() {
-                Change::unchanged(ROLE_POLICY, &inline_name)
-            } else {
-                Change::new(ROLE_POLICY, &inline_name, Action::Update)
-                    .with_details(
-                        differences
-                            .into_iter()
-                            .map(|d| Drift::PolicyStatement(d).into())
-                            .collect(),
-                    )
-                    .with_operations(vec![put.into()])
-            }
-        }
+    let Some(current) = observed.and_then(|o| o.managed_inline_policy.as_ref()) else {
+        return Change::new(ROLE_POLICY, &name, Action::Create).with_operations(vec![put.into()]);
     };
-    changes.push(inline.after(role_id.clone()));
-
-    // Inline policies nobody asked for (a shared role keeps its own).
-    if let Some(current) = observed.filter(|_| !shared) {
-        for name in &current.inline_policy_names {
-            if *name != desired.inline_policy_name {
-                changes.push(
-                    Change::new(ROLE_POLICY, format!("{role}/{name}"), Action::Delete)
-                        .with_detail(Drift::Unrequested)
-                        .with_operations(vec![
-                            RoleOp::DeletePolicy {
-                                role: role.clone(),
-                                policy_name: name.clone(),
-                            }
-                            .into(),
-                        ]),
-                );
-            }
-        }
+    let differences = policy::differences(current, &desired.inline_policy);
+    if differences.is_empty() {
+        return Change::unchanged(ROLE_POLICY, &name);
     }
+    Change::new(ROLE_POLICY, &name, Action::Update)
+        .with_details(
+            differences
+                .into_iter()
+                .map(|d| Drift::PolicyStatement(d).into())
+                .collect(),
+        )
+        .with_operations(vec![put.into()])
+}
 
-    // Managed policy attachments: exactly the ones asked for.
+/// Inline policies nobody asked for, removed.
+fn unrequested_inline_policies(desired: &DesiredRole, current: &ObservedRole) -> Vec<Change> {
+    let role = &desired.name;
+    current
+        .inline_policy_names
+        .iter()
+        .filter(|name| **name != desired.inline_policy_name)
+        .map(|name| {
+            Change::new(ROLE_POLICY, format!("{role}/{name}"), Action::Delete)
+                .with_detail(Drift::Unrequested)
+                .with_operations(vec![
+                    RoleOp::DeletePolicy {
+                        role: role.clone(),
+                        policy_name: name.clone(),
+                    }
+                    .into(),
+                ])
+        })
+        .collect()
+}
+
+/// Managed policy attachments: exactly the ones asked for (a shared role keeps its others).
+fn attachment_lines(
+    desired: &DesiredRole,
+    observed: Option<&ObservedRole>,
+    shared: bool,
+    role_id: &ResourceId,
+) -> Vec<Change> {
+    let role = &desired.name;
     let attached: &[String] = observed.map_or(&[], |o| o.attached_policy_arns.as_slice());
+    let mut changes = Vec::new();
     for arn in &desired.managed_policy_arns {
         let name = attachment_name(role, arn);
         let change = if attached.contains(arn) {
@@ -546,7 +582,7 @@ fn wanted(
             );
         }
     }
-    Ok(changes)
+    changes
 }
 
 fn attachment_name(role: &str, policy_arn: &str) -> String {
