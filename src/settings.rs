@@ -97,6 +97,53 @@ pub(crate) struct GlobalArgs {
     pub(crate) fan_out: FanOutArgs,
 }
 
+/// What connecting to AWS is given, resolved from the global flags: the connection takes these,
+/// not the command line.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Connection {
+    /// `--profile` (else `AWS_PROFILE`, else `default`).
+    pub(crate) profile: Option<String>,
+    /// `--region` (else the profile's, else `AWS_REGION`).
+    pub(crate) region: Option<String>,
+    /// `--endpoint-url` (else `AWS_ENDPOINT_URL`).
+    pub(crate) endpoint_url: Option<String>,
+    /// `--timeout`: every request's bound, and a credential process's.
+    pub(crate) timeout: Duration,
+    /// `--verbose`: a failed credential process's stderr is quoted.
+    pub(crate) verbose: bool,
+}
+
+/// The lab's settings: where its application reads its parameters, and their names. Not the
+/// connection's: they decide what is made, not how AWS is reached.
+#[derive(Debug, Clone)]
+pub(crate) struct Lab {
+    /// `--app-region`: the lab application's region, where its parameters live.
+    pub(crate) app_region: String,
+    /// `--parameter-prefix`: before the lab's parameter names.
+    pub(crate) parameter_prefix: ParameterPrefix,
+}
+
+impl GlobalArgs {
+    /// The settings of the connection to AWS.
+    pub(crate) fn connection(&self) -> Connection {
+        Connection {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            timeout: self.timeout,
+            verbose: self.verbose,
+        }
+    }
+
+    /// The lab's settings.
+    pub(crate) fn lab(&self) -> Lab {
+        Lab {
+            app_region: self.app_region.clone(),
+            parameter_prefix: self.parameter_prefix.clone(),
+        }
+    }
+}
+
 /// Running a command in many accounts (instructors with an account per student).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Many accounts")]

@@ -17,7 +17,7 @@ use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
 use crate::course::lab_data;
 use crate::error::{Error, aws_error, service_code};
 use crate::printer::Printer;
-use crate::settings::{DragonsArgs, GlobalArgs};
+use crate::settings::{DragonsArgs, GlobalArgs, Lab};
 
 /// The query the lab application sends.
 pub(crate) const SELECT_EXPRESSION: &str = "select * from s3object s";
@@ -42,16 +42,20 @@ impl Run for Runner {
     type Args = DragonsArgs;
 
     async fn run(global: &GlobalArgs, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
-        with_aws(global, printer, async |aws| read(aws, args, printer).await).await
+        let lab = global.lab();
+        with_aws(global, printer, async |aws| {
+            read(aws, &lab, args, printer).await
+        })
+        .await
     }
 }
 
-async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
+async fn read(aws: &Aws, lab: &Lab, args: &DragonsArgs, printer: &Printer) -> Result<(), Error> {
     // The parameters are read where the lab application reads them (--app-region, us-east-1 by
     // default); the bucket wherever it is, following S3's redirect as boto3 does.
-    let clients = aws.clients();
+    let clients = aws.clients(lab);
     let [bucket_parameter, key_parameter] = [BUCKET_PARAMETER, KEY_PARAMETER]
-        .map(|name| format!("{}{name}", aws.parameter_prefix.as_str()));
+        .map(|name| format!("{}{name}", lab.parameter_prefix.as_str()));
     let output = clients
         .ssm
         .get_parameters()
@@ -82,7 +86,7 @@ async fn read(aws: &Aws, args: &DragonsArgs, printer: &Printer) -> Result<(), Er
             return Err(Error::failed(format!(
                 "SSM parameter {} not found in {}",
                 missing.join(" and "),
-                aws.app_region
+                lab.app_region
             ))
             .with_hint(FIX_HINT));
         }

@@ -13,7 +13,7 @@ use crate::fanout::{AccountResult, FanOut, RunEach};
 use crate::plans::dragons_lab::{DesiredState, Inputs, Site, observe, plan};
 use crate::printer::Printer;
 use crate::resources::Plan;
-use crate::settings::{DragonsLabArgs, GlobalArgs};
+use crate::settings::{DragonsLabArgs, GlobalArgs, Lab};
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -28,9 +28,9 @@ impl Run for Runner {
     ) -> Result<(), Error> {
         let inputs = Inputs::from_args(args)?;
         with_aws(global, printer, async |aws| {
-            let clients = aws.clients();
+            let clients = aws.clients(&global.lab());
             let observing = printer.step("observing S3 and SSM");
-            let (target, plan, site_url) = prepare(aws, &clients, &inputs).await?;
+            let (target, plan, site_url) = prepare(aws, &clients, &inputs, &global.lab()).await?;
             observing.finish("observed S3 and SSM");
             print_plan(printer, &plan, &target);
             apply_and_report(
@@ -63,8 +63,9 @@ impl RunEach for Runner {
     ) -> Result<Vec<AccountResult>, Error> {
         Ok(fan_out
             .each(async |aws, interrupt| {
-                let clients = aws.clients();
-                let (target, plan, site) = prepare(aws, &clients, inputs).await?;
+                let clients = aws.clients(&fan_out.global.lab());
+                let (target, plan, site) =
+                    prepare(aws, &clients, inputs, &fan_out.global.lab()).await?;
                 applied(
                     fan_out.global,
                     fan_out.name,
@@ -84,8 +85,9 @@ pub(crate) async fn prepare(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
+    lab: &Lab,
 ) -> Result<(Target, Plan, Option<String>), Error> {
-    let (target, observed) = observe(aws, clients, inputs).await?;
+    let (target, observed) = observe(aws, clients, inputs, lab).await?;
     let desired = DesiredState::new(inputs, &target);
     let plan = plan(&desired, &observed)?;
     let bucket = &desired.bucket.name;

@@ -69,7 +69,7 @@ impl Run for Runner {
 /// the caller's identity: the template tags resources with that owner, so that the instructor's
 /// `provision` runs treat them as their own.
 async fn owner_session(global: &GlobalArgs) -> Result<String, Error> {
-    let aws = crate::connection::aws::Aws::connect(global)
+    let aws = crate::connection::aws::Aws::connect(&global.connection())
         .await
         .map_err(|e| {
             e.with_hint(

@@ -14,7 +14,7 @@ use crate::plans::instance_profile::{
 use crate::plans::restricted::LAB_INSTANCE_PROFILE;
 use crate::printer::Printer;
 use crate::resources::Plan;
-use crate::settings::{GlobalArgs, InstanceProfileArgs};
+use crate::settings::{GlobalArgs, InstanceProfileArgs, Lab};
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -29,12 +29,12 @@ impl Run for Runner {
     ) -> Result<(), Error> {
         let inputs = Inputs::from_args(args)?;
         with_aws(global, printer, async |aws| {
-            let clients = aws.clients();
+            let clients = aws.clients(&global.lab());
             let observing = printer.step(match inputs.existing {
                 Some(_) => "observing the instance profile and EC2",
                 None => "observing IAM and EC2",
             });
-            let (target, plan) = prepare(aws, &clients, &inputs, args).await?;
+            let (target, plan) = prepare(aws, &clients, &inputs, &global.lab(), args).await?;
             observing.finish(match inputs.existing {
                 Some(_) => "observed the instance profile and EC2",
                 None => "observed IAM and EC2",
@@ -71,8 +71,8 @@ impl RunEach for Runner {
     ) -> Result<Vec<AccountResult>, Error> {
         Ok(fan_out
             .each(async |aws, interrupt| {
-                let clients = aws.clients();
-                let prepared = prepare(aws, &clients, inputs, args).await;
+                let clients = aws.clients(&fan_out.global.lab());
+                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab(), args).await;
                 let prepared = explained(prepared, inputs, &clients).await?;
                 applied(
                     fan_out.global,
@@ -95,14 +95,15 @@ pub(crate) async fn prepare(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
+    lab: &Lab,
     args: &InstanceProfileArgs,
 ) -> Result<(Target, Plan), Error> {
     let Some(name) = &inputs.existing else {
-        let (target, observed) = observe(aws, clients, inputs).await?;
+        let (target, observed) = observe(aws, clients, inputs, lab).await?;
         let plan = plan(&DesiredState::new(inputs, &target)?, &observed)?;
         return Ok((target, plan));
     };
-    let (target, observed) = observe_existing(aws, clients, inputs, name).await?;
+    let (target, observed) = observe_existing(aws, clients, inputs, lab, name).await?;
     let warning = match observed
         .profiles
         .get(name)

@@ -62,7 +62,7 @@ pub(crate) async fn with_aws<T>(
     printer: &Printer,
     command: impl AsyncFnOnce(&Aws) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let aws = Aws::connect(global).await?;
+    let aws = Aws::connect(&global.connection()).await?;
     for warning in &aws.warnings {
         printer.warn(warning);
     }

@@ -55,7 +55,7 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, args: &SessionArgs, printer: &Printer) -> Result<(), Error> {
         // The shared files are read and checked (regular files, size, syntax) before anything else.
         let files = SharedFiles::load()?;
-        let explicit = crate::connection::sources::explicit_profile(global)?;
+        let explicit = crate::connection::sources::explicit_profile(&global.connection())?;
         if let Some(name) = &explicit {
             crate::connection::sources::check_profile_exists(name, &files)?;
         }
@@ -126,7 +126,8 @@ impl Run for Runner {
 
         // STS answers in every region; the profile's region, else us-east-1, is used for the call.
         let (config, _, warnings) =
-            crate::connection::sources::load_config(global, &base, Some("us-east-1")).await?;
+            crate::connection::sources::load_config(&global.connection(), &base, Some("us-east-1"))
+                .await?;
         for warning in &warnings {
             printer.warn(warning);
         }

@@ -26,7 +26,7 @@ use crate::resources::object::{Object, ObjectQuery};
 use crate::resources::ownership::{Claims, is_managed};
 pub(crate) use crate::resources::status::StatusLine;
 use crate::resources::{self, Expected, Resource};
-use crate::settings::{GlobalArgs, NamesArgs};
+use crate::settings::{GlobalArgs, Lab, NamesArgs};
 
 impl StatusLine {
     /// The line alone, its columns as wide as its own values; see [`render`].
@@ -148,7 +148,7 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, names: &NamesArgs, printer: &Printer) -> Result<(), Error> {
         with_aws(global, printer, async |aws| {
             let step = printer.step("observing what provision manages");
-            let report = gather(aws, names).await?;
+            let report = gather(aws, names, &global.lab()).await?;
             step.finish("observed what provision manages");
             if printer.is_json() {
                 return printer.json(&report);
@@ -191,7 +191,7 @@ impl RunEach for Runner {
     ) -> Result<Vec<AccountResult>, Error> {
         Ok(fan_out
             .each(async |aws, _| {
-                let report = gather(aws, names).await?;
+                let report = gather(aws, names, &fan_out.global.lab()).await?;
                 Ok(Done {
                     summary: None,
                     detail: report.counts(),
@@ -205,14 +205,19 @@ impl RunEach for Runner {
 
 /// Observes everything provision manages in one account and compares it with what the commands
 /// would make.
-pub(crate) async fn gather(aws: &Aws, names: &NamesArgs) -> Result<StatusReport, Error> {
+pub(crate) async fn gather(
+    aws: &Aws,
+    names: &NamesArgs,
+    settings: &Lab,
+) -> Result<StatusReport, Error> {
     let scope = Scope::new(names, None);
-    let clients = aws.clients();
-    let lab_bucket = Target::new(aws.identity().await?, aws).lab_bucket(scope.bucket.as_deref());
+    let clients = aws.clients(settings);
+    let lab_bucket =
+        Target::new(aws.identity().await?, aws, settings).lab_bucket(scope.bucket.as_deref());
     // Discovery reads every bucket's tags; the lab's bucket is read whole, to compare it.
     let lab_query = BucketQuery::Name(lab_bucket.clone());
     let (discovered, lab) = tokio::join!(
-        discover(aws, &clients, &scope),
+        discover(aws, &clients, &scope, settings),
         Bucket::observe(&clients, &lab_query),
     );
     let (target, mut observed) = discovered?;

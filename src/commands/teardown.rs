@@ -15,7 +15,7 @@ use crate::plans::teardown::{DesiredState, Scope, discover, plan};
 use crate::printer::Printer;
 use crate::resources::Plan;
 use crate::resources::ownership::Claims;
-use crate::settings::{GlobalArgs, TeardownArgs};
+use crate::settings::{GlobalArgs, Lab, TeardownArgs};
 use futures::stream::{self, StreamExt};
 use std::time::Instant;
 
@@ -28,9 +28,9 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, args: &TeardownArgs, printer: &Printer) -> Result<(), Error> {
         check_confirmable(global)?;
         with_aws(global, printer, async |aws| {
-            let clients = aws.clients();
+            let clients = aws.clients(&global.lab());
             let step = printer.step("discovering what provision created");
-            let (target, plan) = prepare(aws, &clients, args).await?;
+            let (target, plan) = prepare(aws, &clients, args, &global.lab()).await?;
             step.finish("discovered what provision created");
             print_plan(printer, &plan, &target);
             if !global.dry_run && !plan.is_noop() {
@@ -77,9 +77,10 @@ pub(crate) async fn prepare(
     aws: &Aws,
     clients: &Clients,
     args: &TeardownArgs,
+    lab: &Lab,
 ) -> Result<(Target, Plan), Error> {
     let scope = Scope::new(&args.names, args.only);
-    let (target, observed) = discover(aws, clients, &scope).await?;
+    let (target, observed) = discover(aws, clients, &scope, lab).await?;
     let desired = DesiredState {
         keep_data: args.keep_data,
         claims: Claims {
@@ -153,9 +154,9 @@ async fn teardown_each(
         accounts,
         printer,
         async |aws, interrupt| {
-            let clients = aws.clients();
+            let clients = aws.clients(&global.lab());
             let run = async {
-                let (target, plan) = teardown::prepare(aws, &clients, args).await?;
+                let (target, plan) = teardown::prepare(aws, &clients, args, &global.lab()).await?;
                 let done = applied(
                     &planning,
                     "teardown",

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::fanout::{AccountResult, Done, FanOut, RunEach};
 use crate::plans::restricted::{self, Restricted, RoleCreation};
 use crate::printer::Printer;
-use crate::settings::{GlobalArgs, WhoamiArgs};
+use crate::settings::{GlobalArgs, Lab, WhoamiArgs};
 
 #[derive(Debug, Serialize)]
 struct Whoami<'a> {
@@ -51,14 +51,14 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, _: &WhoamiArgs, printer: &Printer) -> Result<(), Error> {
         let explicit = match (
             &global.profile,
-            crate::connection::sources::explicit_profile(global)?,
+            crate::connection::sources::explicit_profile(&global.connection())?,
         ) {
             (Some(name), _) => Some((name.clone(), "--profile")),
             (None, Some(name)) => Some((name, "AWS_PROFILE")),
             (None, None) => None,
         };
         with_aws(global, printer, async |aws| {
-            show(aws, explicit, printer).await
+            show(aws, &global.lab(), explicit, printer).await
         })
         .await
     }
@@ -79,7 +79,7 @@ impl RunEach for Runner {
     ) -> Result<Vec<AccountResult>, Error> {
         Ok(fan_out
             .each(async |aws, _| {
-                let (arn, document) = document(aws).await?;
+                let (arn, document) = document(aws, &fan_out.global.lab()).await?;
                 Ok(Done {
                     summary: None,
                     detail: arn,
@@ -92,9 +92,9 @@ impl RunEach for Runner {
 }
 
 /// One account's whoami document, for the fan-out: the identity's ARN and the JSON document.
-pub(crate) async fn document(aws: &Aws) -> Result<(String, serde_json::Value), Error> {
+pub(crate) async fn document(aws: &Aws, lab: &Lab) -> Result<(String, serde_json::Value), Error> {
     let identity = aws.identity().await?;
-    let restricted = restricted::look(&aws.clients(), identity).await;
+    let restricted = restricted::look(&aws.clients(lab), identity).await;
     let owner = crate::course::owners::owner_of(&identity.arn);
     let document = whoami(aws, identity, &owner, restricted.as_ref(), None);
     Ok((
@@ -135,6 +135,7 @@ fn whoami<'a>(
 
 async fn show(
     aws: &Aws,
+    lab: &Lab,
     explicit: Option<(String, &'static str)>,
     printer: &Printer,
 ) -> Result<(), Error> {
@@ -145,7 +146,7 @@ async fn show(
         .and_then(|e| e.duration_since(SystemTime::now()).ok())
         .map(|d| d.as_secs());
     let cloud9 = aws.cloud9_managed_credentials();
-    let restricted = restricted::look(&aws.clients(), identity).await;
+    let restricted = restricted::look(&aws.clients(lab), identity).await;
     let owner = crate::course::owners::owner_of(&identity.arn);
     if printer.is_json() {
         return printer.json(&whoami(

@@ -16,9 +16,8 @@ use tokio::sync::OnceCell;
 
 use crate::connection::credentials;
 use crate::error::{Error, aws_error, expired_credentials};
-use crate::input::ParameterPrefix;
 use crate::requests;
-use crate::settings::GlobalArgs;
+use crate::settings::{Connection, Lab};
 
 use crate::connection::clients::Clients;
 use crate::connection::clients::bounded_client;
@@ -30,10 +29,6 @@ use crate::connection::sources::{CredentialSource, load_config};
 pub(crate) struct Aws {
     config: SdkConfig,
     pub(crate) region: String,
-    /// Where the lab application reads its parameters (`--app-region`).
-    pub(crate) app_region: String,
-    /// Before the lab's parameter names (`--parameter-prefix`).
-    pub(crate) parameter_prefix: ParameterPrefix,
     /// The endpoint override, from `--endpoint-url` or `AWS_ENDPOINT_URL`.
     pub(crate) endpoint: Option<String>,
     /// The profile selected (`--profile`, `AWS_PROFILE`, else `default`).
@@ -57,16 +52,16 @@ pub(crate) struct Aws {
 
 impl Aws {
     /// Loads the configuration and resolves credentials once.
-    pub(crate) async fn connect(global: &GlobalArgs) -> Result<Self, Error> {
-        let chosen = Chosen::of(global)?;
+    pub(crate) async fn connect(settings: &Connection) -> Result<Self, Error> {
+        let chosen = Chosen::of(settings)?;
         let profile = chosen.profile.clone();
-        let (config, region, warnings) = load_config(global, &profile, None).await?;
+        let (config, region, warnings) = load_config(settings, &profile, None).await?;
         let bounds = credentials::Bounds {
             config: config.clone(),
-            timeout: global.timeout,
-            verbose: global.verbose,
+            timeout: settings.timeout,
+            verbose: settings.verbose,
         };
-        let skipped = chosen.skipped_environment(global);
+        let skipped = chosen.skipped_environment(settings);
         let provided = chosen.provider(&bounds).await?;
         let credentials = provided
             .provider
@@ -106,8 +101,6 @@ impl Aws {
         Ok(Self {
             config,
             region,
-            app_region: global.app_region.clone(),
-            parameter_prefix: global.parameter_prefix.clone(),
             endpoint,
             profile,
             source,
@@ -175,8 +168,6 @@ impl Aws {
         Ok(Self {
             config,
             region: self.region.clone(),
-            app_region: self.app_region.clone(),
-            parameter_prefix: self.parameter_prefix.clone(),
             endpoint: self.endpoint.clone(),
             profile: self.profile.clone(),
             source: CredentialSource::FanOut {
@@ -192,13 +183,14 @@ impl Aws {
         })
     }
 
-    /// The clients of this run, built once from the one configuration.
-    pub(crate) fn clients(&self) -> Clients {
+    /// The clients of this run, built once from the one configuration; the lab application's
+    /// SSM in `lab`'s app region.
+    pub(crate) fn clients(&self, lab: &Lab) -> Clients {
         // S3 is addressed path-style when a custom endpoint (a local emulator) is in use,
         // virtual-hosted as the SDK defaults against AWS.
         let path_style =
             self.endpoint.is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        Clients::new(&self.config, path_style, &self.app_region)
+        Clients::new(&self.config, path_style, &lab.app_region)
     }
 
     /// Organizations (global: its endpoint is in us-east-1 for the aws partition).

@@ -23,7 +23,7 @@ use crate::connection::profiles::SharedFiles;
 use crate::error::{Error, error_chain, expired_credentials};
 use crate::input::{self, EndpointUrl};
 use crate::requests;
-use crate::settings::GlobalArgs;
+use crate::settings::Connection;
 
 use crate::connection::clients::retry_config;
 
@@ -173,9 +173,9 @@ pub(crate) struct Provided {
 }
 
 impl Chosen {
-    pub(crate) fn of(global: &GlobalArgs) -> Result<Self, Error> {
+    pub(crate) fn of(settings: &Connection) -> Result<Self, Error> {
         let files = SharedFiles::load()?;
-        let explicit_profile = explicit_profile(global)?;
+        let explicit_profile = explicit_profile(settings)?;
         let profile = explicit_profile
             .clone()
             .unwrap_or_else(|| "default".to_string());
@@ -236,7 +236,7 @@ impl Chosen {
 
     /// A profile asked for by name supplies the credentials, as `aws --profile` does: the default
     /// chain would try environment keys first (a `.bashrc` export shadowing it). Says so.
-    pub(crate) fn skipped_environment(&self, global: &GlobalArgs) -> Vec<String> {
+    pub(crate) fn skipped_environment(&self, settings: &Connection) -> Vec<String> {
         let environment_is_role_source = self
             .walked
             .as_ref()
@@ -246,7 +246,7 @@ impl Chosen {
             Some(name) if self.environment && !environment_is_role_source => vec![format!(
                 "environment variables (AWS_ACCESS_KEY_ID): skipped, profile {name} was asked \
                  for by name ({})",
-                if global.profile.is_some() {
+                if settings.profile.is_some() {
                     "--profile"
                 } else {
                     "AWS_PROFILE"
@@ -318,8 +318,8 @@ impl Chosen {
 /// The profile asked for by name: `--profile`, else `AWS_PROFILE`. `AWS_PROFILE` set to nothing
 /// names no profile the files can hold (botocore: "The config profile () could not be found"),
 /// and the SDK would look for credentials under that empty name: it is refused.
-pub(crate) fn explicit_profile(global: &GlobalArgs) -> Result<Option<String>, Error> {
-    if let Some(name) = &global.profile {
+pub(crate) fn explicit_profile(settings: &Connection) -> Result<Option<String>, Error> {
+    if let Some(name) = &settings.profile {
         return Ok(Some(name.clone()));
     }
     match std::env::var_os("AWS_PROFILE") {
@@ -373,7 +373,7 @@ pub(crate) fn environment_keys() -> Result<bool, Error> {
 /// chain (not yet asked), its region and endpoint checked before any request. `fallback_region`
 /// stands in when none is configured (STS, which `provision session` calls, answers in any).
 pub(crate) async fn load_config(
-    global: &GlobalArgs,
+    settings: &Connection,
     profile: &str,
     fallback_region: Option<&str>,
 ) -> Result<(SdkConfig, String, Vec<String>), Error> {
@@ -381,14 +381,14 @@ pub(crate) async fn load_config(
     // checked below, before any request.
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
-        .timeout_config(requests::timeout_config(global.timeout));
-    if let Some(name) = &global.profile {
+        .timeout_config(requests::timeout_config(settings.timeout));
+    if let Some(name) = &settings.profile {
         loader = loader.profile_name(name);
     }
-    if let Some(region) = &global.region {
+    if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }
-    if let Some(url) = &global.endpoint_url {
+    if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let mut config = loader.load().await;
@@ -408,7 +408,7 @@ pub(crate) async fn load_config(
         ))
     })?;
     let checked_region = input::Region::parse(&region).map_err(|error| {
-        if global.region.is_some() {
+        if settings.region.is_some() {
             error
         } else {
             error.with_cause(format!(
@@ -427,7 +427,7 @@ pub(crate) async fn load_config(
     }
     requests::set_bounds(requests::Bounds {
         endpoint: config.endpoint_url().map(str::to_string),
-        timeout: global.timeout,
+        timeout: settings.timeout,
     });
     Ok((config, region, warnings))
 }

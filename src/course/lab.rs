@@ -46,14 +46,19 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    pub(crate) fn new(identity: &Identity, aws: &crate::connection::aws::Aws) -> Self {
+    /// The caller's target: its account and partition, the run's region, the lab's settings.
+    pub(crate) fn new(
+        identity: &Identity,
+        aws: &crate::connection::aws::Aws,
+        lab: &crate::settings::Lab,
+    ) -> Self {
         Self {
             account: identity.account.clone(),
             partition: identity.partition.clone(),
             region: aws.region.clone(),
-            app_region: aws.app_region.clone(),
+            app_region: lab.app_region.clone(),
             owner: crate::course::owners::owner_of(&identity.arn),
-            parameter_prefix: aws.parameter_prefix.clone(),
+            parameter_prefix: lab.parameter_prefix.clone(),
         }
     }
 

@@ -217,7 +217,7 @@ pub(crate) async fn connect(
         Entry::Profile(name) => {
             let mut global = global.clone();
             global.profile = Some(name.clone());
-            Aws::connect(&global).await
+            Aws::connect(&global.connection()).await
         }
     }
 }

@@ -158,7 +158,7 @@ pub(crate) async fn run_each<C: RunEach>(
         None => None,
     };
     let prepared = C::prepare(global, args)?;
-    let base = Aws::connect(global).await?;
+    let base = Aws::connect(&global.connection()).await?;
     for warning in &base.warnings {
         printer.warn(warning);
     }

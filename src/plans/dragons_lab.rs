@@ -23,7 +23,7 @@ use crate::resources::ownership;
 use crate::resources::ownership::Claims;
 use crate::resources::parameter::{DesiredParameter, PARAMETER, Parameter};
 use crate::resources::{Expected, Plan, Resource};
-use crate::settings::DragonsLabArgs;
+use crate::settings::{DragonsLabArgs, Lab};
 
 /// The web app, if any.
 #[derive(Debug, Clone)]
@@ -196,9 +196,10 @@ pub(crate) async fn observe(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
+    lab: &Lab,
 ) -> Result<(Target, ObservedState), Error> {
     let site = matches!(inputs.site, Site::Dir { .. });
-    let names = parameter_names(&aws.parameter_prefix);
+    let names = parameter_names(&lab.parameter_prefix);
     let explicit = async {
         match &inputs.bucket {
             Some(name) => {
@@ -221,7 +222,7 @@ pub(crate) async fn observe(
         explicit,
         owned,
     );
-    let target = Target::new(identity?, aws);
+    let target = Target::new(identity?, aws, lab);
     let mut observed = match (explicit?, owned) {
         (Some(observed), _) => observed,
         (None, Some(Ok(owned))) => {

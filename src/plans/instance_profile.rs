@@ -26,7 +26,7 @@ use crate::resources::instance_profile::{
 };
 use crate::resources::ownership::{Claims, Holder, held_elsewhere, is_managed};
 use crate::resources::{Change, Expected, Plan, Resource};
-use crate::settings::{InstanceProfileArgs, NamesArgs};
+use crate::settings::{InstanceProfileArgs, Lab, NamesArgs};
 
 /// The command's input, checked and read (templates) before any AWS call.
 #[derive(Debug, Clone)]
@@ -254,6 +254,7 @@ pub(crate) async fn observe(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
+    lab: &Lab,
 ) -> Result<(Target, ObservedState), Error> {
     let role_query = RoleQuery {
         name: inputs.role_name.clone(),
@@ -297,7 +298,7 @@ pub(crate) async fn observe(
     {
         observed.add_profile(profile?);
     }
-    let target = Target::new(identity?, aws);
+    let target = Target::new(identity?, aws, lab);
     crate::plans::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
 }
@@ -388,6 +389,7 @@ pub(crate) async fn observe_existing(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
+    lab: &Lab,
     name: &str,
 ) -> Result<(Target, ObservedState), Error> {
     let (identity, profile, instances) = tokio::join!(
@@ -398,7 +400,7 @@ pub(crate) async fn observe_existing(
     let mut observed = ObservedState::default();
     observed.add_profile(profile?);
     observed.instances = instances?;
-    Ok((Target::new(identity?, aws), observed))
+    Ok((Target::new(identity?, aws, lab), observed))
 }
 
 /// The plan of `--existing-profile`: only the associations. The profile must exist and hold a

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::plans::{ObservedState, creators};
 use crate::resources::ownership::Claims;
 use crate::resources::{self, Discovery, Keep, Plan};
-use crate::settings::{NamesArgs, Part};
+use crate::settings::{Lab, NamesArgs, Part};
 
 /// What teardown removes: nothing of what it finds should exist, but for what it is told to keep.
 #[derive(Debug, Clone)]
@@ -56,8 +56,9 @@ pub(crate) async fn discover(
     aws: &Aws,
     clients: &Clients,
     scope: &Scope,
+    lab: &Lab,
 ) -> Result<(Target, ObservedState), Error> {
-    let target = Target::new(aws.identity().await?, aws);
+    let target = Target::new(aws.identity().await?, aws, lab);
     let lab_bucket = target.lab_bucket(scope.bucket.as_deref());
     let begun = crate::engine::journal::begun(&target.owner);
     let discovery = Discovery {
@@ -66,7 +67,7 @@ pub(crate) async fn discover(
         role_name: &scope.role_name,
         profile_name: &scope.profile_name,
         lab_bucket: &lab_bucket,
-        parameter_names: parameter_names(&aws.parameter_prefix),
+        parameter_names: parameter_names(&lab.parameter_prefix),
         begun: &begun,
         parts: scope.parts.clone(),
     };
