@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use aws_types::SdkConfig;
 use serde::Serialize;
 
 use crate::commands::Run;
@@ -55,79 +56,31 @@ impl Run for Runner {
     async fn run(global: &GlobalArgs, args: &SessionArgs, printer: &Printer) -> Result<(), Error> {
         // The shared files are read and checked (regular files, size, syntax) before anything else.
         let files = SharedFiles::load()?;
-        let explicit = crate::connection::sources::explicit_profile(&global.connection())?;
+        let connection = global.connection();
+        let explicit = crate::connection::sources::explicit_profile(&connection)?;
         if let Some(name) = &explicit {
             crate::connection::sources::check_profile_exists(name, &files)?;
         }
         let asked = explicit.unwrap_or_else(|| "default".to_string());
-        let profile = MfaProfile::of(&asked, &files.config, &files.credentials);
-        // A role profile without a device of its own whose source_profile names one: the session
-        // is that profile's, from which every command with this one then assumes its role.
-        let chained = match (&args.mfa_serial, &profile.mfa_serial) {
-            (None, None) if profile.is_role() => {
-                mfa::chained_holder(&credentials::walk(&asked, &files)?, &files)
-            }
-            _ => None,
-        };
-        let profile = match chained {
-            Some(holder) => {
-                let note = format!(
-                    "profile {asked} assumes its role with profile {}'s keys, which name an \
-                     mfa_serial: the session is {}'s, and commands with --profile {asked} assume \
-                     the role from it",
-                    holder.base, holder.base
-                );
-                printer.step(note.clone()).finish(note);
-                holder
-            }
-            None => profile,
-        };
+        let profile = session_profile(&files, &asked, args, printer)?;
         let base = profile.base.clone();
         let into = args
             .into
             .clone()
             .unwrap_or_else(|| profile.session_profile());
         let duration = mfa::duration_for(&profile, args.duration)?;
-        let serial = match (&args.mfa_serial, &profile.mfa_serial) {
-            (Some(serial), _) => Some(serial.clone()),
-            (None, Some(configured)) => {
-                Some(crate::input::check_serial(configured).map_err(|e| {
-                    e.with_cause(format!("it is profile {base}'s mfa_serial setting"))
-                })?)
-            }
-            (None, None) => None,
-        };
-        if profile.is_role() && serial.is_none() {
-            return Err(Error::usage(format!(
-                "profile {base} assumes a role; its MFA device must be named"
-            ))
-            .with_hint(format!(
-                "add `mfa_serial = ARN` to profile {base}, or pass --mfa-serial ARN"
-            )));
-        }
-
-        let credentials = &files.credentials;
+        let serial = configured_serial(args, &profile)?;
         if !args.force
-            && let Some(session) = mfa::kept(credentials, &into)
+            && let Some(session) = mfa::kept(&files.credentials, &into)
                 .filter(|session| session.base == base && session.is_fresh())
         {
             return report(printer, args, &session, None, None, None, true);
         }
-        if !args.print_env {
-            let path = mfa::credentials_target()?;
-            mfa::check_writable(credentials, &path, &into, &base)?;
-        }
-        if args.token_code.is_none() && !mfa::can_prompt() {
-            return Err(Error::usage(
-                "the MFA code is asked for on a terminal, and there is none here",
-            )
-            .with_hint("pass the six digits the device shows now with --token-code CODE"));
-        }
+        check_before_any_request(&files, args, &into, &base)?;
 
         // STS answers in every region; the profile's region, else us-east-1, is used for the call.
         let (config, _, warnings) =
-            crate::connection::sources::load_config(&global.connection(), &base, Some("us-east-1"))
-                .await?;
+            crate::connection::sources::load_config(&connection, &base, Some("us-east-1")).await?;
         for warning in &warnings {
             printer.warn(warning);
         }
@@ -142,47 +95,20 @@ impl Run for Runner {
             .build();
         let serial = match serial {
             Some(serial) => serial,
-            None => {
-                let step = printer.step("finding your MFA device (iam:ListMFADevices)");
-                match mfa::discover_serial(&base_config).await {
-                    Ok(serial) => {
-                        step.finish(format!("MFA device {serial}"));
-                        serial
-                    }
-                    Err(error) => {
-                        step.fail();
-                        return Err(error);
-                    }
-                }
-            }
+            None => device(printer, &base_config).await?,
         };
         let code = match &args.token_code {
             Some(code) => code.clone(),
             None => mfa::prompt_code(&serial)?,
         };
-        let step = printer.step(if profile.is_role() {
-            format!(
-                "assuming {} with MFA (sts:AssumeRole)",
-                profile.role_arn.as_deref().unwrap_or_default()
-            )
-        } else {
-            "starting the session (sts:GetSessionToken)".to_string()
-        });
-        let session =
-            match mfa::start(&base_config, &profile, &serial, &code, duration, &into).await {
-                Ok(session) => {
-                    step.finish(format!(
-                        "session until {} ({})",
-                        mfa::timestamp(session.expires),
-                        remaining(session.remaining())
-                    ));
-                    session
-                }
-                Err(error) => {
-                    step.fail();
-                    return Err(error);
-                }
-            };
+        let made = Made {
+            profile: &profile,
+            serial: &serial,
+            code: &code,
+            duration,
+            into: &into,
+        };
+        let session = made.start(printer, &base_config).await?;
         let written = if args.print_env {
             None
         } else {
@@ -202,6 +128,142 @@ impl Run for Runner {
             written.map(|path| path.display().to_string()),
             false,
         )
+    }
+}
+
+/// The profile whose session is made: the one asked for, or — for a role profile without a device
+/// of its own whose source_profile names one — that source, from whose session every command with
+/// the role profile then assumes its role.
+fn session_profile(
+    files: &SharedFiles,
+    asked: &str,
+    args: &SessionArgs,
+    printer: &Printer,
+) -> Result<MfaProfile, Error> {
+    let profile = MfaProfile::of(asked, &files.config, &files.credentials);
+    let chained = match (&args.mfa_serial, &profile.mfa_serial) {
+        (None, None) if profile.is_role() => {
+            mfa::chained_holder(&credentials::walk(asked, files)?, files)
+        }
+        _ => None,
+    };
+    Ok(match chained {
+        Some(holder) => {
+            let note = format!(
+                "profile {asked} assumes its role with profile {}'s keys, which name an \
+                 mfa_serial: the session is {}'s, and commands with --profile {asked} assume the \
+                 role from it",
+                holder.base, holder.base
+            );
+            printer.step(note.clone()).finish(note);
+            holder
+        }
+        None => profile,
+    })
+}
+
+/// The MFA device, where the command line or the profile names it (checked); a role's must be
+/// named.
+fn configured_serial(args: &SessionArgs, profile: &MfaProfile) -> Result<Option<String>, Error> {
+    let base = &profile.base;
+    let serial = match (&args.mfa_serial, &profile.mfa_serial) {
+        (Some(serial), _) => Some(serial.clone()),
+        (None, Some(configured)) => Some(
+            crate::input::check_serial(configured)
+                .map_err(|e| e.with_cause(format!("it is profile {base}'s mfa_serial setting")))?,
+        ),
+        (None, None) => None,
+    };
+    if profile.is_role() && serial.is_none() {
+        return Err(Error::usage(format!(
+            "profile {base} assumes a role; its MFA device must be named"
+        ))
+        .with_hint(format!(
+            "add `mfa_serial = ARN` to profile {base}, or pass --mfa-serial ARN"
+        )));
+    }
+    Ok(serial)
+}
+
+/// What is refused before any request: a credentials file the session cannot be written to, and
+/// no code with no terminal to ask for one on.
+fn check_before_any_request(
+    files: &SharedFiles,
+    args: &SessionArgs,
+    into: &str,
+    base: &str,
+) -> Result<(), Error> {
+    if !args.print_env {
+        let path = mfa::credentials_target()?;
+        mfa::check_writable(&files.credentials, &path, into, base)?;
+    }
+    if args.token_code.is_none() && !mfa::can_prompt() {
+        return Err(Error::usage(
+            "the MFA code is asked for on a terminal, and there is none here",
+        )
+        .with_hint("pass the six digits the device shows now with --token-code CODE"));
+    }
+    Ok(())
+}
+
+/// The caller's one MFA device, from iam:ListMFADevices.
+async fn device(printer: &Printer, base_config: &SdkConfig) -> Result<String, Error> {
+    let step = printer.step("finding your MFA device (iam:ListMFADevices)");
+    match mfa::discover_serial(base_config).await {
+        Ok(serial) => {
+            step.finish(format!("MFA device {serial}"));
+            Ok(serial)
+        }
+        Err(error) => {
+            step.fail();
+            Err(error)
+        }
+    }
+}
+
+/// The session to make.
+struct Made<'a> {
+    profile: &'a MfaProfile,
+    serial: &'a str,
+    code: &'a str,
+    duration: Duration,
+    into: &'a str,
+}
+
+impl Made<'_> {
+    /// Makes it: sts:AssumeRole with the code for a role profile, sts:GetSessionToken otherwise.
+    async fn start(&self, printer: &Printer, base_config: &SdkConfig) -> Result<Session, Error> {
+        let step = printer.step(if self.profile.is_role() {
+            format!(
+                "assuming {} with MFA (sts:AssumeRole)",
+                self.profile.role_arn.as_deref().unwrap_or_default()
+            )
+        } else {
+            "starting the session (sts:GetSessionToken)".to_string()
+        });
+        let started = mfa::start(
+            base_config,
+            self.profile,
+            self.serial,
+            self.code,
+            self.duration,
+            self.into,
+        )
+        .await;
+        match started {
+            Ok(session) => {
+                step.finish(format!(
+                    "session until {} ({})",
+                    mfa::timestamp(session.expires),
+                    remaining(session.remaining())
+                ));
+                Ok(session)
+            }
+            Err(error) => {
+                step.fail();
+                Err(error)
+            }
+        }
     }
 }
 

@@ -411,54 +411,75 @@ fn wanted(
     observed: Option<&ObservedBucket>,
     claims: &Claims,
 ) -> Result<Vec<Change>, Error> {
+    let (bucket, retag) = bucket_line(desired, observed, claims)?;
+    let bucket_id = BUCKET.id(desired.name.clone());
+    Ok(vec![
+        bucket.with_arn(desired.arn.clone()),
+        tags_line(desired, observed, claims, retag).after(bucket_id.clone()),
+        ownership_line(desired, observed).after(bucket_id.clone()),
+        public_access_line(desired, observed).after(bucket_id),
+    ])
+}
+
+/// The bucket's own line — created, or claimed (with the tags adoption adds) — refused when the
+/// name is another account's or the bucket is in another region.
+fn bucket_line(
+    desired: &DesiredBucket,
+    observed: Option<&ObservedBucket>,
+    claims: &Claims,
+) -> Result<(Change, Option<(Detail, Tags)>), Error> {
     let name = &desired.name;
-    let mut details = Vec::new();
-    let mut retag = None;
-    let bucket = match observed {
+    match observed {
         Some(ObservedBucket {
             presence: Presence::OtherAccount,
             ..
-        }) => return Err(another_accounts(name)),
+        }) => Err(another_accounts(name)),
         Some(ObservedBucket {
             presence: Presence::Owned { region },
             ..
-        }) if !region.is_empty() && *region != desired.region => {
-            return Err(Error::failed(format!(
-                "bucket {name} is in region {region}, not {}",
-                desired.region
-            ))
-            .with_hint(format!(
-                "run with --region {region}, or choose another --bucket"
-            )));
-        }
+        }) if !region.is_empty() && *region != desired.region => Err(Error::failed(format!(
+            "bucket {name} is in region {region}, not {}",
+            desired.region
+        ))
+        .with_hint(format!(
+            "run with --region {region}, or choose another --bucket"
+        ))),
         Some(current) => {
             let claim = claims.claim(BUCKET, name, &current.tags, || {
                 not_ours("bucket", name, &desired.arn)
             })?;
-            retag = claims.tagging(&claim, &current.tags, claims.tags());
-            Change::unchanged(BUCKET, name)
+            let retag = claims.tagging(&claim, &current.tags, claims.tags());
+            Ok((Change::unchanged(BUCKET, name), retag))
         }
-        None => Change::new(BUCKET, name, Action::Create)
-            .with_detail(Detail::note(format!("in {}", desired.region)))
-            .with_operations(vec![
-                BucketOp::Create {
-                    bucket: name.clone(),
-                    region: desired.region.clone(),
-                    tags: claims
-                        .tags()
-                        .into_iter()
-                        .chain(desired.recording_tags())
-                        .collect(),
-                }
-                .into(),
-            ]),
-    };
-    let created = observed.is_none();
-    let bucket_id = BUCKET.id(name.clone());
+        None => {
+            let create = BucketOp::Create {
+                bucket: name.clone(),
+                region: desired.region.clone(),
+                tags: claims
+                    .tags()
+                    .into_iter()
+                    .chain(desired.recording_tags())
+                    .collect(),
+            };
+            let change = Change::new(BUCKET, name, Action::Create)
+                .with_detail(Detail::note(format!("in {}", desired.region)))
+                .with_operations(vec![create.into()]);
+            Ok((change, None))
+        }
+    }
+}
 
-    // Tags: S3 replaces the whole set, so the request carries the existing tags plus ours. A new
-    // bucket's come with CreateBucket; PutTags follows for endpoints that ignore them.
-    // How the bucket was made is recorded beside them, and corrected like any other setting.
+/// Tags: S3 replaces the whole set, so the request carries the existing tags plus ours. A new
+/// bucket's come with CreateBucket; PutTags follows for endpoints that ignore them. How the
+/// bucket was made is recorded beside them, and corrected like any other setting.
+fn tags_line(
+    desired: &DesiredBucket,
+    observed: Option<&ObservedBucket>,
+    claims: &Claims,
+    retag: Option<(Detail, Tags)>,
+) -> Change {
+    let name = &desired.name;
+    let mut details = Vec::new();
     if let Some(current) = observed {
         details.extend(desired.recording_notes(&current.tags));
     }
@@ -474,56 +495,66 @@ fn wanted(
         None => merged.extend(claims.tags()),
     }
     merged.extend(desired.recording_tags());
-    let tags = Change::new(BUCKET_TAGS, name, Action::for_setting(tagged, created))
-        .with_details(details)
-        .with_operations(if tagged {
-            vec![]
-        } else {
-            vec![
-                BucketOp::PutTags {
-                    bucket: name.clone(),
-                    tags: merged,
-                }
-                .into(),
-            ]
-        })
-        .after(bucket_id.clone());
+    let operations = match tagged {
+        true => vec![],
+        false => vec![
+            BucketOp::PutTags {
+                bucket: name.clone(),
+                tags: merged,
+            }
+            .into(),
+        ],
+    };
+    Change::new(
+        BUCKET_TAGS,
+        name,
+        Action::for_setting(tagged, observed.is_none()),
+    )
+    .with_details(details)
+    .with_operations(operations)
+}
 
-    let current_ownership = observed.and_then(|o| o.ownership.clone());
-    let ownership_ok = current_ownership.as_ref() == Some(&OWNERSHIP);
+/// Object ownership: `OWNERSHIP`, so that `--site`'s ACLs can work.
+fn ownership_line(desired: &DesiredBucket, observed: Option<&ObservedBucket>) -> Change {
+    let created = observed.is_none();
+    let current = observed.and_then(|o| o.ownership.clone());
+    let ok = current.as_ref() == Some(&OWNERSHIP);
     let mut ownership = Change::new(
         OWNERSHIP_CONTROLS,
-        name,
-        Action::for_setting(ownership_ok, created),
-    )
-    .after(bucket_id.clone());
-    if !ownership_ok {
+        &desired.name,
+        Action::for_setting(ok, created),
+    );
+    if !ok {
         if !created {
             ownership = ownership.with_detail(Drift::ObjectOwnership {
-                current: current_ownership,
+                current,
                 desired: OWNERSHIP,
             });
         }
         ownership = ownership.with_operations(vec![
             BucketOp::PutOwnershipControls {
-                bucket: name.clone(),
+                bucket: desired.name.clone(),
                 ownership: OWNERSHIP,
             }
             .into(),
         ]);
     }
+    ownership
+}
 
-    let current_access = observed.and_then(|o| o.public_access);
-    let public_ok = current_access == Some(desired.public_access);
+/// The public access block: all four settings on, or — for a site — the two ACL ones off.
+fn public_access_line(desired: &DesiredBucket, observed: Option<&ObservedBucket>) -> Change {
+    let created = observed.is_none();
+    let current = observed.and_then(|o| o.public_access);
+    let ok = current == Some(desired.public_access);
     let mut public_access = Change::new(
         PUBLIC_ACCESS_BLOCK,
-        name,
-        Action::for_setting(public_ok, created),
-    )
-    .after(bucket_id);
-    if !public_ok {
+        &desired.name,
+        Action::for_setting(ok, created),
+    );
+    if !ok {
         if !created {
-            let drift = match current_access {
+            let drift = match current {
                 Some(current) => current.differences(&desired.public_access),
                 None => vec![Drift::NoPublicAccessBlock],
             };
@@ -532,19 +563,13 @@ fn wanted(
         }
         public_access = public_access.with_operations(vec![
             BucketOp::PutPublicAccessBlock {
-                bucket: name.clone(),
+                bucket: desired.name.clone(),
                 settings: desired.public_access,
             }
             .into(),
         ]);
     }
-
-    Ok(vec![
-        bucket.with_arn(desired.arn.clone()),
-        tags,
-        ownership,
-        public_access,
-    ])
+    public_access
 }
 
 fn another_accounts(name: &str) -> Error {
