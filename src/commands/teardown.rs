@@ -10,7 +10,7 @@ use crate::connection::clients::Clients;
 use crate::course::lab::Target;
 use crate::engine::signals;
 use crate::error::Error;
-use crate::fanout::{AccountResult, FanOut, RunEach, each, table};
+use crate::fanout::{AccountResult, FanOut, RunEach, table};
 use crate::plans::teardown::{DesiredState, Scope, discover, plan};
 use crate::printer::Printer;
 use crate::resources::Plan;
@@ -128,16 +128,11 @@ async fn teardown_each(
     args: &crate::settings::TeardownArgs,
 ) -> Result<Vec<AccountResult>, Error> {
     let FanOut {
-        base,
-        global,
-        accounts,
-        printer,
-        ..
+        global, printer, ..
     } = *fan_out;
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    use crate::commands::teardown;
     type Prepared = (
         crate::course::lab::Target,
         Plan,
@@ -148,35 +143,28 @@ async fn teardown_each(
         dry_run: true,
         ..global.clone()
     };
-    let planned = each(
-        base,
-        &planning,
-        accounts,
-        printer,
-        async |aws, interrupt| {
-            let clients = aws.clients(&global.lab());
-            let run = async {
-                let (target, plan) = teardown::prepare(aws, &clients, args, &global.lab()).await?;
-                let done = applied(
-                    &planning,
-                    "teardown",
-                    (target.clone(), plan.clone()),
-                    &clients,
-                    None,
-                    interrupt,
-                )
-                .await?;
-                if let Ok(mut plans) = plans.lock() {
-                    plans.insert(target.account.clone(), (target, plan, clients));
-                }
-                Ok(done)
-            };
-            match run.await {
-                Err(error) => Err(aws.explain(error).await),
-                done => done,
-            }
-        },
-    )
+    let lab = global.lab();
+    let planned = FanOut {
+        global: &planning,
+        ..*fan_out
+    }
+    .each(async |aws, interrupt| {
+        let clients = aws.clients(&lab);
+        let (target, plan) = prepare(aws, &clients, args, &lab).await?;
+        let done = applied(
+            &planning,
+            "teardown",
+            (target.clone(), plan.clone()),
+            &clients,
+            None,
+            interrupt,
+        )
+        .await?;
+        if let Ok(mut plans) = plans.lock() {
+            plans.insert(target.account.clone(), (target, plan, clients));
+        }
+        Ok(done)
+    })
     .await;
     if global.dry_run {
         return Ok(planned);

@@ -1171,28 +1171,14 @@ impl Lifecycle for Bucket {
             };
             rows.push(line);
         }
-        for other in observed
-            .buckets
-            .values()
-            .filter(|b| expected.buckets.iter().all(|lab| lab.name != b.name))
-        {
-            if !rows.listed(BUCKET, &other.name, &other.tags) {
-                continue;
-            }
+        let names: Vec<&str> = expected.buckets.iter().map(|b| b.name.as_str()).collect();
+        rows.others(BUCKET, &names, &observed.buckets, |other| {
             let region = match &other.presence {
                 Presence::Owned { region } => region.as_str(),
                 Presence::OtherAccount => "another account",
             };
-            rows.push(
-                StatusLine::present(
-                    BUCKET,
-                    &other.name,
-                    Some(is_managed(&other.tags)),
-                    vec![format!("in {region}")],
-                )
-                .owned_by(claims, &other.tags),
-            );
-        }
+            vec![format!("in {region}")]
+        });
         Ok(())
     }
 }

@@ -201,6 +201,19 @@ impl<'a> Rows<'a> {
             };
             self.push(line);
         }
+        self.others(kind, names, found, details);
+        Ok(())
+    }
+
+    /// Every found resource of a kind that is none of the commands' defaults (`names`) and is
+    /// listed: shown with `details`, not compared.
+    pub(crate) fn others<T: Tagged>(
+        &mut self,
+        kind: Kind,
+        names: &[&str],
+        found: &BTreeMap<String, T>,
+        details: impl Fn(&T) -> Vec<String>,
+    ) {
         for other in found.values().filter(|f| !names.contains(&f.name())) {
             if self.listed(kind, other.name(), other.tags()) {
                 let line = StatusLine::present(
@@ -213,6 +226,5 @@ impl<'a> Rows<'a> {
                 self.push(line);
             }
         }
-        Ok(())
     }
 }
