@@ -218,7 +218,9 @@ fn difference(selected: &[Value], stored: &[Value]) -> String {
 
 async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let output = clients
-        .on_bucket(bucket, |s3| async move {
+        // The bucket's region is not known here (the parameter names only the bucket): sent to
+        // the run's, S3's redirect is followed, as boto3 does for the lab application.
+        .on_bucket(bucket, "", |s3| async move {
             s3.get_object().bucket(bucket).key(key).send().await
         })
         .await
@@ -236,7 +238,9 @@ async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Erro
 /// Runs the lab application's S3 Select query and reassembles the records into one JSON array.
 async fn select(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let mut output = clients
-        .on_bucket(bucket, |s3| async move {
+        // The bucket's region is not known here (the parameter names only the bucket): sent to
+        // the run's, S3's redirect is followed, as boto3 does for the lab application.
+        .on_bucket(bucket, "", |s3| async move {
             s3.select_object_content()
                 .bucket(bucket)
                 .key(key)

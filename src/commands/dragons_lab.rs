@@ -98,10 +98,10 @@ pub(crate) async fn prepare(
             } else {
                 ""
             };
-            let region = clients.region_of(bucket).unwrap_or(target.region.clone());
+            // The bucket is in the run's region: the plan refuses one elsewhere.
             Some(format!(
                 "{}/{page}",
-                site_endpoint(aws.endpoint.as_deref(), bucket, &region).await?
+                site_endpoint(aws.endpoint.as_deref(), bucket, &target.region).await?
             ))
         }
         Site::None => None,

@@ -20,7 +20,7 @@ use crate::plans::teardown::{Scope, discover, others_left_out};
 use crate::plans::{ObservedState, dragons_lab, instance_profile};
 use crate::printer::Printer;
 use crate::resources::bucket::{
-    Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, recorded_data_key,
+    Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, Presence, recorded_data_key,
 };
 use crate::resources::object::{Object, ObjectQuery};
 use crate::resources::ownership::{Claims, is_managed};
@@ -225,8 +225,13 @@ pub(crate) async fn gather(
     let arn = observed.buckets.remove(&lab_bucket).and_then(|b| b.arn);
     observed.add_bucket(lab?.map(|bucket| ObservedBucket { arn, ..bucket }));
     let key = lab_key(&observed, &target, &lab_bucket);
+    let region = match observed.buckets.get(&lab_bucket).map(|b| &b.presence) {
+        Some(Presence::Owned { region }) => region.clone(),
+        _ => String::new(),
+    };
     let query = ObjectQuery {
         bucket: lab_bucket.clone(),
+        region,
         key: key.clone(),
     };
     if let Some(object) = Object::observe(&clients, &query).await? {

@@ -1,6 +1,7 @@
 //! The service clients a run's requests go through: every one built from the run's configuration
 //! with its request bounds (retries, no retry of a refused connection, attempts recorded), and S3
-//! routed to each bucket's own region once the run has learnt it.
+//! sent to the region each request names (the bucket's, as observed), following S3's redirect
+//! where the bucket turns out to be elsewhere.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -53,7 +54,7 @@ pub(crate) use bounded_client;
 pub(crate) struct Clients {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
-    /// S3 in the run's region; a bucket elsewhere is reached with [`Clients::s3_for`].
+    /// S3 in the run's region; a bucket elsewhere is reached with [`Clients::s3_in`].
     pub(crate) s3: aws_sdk_s3::Client,
     /// SSM in the lab application's region (`--app-region`), where its parameters live.
     pub(crate) ssm: aws_sdk_ssm::Client,
@@ -62,15 +63,9 @@ pub(crate) struct Clients {
     /// CloudTrail in the run's region: its event history says who created what (see
     /// `plans::creators`); another region's with [`Clients::cloudtrail_in`].
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
-    /// What this run learnt of buckets: their regions, and which it created when.
-    buckets: Arc<Mutex<BTreeMap<String, BucketFacts>>>,
-}
-
-/// What a run knows of one bucket.
-#[derive(Debug, Clone, Default)]
-struct BucketFacts {
-    region: Option<String>,
-    created: Option<Instant>,
+    /// The buckets this run created, and when: S3 may not know them everywhere yet. (Where a
+    /// bucket is belongs to what was observed, and each request names it.)
+    created: Arc<Mutex<BTreeMap<String, Instant>>>,
 }
 
 /// How long after creating a bucket its requests may still meet `NoSuchBucket` or
@@ -118,57 +113,34 @@ impl Clients {
             ),
             instance_ssm: bounded_client!(aws_sdk_ssm, config),
             cloudtrail: bounded_client!(aws_sdk_cloudtrail, config),
-            buckets: Arc::default(),
+            created: Arc::default(),
         }
     }
 
-    /// The S3 client for `bucket`: of the bucket's region where this run learnt it.
-    pub(crate) fn s3_for(&self, bucket: &str) -> aws_sdk_s3::Client {
-        match self.region_of(bucket) {
-            Some(region) => self.s3_in(&region),
-            None => self.s3.clone(),
+    /// Records that this run created `bucket` just now.
+    pub(crate) fn created(&self, bucket: &str) {
+        if let Ok(mut created) = self.created.lock() {
+            created.insert(bucket.to_string(), Instant::now());
         }
-    }
-
-    /// Records where `bucket` is.
-    pub(crate) fn locate(&self, bucket: &str, region: &str) {
-        if let Ok(mut buckets) = self.buckets.lock() {
-            buckets.entry(bucket.to_string()).or_default().region = Some(region.to_string());
-        }
-    }
-
-    /// Records that this run created `bucket` in `region` just now.
-    pub(crate) fn created(&self, bucket: &str, region: &str) {
-        if let Ok(mut buckets) = self.buckets.lock() {
-            let facts = buckets.entry(bucket.to_string()).or_default();
-            facts.region = Some(region.to_string());
-            facts.created = Some(Instant::now());
-        }
-    }
-
-    /// The region this run learnt `bucket` is in.
-    pub(crate) fn region_of(&self, bucket: &str) -> Option<String> {
-        self.buckets
-            .lock()
-            .ok()
-            .and_then(|b| b.get(bucket).and_then(|f| f.region.clone()))
     }
 
     fn settling(&self, bucket: &str) -> bool {
-        self.buckets.lock().ok().is_some_and(|b| {
-            b.get(bucket)
-                .and_then(|f| f.created)
+        self.created.lock().ok().is_some_and(|c| {
+            c.get(bucket)
                 .is_some_and(|created| created.elapsed() < BUCKET_SETTLING)
         })
     }
 
-    /// Sends one S3 request for `bucket` the way boto3 does and AWS expects: to the bucket's
-    /// region, following S3's redirect once when the bucket turns out to be elsewhere; and, for a
+    /// Sends one S3 request for `bucket` the way boto3 does and AWS expects: to `region` (the
+    /// bucket's, as observed; empty for the run's), following S3's redirect once when the bucket
+    /// turns out to be elsewhere (nothing is remembered: what a request learns of where a bucket
+    /// is, it reports in its answer, `x-amz-bucket-region`); and, for a
     /// bucket this run just created, again (with backoff, within [`BUCKET_SETTLING`]) while S3
     /// still answers `NoSuchBucket` or `OperationAborted`.
     pub(crate) async fn on_bucket<T, E, F, Fut>(
         &self,
         bucket: &str,
+        region: &str,
         send: F,
     ) -> Result<
         T,
@@ -188,15 +160,16 @@ impl Clients {
         >,
     {
         let mut wait = Duration::from_millis(250);
+        let mut region = region.to_string();
         let mut redirected = false;
         loop {
-            let answer = send(self.s3_for(bucket)).await;
+            let answer = send(self.s3_in(&region)).await;
             let Err(error) = &answer else {
                 return answer;
             };
-            if !redirected && let Some(region) = redirect_region(error) {
+            if !redirected && let Some(elsewhere) = redirect_region(error) {
                 redirected = true;
-                self.locate(bucket, &region);
+                region = elsewhere;
                 continue;
             }
             let code = error.as_service_error().and_then(|e| e.code());

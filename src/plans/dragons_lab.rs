@@ -16,8 +16,8 @@ use crate::resources::bucket::{
     owned_buckets,
 };
 use crate::resources::object::{
-    Body, DesiredObject, DesiredSite, OBJECT, Object, ObjectQuery, SITE_FILES, SiteFile, SiteFiles,
-    md5_hex, scan_site,
+    Body, DesiredObject, DesiredSite, ListingQuery, OBJECT, Object, ObjectQuery, SITE_FILES,
+    SiteFile, SiteFiles, md5_hex, scan_site,
 };
 use crate::resources::ownership;
 use crate::resources::ownership::Claims;
@@ -145,6 +145,7 @@ impl DesiredState {
                 skipped,
             } => Some(DesiredSite {
                 bucket: bucket.clone(),
+                region: target.region.clone(),
                 dir: dir.clone(),
                 files: files.clone(),
                 skipped: skipped.clone(),
@@ -167,6 +168,7 @@ impl DesiredState {
             ),
             object: DesiredObject {
                 bucket: bucket.clone(),
+                region: target.region.clone(),
                 key: inputs.key.clone(),
                 arn: target.object_arn(&bucket, &inputs.key),
                 md5_hex: md5_hex(&inputs.body),
@@ -260,16 +262,26 @@ async fn observe_bucket(
     key: &str,
     site: bool,
 ) -> Result<ObservedState, Error> {
-    let name = match &query {
-        BucketQuery::Name(name) | BucketQuery::Owned { name, .. } => name.clone(),
+    // A bucket ListBuckets placed is read in its region; a name, in the run's (S3's redirect
+    // is followed where the bucket is elsewhere).
+    let (name, region) = match &query {
+        BucketQuery::Name(name) => (name.clone(), String::new()),
+        BucketQuery::Owned { name, region } => (name.clone(), region.clone().unwrap_or_default()),
     };
     let object = ObjectQuery {
         bucket: name.clone(),
+        region: region.clone(),
         key: key.to_string(),
     };
     let listing = async {
         match site {
-            true => SiteFiles::observe(clients, &name).await.map(Some),
+            true => {
+                let query = ListingQuery {
+                    bucket: name.clone(),
+                    region: region.clone(),
+                };
+                SiteFiles::observe(clients, &query).await.map(Some)
+            }
             false => Ok(None),
         }
     };
@@ -282,11 +294,11 @@ async fn observe_bucket(
     let bucket = bucket?;
     // Only for a bucket of ours without the tag (rare): is it an interrupted creation?
     if let Some(current) = &bucket
-        && matches!(current.presence, Presence::Owned { .. })
+        && let Presence::Owned { region } = &current.presence
         && !ownership::is_managed(&current.tags)
     {
         let listed = clients
-            .s3_for(&name)
+            .s3_in(region)
             .list_objects_v2()
             .bucket(&name)
             .max_keys(2)

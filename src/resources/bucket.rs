@@ -198,16 +198,20 @@ pub(crate) enum BucketOp {
         tags: Tags,
     },
     /// Replaces the bucket's whole tag set (S3 has no "add tags"): `tags` is the merged set.
+    /// Each operation on a bucket names its region, the bucket's (as observed, or as created).
     PutTags {
         bucket: String,
+        region: String,
         tags: Tags,
     },
     PutOwnershipControls {
         bucket: String,
+        region: String,
         ownership: ObjectOwnership,
     },
     PutPublicAccessBlock {
         bucket: String,
+        region: String,
         settings: PublicAccess,
     },
     /// Deletes every object version and delete marker, in batches of up to 1000, concurrently.
@@ -238,11 +242,11 @@ impl Resource for Bucket {
         clients: &Clients,
         query: &BucketQuery,
     ) -> Result<Option<ObservedBucket>, Error> {
-        let configuration = |bucket: &str| {
-            let bucket = bucket.to_string();
+        let configuration = |bucket: &str, region: &str| {
+            let (bucket, region) = (bucket.to_string(), region.to_string());
             async move {
                 let (ownership, public_access, tags) = tokio::join!(
-                    clients.on_bucket(&bucket, |s3| {
+                    clients.on_bucket(&bucket, &region, |s3| {
                         let bucket = bucket.clone();
                         async move {
                             s3.get_bucket_ownership_controls()
@@ -251,11 +255,11 @@ impl Resource for Bucket {
                                 .await
                         }
                     }),
-                    clients.on_bucket(&bucket, |s3| {
+                    clients.on_bucket(&bucket, &region, |s3| {
                         let bucket = bucket.clone();
                         async move { s3.get_public_access_block().bucket(bucket).send().await }
                     }),
-                    clients.on_bucket(&bucket, |s3| {
+                    clients.on_bucket(&bucket, &region, |s3| {
                         let bucket = bucket.clone();
                         async move { s3.get_bucket_tagging().bucket(bucket).send().await }
                     }),
@@ -265,25 +269,19 @@ impl Resource for Bucket {
         };
         let (name, presence, configured) = match query {
             BucketQuery::Owned { name, region } => {
-                if let Some(region) = region {
-                    clients.locate(name, region);
-                }
-                (
-                    name,
-                    Presence::Owned {
-                        region: region.clone().unwrap_or_default(),
-                    },
-                    configuration(name).await?,
-                )
+                let region = region.clone().unwrap_or_default();
+                let configured = configuration(name, &region).await?;
+                (name, Presence::Owned { region }, configured)
             }
             BucketQuery::Name(name) => {
-                // Sent to the run's region; a bucket elsewhere is followed there (`on_bucket`).
-                let head = clients.on_bucket(name, |s3| {
+                // Sent to the run's region; a bucket elsewhere is followed there (`on_bucket`),
+                // and HeadBucket's answer says which region that is.
+                let head = clients.on_bucket(name, "", |s3| {
                     let name = name.clone();
                     async move { s3.head_bucket().bucket(name).send().await }
                 });
                 let (listed, head, configured) =
-                    tokio::join!(owned_buckets(&clients.s3), head, configuration(name));
+                    tokio::join!(owned_buckets(&clients.s3), head, configuration(name, ""));
                 let Some(presence) = presence(name, listed, head)? else {
                     return Ok(None);
                 };
@@ -337,28 +335,34 @@ impl Resource for Bucket {
                 journal::begin(BUCKET, bucket, owner, region)?;
                 create(clients, bucket, region, tags).await?
             }
-            BucketOp::PutTags { bucket, tags } => {
-                put_tags(clients, bucket, tags).await?;
+            BucketOp::PutTags {
+                bucket,
+                region,
+                tags,
+            } => {
+                put_tags(clients, bucket, region, tags).await?;
                 if tags.get(MANAGED_BY_KEY).is_some() {
                     journal::end(BUCKET, bucket);
                 }
             }
-            BucketOp::PutOwnershipControls { bucket, ownership } => {
-                put_ownership_controls(clients, bucket, ownership).await?
-            }
-            BucketOp::PutPublicAccessBlock { bucket, settings } => {
-                put_public_access_block(clients, bucket, settings).await?
-            }
+            BucketOp::PutOwnershipControls {
+                bucket,
+                region,
+                ownership,
+            } => put_ownership_controls(clients, bucket, region, ownership).await?,
+            BucketOp::PutPublicAccessBlock {
+                bucket,
+                region,
+                settings,
+            } => put_public_access_block(clients, bucket, region, settings).await?,
             BucketOp::Empty { bucket, region } => {
-                clients.locate(bucket, region);
-                empty(&clients.s3_for(bucket), bucket, report).await?
+                empty(&clients.s3_in(region), bucket, report).await?
             }
             BucketOp::Delete { bucket, region } => {
-                clients.locate(bucket, region);
                 settled(
                     "s3:DeleteBucket",
                     clients
-                        .on_bucket(bucket, |s3| async move {
+                        .on_bucket(bucket, region, |s3| async move {
                             s3.delete_bucket().bucket(bucket).send().await
                         })
                         .await,
@@ -500,6 +504,7 @@ fn tags_line(
         false => vec![
             BucketOp::PutTags {
                 bucket: name.clone(),
+                region: desired.region.clone(),
                 tags: merged,
             }
             .into(),
@@ -534,6 +539,7 @@ fn ownership_line(desired: &DesiredBucket, observed: Option<&ObservedBucket>) ->
         ownership = ownership.with_operations(vec![
             BucketOp::PutOwnershipControls {
                 bucket: desired.name.clone(),
+                region: desired.region.clone(),
                 ownership: OWNERSHIP,
             }
             .into(),
@@ -564,6 +570,7 @@ fn public_access_line(desired: &DesiredBucket, observed: Option<&ObservedBucket>
         public_access = public_access.with_operations(vec![
             BucketOp::PutPublicAccessBlock {
                 bucket: desired.name.clone(),
+                region: desired.region.clone(),
                 settings: desired.public_access,
             }
             .into(),
@@ -708,11 +715,8 @@ async fn observe_for_removal(
     name: &str,
     region: Option<&str>,
 ) -> Result<ObservedBucket, Error> {
-    if let Some(region) = region {
-        clients.locate(name, region);
-    }
     // Where ListBuckets did not say, the tags' redirect (or GetBucketLocation) does.
-    let tags = clients.on_bucket(name, |s3| async move {
+    let tags = clients.on_bucket(name, region.unwrap_or_default(), |s3| async move {
         s3.get_bucket_tagging().bucket(name).send().await
     });
     let location = async {
@@ -735,9 +739,6 @@ async fn observe_for_removal(
         }
     };
     let (tags, region) = tokio::join!(tags, location);
-    if let Ok(region) = &region {
-        clients.locate(name, region);
-    }
     let tags = match tags {
         Ok(output) => tags::from_sdk(output.tag_set()),
         Err(e) if matches!(service_code(&e), Some("NoSuchTagSet" | "NoSuchBucket")) => Tags::new(),
@@ -947,14 +948,14 @@ async fn create(clients: &Clients, bucket: &str, region: &str, tags: &Tags) -> R
         .create_bucket_configuration(configuration.build());
     match request.send().await {
         Ok(_) => {
-            clients.created(bucket, region);
+            clients.created(bucket);
             Ok(())
         }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
         {
-            clients.created(bucket, region);
+            clients.created(bucket);
             Ok(())
         }
         Err(e)
@@ -973,13 +974,13 @@ fn invalid(what: &str, error: aws_smithy_types::error::operation::BuildError) ->
     Error::failed(format!("invalid {what}")).with_cause(error.to_string())
 }
 
-async fn put_tags(clients: &Clients, bucket: &str, tags: &Tags) -> Result<(), Error> {
+async fn put_tags(clients: &Clients, bucket: &str, region: &str, tags: &Tags) -> Result<(), Error> {
     let tagging = Tagging::builder()
         .set_tag_set(Some(tags::to_sdk(tags)?))
         .build()
         .map_err(|e| invalid("tag set", e))?;
     let answer = clients
-        .on_bucket(bucket, |s3| {
+        .on_bucket(bucket, region, |s3| {
             let tagging = tagging.clone();
             async move {
                 s3.put_bucket_tagging()
@@ -996,6 +997,7 @@ async fn put_tags(clients: &Clients, bucket: &str, tags: &Tags) -> Result<(), Er
 async fn put_ownership_controls(
     clients: &Clients,
     bucket: &str,
+    region: &str,
     ownership: &ObjectOwnership,
 ) -> Result<(), Error> {
     let rule = OwnershipControlsRule::builder()
@@ -1007,7 +1009,7 @@ async fn put_ownership_controls(
         .build()
         .map_err(|e| invalid("ownership controls", e))?;
     let answer = clients
-        .on_bucket(bucket, |s3| {
+        .on_bucket(bucket, region, |s3| {
             let controls = controls.clone();
             async move {
                 s3.put_bucket_ownership_controls()
@@ -1024,6 +1026,7 @@ async fn put_ownership_controls(
 async fn put_public_access_block(
     clients: &Clients,
     bucket: &str,
+    region: &str,
     settings: &PublicAccess,
 ) -> Result<(), Error> {
     let configuration = PublicAccessBlockConfiguration::builder()
@@ -1033,7 +1036,7 @@ async fn put_public_access_block(
         .restrict_public_buckets(settings.restrict_public_buckets)
         .build();
     let answer = clients
-        .on_bucket(bucket, |s3| {
+        .on_bucket(bucket, region, |s3| {
             let configuration = configuration.clone();
             async move {
                 s3.put_public_access_block()
@@ -1232,21 +1235,25 @@ impl crate::resources::simulated::Simulated for Bucket {
                     );
                 }
             },
-            BucketOp::PutTags { bucket, tags } => {
+            BucketOp::PutTags { bucket, tags, .. } => {
                 let b = observed
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| no_bucket(bucket))?;
                 b.tags = tags.clone();
             }
-            BucketOp::PutOwnershipControls { bucket, ownership } => {
+            BucketOp::PutOwnershipControls {
+                bucket, ownership, ..
+            } => {
                 let b = observed
                     .buckets
                     .get_mut(bucket)
                     .ok_or_else(|| no_bucket(bucket))?;
                 b.ownership = Some(ownership.clone());
             }
-            BucketOp::PutPublicAccessBlock { bucket, settings } => {
+            BucketOp::PutPublicAccessBlock {
+                bucket, settings, ..
+            } => {
                 let b = observed
                     .buckets
                     .get_mut(bucket)
@@ -1381,6 +1388,7 @@ mod tests {
             adopted[1].operations,
             vec![Operation::Bucket(BucketOp::PutTags {
                 bucket: "lab".into(),
+                region: "ca-central-1".into(),
                 tags: {
                     let mut tags = managed_tags();
                     tags.insert("course".into(), "x".into());

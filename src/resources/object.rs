@@ -85,6 +85,8 @@ impl ObservedObject {
 #[derive(Debug, Clone)]
 pub(crate) struct DesiredObject {
     pub(crate) bucket: String,
+    /// The bucket's region, where the object's requests go.
+    pub(crate) region: String,
     pub(crate) key: String,
     pub(crate) arn: String,
     pub(crate) body: Body,
@@ -115,6 +117,8 @@ impl DesiredObject {
 #[derive(Debug, Clone)]
 pub(crate) struct ObjectQuery {
     pub(crate) bucket: String,
+    /// The bucket's region, as observed (empty: the run's; S3's redirect is followed).
+    pub(crate) region: String,
     pub(crate) key: String,
 }
 
@@ -123,13 +127,18 @@ pub(crate) enum ObjectOp {
     /// A private upload.
     Put {
         bucket: String,
+        region: String,
         key: String,
         body: Body,
         content_type: String,
         md5_hex: String,
     },
     /// Replaces the object's ACL with the canned `private` one (public grants removed).
-    MakePrivate { bucket: String, key: String },
+    MakePrivate {
+        bucket: String,
+        region: String,
+        key: String,
+    },
 }
 
 pub(crate) struct Object;
@@ -150,11 +159,12 @@ impl Resource for Object {
         query: &ObjectQuery,
     ) -> Result<Option<ObservedObject>, Error> {
         let (bucket, key) = (query.bucket.as_str(), query.key.as_str());
+        let region = query.region.as_str();
         let (answer, acl) = tokio::join!(
-            clients.on_bucket(bucket, |s3| async move {
+            clients.on_bucket(bucket, region, |s3| async move {
                 s3.head_object().bucket(bucket).key(key).send().await
             }),
-            clients.on_bucket(bucket, |s3| async move {
+            clients.on_bucket(bucket, region, |s3| async move {
                 s3.get_object_acl().bucket(bucket).key(key).send().await
             }),
         );
@@ -198,6 +208,7 @@ impl Resource for Object {
         let name = desired.name();
         let upload = ObjectOp::Put {
             bucket: desired.bucket.clone(),
+            region: desired.region.clone(),
             key: desired.key.clone(),
             body: desired.body.clone(),
             content_type: desired.content_type.clone(),
@@ -223,6 +234,7 @@ impl Resource for Object {
                 let operation = if drift.is_empty() {
                     ObjectOp::MakePrivate {
                         bucket: desired.bucket.clone(),
+                        region: desired.region.clone(),
                         key: desired.key.clone(),
                     }
                 } else {
@@ -244,17 +256,22 @@ impl Resource for Object {
     }
 
     async fn execute(clients: &Clients, op: &ObjectOp, _: Report<'_>) -> Result<Executed, Error> {
-        let (bucket, key, body, content_type, md5_hex) = match op {
+        let (bucket, region, key, body, content_type, md5_hex) = match op {
             ObjectOp::Put {
                 bucket,
+                region,
                 key,
                 body,
                 content_type,
                 md5_hex,
-            } => (bucket, key, body, content_type, md5_hex),
-            ObjectOp::MakePrivate { bucket, key } => {
+            } => (bucket, region, key, body, content_type, md5_hex),
+            ObjectOp::MakePrivate {
+                bucket,
+                region,
+                key,
+            } => {
                 let answer = clients
-                    .on_bucket(bucket, |s3| async move {
+                    .on_bucket(bucket, region, |s3| async move {
                         s3.put_object_acl()
                             .bucket(bucket)
                             .key(key)
@@ -271,7 +288,7 @@ impl Resource for Object {
         // requests without an ACL (or with bucket-owner-full-control) are accepted; without one,
         // the object is private to the bucket owner whatever the ownership setting.
         clients
-            .on_bucket(bucket, |s3| async move {
+            .on_bucket(bucket, region, |s3| async move {
                 s3.put_object()
                     .bucket(bucket)
                     .key(key)
@@ -372,6 +389,8 @@ impl SiteFile {
 #[derive(Debug, Clone)]
 pub(crate) struct DesiredSite {
     pub(crate) bucket: String,
+    /// The bucket's region, where the uploads go.
+    pub(crate) region: String,
     pub(crate) dir: PathBuf,
     pub(crate) files: Vec<SiteFile>,
     /// What the scan left out (hidden files, symlinked folders), said in the plan.
@@ -386,8 +405,16 @@ pub(crate) enum SiteOp {
     /// Public-read uploads, several at once.
     Upload {
         bucket: String,
+        region: String,
         files: Vec<SiteFile>,
     },
+}
+
+/// A bucket whose objects are listed, in its region (as observed; empty: the run's).
+#[derive(Debug, Clone)]
+pub(crate) struct ListingQuery {
+    pub(crate) bucket: String,
+    pub(crate) region: String,
 }
 
 pub(crate) struct SiteFiles;
@@ -395,17 +422,17 @@ pub(crate) struct SiteFiles;
 impl Resource for SiteFiles {
     const KINDS: &'static [Kind] = &[SITE_FILES];
 
-    /// The bucket to list.
-    type Query = str;
+    type Query = ListingQuery;
     type Observation = Listing;
     type Desired = DesiredSite;
     type Observed = Listing;
     type Op = SiteOp;
 
     /// ETags of every object in the bucket: one request per thousand objects.
-    async fn observe(clients: &Clients, bucket: &str) -> Result<Listing, Error> {
+    async fn observe(clients: &Clients, query: &ListingQuery) -> Result<Listing, Error> {
+        let bucket = &query.bucket;
         let pages = clients
-            .s3_for(bucket)
+            .s3_in(&query.region)
             .list_objects_v2()
             .bucket(bucket)
             .into_paginator()
@@ -479,6 +506,7 @@ impl Resource for SiteFiles {
             vec![
                 SiteOp::Upload {
                     bucket: desired.bucket.clone(),
+                    region: desired.region.clone(),
                     files: to_upload,
                 }
                 .into(),
@@ -496,7 +524,11 @@ impl Resource for SiteFiles {
         op: &SiteOp,
         report: Report<'_>,
     ) -> Result<Executed, Error> {
-        let SiteOp::Upload { bucket, files } = op;
+        let SiteOp::Upload {
+            bucket,
+            region,
+            files,
+        } = op;
         let total_bytes: u64 = files.iter().map(|f| f.size).sum();
         let (done_files, done_bytes) = (AtomicU64::new(0), AtomicU64::new(0));
         // `files` more files and `bytes` more bytes are done (none, to show the bar at once).
@@ -520,7 +552,7 @@ impl Resource for SiteFiles {
             if stopping() {
                 return Ok(false);
             }
-            let result = upload(clients, bucket, file, &stopping, &advance).await;
+            let result = upload(clients, bucket, region, file, &stopping, &advance).await;
             if result.is_err() {
                 failed.store(true, Ordering::SeqCst);
             }
@@ -634,6 +666,7 @@ fn content_md5(digest: &[u8]) -> String {
 async fn upload(
     clients: &Clients,
     bucket: &str,
+    region: &str,
     file: &SiteFile,
     stopping: &(dyn Fn() -> bool + Sync),
     advance: &(dyn Fn(u64, u64) + Sync),
@@ -644,7 +677,7 @@ async fn upload(
         let bytes = read_range(&handle, 0, file.size, &file.path).await?;
         let digest = content_md5(&hex::decode(md5).unwrap_or_default());
         clients
-            .on_bucket(bucket, |s3| {
+            .on_bucket(bucket, region, |s3| {
                 let (bytes, digest) = (bytes.clone(), digest.clone());
                 async move {
                     s3.put_object()
@@ -666,7 +699,7 @@ async fn upload(
     }
     let key = file.key.as_str();
     let created = clients
-        .on_bucket(bucket, |s3| async move {
+        .on_bucket(bucket, region, |s3| async move {
             s3.create_multipart_upload()
                 .bucket(bucket)
                 .key(key)
@@ -701,7 +734,7 @@ async fn upload(
             let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
             let digest = content_md5(part_md5);
             let answer = clients
-                .on_bucket(bucket, |s3| {
+                .on_bucket(bucket, region, |s3| {
                     let (bytes, digest) = (bytes.clone(), digest.clone());
                     async move {
                         s3.upload_part()
@@ -731,7 +764,7 @@ async fn upload(
             .set_parts(Some(completed))
             .build();
         clients
-            .on_bucket(bucket, |s3| {
+            .on_bucket(bucket, region, |s3| {
                 let parts = parts.clone();
                 async move {
                     s3.complete_multipart_upload()
@@ -751,7 +784,7 @@ async fn upload(
     if parts.is_err() {
         // Best effort, so that no unfinished upload is left holding parts (S3 bills them).
         let _ = clients
-            .on_bucket(bucket, |s3| async move {
+            .on_bucket(bucket, region, |s3| async move {
                 s3.abort_multipart_upload()
                     .bucket(bucket)
                     .key(key)
@@ -1133,7 +1166,7 @@ impl crate::resources::simulated::Simulated for Object {
                 };
                 simulated_put(observed, bucket, key, object);
             }
-            ObjectOp::MakePrivate { bucket, key } => {
+            ObjectOp::MakePrivate { bucket, key, .. } => {
                 let name = format!("{bucket}/{key}");
                 let object = observed
                     .objects
@@ -1154,7 +1187,7 @@ impl crate::resources::simulated::Simulated for SiteFiles {
     ) -> Result<Executed, String> {
         let observed = &mut world.observed;
         match op {
-            SiteOp::Upload { bucket, files } => {
+            SiteOp::Upload { bucket, files, .. } => {
                 if !observed.buckets.contains_key(bucket) {
                     return Err(format!("NoSuchBucket: {bucket}"));
                 }
@@ -1202,6 +1235,7 @@ mod tests {
         let bytes = b"[{\"dragon_name_str\": \"Atlas\"}]".to_vec();
         DesiredObject {
             bucket: "lab".into(),
+            region: "us-east-1".into(),
             key: "dragons.json".into(),
             arn: "arn:aws:s3:::lab/dragons.json".into(),
             md5_hex: md5_hex(&bytes),
@@ -1276,6 +1310,7 @@ mod tests {
             change.operations,
             vec![Operation::Object(ObjectOp::MakePrivate {
                 bucket: desired.bucket.clone(),
+                region: desired.region.clone(),
                 key: desired.key.clone(),
             })]
         );
@@ -1456,6 +1491,7 @@ mod tests {
         };
         let desired = DesiredSite {
             bucket: "lab".into(),
+            region: "us-east-1".into(),
             dir: PathBuf::from("site"),
             files: vec![file("index.html", "aa"), file("app.js", "bb")],
             skipped: vec![],
