@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 
 use crate::commands::{Run, with_aws};
 use crate::connection::aws::Aws;
-use crate::connection::clients::Clients;
+use crate::connection::clients::{Clients, RUN_REGION};
 use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER};
 use crate::course::lab_data;
 use crate::error::{Error, aws_error, service_code};
@@ -218,9 +218,7 @@ fn difference(selected: &[Value], stored: &[Value]) -> String {
 
 async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let output = clients
-        // The bucket's region is not known here (the parameter names only the bucket): sent to
-        // the run's, S3's redirect is followed, as boto3 does for the lab application.
-        .on_bucket(bucket, "", |s3| async move {
+        .on_bucket(bucket, RUN_REGION, |s3| async move {
             s3.get_object().bucket(bucket).key(key).send().await
         })
         .await
@@ -238,9 +236,9 @@ async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Erro
 /// Runs the lab application's S3 Select query and reassembles the records into one JSON array.
 async fn select(clients: &Clients, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let mut output = clients
-        // The bucket's region is not known here (the parameter names only the bucket): sent to
-        // the run's, S3's redirect is followed, as boto3 does for the lab application.
-        .on_bucket(bucket, "", |s3| async move {
+        // The parameter names only the bucket, not its region: S3's redirect is followed, as
+        // boto3 follows it for the lab application (and for `get`, below).
+        .on_bucket(bucket, RUN_REGION, |s3| async move {
             s3.select_object_content()
                 .bucket(bucket)
                 .key(key)

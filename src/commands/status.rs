@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::commands::Run;
 use crate::commands::with_aws;
 use crate::connection::aws::Aws;
+use crate::connection::clients::RUN_REGION;
 use crate::course::lab::{DEFAULT_KEY, Target};
 use crate::error::Error;
 use crate::fanout::{AccountResult, Done, FanOut, RunEach};
@@ -227,7 +228,7 @@ pub(crate) async fn gather(
     let key = lab_key(&observed, &target, &lab_bucket);
     let region = match observed.buckets.get(&lab_bucket).map(|b| &b.presence) {
         Some(Presence::Owned { region }) => region.clone(),
-        _ => String::new(),
+        _ => RUN_REGION.to_string(),
     };
     let query = ObjectQuery {
         bucket: lab_bucket.clone(),

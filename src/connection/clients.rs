@@ -73,6 +73,10 @@ pub(crate) struct Clients {
 /// model"), and configuration requests sent at once can find the bucket not there yet.
 pub(crate) const BUCKET_SETTLING: Duration = Duration::from_secs(20);
 
+/// The region a request for a bucket names when the bucket's region is not known: the run's
+/// (S3's redirect is followed where the bucket is elsewhere, see [`Clients::on_bucket`]).
+pub(crate) const RUN_REGION: &str = "";
+
 /// The region S3 names in a redirect (301 `PermanentRedirect`, or a 400 whose
 /// `x-amz-bucket-region` says where the bucket is): the Rust SDK does not follow it.
 pub(crate) fn redirect_region<E>(
@@ -132,7 +136,7 @@ impl Clients {
     }
 
     /// Sends one S3 request for `bucket` the way boto3 does and AWS expects: to `region` (the
-    /// bucket's, as observed; empty for the run's), following S3's redirect once when the bucket
+    /// bucket's, as observed; [`RUN_REGION`] where it is not known), following S3's redirect once when the bucket
     /// turns out to be elsewhere (nothing is remembered: what a request learns of where a bucket
     /// is, it reports in its answer, `x-amz-bucket-region`); and, for a
     /// bucket this run just created, again (with backoff, within [`BUCKET_SETTLING`]) while S3

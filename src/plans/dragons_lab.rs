@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::connection::aws::Aws;
-use crate::connection::clients::Clients;
+use crate::connection::clients::{Clients, RUN_REGION};
 use crate::course::lab::{DATA_CONTENT_TYPE, DEFAULT_KEY, Target, parameter_names};
 use crate::course::lab_data;
 use crate::engine::plan::{Detail, wait_for};
@@ -265,7 +265,7 @@ async fn observe_bucket(
     // A bucket ListBuckets placed is read in its region; a name, in the run's (S3's redirect
     // is followed where the bucket is elsewhere).
     let (name, region) = match &query {
-        BucketQuery::Name(name) => (name.clone(), String::new()),
+        BucketQuery::Name(name) => (name.clone(), RUN_REGION.to_string()),
         BucketQuery::Owned { name, region } => (name.clone(), region.clone().unwrap_or_default()),
     };
     let object = ObjectQuery {

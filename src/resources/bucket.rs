@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 };
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use crate::connection::clients::Clients;
+use crate::connection::clients::{Clients, RUN_REGION};
 use crate::course::lab::LAB_BUCKET_PREFIX;
 use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::journal;
@@ -276,12 +276,15 @@ impl Resource for Bucket {
             BucketQuery::Name(name) => {
                 // Sent to the run's region; a bucket elsewhere is followed there (`on_bucket`),
                 // and HeadBucket's answer says which region that is.
-                let head = clients.on_bucket(name, "", |s3| {
+                let head = clients.on_bucket(name, RUN_REGION, |s3| {
                     let name = name.clone();
                     async move { s3.head_bucket().bucket(name).send().await }
                 });
-                let (listed, head, configured) =
-                    tokio::join!(owned_buckets(&clients.s3), head, configuration(name, ""));
+                let (listed, head, configured) = tokio::join!(
+                    owned_buckets(&clients.s3),
+                    head,
+                    configuration(name, RUN_REGION)
+                );
                 let Some(presence) = presence(name, listed, head)? else {
                     return Ok(None);
                 };
@@ -716,7 +719,7 @@ async fn observe_for_removal(
     region: Option<&str>,
 ) -> Result<ObservedBucket, Error> {
     // Where ListBuckets did not say, the tags' redirect (or GetBucketLocation) does.
-    let tags = clients.on_bucket(name, region.unwrap_or_default(), |s3| async move {
+    let tags = clients.on_bucket(name, region.unwrap_or(RUN_REGION), |s3| async move {
         s3.get_bucket_tagging().bucket(name).send().await
     });
     let location = async {

@@ -117,7 +117,7 @@ impl DesiredObject {
 #[derive(Debug, Clone)]
 pub(crate) struct ObjectQuery {
     pub(crate) bucket: String,
-    /// The bucket's region, as observed (empty: the run's; S3's redirect is followed).
+    /// The bucket's region, as observed (`RUN_REGION` where not known: S3's redirect is followed).
     pub(crate) region: String,
     pub(crate) key: String,
 }
@@ -410,7 +410,7 @@ pub(crate) enum SiteOp {
     },
 }
 
-/// A bucket whose objects are listed, in its region (as observed; empty: the run's).
+/// A bucket whose objects are listed, in its region (as observed; `RUN_REGION` where not known).
 #[derive(Debug, Clone)]
 pub(crate) struct ListingQuery {
     pub(crate) bucket: String,
