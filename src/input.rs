@@ -464,6 +464,43 @@ impl ProfileName {
     }
 }
 
+/// `ide --name`: the course IDE's name — its instance's `Name` tag and its security group's name.
+/// Letters, digits and `-_.`, 1 to 64 characters, starting with a letter or digit; not `sg-…`,
+/// which EC2 refuses as a security group name ("Security group rules", Amazon VPC User Guide:
+/// names cannot start with `sg-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdeName(String);
+
+impl IdeName {
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        let allowed = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let starts_well = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if (1..=64).contains(&name.len())
+            && allowed
+            && starts_well
+            && !name.to_ascii_lowercase().starts_with("sg-")
+        {
+            return Ok(Self(name.to_string()));
+        }
+        Err(
+            Error::usage(format!("`{name}` is not a name for the IDE")).with_hint(
+                "--name is 1 to 64 letters, digits and -_., starting with a letter or digit \
+                 (e.g. alice-ide); it names the instance and its security group, which may not \
+                 start with sg-",
+            ),
+        )
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `--parameter-prefix`: put before the lab's parameter names, for a course whose students share
 /// one account and whose lab application was changed to read its own names. Either a path,
 /// `/course/alice/` (the names become `/course/alice/dragon_data_bucket_name`), or a plain prefix,

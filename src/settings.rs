@@ -10,11 +10,13 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::input::{
-    BucketName, EndpointUrl, InstanceId, ObjectKey, ParameterPrefix, PolicyArn, ProfileName,
-    Region, RoleName, TagFilter, parse_duration, parse_timeout,
+    BucketName, EndpointUrl, IdeName, InstanceId, ObjectKey, ParameterPrefix, PolicyArn,
+    ProfileName, Region, RoleName, TagFilter, parse_duration, parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
 pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
+/// The course IDE's name (its instance's `Name` tag and its security group's) by default.
+pub(crate) const DEFAULT_IDE_NAME: &str = "dragons-lab-ide";
 
 fn parse_region(text: &str) -> Result<String, Error> {
     Region::parse(text).map(|region| region.as_str().to_string())
@@ -337,6 +339,9 @@ pub(crate) struct NamesArgs {
 /// The commands that make resources, as `teardown --only` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Part {
+    /// The course IDE: its instance and security group (the role and profile it holds are
+    /// instance-profile's).
+    Ide,
     /// The role, its policies, the instance profile and its associations.
     InstanceProfile,
     /// The bucket with its contents, and the SSM parameters.
@@ -396,6 +401,24 @@ pub(crate) struct DragonsArgs {
     /// Query with S3 Select (SelectObjectContent), as the lab application does, instead of GetObject.
     #[arg(long)]
     pub(crate) s3_select: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdeArgs {
+    /// The IDE's name: its instance's Name tag and its security group's name.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_IDE_NAME, value_parser = IdeName::parse)]
+    pub(crate) name: IdeName,
+
+    // The lab's role and instance profile, which the IDE holds.
+    #[command(flatten)]
+    pub(crate) names: IamNames,
+
+    // The lab bucket, which the role's inline policy names.
+    #[command(flatten)]
+    pub(crate) bucket: BucketArg,
+
+    #[command(flatten)]
+    pub(crate) adopt: AdoptArg,
 }
 
 #[derive(Debug, Clone, Args)]

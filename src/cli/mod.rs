@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::fanout::Reach;
 use crate::printer::Printer;
 use crate::settings::{
-    CompletionsArgs, DragonsArgs, DragonsLabArgs, ExportCommand, GlobalArgs, InstanceProfileArgs,
-    ManArgs, NamesArgs, SessionArgs, TeardownArgs, WhoamiArgs,
+    CompletionsArgs, DragonsArgs, DragonsLabArgs, ExportCommand, GlobalArgs, IdeArgs,
+    InstanceProfileArgs, ManArgs, NamesArgs, SessionArgs, TeardownArgs, WhoamiArgs,
 };
 
 /// Set up — and at course end tear down — the AWS resources of the cloud course, idempotently.
@@ -106,6 +106,9 @@ macro_rules! fan_out {
 }
 
 commands! {
+    /// Ensure the course IDE for accounts that can no longer create Cloud9: an EC2 instance
+    /// reached through Session Manager (no inbound port), holding the lab's instance profile.
+    Ide(IdeArgs) => "ide", commands::ide::Runner, each;
     /// Ensure the EC2 role, its permissions, an instance profile holding it, and its association
     /// with the course IDE's instance.
     InstanceProfile(InstanceProfileArgs) => "instance-profile",

@@ -5,6 +5,7 @@
 pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
+pub(crate) mod ide;
 pub(crate) mod instance_profile;
 pub(crate) mod session;
 pub(crate) mod status;

@@ -18,7 +18,7 @@ use crate::course::lab::{DEFAULT_KEY, Target};
 use crate::error::Error;
 use crate::fanout::{AccountResult, Done, FanOut, RunEach};
 use crate::plans::teardown::{Scope, discover, others_left_out};
-use crate::plans::{ObservedState, dragons_lab, instance_profile};
+use crate::plans::{ObservedState, dragons_lab, ide};
 use crate::printer::Printer;
 use crate::resources::bucket::{
     Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, Presence, recorded_data_key,
@@ -240,13 +240,12 @@ pub(crate) async fn gather(
             .objects
             .insert(format!("{lab_bucket}/{key}"), object);
     }
-    let iam =
-        instance_profile::DesiredState::new(&instance_profile::Inputs::defaults(names), &target)?;
+    let ide = ide::DesiredState::new(&ide::Inputs::defaults(names), &target)?;
     let lab = dragons_lab::DesiredState::new(
         &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
         &target,
     );
-    let (resources, left_out) = lines(&iam, &lab, &observed, names.all_owners)?;
+    let (resources, left_out) = lines(&ide, &lab, &observed, names.all_owners)?;
     Ok(StatusReport {
         schema_version: crate::printer::SCHEMA_VERSION,
         command: "status",
@@ -285,17 +284,18 @@ fn lab_key(observed: &ObservedState, target: &Target, bucket: &str) -> String {
 /// that were left out (another owner's, without `--all-owners`). The resources the commands would
 /// make by default are always listed: another owner's is shown as theirs, not compared. Pure.
 fn lines(
-    iam: &instance_profile::DesiredState,
+    ide: &ide::DesiredState,
     lab: &dragons_lab::DesiredState,
     observed: &ObservedState,
     all_owners: bool,
 ) -> Result<(Vec<StatusLine>, BTreeMap<String, usize>), Error> {
     let claims = &observed.knowing_creators(&Claims {
         all_owners,
-        ..iam.claims.clone()
+        ..ide.iam.claims.clone()
     });
     let mut expected = Expected::default();
-    iam.expect(observed, &mut expected);
+    // The IDE's expectation includes the lab's role and profile, as instance-profile's.
+    ide.expect(observed, &mut expected);
     lab.expect(&mut expected);
     resources::rows(&expected, observed, claims)
 }
@@ -308,6 +308,7 @@ mod tests {
     use crate::engine::plan::Kind;
     use crate::engine::plan::PublicAccess;
     use crate::plans::fake;
+    use crate::plans::instance_profile;
     use crate::resources::bucket::BUCKET;
     use crate::resources::bucket::{SITE_KEY, SITE_VALUE};
     use crate::resources::iam_role::ROLE;
@@ -315,25 +316,22 @@ mod tests {
     use crate::resources::ownership::MANAGED_BY_KEY;
     use crate::resources::parameter::PARAMETER;
 
-    fn desired() -> (instance_profile::DesiredState, dragons_lab::DesiredState) {
+    fn desired() -> (ide::DesiredState, dragons_lab::DesiredState) {
         let target = test_target("us-east-1");
-        let iam = instance_profile::DesiredState::new(
-            &instance_profile::Inputs::defaults(&fake::names()),
-            &target,
-        )
-        .expect("renders");
+        let ide = ide::DesiredState::new(&ide::Inputs::defaults(&fake::names()), &target)
+            .expect("renders");
         let lab = dragons_lab::DesiredState::new(
             &dragons_lab::Inputs::defaults(None, DEFAULT_KEY.into()),
             &target,
         );
-        (iam, lab)
+        (ide, lab)
     }
 
     /// An account after `instance-profile` and `dragons-lab` with their defaults.
     async fn provisioned() -> ObservedState {
-        let (iam, lab) = desired();
+        let (ide, lab) = desired();
         let observed = fake::converge(&ObservedState::default(), |o| {
-            instance_profile::plan(&iam, o)
+            instance_profile::plan(&ide.iam, o)
         })
         .await;
         fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await
@@ -341,8 +339,8 @@ mod tests {
 
     #[tokio::test]
     async fn columns_fit_their_values_and_narrow_terminals_shorten_names_in_the_middle() {
-        let (iam, lab) = desired();
-        let lines = lines(&iam, &lab, &provisioned().await, false)
+        let (ide, lab) = desired();
+        let lines = lines(&ide, &lab, &provisioned().await, false)
             .expect("lines")
             .0;
         let full = render(&lines, None);
@@ -383,8 +381,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_provisioned_account_is_in_sync_and_owned() {
-        let (iam, lab) = desired();
-        let lines = lines(&iam, &lab, &provisioned().await, false)
+        let (ide, lab) = desired();
+        let lines = lines(&ide, &lab, &provisioned().await, false)
             .expect("lines")
             .0;
         assert_eq!(lines.len(), 6, "{lines:#?}");
@@ -401,13 +399,13 @@ mod tests {
 
     #[tokio::test]
     async fn public_access_turned_off_by_hand_is_drift_and_a_recorded_site_s_settings_are_not() {
-        let (iam, lab) = desired();
+        let (ide, lab) = desired();
         let mut observed = provisioned().await;
         // Issue 23: a private lab whose ACL settings were opened by hand is drifted, as
         // `dragons-lab --dry-run` plans to close them; a bucket that records `--site` is not.
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
-        let private = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let private = lines(&ide, &lab, &observed, false).expect("lines").0;
         let drifted = line(&private, BUCKET, BUCKET_NAME);
         assert_eq!(drifted.in_sync, Some(false));
         assert_eq!(
@@ -419,7 +417,7 @@ mod tests {
         );
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.tags.insert(SITE_KEY.into(), SITE_VALUE.into());
-        let lines_site = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let lines_site = lines(&ide, &lab, &observed, false).expect("lines").0;
         assert_eq!(line(&lines_site, BUCKET, BUCKET_NAME).in_sync, Some(true));
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.tags.remove(SITE_KEY);
@@ -431,7 +429,7 @@ mod tests {
             block_public_policy: false,
             restrict_public_buckets: false,
         });
-        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
         let drifted = line(&lines, BUCKET, BUCKET_NAME);
         assert_eq!(drifted.in_sync, Some(false));
         assert!(
@@ -444,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn data_provision_recorded_is_in_sync_and_said_to_be_not_the_embedded_one() {
-        let (iam, lab) = desired();
+        let (ide, lab) = desired();
         let mut observed = provisioned().await;
         let object = observed
             .objects
@@ -453,7 +451,7 @@ mod tests {
         // What `dragons-lab --data FILE` leaves: another body, its MD5 recorded in the metadata.
         object.etag = "\"0123456789abcdef0123456789abcdef\"".into();
         object.md5_metadata = Some("0123456789abcdef0123456789abcdef".into());
-        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
         let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
         assert_eq!(data.in_sync, Some(true), "{}", data.line());
         assert_eq!(
@@ -464,7 +462,7 @@ mod tests {
 
     #[tokio::test]
     async fn adoption_alone_is_ownership_not_drift() {
-        let (iam, lab) = desired();
+        let (ide, lab) = desired();
         let mut observed = provisioned().await;
         observed
             .roles
@@ -472,7 +470,7 @@ mod tests {
             .expect("role")
             .tags
             .remove(MANAGED_BY_KEY);
-        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
         let role = line(&lines, ROLE, "dragons-lab-ec2-role");
         assert_eq!((role.in_sync, role.owned), (Some(true), Some(false)));
         assert!(role.line().ends_with("in sync, not created by provision"));
@@ -480,7 +478,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_data_and_missing_parts_are_named() {
-        let (iam, lab) = desired();
+        let (ide, lab) = desired();
         let mut observed = provisioned().await;
         let object = observed
             .objects
@@ -494,7 +492,7 @@ mod tests {
             .expect("role")
             .managed_inline_policy = None;
         observed.parameters.clear();
-        let lines = lines(&iam, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
         let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
         assert_eq!(
             data.details,

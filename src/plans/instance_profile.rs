@@ -26,7 +26,7 @@ use crate::resources::instance_profile::{
 };
 use crate::resources::ownership::{Claims, Holder, held_elsewhere, is_managed};
 use crate::resources::{Change, Expected, Plan, Resource};
-use crate::settings::{InstanceProfileArgs, Lab, NamesArgs};
+use crate::settings::{AdoptArg, IamNames, InstanceProfileArgs, Lab, NamesArgs};
 
 /// The command's input, checked and read (templates) before any AWS call.
 #[derive(Debug, Clone)]
@@ -118,6 +118,26 @@ impl Inputs {
             prune: false,
             propagation: PropagationPolicy::with_timeout(std::time::Duration::ZERO),
             existing: None,
+        }
+    }
+}
+
+impl Inputs {
+    /// What `ide` asks of the lab's role and profile: the defaults, with its names, the lab
+    /// bucket its policy names and its adoption flags; no instance to associate (the IDE is
+    /// launched holding the profile).
+    pub(crate) fn for_ide(names: &IamNames, bucket: Option<&str>, adopt: &AdoptArg) -> Self {
+        Self {
+            role_name: names.role_name.as_str().to_string(),
+            profile_name: names.profile_name().to_string(),
+            bucket: bucket.map(str::to_string),
+            adopt: adopt.adopt,
+            take_over: adopt.take_over,
+            ..Self::defaults(&NamesArgs {
+                iam: names.clone(),
+                bucket: crate::settings::BucketArg { bucket: None },
+                all_owners: false,
+            })
         }
     }
 }

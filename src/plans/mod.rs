@@ -5,12 +5,14 @@
 //!
 //! | command            | module               |
 //! |--------------------|----------------------|
+//! | `ide`              | [`ide`]              |
 //! | `instance-profile` | [`instance_profile`] |
 //! | `dragons-lab`      | [`dragons_lab`]      |
 //! | `teardown`, `status` (discovery, through the registry) | [`teardown`] |
 
 pub(crate) mod creators;
 pub(crate) mod dragons_lab;
+pub(crate) mod ide;
 pub(crate) mod instance_profile;
 pub(crate) mod restricted;
 pub(crate) mod teardown;

@@ -8,6 +8,7 @@ mod faults;
 mod fidelity;
 mod hardening;
 mod harness;
+mod ide;
 mod inputs;
 mod instance_profile;
 mod owners;

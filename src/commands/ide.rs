@@ -1,0 +1,77 @@
+//! `provision ide`: the course IDE for accounts that can no longer create Cloud9 — an EC2
+//! instance reached through Session Manager, holding the lab's instance profile.
+
+use crate::commands::applied;
+use crate::commands::{Run, apply_and_report, print_plan, with_aws};
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
+use crate::course::lab::Target;
+use crate::error::Error;
+use crate::fanout::{AccountResult, FanOut, RunEach};
+use crate::plans::ide::{DesiredState, Inputs, observe, plan};
+use crate::printer::Printer;
+use crate::resources::Plan;
+use crate::settings::{GlobalArgs, IdeArgs, Lab};
+
+/// The command, as the registry runs it (`cli::commands!`).
+pub(crate) struct Runner;
+
+impl Run for Runner {
+    type Args = IdeArgs;
+
+    async fn run(global: &GlobalArgs, args: &IdeArgs, printer: &Printer) -> Result<(), Error> {
+        let inputs = Inputs::from_args(args)?;
+        with_aws(global, printer, async |aws| {
+            let clients = aws.clients(&global.lab());
+            let observing = printer.step(format!("observing IAM and EC2 for {}", inputs.name));
+            let (target, plan) = prepare(aws, &clients, &inputs, &global.lab()).await?;
+            observing.finish(format!("observed IAM and EC2 for {}", inputs.name));
+            print_plan(printer, &plan, &target);
+            apply_and_report(printer, global, "ide", &plan, &target, &clients, None).await
+        })
+        .await
+    }
+}
+
+impl RunEach for Runner {
+    type Args = IdeArgs;
+    type Prepared = Inputs;
+
+    fn prepare(_: &GlobalArgs, args: &IdeArgs) -> Result<Inputs, Error> {
+        Inputs::from_args(args)
+    }
+
+    async fn each(
+        fan_out: &FanOut<'_>,
+        _: &IdeArgs,
+        inputs: &Inputs,
+    ) -> Result<Vec<AccountResult>, Error> {
+        Ok(fan_out
+            .each(async |aws, interrupt| {
+                let clients = aws.clients(&fan_out.global.lab());
+                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab()).await?;
+                applied(
+                    fan_out.global,
+                    fan_out.name,
+                    prepared,
+                    &clients,
+                    None,
+                    interrupt,
+                )
+                .await
+            })
+            .await)
+    }
+}
+
+/// Observes and plans in one account.
+async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    lab: &Lab,
+) -> Result<(Target, Plan), Error> {
+    let (target, observed) = observe(aws, clients, inputs, lab).await?;
+    let plan = plan(&DesiredState::new(inputs, &target)?, &observed)?;
+    Ok((target, plan))
+}
