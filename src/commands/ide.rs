@@ -3,15 +3,11 @@
 
 use crate::commands::applied;
 use crate::commands::{Run, apply_and_report, print_plan, with_aws};
-use crate::connection::aws::Aws;
-use crate::connection::clients::Clients;
-use crate::course::lab::Target;
 use crate::error::Error;
 use crate::fanout::{AccountResult, FanOut, RunEach};
-use crate::plans::ide::{DesiredState, Inputs, observe, plan};
+use crate::plans::ide::{Inputs, prepare};
 use crate::printer::Printer;
-use crate::resources::Plan;
-use crate::settings::{GlobalArgs, IdeArgs, Lab};
+use crate::settings::{GlobalArgs, IdeArgs};
 
 /// The command, as the registry runs it (`cli::commands!`).
 pub(crate) struct Runner;
@@ -62,16 +58,4 @@ impl RunEach for Runner {
             })
             .await)
     }
-}
-
-/// Observes and plans in one account.
-async fn prepare(
-    aws: &Aws,
-    clients: &Clients,
-    inputs: &Inputs,
-    lab: &Lab,
-) -> Result<(Target, Plan), Error> {
-    let (target, observed) = observe(aws, clients, inputs, lab).await?;
-    let plan = plan(&DesiredState::new(inputs, &target)?, &observed)?;
-    Ok((target, plan))
 }

@@ -76,6 +76,18 @@ pub(crate) async fn observe(
     instance_profile::observe(aws, clients, &inputs.iam, lab).await
 }
 
+/// Observes and plans in one account.
+pub(crate) async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    lab: &Lab,
+) -> Result<(Target, Plan), Error> {
+    let (target, observed) = observe(aws, clients, inputs, lab).await?;
+    let desired = DesiredState::new(inputs, &target)?;
+    Ok((target, plan(&desired, &observed)?))
+}
+
 /// The lab's role — with `AmazonSSMManagedInstanceCore`, which Session Manager needs on the
 /// instance — its policies and its profile, planned as `instance-profile` plans them. Pure.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
