@@ -228,6 +228,13 @@ pub(crate) enum Drift {
     /// The object's ACL grants access to everyone (`AllUsers`) or to any AWS account
     /// (`AuthenticatedUsers`): the grants, as `GROUP:PERMISSION`.
     PublicGrants(Vec<String>),
+    /// One setting of a kind, named by the kind's own module (a security group's inbound
+    /// rules): how it is and how it should be, as that module words them.
+    Setting {
+        setting: &'static str,
+        current: String,
+        desired: String,
+    },
 }
 
 impl fmt::Display for Drift {
@@ -264,6 +271,11 @@ impl fmt::Display for Drift {
             Self::PublicGrants(grants) => {
                 write!(f, "ACL grants {} → private", grants.join(", "))
             }
+            Self::Setting {
+                setting,
+                current,
+                desired,
+            } => write!(f, "{setting} {current} → {desired}"),
         }
     }
 }
