@@ -256,6 +256,10 @@ pub(crate) enum ExportCommand {
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ExportArgs {
+    /// Only what `ide` creates that a template can (its security group).
+    #[arg(long)]
+    pub(crate) ide: bool,
+
     /// Only what `instance-profile` creates.
     #[arg(long)]
     pub(crate) instance_profile: bool,

@@ -21,7 +21,10 @@ use crate::resources::iam_role::Role;
 use crate::resources::instance_profile::InstanceProfile;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 use crate::resources::parameter::Parameter;
-use crate::settings::{DEFAULT_ROLE_NAME, ExportArgs, ExportCommand, ExportFormat, GlobalArgs};
+use crate::resources::security_group::SecurityGroup;
+use crate::settings::{
+    DEFAULT_IDE_NAME, DEFAULT_ROLE_NAME, ExportArgs, ExportCommand, ExportFormat, GlobalArgs,
+};
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
 /// `--parameter-prefix`, as it is given to the export).
@@ -100,7 +103,7 @@ pub(crate) fn cloudformation(
     owner_session: &str,
     global: &GlobalArgs,
 ) -> Result<Value, Error> {
-    let both = !args.instance_profile && !args.dragons_lab;
+    let every = !args.ide && !args.instance_profile && !args.dragons_lab;
     let owner = json!({"Fn::Sub":
         "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/${OwnerRole}/${OwnerSession}"});
     let mut assembly = Assembly {
@@ -122,10 +125,13 @@ pub(crate) fn cloudformation(
         json!({"Type": "String", "Default": owner_session,
                "Description": "The session name of the instructor's provision runs"}),
     );
-    if both || args.instance_profile {
+    if every || args.ide {
+        assembly.ide()?;
+    }
+    if every || args.instance_profile {
         assembly.instance_profile(global)?;
     }
-    if both || args.dragons_lab {
+    if every || args.dragons_lab {
         assembly.dragons_lab(global)?;
     }
     Ok(json!({
@@ -153,6 +159,29 @@ struct Assembly {
 }
 
 impl Assembly {
+    /// What `ide` makes that a template can: the IDE's security group, with no inbound rule, in
+    /// the region's default VPC.
+    fn ide(&mut self) -> Result<(), Error> {
+        self.parameters.insert(
+            "IdeName".into(),
+            json!({"Type": "String", "Default": DEFAULT_IDE_NAME,
+                   "Description": "The course IDE's name (its security group's)"}),
+        );
+        self.resources.insert(
+            "IdeSecurityGroup".into(),
+            json!({
+                "Type": resource_type::<SecurityGroup>()?,
+                "Properties": {
+                    "GroupName": {"Ref": "IdeName"},
+                    "GroupDescription": {"Fn::Sub": "provision: the course IDE ${IdeName}, \
+                        reached through Session Manager (no inbound rule)"},
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        Ok(())
+    }
+
     /// What `instance-profile` makes: the role with its policies, and the instance profile.
     fn instance_profile(&mut self, global: &GlobalArgs) -> Result<(), Error> {
         let tokens = tokens(global.parameter_prefix.arn_path());
@@ -390,6 +419,7 @@ mod tests {
             [
                 "BucketNameParameter",
                 "FileNameParameter",
+                "IdeSecurityGroup",
                 "LabBucket",
                 "LabInstanceProfile",
                 "LabRole"

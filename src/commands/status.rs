@@ -327,13 +327,13 @@ mod tests {
         (ide, lab)
     }
 
-    /// An account after `instance-profile` and `dragons-lab` with their defaults.
+    /// An account after `ide`, `instance-profile` and `dragons-lab` with their defaults.
     async fn provisioned() -> ObservedState {
         let (ide, lab) = desired();
-        let observed = fake::converge(&ObservedState::default(), |o| {
-            instance_profile::plan(&ide.iam, o)
-        })
-        .await;
+        let mut made = ide.clone();
+        made.security_group.vpc_id = Some("vpc-1".into());
+        let observed = fake::converge(&ObservedState::default(), |o| ide::plan(&made, o)).await;
+        let observed = fake::converge(&observed, |o| instance_profile::plan(&ide.iam, o)).await;
         fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await
     }
 
@@ -385,7 +385,7 @@ mod tests {
         let lines = lines(&ide, &lab, &provisioned().await, false)
             .expect("lines")
             .0;
-        assert_eq!(lines.len(), 6, "{lines:#?}");
+        assert_eq!(lines.len(), 7, "{lines:#?}");
         for line in &lines {
             assert!(line.present, "{}", line.line());
             assert_eq!(line.in_sync, Some(true), "{}", line.line());

@@ -15,6 +15,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod object;
 pub(crate) mod ownership;
 pub(crate) mod parameter;
+pub(crate) mod security_group;
 #[cfg(test)]
 pub(crate) mod simulated;
 pub(crate) mod status;
@@ -275,6 +276,7 @@ resource_kinds! {
     objects: object::Object,
     listings: object::SiteFiles,
     parameters: parameter::Parameter,
+    security_groups: security_group::SecurityGroup,
 }
 
 /// What `kind` needs, directly or through what it needs.

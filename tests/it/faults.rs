@@ -1,5 +1,5 @@
 //! Faults between requests, injected by the test proxy (`proxy`) in front of moto, for every
-//! mutating operation of `instance-profile`, `dragons-lab` and `teardown`:
+//! mutating operation of `ide`, `instance-profile`, `dragons-lab` and `teardown`:
 //!
 //! (a) the operation fails persistently → exit 1, the report lists each change's outcome, a
 //!     fault-free re-run converges, and a third run changes nothing;
@@ -26,6 +26,7 @@ const PARALLEL: usize = 6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
+    Ide,
     InstanceProfile,
     DragonsLab,
     Teardown,
@@ -34,6 +35,7 @@ enum Command {
 impl Command {
     fn args(self) -> Vec<&'static str> {
         match self {
+            Self::Ide => vec!["ide"],
             Self::InstanceProfile => vec!["instance-profile", "--instance-tag", "Name=ide-faults"],
             Self::DragonsLab => vec!["dragons-lab"],
             Self::Teardown => vec!["teardown", "--yes"],
@@ -46,6 +48,7 @@ impl Command {
             Self::InstanceProfile => 1,
             Self::DragonsLab => 2,
             Self::Teardown => 3,
+            Self::Ide => 4,
         };
         format!("3{command}{}{n:09}", mode as u8)
     }
@@ -69,7 +72,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A fresh account with what the command needs: the tagged instance, and for teardown everything
-/// the other two commands create (made without faults, straight against moto).
+/// the other commands create (made without faults, straight against moto).
 fn prepare(command: Command, mode: Mode, n: usize) -> Session {
     let account = command.account(mode, n);
     let rt = runtime();
@@ -80,6 +83,7 @@ fn prepare(command: Command, mode: Mode, n: usize) -> Session {
     ));
     rt.block_on(session.launch_instance(&[("Name", "ide-faults")]));
     if command == Command::Teardown {
+        session.provision().run(&Command::Ide.args()).success();
         session
             .provision()
             .run(&Command::InstanceProfile.args())
@@ -279,6 +283,21 @@ fn interrupted(command: Command) {
         );
         converges(&session, &proxy, command, &context);
     });
+}
+
+#[test]
+fn ide_survives_every_persistent_failure() {
+    persistent_failure(Command::Ide);
+}
+
+#[test]
+fn ide_survives_every_lost_answer() {
+    lost_answer(Command::Ide);
+}
+
+#[test]
+fn ide_resumes_after_sigint_at_every_operation() {
+    interrupted(Command::Ide);
 }
 
 #[test]

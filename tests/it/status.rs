@@ -87,12 +87,36 @@ async fn status_and_the_commands_dry_runs_agree_on_drift_made_by_hand() {
     let session = Session::in_account("status_is_the_plan", "eu-west-1", "210000000005").await;
     let bucket = "dragons-lab-210000000005-eu-west-1";
     let role = "dragons-lab-ec2-role";
+    session.provision().run(&["ide"]).success();
     session.provision().run(&["instance-profile"]).success();
     session.provision().run(&["dragons-lab"]).success();
 
+    // ec2-security-group: SSH opened to the internet;
     // iam-role: its inline policy rewritten; iam-instance-profile: its role taken out;
     // s3-bucket: the two ACL settings opened (as for a site) on a lab made without --site;
     // s3-object: the data replaced; ssm-parameter: the key parameter pointed elsewhere.
+    let ec2 = session.ec2();
+    let group = ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("dragons-lab-ide")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the IDE's group");
+    let group_id = group.security_groups()[0].group_id().expect("id");
+    ec2.authorize_security_group_ingress()
+        .group_id(group_id)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .expect("open SSH by hand");
     let iam = session.iam();
     iam.put_role_policy()
         .role_name(role)
@@ -149,7 +173,7 @@ async fn status_and_the_commands_dry_runs_agree_on_drift_made_by_hand() {
     let status = status.json();
     let rows = status["resources"].as_array().expect("resources");
     let mut plans = Vec::new();
-    for command in ["instance-profile", "dragons-lab"] {
+    for command in ["ide", "instance-profile", "dragons-lab"] {
         let output = session
             .provision()
             .run(&[command, "--dry-run", "--output", "json"]);
@@ -195,6 +219,7 @@ async fn status_and_the_commands_dry_runs_agree_on_drift_made_by_hand() {
     assert_eq!(
         kinds,
         std::collections::BTreeSet::from([
+            "ec2-security-group",
             "iam-instance-profile",
             "iam-role",
             "s3-bucket",
@@ -228,7 +253,17 @@ async fn status_and_the_commands_dry_runs_agree_on_drift_made_by_hand() {
         .expect("the object's change");
     assert_eq!(object["details"], object_change["details"], "{object}");
 
+    let group_row = rows
+        .iter()
+        .find(|r| r["resource"] == "ec2-security-group")
+        .expect("the group's row");
+    assert_eq!(
+        group_row["details"],
+        serde_json::json!(["inbound rules tcp 22 from 0.0.0.0/0 → none"])
+    );
+
     // The commands repair it all, and status agrees.
+    session.provision().run(&["ide"]).success();
     session.provision().run(&["instance-profile"]).success();
     session.provision().run(&["dragons-lab"]).success();
     let status = session.provision().run(&["status", "--output", "json"]);

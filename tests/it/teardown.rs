@@ -23,6 +23,7 @@ async fn provision_both(session: &Session, name_tag: &str) -> String {
 async fn status_then_teardown_removes_exactly_what_provision_created() {
     let session = Session::in_account("teardown_all", "us-east-1", "210000000001").await;
     let bucket = "dragons-lab-210000000001-us-east-1";
+    session.provision().run(&["ide"]).success();
     let instance = provision_both(&session, "ide-teardown").await;
 
     // Look-alikes that provision did not create.
@@ -51,7 +52,7 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
         .filter(|r| r["name"] != "hand-made-lab-role" && r["name"] != "dragons-lab-hand-made")
         .filter(|r| r["resource"] != "ec2-instance-profile-association")
         .collect();
-    assert_eq!(ours.len(), 6, "{document}");
+    assert_eq!(ours.len(), 7, "{document}");
     for resource in &ours {
         assert_eq!(resource["present"], true, "{resource}");
         assert_eq!(resource["in_sync"], true, "{resource}");
@@ -103,6 +104,11 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
     assert!(position("DisassociateIamInstanceProfile") < position("RemoveRoleFromInstanceProfile"));
     assert!(position("RemoveRoleFromInstanceProfile") < position("DeleteInstanceProfile"));
     assert!(position("DeleteRolePolicy") < position("DeleteRole"));
+    assert!(position("DetachRolePolicy") < position("DeleteRole"));
+    assert!(
+        writes.contains(&"DeleteSecurityGroup".to_string()),
+        "{writes:?}"
+    );
 
     // Checked through the SDK, not through provision.
     assert!(
