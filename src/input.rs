@@ -501,6 +501,78 @@ impl IdeName {
     }
 }
 
+/// `ide --instance-type`: an EC2 instance type's name, `family.size` (`t3.small`, `m7g.large`),
+/// checked for its form; EC2 says whether it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceType(String);
+
+impl InstanceType {
+    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
+        let well_formed = text.split_once('.').is_some_and(|(family, size)| {
+            family.starts_with(|c: char| c.is_ascii_lowercase())
+                && family
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !size.is_empty()
+                && size
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
+        if well_formed && text.len() <= 32 {
+            return Ok(Self(text.to_string()));
+        }
+        Err(
+            Error::usage(format!("`{text}` is not an EC2 instance type"))
+                .with_hint("an instance type is FAMILY.SIZE, e.g. t3.small or t4g.medium"),
+        )
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is a Graviton (arm64) type: a `g` right after the family's generation
+    /// (`t4g`, `m7gd`, `c7gn`, `is4gen`), or the first Graviton family, `a1`.
+    pub(crate) fn is_arm64(&self) -> bool {
+        let family = self.0.split('.').next().unwrap_or_default();
+        let after_generation = family
+            .trim_start_matches(|c: char| c.is_ascii_lowercase())
+            .trim_start_matches(|c: char| c.is_ascii_digit());
+        family == "a1" || after_generation.starts_with('g')
+    }
+
+    /// Its size (`small` of `t3.small`).
+    pub(crate) fn size(&self) -> &str {
+        self.0.split('.').nth(1).unwrap_or_default()
+    }
+}
+
+/// `ide --idle-stop`: how long the IDE may sit unused before it stops itself (5m to 24h), or
+/// `off` (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdleStop(pub(crate) Option<Duration>);
+
+impl IdleStop {
+    pub(crate) fn parse(text: &str) -> Result<Self, Error> {
+        parse_idle_stop(text).map(Self)
+    }
+}
+
+fn parse_idle_stop(text: &str) -> Result<Option<Duration>, Error> {
+    if text == "off" {
+        return Ok(None);
+    }
+    let duration = parse_duration(text).map_err(|e| e.with_hint("e.g. 30m, 2h, or off"))?;
+    if !(Duration::from_secs(5 * 60)..=Duration::from_secs(24 * 3600)).contains(&duration) {
+        return Err(
+            Error::usage(format!("--idle-stop {text} is outside 5m to 24h")).with_hint(
+                "a Cloud9-like idle stop is 30m; `off` keeps the IDE running until stopped",
+            ),
+        );
+    }
+    Ok(Some(duration))
+}
+
 /// `--parameter-prefix`: put before the lab's parameter names, for a course whose students share
 /// one account and whose lab application was changed to read its own names. Either a path,
 /// `/course/alice/` (the names become `/course/alice/dragon_data_bucket_name`), or a plain prefix,

@@ -10,13 +10,18 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::input::{
-    BucketName, EndpointUrl, IdeName, InstanceId, ObjectKey, ParameterPrefix, PolicyArn,
-    ProfileName, Region, RoleName, TagFilter, parse_duration, parse_timeout,
+    BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
+    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, TagFilter, parse_duration,
+    parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
 pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
 /// The course IDE's name (its instance's `Name` tag and its security group's) by default.
 pub(crate) const DEFAULT_IDE_NAME: &str = "dragons-lab-ide";
+/// The course IDE's instance type by default: burstable, 2 vCPUs and 2 GiB — VS Code's server
+/// asks for at least 2 GB of memory ("Remote Development FAQ", VS Code docs: 1 GB required,
+/// 2 GB and 2 cores recommended); Learner Lab allows it.
+pub(crate) const DEFAULT_IDE_TYPE: &str = "t3.small";
 
 fn parse_region(text: &str) -> Result<String, Error> {
     Region::parse(text).map(|region| region.as_str().to_string())
@@ -412,6 +417,20 @@ pub(crate) struct IdeArgs {
     /// The IDE's name: its instance's Name tag and its security group's name.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_IDE_NAME, value_parser = IdeName::parse)]
     pub(crate) name: IdeName,
+
+    /// The instance type: 2 vCPUs and 2 GiB by default, what VS Code's server asks for; a
+    /// Graviton type (t4g.small) gets the arm64 image.
+    #[arg(long, value_name = "TYPE", default_value = DEFAULT_IDE_TYPE, value_parser = InstanceType::parse)]
+    pub(crate) instance_type: InstanceType,
+
+    /// The root volume's size in GiB (gp3, encrypted).
+    #[arg(long, value_name = "GIB", default_value_t = 16, value_parser = clap::value_parser!(i32).range(8..=1024))]
+    pub(crate) volume_size: i32,
+
+    /// Stop the IDE after this long with no Session Manager session, SSH login or busy CPU
+    /// (5m to 24h), as Cloud9 did; `off` never stops it.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = IdleStop::parse)]
+    pub(crate) idle_stop: IdleStop,
 
     // The lab's role and instance profile, which the IDE holds.
     #[command(flatten)]

@@ -18,12 +18,14 @@ use crate::printer::Printer;
 use crate::resources::Lifecycle;
 use crate::resources::bucket::{Bucket, OWNERSHIP};
 use crate::resources::iam_role::Role;
+use crate::resources::instance::{Instance, al2023_parameter};
 use crate::resources::instance_profile::InstanceProfile;
 use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
 use crate::resources::parameter::Parameter;
 use crate::resources::security_group::SecurityGroup;
 use crate::settings::{
-    DEFAULT_IDE_NAME, DEFAULT_ROLE_NAME, ExportArgs, ExportCommand, ExportFormat, GlobalArgs,
+    DEFAULT_IDE_NAME, DEFAULT_IDE_TYPE, DEFAULT_ROLE_NAME, ExportArgs, ExportCommand, ExportFormat,
+    GlobalArgs,
 };
 
 /// The placeholders of the policy templates, as CloudFormation expressions (the parameter prefix,
@@ -126,7 +128,7 @@ pub(crate) fn cloudformation(
                "Description": "The session name of the instructor's provision runs"}),
     );
     if every || args.ide {
-        assembly.ide()?;
+        assembly.ide(every || args.instance_profile)?;
     }
     if every || args.instance_profile {
         assembly.instance_profile(global)?;
@@ -159,9 +161,54 @@ struct Assembly {
 }
 
 impl Assembly {
-    /// What `ide` makes that a template can: the IDE's security group, with no inbound rule, in
-    /// the region's default VPC.
-    fn ide(&mut self) -> Result<(), Error> {
+    /// What `ide` makes: the IDE's security group, with no inbound rule, in the region's default
+    /// VPC, and its instance — the latest Amazon Linux 2023 image (CloudFormation reads the same
+    /// public parameter), the lab's instance profile, IMDSv2, an encrypted gp3 root volume, the
+    /// same set-up script with a 30-minute idle stop. `with_profile`: the template makes the
+    /// profile too, and the instance waits for it.
+    fn ide(&mut self, with_profile: bool) -> Result<(), Error> {
+        self.parameters.insert(
+            "RoleName".into(),
+            json!({"Type": "String", "Default": DEFAULT_ROLE_NAME}),
+        );
+        self.parameters.insert(
+            "IdeImage".into(),
+            json!({"Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                   "Default": al2023_parameter("x86_64"),
+                   "Description": "The IDE's image: the latest Amazon Linux 2023"}),
+        );
+        self.parameters.insert(
+            "IdeInstanceType".into(),
+            json!({"Type": "String", "Default": DEFAULT_IDE_TYPE}),
+        );
+        let mut tags = self.tags.as_array().cloned().unwrap_or_default();
+        tags.push(json!({"Key": "Name", "Value": {"Ref": "IdeName"}}));
+        let user_data =
+            crate::course::ide_setup::user_data(Some(std::time::Duration::from_secs(30 * 60)))?;
+        self.resources.insert(
+            "IdeInstance".into(),
+            json!({
+                "Type": resource_type::<Instance>()?,
+                "DependsOn": match with_profile {
+                    true => json!(["IdeSecurityGroup", "LabInstanceProfile"]),
+                    false => json!(["IdeSecurityGroup"]),
+                },
+                "Properties": {
+                    "ImageId": {"Ref": "IdeImage"},
+                    "InstanceType": {"Ref": "IdeInstanceType"},
+                    "IamInstanceProfile": {"Ref": "RoleName"},
+                    "SecurityGroupIds": [{"Fn::GetAtt": ["IdeSecurityGroup", "GroupId"]}],
+                    "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1,
+                                        "HttpEndpoint": "enabled"},
+                    "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {
+                        "VolumeSize": 16, "VolumeType": "gp3", "Encrypted": true,
+                        "DeleteOnTermination": true}}],
+                    "InstanceInitiatedShutdownBehavior": "stop",
+                    "UserData": {"Fn::Base64": user_data},
+                    "Tags": tags,
+                }
+            }),
+        );
         self.parameters.insert(
             "IdeName".into(),
             json!({"Type": "String", "Default": DEFAULT_IDE_NAME,
@@ -419,6 +466,7 @@ mod tests {
             [
                 "BucketNameParameter",
                 "FileNameParameter",
+                "IdeInstance",
                 "IdeSecurityGroup",
                 "LabBucket",
                 "LabInstanceProfile",

@@ -240,7 +240,7 @@ pub(crate) async fn gather(
             .objects
             .insert(format!("{lab_bucket}/{key}"), object);
     }
-    let ide = ide::DesiredState::new(&ide::Inputs::defaults(names), &target)?;
+    let ide = ide::DesiredState::new(&ide::Inputs::defaults(names)?, &target)?;
     let lab = dragons_lab::DesiredState::new(
         &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
         &target,
@@ -318,8 +318,11 @@ mod tests {
 
     fn desired() -> (ide::DesiredState, dragons_lab::DesiredState) {
         let target = test_target("us-east-1");
-        let ide = ide::DesiredState::new(&ide::Inputs::defaults(&fake::names()), &target)
-            .expect("renders");
+        let ide = ide::DesiredState::new(
+            &ide::Inputs::defaults(&fake::names()).expect("inputs"),
+            &target,
+        )
+        .expect("renders");
         let lab = dragons_lab::DesiredState::new(
             &dragons_lab::Inputs::defaults(None, DEFAULT_KEY.into()),
             &target,
@@ -330,9 +333,20 @@ mod tests {
     /// An account after `ide`, `instance-profile` and `dragons-lab` with their defaults.
     async fn provisioned() -> ObservedState {
         let (ide, lab) = desired();
-        let mut made = ide.clone();
-        made.security_group.vpc_id = Some("vpc-1".into());
-        let observed = fake::converge(&ObservedState::default(), |o| ide::plan(&made, o)).await;
+        let found = ide::Found {
+            vpc_id: "vpc-1".into(),
+            image: crate::resources::instance::Image {
+                id: "ami-1".into(),
+                name: "al2023-ami".into(),
+                root_device: "/dev/xvda".into(),
+                snapshot_gib: Some(8),
+                source: "SSM parameter".into(),
+            },
+        };
+        let observed = fake::converge(&ObservedState::default(), |o| {
+            ide::plan(&ide.clone().in_network(&found, o)?, o)
+        })
+        .await;
         let observed = fake::converge(&observed, |o| instance_profile::plan(&ide.iam, o)).await;
         fake::converge(&observed, |o| dragons_lab::plan(&lab, o)).await
     }
@@ -385,7 +399,7 @@ mod tests {
         let lines = lines(&ide, &lab, &provisioned().await, false)
             .expect("lines")
             .0;
-        assert_eq!(lines.len(), 7, "{lines:#?}");
+        assert_eq!(lines.len(), 8, "{lines:#?}");
         for line in &lines {
             assert!(line.present, "{}", line.line());
             assert_eq!(line.in_sync, Some(true), "{}", line.line());

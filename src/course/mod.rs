@@ -1,7 +1,8 @@
 //! The course's domain: the lab's names and target (`lab`), its data (`lab_data`), the policy
-//! templates and their placeholders (`template`, `policy`), who owns what provision made
-//! (`owners`).
+//! templates and their placeholders (`template`, `policy`), the IDE's set-up script
+//! (`ide_setup`), who owns what provision made (`owners`).
 
+pub(crate) mod ide_setup;
 pub(crate) mod lab;
 pub(crate) mod lab_data;
 pub(crate) mod owners;

@@ -2,17 +2,27 @@
 //! through Systems Manager Session Manager, holding the lab's instance profile. The lab's role
 //! and profile are `instance-profile`'s (the same desired state), with AWS's
 //! `AmazonSSMManagedInstanceCore` attached so that Session Manager reaches the instance; a
-//! security group of its own with no inbound rule, in the region's default VPC.
+//! security group of its own with no inbound rule, in the region's default VPC; and the instance
+//! itself, launched from the latest Amazon Linux 2023 image with the course's set-up.
 
 use crate::connection::aws::Aws;
 use crate::connection::clients::Clients;
+use crate::course::ide_setup;
 use crate::course::lab::Target;
+use crate::engine::plan::wait_for;
 use crate::error::Error;
+use crate::input::InstanceType;
 use crate::plans::ObservedState;
-use crate::plans::instance_profile;
-use crate::resources::security_group::{DesiredGroup, GroupQuery, SecurityGroup, default_vpc};
+use crate::plans::{instance_profile, restricted};
+use crate::resources::instance::{
+    DesiredInstance, GroupRef, INSTANCE, Image, Instance, latest_al2023, running_count,
+};
+use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
+use crate::resources::security_group::{
+    DesiredGroup, GroupQuery, SECURITY_GROUP, SecurityGroup, default_vpc,
+};
 use crate::resources::{Expected, Plan, Resource};
-use crate::settings::{IdeArgs, Lab, NamesArgs};
+use crate::settings::{DEFAULT_IDE_TYPE, IdeArgs, Lab, NamesArgs};
 
 /// The command's input, checked before any AWS call.
 #[derive(Debug, Clone)]
@@ -21,6 +31,10 @@ pub(crate) struct Inputs {
     pub(crate) name: String,
     /// The lab's role and profile, as `instance-profile` makes them.
     pub(crate) iam: instance_profile::Inputs,
+    pub(crate) instance_type: InstanceType,
+    pub(crate) volume_gib: i32,
+    /// The set-up script (user data), rendered and checked.
+    pub(crate) user_data: String,
 }
 
 impl Inputs {
@@ -32,15 +46,21 @@ impl Inputs {
                 args.bucket.bucket.as_ref().map(|b| b.as_str()),
                 &args.adopt,
             ),
+            instance_type: args.instance_type.clone(),
+            volume_gib: args.volume_size,
+            user_data: ide_setup::user_data(args.idle_stop.0)?,
         })
     }
 
     /// What `ide` makes by default with these names — the state `status` compares with.
-    pub(crate) fn defaults(names: &NamesArgs) -> Self {
-        Self {
+    pub(crate) fn defaults(names: &NamesArgs) -> Result<Self, Error> {
+        Ok(Self {
             name: crate::settings::DEFAULT_IDE_NAME.to_string(),
             iam: instance_profile::Inputs::defaults(names),
-        }
+            instance_type: InstanceType::parse(DEFAULT_IDE_TYPE)?,
+            volume_gib: 16,
+            user_data: String::new(),
+        })
     }
 }
 
@@ -49,6 +69,8 @@ impl Inputs {
 pub(crate) struct DesiredState {
     /// The IDE's own security group: no inbound rule.
     pub(crate) security_group: DesiredGroup,
+    /// The IDE's instance; its image and group are resolved from what a run observes.
+    pub(crate) instance: DesiredInstance,
     /// The lab's role and profile as `instance-profile` wants them; the plan adds the SSM
     /// agent's policy to the role.
     pub(crate) iam: instance_profile::DesiredState,
@@ -68,6 +90,17 @@ impl DesiredState {
                 ),
                 vpc_id: None,
             },
+            instance: DesiredInstance {
+                name: inputs.name.clone(),
+                instance_type: inputs.instance_type.as_str().to_string(),
+                image: None,
+                subnet_id: None,
+                group: None,
+                group_name: inputs.name.clone(),
+                profile_name: inputs.iam.profile_name.clone(),
+                volume_gib: inputs.volume_gib,
+                user_data: inputs.user_data.clone(),
+            },
             iam: instance_profile::DesiredState::new(&inputs.iam, target)?,
         })
     }
@@ -78,28 +111,82 @@ impl DesiredState {
     pub(crate) fn expect(&self, observed: &ObservedState, expected: &mut Expected) {
         self.iam.expect(observed, expected);
         expected.security_groups.push(self.security_group.clone());
+        expected.ec2_instances.push(self.instance.clone());
+    }
+
+    /// The IDE in `found`'s network and from its image: the group by id once it exists (by name
+    /// in its VPC until then). A root volume smaller than the image's is refused.
+    pub(crate) fn in_network(
+        mut self,
+        found: &Found,
+        observed: &ObservedState,
+    ) -> Result<Self, Error> {
+        if let Some(snapshot) = found.image.snapshot_gib
+            && snapshot > self.instance.volume_gib
+        {
+            return Err(Error::usage(format!(
+                "--volume-size {} is smaller than image {}'s {snapshot} GiB",
+                self.instance.volume_gib, found.image.id
+            ))
+            .with_hint(format!("pass --volume-size {snapshot} or more")));
+        }
+        self.security_group.vpc_id = Some(found.vpc_id.clone());
+        self.instance.group = Some(
+            match observed.security_groups.get(&self.security_group.name) {
+                Some(group) => GroupRef::Id(group.id.clone()),
+                None => GroupRef::Named {
+                    name: self.security_group.name.clone(),
+                    vpc_id: found.vpc_id.clone(),
+                },
+            },
+        );
+        self.instance.image = Some(found.image.clone());
+        Ok(self)
     }
 }
 
-/// Where the IDE is made: the region's default VPC.
+/// What the IDE is made from: the region's default VPC, and the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Network {
+pub(crate) struct Found {
     pub(crate) vpc_id: String,
+    pub(crate) image: Image,
 }
 
-/// Reads the identity, the lab's role and its profile, and the default VPC, all at once; then the
-/// IDE's security group in that VPC.
+/// Reads the identity, the lab's role and its profile, the default VPC, the latest image and the
+/// instances of the IDE's name, all at once; then the IDE's security group in that VPC.
 pub(crate) async fn observe(
     aws: &Aws,
     clients: &Clients,
     inputs: &Inputs,
     lab: &Lab,
-) -> Result<(Target, ObservedState, Network), Error> {
-    let (lab_iam, vpc) = tokio::join!(
+) -> Result<(Target, ObservedState, Found), Error> {
+    let arch = match inputs.instance_type.is_arm64() {
+        true => "arm64",
+        false => "x86_64",
+    };
+    let (lab_iam, vpc, image, instances) = tokio::join!(
         instance_profile::observe(aws, clients, &inputs.iam, lab),
         default_vpc(clients),
+        latest_al2023(clients, arch),
+        Instance::observe(clients, &inputs.name),
     );
     let (target, mut observed) = lab_iam?;
+    let instances = instances?;
+    if instances.len() > 1 {
+        let ids: Vec<&str> = instances.iter().map(|i| i.id.as_str()).collect();
+        return Err(Error::failed(format!(
+            "{} instances are named {}: {}",
+            instances.len(),
+            inputs.name,
+            ids.join(", ")
+        ))
+        .with_hint("give this IDE another --name, or terminate the ones that are not it"));
+    }
+    for instance in instances {
+        observed
+            .ec2_instances
+            .insert(instance.name.clone(), instance);
+    }
     let Some(vpc_id) = vpc? else {
         return Err(Error::failed(format!(
             "region {} has no default VPC, where the IDE is made",
@@ -117,7 +204,8 @@ pub(crate) async fn observe(
     if let Some(group) = SecurityGroup::observe(clients, &query).await? {
         observed.security_groups.insert(group.name.clone(), group);
     }
-    Ok((target, observed, Network { vpc_id }))
+    let image = image?;
+    Ok((target, observed, Found { vpc_id, image }))
 }
 
 /// Observes and plans in one account.
@@ -127,15 +215,22 @@ pub(crate) async fn prepare(
     inputs: &Inputs,
     lab: &Lab,
 ) -> Result<(Target, Plan), Error> {
-    let (target, observed, network) = observe(aws, clients, inputs, lab).await?;
-    let mut desired = DesiredState::new(inputs, &target)?;
-    desired.security_group.vpc_id = Some(network.vpc_id);
+    let (target, observed, found) = observe(aws, clients, inputs, lab).await?;
+    // AWS Academy's Learner Lab: its limits are checked before a launch is planned.
+    if restricted::is_learner_lab(&aws.identity().await?.arn)
+        && !observed.ec2_instances.contains_key(&inputs.name)
+    {
+        let running = running_count(clients).await?;
+        restricted::within_learner_lab_limits(&target.region, &inputs.instance_type, running)?;
+    }
+    let desired = DesiredState::new(inputs, &target)?.in_network(&found, &observed)?;
     Ok((target, plan(&desired, &observed)?))
 }
 
 /// The lab's role — with `AmazonSSMManagedInstanceCore`, which Session Manager needs on the
 /// instance — its policies and its profile, planned as `instance-profile` plans them; beside
-/// them, the IDE's security group. Pure.
+/// them, the IDE's security group; the instance after the profile holds the role and the group
+/// exists. Pure.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
     let mut iam = desired.iam.clone();
     iam.role = iam.role_keeping_ssm_core(observed.roles.get(&iam.role.name), true);
@@ -149,6 +244,19 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         observed.security_groups.get(&group.name),
         &claims,
     )?);
+    let instance = Instance::plan(
+        Some(&desired.instance),
+        observed.ec2_instances.get(&desired.instance.name),
+        &claims,
+    )?;
+    let profile = &desired.iam.profile.name;
+    let instance = wait_for(instance, INSTANCE, &MEMBERSHIP.id(profile.clone()));
+    let instance = wait_for(instance, INSTANCE, &PROFILE.id(profile.clone()));
+    changes.extend(wait_for(
+        instance,
+        INSTANCE,
+        &SECURITY_GROUP.id(group.name.clone()),
+    ));
     let warnings = lab.warnings().to_vec();
     Plan::new(changes, warnings)
 }
@@ -160,12 +268,34 @@ mod tests {
     use crate::plans::fake;
     use crate::resources::iam_role::ROLE_POLICY_ATTACHMENT;
 
+    fn image() -> Image {
+        Image {
+            id: "ami-1".into(),
+            name: "al2023-ami-2023.12-kernel-6.1-x86_64".into(),
+            root_device: "/dev/xvda".into(),
+            snapshot_gib: Some(8),
+            source: "SSM parameter".into(),
+        }
+    }
+
+    fn found() -> Found {
+        Found {
+            vpc_id: "vpc-1".into(),
+            image: image(),
+        }
+    }
+
     fn desired() -> DesiredState {
-        let mut desired =
-            DesiredState::new(&Inputs::defaults(&fake::names()), &test_target("us-east-1"))
-                .expect("renders");
-        desired.security_group.vpc_id = Some("vpc-1".into());
-        desired
+        DesiredState::new(
+            &Inputs::defaults(&fake::names()).expect("inputs"),
+            &test_target("us-east-1"),
+        )
+        .expect("renders")
+    }
+
+    /// Plans as `prepare` does: the IDE placed in what is observed.
+    fn planned(observed: &ObservedState) -> Result<Plan, Error> {
+        plan(&desired().in_network(&found(), observed)?, observed)
     }
 
     fn ssm_core(target: &Target) -> String {
@@ -174,8 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_ide_s_role_gets_session_manager_s_policy_and_a_second_run_changes_nothing() {
-        let desired = desired();
-        let end = fake::converge(&ObservedState::default(), |o| plan(&desired, o)).await;
+        let end = fake::converge(&ObservedState::default(), planned).await;
         let role = end.roles.get("dragons-lab-ec2-role").expect("the role");
         assert!(
             role.attached_policy_arns
@@ -189,7 +318,13 @@ mod tests {
             .expect("the group");
         assert!(group.ingress.is_empty());
         assert_eq!(group.vpc_id, "vpc-1");
-        let lines: Vec<String> = plan(&desired, &ObservedState::default())
+        let instance = end
+            .ec2_instances
+            .get("dragons-lab-ide")
+            .expect("the instance");
+        assert_eq!(instance.group_ids, std::slice::from_ref(&group.id));
+        assert_eq!(instance.instance_type, "t3.small");
+        let lines: Vec<String> = planned(&ObservedState::default())
             .expect("plans")
             .changes()
             .iter()
@@ -208,7 +343,7 @@ mod tests {
     #[tokio::test]
     async fn ide_and_instance_profile_share_the_lab_s_role_without_undoing_each_other() {
         let desired = desired();
-        let after_ide = fake::converge(&ObservedState::default(), |o| plan(&desired, o)).await;
+        let after_ide = fake::converge(&ObservedState::default(), planned).await;
         let again = instance_profile::plan(&desired.iam, &after_ide).expect("plans");
         assert!(
             again.changes().iter().all(|c| c.operations.is_empty()),
@@ -219,7 +354,7 @@ mod tests {
             instance_profile::plan(&desired.iam, o)
         })
         .await;
-        let ide = plan(&desired, &after_lab).expect("plans");
+        let ide = planned(&after_lab).expect("plans");
         let changing: Vec<String> = ide
             .changes()
             .iter()
@@ -231,15 +366,31 @@ mod tests {
             [
                 "+ create    iam-role-policy-attachment \
                  dragons-lab-ec2-role/AmazonSSMManagedInstanceCore",
-                "+ create    ec2-security-group dragons-lab-ide (no inbound rule)"
+                "+ create    ec2-security-group dragons-lab-ide (no inbound rule)",
+                "+ create    ec2-instance dragons-lab-ide (t3.small, \
+                 al2023-ami-2023.12-kernel-6.1-x86_64 (ami-1, SSM parameter), 16 GiB gp3 \
+                 encrypted, IMDSv2, in dragons-lab-ide, no key pair)"
             ]
+        );
+    }
+
+    /// The image's root snapshot is the smallest root volume.
+    #[test]
+    fn a_root_volume_smaller_than_the_image_is_refused() {
+        let mut small = desired();
+        small.instance.volume_gib = 4;
+        let error = small
+            .in_network(&found(), &ObservedState::default())
+            .expect_err("refused");
+        assert!(
+            error.message().contains("smaller than image ami-1's 8 GiB"),
+            "{error}"
         );
     }
 
     #[tokio::test]
     async fn an_interrupted_ide_run_resumes_from_every_point() {
-        let desired = desired();
-        let prefixes = fake::every_prefix(&ObservedState::default(), |o| plan(&desired, o)).await;
+        let prefixes = fake::every_prefix(&ObservedState::default(), planned).await;
         assert!(prefixes.operations >= 4, "{prefixes:?}");
         assert!(prefixes.refused.is_empty(), "{:?}", prefixes.refused);
     }

@@ -47,6 +47,59 @@ fn session_role(arn: &str) -> Option<&str> {
     (parts.next() == Some("assumed-role")).then(|| parts.next())?
 }
 
+/// Whether `arn` is a student's session of AWS Academy's Learner Lab (its `voclabs` or
+/// `vocareum` role).
+pub(crate) fn is_learner_lab(arn: &str) -> bool {
+    session_role(arn).is_some_and(|role| {
+        ["voclabs", "vocareum"]
+            .iter()
+            .any(|r| role.eq_ignore_ascii_case(r) || role.starts_with(r))
+    })
+}
+
+/// The regions AWS Academy's Learner Lab lets students use.
+pub(crate) const LEARNER_LAB_REGIONS: &[&str] = &["us-east-1", "us-west-2"];
+/// The instance sizes it allows ("nano to large").
+pub(crate) const LEARNER_LAB_SIZES: &[&str] = &["nano", "micro", "small", "medium", "large"];
+/// How many instances it lets run at once.
+pub(crate) const LEARNER_LAB_RUNNING: usize = 9;
+
+/// Checks an instance to launch against Learner Lab's limits (its region, its size, and the
+/// instances running already): the error names the limit. Pure.
+pub(crate) fn within_learner_lab_limits(
+    region: &str,
+    instance_type: &crate::input::InstanceType,
+    running: usize,
+) -> Result<(), crate::error::Error> {
+    use crate::error::Error;
+    if !LEARNER_LAB_REGIONS.contains(&region) {
+        return Err(Error::usage(format!(
+            "AWS Academy's Learner Lab allows only {} — not {region}",
+            LEARNER_LAB_REGIONS.join(" and ")
+        ))
+        .with_hint("run with --region us-east-1"));
+    }
+    if !LEARNER_LAB_SIZES.contains(&instance_type.size()) {
+        return Err(Error::usage(format!(
+            "AWS Academy's Learner Lab allows instance sizes nano to large — not {}",
+            instance_type.as_str()
+        ))
+        .with_hint(
+            "leave --instance-type at its default (t3.small), or choose a size up to large",
+        ));
+    }
+    if running >= LEARNER_LAB_RUNNING {
+        return Err(Error::failed(format!(
+            "AWS Academy's Learner Lab lets at most {LEARNER_LAB_RUNNING} instances run at once, \
+             and {running} are running"
+        ))
+        .with_hint(
+            "stop one you do not need (aws ec2 stop-instances --instance-ids ID), then re-run",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the signs, for an assumed-role session only (`None` otherwise).
 pub(crate) async fn look(clients: &Clients, identity: &Identity) -> Option<Restricted> {
     let role = session_role(&identity.arn)?;
@@ -174,6 +227,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learner_lab_s_limits_are_named_when_passed() {
+        assert!(is_learner_lab(
+            "arn:aws:sts::123456789012:assumed-role/voclabs/user1234=Student"
+        ));
+        assert!(!is_learner_lab(
+            "arn:aws:sts::123456789012:assumed-role/Admin/ada"
+        ));
+        let small = crate::input::InstanceType::parse("t3.small").expect("type");
+        let xlarge = crate::input::InstanceType::parse("m5.xlarge").expect("type");
+        assert!(within_learner_lab_limits("us-east-1", &small, 8).is_ok());
+        let region = within_learner_lab_limits("eu-west-1", &small, 0).expect_err("region");
+        assert!(
+            region.message().contains("us-east-1 and us-west-2"),
+            "{region}"
+        );
+        let size = within_learner_lab_limits("us-west-2", &xlarge, 0).expect_err("size");
+        assert!(size.message().contains("nano to large"), "{size}");
+        let running = within_learner_lab_limits("us-east-1", &small, 9).expect_err("running");
+        assert!(running.message().contains("at most 9"), "{running}");
+    }
 
     #[test]
     fn the_role_of_an_assumed_role_session_is_read_from_its_arn() {

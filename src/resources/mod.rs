@@ -10,6 +10,7 @@
 pub(crate) mod association;
 pub(crate) mod bucket;
 pub(crate) mod iam_role;
+pub(crate) mod instance;
 pub(crate) mod instance_profile;
 pub(crate) mod lifecycle;
 pub(crate) mod object;
@@ -277,6 +278,7 @@ resource_kinds! {
     listings: object::SiteFiles,
     parameters: parameter::Parameter,
     security_groups: security_group::SecurityGroup,
+    ec2_instances: instance::Instance,
 }
 
 /// What `kind` needs, directly or through what it needs.

@@ -773,6 +773,36 @@ fn a_new_profile_invisible_to_ec2_for_a_while_is_waited_for() {
     );
 }
 
+/// Issue 24: the IDE launched with a profile made moments before, which EC2 does not see yet,
+/// is launched once EC2 sees it (RunInstances retried on that answer only, visibly).
+#[test]
+fn an_ide_launched_with_a_new_profile_waits_until_ec2_sees_it() {
+    let rt = runtime();
+    let proxy = Proxy::with(
+        &moto().endpoint,
+        Emulation {
+            profile_invisible: Duration::from_secs(2),
+            ..Emulation::aws()
+        },
+    );
+    let session = rt
+        .block_on(Session::in_account(
+            "fidelity-ide-propagation",
+            "us-east-1",
+            "310000000024",
+        ))
+        .through(&proxy);
+    session.provision().run(&["ide"]).success();
+    assert!(
+        proxy
+            .emulated()
+            .iter()
+            .any(|(op, code)| op == "RunInstances" && code == "InvalidParameterValue"),
+        "{:?}",
+        proxy.emulated()
+    );
+}
+
 /// Item 11: in the China partition, AdministratorAccess has its own ARN, and is still warned about.
 #[test]
 fn administrator_access_is_recognised_in_another_partition() {

@@ -46,6 +46,9 @@ pub fn project_dir() -> PathBuf {
 /// - CloudFormation's `AWS::S3::Bucket` applies `OwnershipControls` and
 ///   `PublicAccessBlockConfiguration` (AWS::S3::Bucket in the CloudFormation User Guide); moto
 ///   ignores both.
+/// - CloudFormation's `AWS::EC2::Instance` applies `MetadataOptions` and
+///   `InstanceInitiatedShutdownBehavior` (AWS::EC2::Instance in the CloudFormation Template
+///   Reference); moto ignores both, so an instance a template asks for IMDSv2 allows IMDSv1.
 const MOTO_FIXES: &str = "from moto.ssm import models as _ssm\n\
     _put = _ssm.SimpleSystemManagerBackend.put_parameter\n\
     def _put_parameter(self, *args, **kwargs):\n\
@@ -71,7 +74,18 @@ const MOTO_FIXES: &str = "from moto.ssm import models as _ssm\n\
     _role_put = _iam.Role.put_policy\n\
     def _put_role_policy(self, name, document):\n\
     \x20   return _role_put(self, name, document if isinstance(document, str) else _json.dumps(document))\n\
-    _iam.Role.put_policy = _put_role_policy\n";
+    _iam.Role.put_policy = _put_role_policy\n\
+    from moto.ec2.models import instances as _instances\n\
+    _launch = _instances.Instance.create_from_cloudformation_json.__func__\n\
+    def _create_instance(cls, name, template, account_id, region_name, **kwargs):\n\
+    \x20   instance = _launch(cls, name, template, account_id, region_name, **kwargs)\n\
+    \x20   properties = template.get('Properties', {})\n\
+    \x20   if 'MetadataOptions' in properties:\n\
+    \x20       instance.metadata_options = _instances.MetadataOptions(dict(properties['MetadataOptions'], State='applied'))\n\
+    \x20   if 'InstanceInitiatedShutdownBehavior' in properties:\n\
+    \x20       instance.instance_initiated_shutdown_behavior = properties['InstanceInitiatedShutdownBehavior']\n\
+    \x20   return instance\n\
+    _instances.Instance.create_from_cloudformation_json = classmethod(_create_instance)\n";
 
 /// The binary's moto server, started on first use.
 pub fn moto() -> &'static Moto {

@@ -37,6 +37,8 @@ async fn the_ide_s_role_and_profile_are_made_once_and_status_agrees() {
         "AttachRolePolicy",
         "CreateInstanceProfile",
         "AddRoleToInstanceProfile",
+        "CreateSecurityGroup",
+        "RunInstances",
     ] {
         assert!(
             writes.contains(&operation.to_string()),
@@ -71,6 +73,8 @@ async fn the_ide_s_role_and_profile_are_made_once_and_status_agrees() {
         "{group:?}"
     );
 
+    check_the_instance(&session, &group).await;
+
     let (second, requests) = session.requests_during(|| session.provision().run(&["ide"]));
     second.success();
     assert_eq!(
@@ -92,11 +96,168 @@ async fn the_ide_s_role_and_profile_are_made_once_and_status_agrees() {
     for row in document["resources"].as_array().expect("resources") {
         if row["resource"]
             .as_str()
-            .is_some_and(|r| r.starts_with("iam-"))
+            .is_some_and(|r| r.starts_with("iam-") || r.starts_with("ec2-"))
+            && row["resource"] != "ec2-instance-profile-association"
         {
             assert_eq!(row["in_sync"], true, "{row}");
         }
     }
+    assert!(
+        document["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .any(|r| r["resource"] == "ec2-instance" && r["present"] == true),
+        "{document}"
+    );
+}
+
+/// The IDE's instance as AWS has it: the latest Amazon Linux 2023 image (its public parameter),
+/// the lab's profile, its own group, IMDSv2 with hop limit 1, an encrypted gp3 root volume, stop
+/// on shutdown, no key pair, and the set-up script with the idle stop.
+async fn check_the_instance(session: &Session, group: &aws_sdk_ec2::types::SecurityGroup) {
+    let ec2 = session.ec2();
+    let instance = ide_instance(session).await.expect("the IDE's instance");
+    let latest = session
+        .ssm()
+        .get_parameter()
+        .name("/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+        .send()
+        .await
+        .expect("the public parameter");
+    assert_eq!(
+        instance.image_id(),
+        latest.parameter().and_then(|p| p.value())
+    );
+    assert_eq!(
+        instance.instance_type().map(|t| t.as_str()),
+        Some("t3.small")
+    );
+    assert_eq!(instance.key_name(), None, "no key pair");
+    assert!(
+        instance
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .is_some_and(|arn| arn.ends_with("/dragons-lab-ec2-role")),
+        "{instance:?}"
+    );
+    let groups: Vec<&str> = instance
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert_eq!(groups, [group.group_id().expect("id")]);
+    let metadata = instance.metadata_options().expect("metadata options");
+    assert_eq!(
+        metadata.http_tokens(),
+        Some(&aws_sdk_ec2::types::HttpTokensState::Required)
+    );
+    assert_eq!(metadata.http_put_response_hop_limit(), Some(1));
+    let id = instance.instance_id().expect("id");
+    let shutdown = ec2
+        .describe_instance_attribute()
+        .instance_id(id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+        .send()
+        .await
+        .expect("attribute");
+    assert_eq!(
+        shutdown
+            .instance_initiated_shutdown_behavior()
+            .and_then(|v| v.value()),
+        Some("stop")
+    );
+    let volumes = ec2
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.instance-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("volumes");
+    let root = &volumes.volumes()[0];
+    assert_eq!(root.encrypted(), Some(true));
+    assert_eq!(
+        root.volume_type(),
+        Some(&aws_sdk_ec2::types::VolumeType::Gp3)
+    );
+    assert_eq!(root.size(), Some(16));
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .expect("user data");
+    let encoded = user_data
+        .user_data()
+        .and_then(|v| v.value())
+        .expect("user data is set");
+    let script = String::from_utf8(aws_smithy_types::base64::decode(encoded).expect("base64"))
+        .expect("utf-8");
+    assert!(script.contains("idle_minutes=30\n"), "{script}");
+    assert!(script.contains("python3-boto3"), "{script}");
+}
+
+/// The IDE's instance (`Name=dragons-lab-ide`), if one is there.
+async fn ide_instance(session: &Session) -> Option<aws_sdk_ec2::types::Instance> {
+    session
+        .ec2()
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values("dragons-lab-ide")
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopped")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe")
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .cloned()
+}
+
+/// Learner Lab is reported to deny reading the public AMI parameter: the newest Amazon Linux 2023
+/// image owned by Amazon is used, and the plan says so.
+#[tokio::test]
+async fn where_the_image_parameter_is_denied_the_newest_amazon_image_is_used() {
+    let proxy = crate::proxy::Proxy::start(&crate::harness::moto().endpoint);
+    let session = Session::in_account("ide_image_fallback", "us-east-1", "240000000003")
+        .await
+        .through(&proxy);
+    proxy.inject(
+        "GetParameter",
+        crate::proxy::Fault::Deny(crate::proxy::Denial::Identity),
+        100,
+    );
+    let run = session.provision().run(&["ide", "--dry-run"]);
+    run.success();
+    assert!(
+        run.stdout
+            .contains("the newest al2023-ami-* image owned by Amazon"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("+ create    ec2-instance dragons-lab-ide"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// `teardown --only ide` removes the IDE's security group and leaves the lab's role (which is
@@ -106,6 +267,7 @@ async fn teardown_removes_the_ide_s_group_and_only_ide_leaves_the_lab_s_role() {
     let session = Session::in_account("ide_teardown", "us-east-1", "240000000002").await;
     session.provision().run(&["ide"]).success();
     assert!(ide_group(&session).await.is_some());
+    assert!(ide_instance(&session).await.is_some());
     let only = session
         .provision()
         .run(&["teardown", "--only", "ide", "--yes"]);
@@ -117,6 +279,7 @@ async fn teardown_removes_the_ide_s_group_and_only_ide_leaves_the_lab_s_role() {
         only.stdout
     );
     assert!(ide_group(&session).await.is_none());
+    assert!(ide_instance(&session).await.is_none(), "terminated");
     assert!(
         session
             .iam()

@@ -82,8 +82,9 @@ pub struct Emulation {
     /// OperationAborted, 409: "A conflicting conditional operation is currently in progress against
     /// this resource"), as reported against Terraform's S3 bucket resources.
     pub bucket_settling: Duration,
-    /// For this long after CreateInstanceProfile, EC2 does not see the profile: associating it is
-    /// answered 400 `InvalidParameterValue` "Invalid IAM Instance Profile name" (IAM User Guide,
+    /// For this long after CreateInstanceProfile, EC2 does not see the profile: associating it, or
+    /// launching an instance with it, is answered 400 `InvalidParameterValue` "Invalid IAM
+    /// Instance Profile name" (IAM User Guide,
     /// "Troubleshooting IAM and Amazon EC2" and "changes that I make are not always immediately
     /// visible": IAM is eventually consistent, "create an instance profile … wait a few seconds").
     pub profile_invisible: Duration,
@@ -174,6 +175,10 @@ struct State {
     emulated: Vec<(String, String)>,
     /// Instance profiles created through the test bed, and when.
     profiles: HashMap<String, Instant>,
+    /// RunInstances' answers by client token: EC2 answers a repeated request with the same
+    /// `ClientToken` as it answered the first, launching nothing more ("Ensuring idempotency in
+    /// Amazon EC2 API requests", Amazon EC2 Developer Guide); moto launches again.
+    launches: HashMap<String, Vec<u8>>,
     /// Instances registered with Systems Manager (answered for DescribeInstanceInformation,
     /// which moto lacks).
     ssm_managed: Vec<String>,
@@ -807,6 +812,12 @@ fn emulated_answer(
 ) -> Option<Vec<u8>> {
     let mut state = shared.state.lock().expect("proxy state");
     let emulation = state.emulation.clone()?;
+    if operation == "RunInstances"
+        && let Some(token) = form_value(&String::from_utf8_lossy(&request.body), "ClientToken")
+        && let Some(answer) = state.launches.get(&token)
+    {
+        return Some(answer.clone());
+    }
     match service {
         "cloudtrail" if operation == "LookupEvents" && emulation.event_history => {
             Some(lookup_events(&state, request))
@@ -834,7 +845,9 @@ fn emulated_answer(
         "ec2"
             if matches!(
                 operation,
-                "AssociateIamInstanceProfile" | "ReplaceIamInstanceProfileAssociation"
+                "AssociateIamInstanceProfile"
+                    | "ReplaceIamInstanceProfileAssociation"
+                    | "RunInstances"
             ) =>
         {
             let body = String::from_utf8_lossy(&request.body);
@@ -1042,6 +1055,11 @@ fn learn(
         "CreateInstanceProfile" => {
             if let Some(name) = form_value(&body, "InstanceProfileName") {
                 state.profiles.insert(name, Instant::now());
+            }
+        }
+        "RunInstances" => {
+            if let Some(token) = form_value(&body, "ClientToken") {
+                state.launches.insert(token, answer.to_vec());
             }
         }
         _ => {}

@@ -269,8 +269,12 @@ async fn status_and_the_commands_dry_runs_agree_on_drift_made_by_hand() {
     let status = session.provision().run(&["status", "--output", "json"]);
     status.success();
     let status = status.json();
+    // The IDE's association with the lab's profile is listed, not compared (no command makes
+    // it by default: the IDE is launched holding the profile).
     for row in status["resources"].as_array().expect("resources") {
-        assert_eq!(row["in_sync"], true, "{row}");
+        if row["resource"] != "ec2-instance-profile-association" {
+            assert_eq!(row["in_sync"], true, "{row}");
+        }
     }
 }
 

@@ -52,7 +52,7 @@ async fn status_then_teardown_removes_exactly_what_provision_created() {
         .filter(|r| r["name"] != "hand-made-lab-role" && r["name"] != "dragons-lab-hand-made")
         .filter(|r| r["resource"] != "ec2-instance-profile-association")
         .collect();
-    assert_eq!(ours.len(), 7, "{document}");
+    assert_eq!(ours.len(), 8, "{document}");
     for resource in &ours {
         assert_eq!(resource["present"], true, "{resource}");
         assert_eq!(resource["in_sync"], true, "{resource}");
