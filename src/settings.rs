@@ -432,6 +432,12 @@ pub(crate) struct IdeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = IdleStop::parse)]
     pub(crate) idle_stop: IdleStop,
 
+    /// Launch the IDE with this instance profile, which already exists (a lab account's
+    /// LabInstanceProfile), as it is: no IAM role or policy is created or changed.
+    #[arg(long, value_name = "NAME", value_parser = ProfileName::parse,
+          conflicts_with_all = ["role_name", "instance_profile_name"])]
+    pub(crate) existing_profile: Option<ProfileName>,
+
     // The lab's role and instance profile, which the IDE holds.
     #[command(flatten)]
     pub(crate) names: IamNames,

@@ -6,6 +6,7 @@ use crate::commands::{Run, apply_and_report, print_plan, with_aws};
 use crate::error::Error;
 use crate::fanout::{AccountResult, FanOut, RunEach};
 use crate::plans::ide::{Inputs, prepare};
+use crate::plans::restricted::explained;
 use crate::printer::Printer;
 use crate::settings::{GlobalArgs, IdeArgs};
 
@@ -20,10 +21,13 @@ impl Run for Runner {
         with_aws(global, printer, async |aws| {
             let clients = aws.clients(&global.lab());
             let observing = printer.step(format!("observing IAM and EC2 for {}", inputs.name));
-            let (target, plan) = prepare(aws, &clients, &inputs, &global.lab()).await?;
+            let prepared = prepare(aws, &clients, &inputs, &global.lab()).await;
+            let (target, plan) = explained(prepared, &inputs.iam, &clients).await?;
             observing.finish(format!("observed IAM and EC2 for {}", inputs.name));
             print_plan(printer, &plan, &target);
-            apply_and_report(printer, global, "ide", &plan, &target, &clients, None).await
+            let applied =
+                apply_and_report(printer, global, "ide", &plan, &target, &clients, None).await;
+            explained(applied, &inputs.iam, &clients).await
         })
         .await
     }
@@ -45,7 +49,8 @@ impl RunEach for Runner {
         Ok(fan_out
             .each(async |aws, interrupt| {
                 let clients = aws.clients(&fan_out.global.lab());
-                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab()).await?;
+                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab()).await;
+                let prepared = explained(prepared, &inputs.iam, &clients).await?;
                 applied(
                     fan_out.global,
                     fan_out.name,

@@ -45,6 +45,7 @@ impl Inputs {
                 &args.names,
                 args.bucket.bucket.as_ref().map(|b| b.as_str()),
                 &args.adopt,
+                args.existing_profile.as_ref().map(|p| p.as_str()),
             ),
             instance_type: args.instance_type.clone(),
             volume_gib: args.volume_size,
@@ -71,6 +72,8 @@ pub(crate) struct DesiredState {
     pub(crate) security_group: DesiredGroup,
     /// The IDE's instance; its image and group are resolved from what a run observes.
     pub(crate) instance: DesiredInstance,
+    /// `--existing-profile`: the profile it holds, as it is; no IAM change is planned.
+    pub(crate) existing: Option<String>,
     /// The lab's role and profile as `instance-profile` wants them; the plan adds the SSM
     /// agent's policy to the role.
     pub(crate) iam: instance_profile::DesiredState,
@@ -101,8 +104,15 @@ impl DesiredState {
                 volume_gib: inputs.volume_gib,
                 user_data: inputs.user_data.clone(),
             },
+            existing: inputs.iam.existing.clone(),
             iam: instance_profile::DesiredState::new(&inputs.iam, target)?,
         })
+    }
+
+    /// The role of the existing profile the IDE is to hold, as observed.
+    fn existing_role_arn<'a>(&self, observed: &'a ObservedState) -> Option<&'a String> {
+        let name = self.existing.as_ref()?;
+        observed.profiles.get(name)?.role_arns.first()
     }
 
     /// Adds what the command makes to what `status` compares with: the lab's role and profile as
@@ -164,8 +174,22 @@ pub(crate) async fn observe(
         true => "arm64",
         false => "x86_64",
     };
+    let lab_iam = async {
+        match &inputs.iam.existing {
+            None => instance_profile::observe(aws, clients, &inputs.iam, lab).await,
+            Some(name) => {
+                let (identity, profile) = tokio::join!(
+                    aws.identity(),
+                    crate::resources::instance_profile::InstanceProfile::observe(clients, name),
+                );
+                let mut observed = ObservedState::default();
+                observed.add_profile(profile?);
+                Ok((Target::new(identity?, aws, lab), observed))
+            }
+        }
+    };
     let (lab_iam, vpc, image, instances) = tokio::join!(
-        instance_profile::observe(aws, clients, &inputs.iam, lab),
+        lab_iam,
         default_vpc(clients),
         latest_al2023(clients, arch),
         Instance::observe(clients, &inputs.name),
@@ -224,7 +248,18 @@ pub(crate) async fn prepare(
         restricted::within_learner_lab_limits(&target.region, &inputs.instance_type, running)?;
     }
     let desired = DesiredState::new(inputs, &target)?.in_network(&found, &observed)?;
-    Ok((target, plan(&desired, &observed)?))
+    let plan = plan(&desired, &observed)?;
+    // An existing profile's role is checked as instance-profile checks it: the lab's reads.
+    let warning = match (&inputs.iam.existing, &desired.existing_role_arn(&observed)) {
+        (Some(_), Some(role_arn)) => {
+            let bucket = target.lab_bucket(inputs.iam.bucket());
+            instance_profile::check_lab_reads(clients, &target, &bucket, role_arn).await
+        }
+        _ => None,
+    };
+    let mut warnings = plan.warnings().to_vec();
+    warnings.extend(warning);
+    Ok((target, Plan::new(plan.changes().to_vec(), warnings)?))
 }
 
 /// The lab's role — with `AmazonSSMManagedInstanceCore`, which Session Manager needs on the
@@ -232,11 +267,16 @@ pub(crate) async fn prepare(
 /// them, the IDE's security group; the instance after the profile holds the role and the group
 /// exists. Pure.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
-    let mut iam = desired.iam.clone();
-    iam.role = iam.role_keeping_ssm_core(observed.roles.get(&iam.role.name), true);
-    iam.instances = None;
-    let lab = instance_profile::plan(&iam, observed)?;
-    let mut changes = lab.changes().to_vec();
+    let (mut changes, warnings) = match &desired.existing {
+        None => {
+            let mut iam = desired.iam.clone();
+            iam.role = iam.role_keeping_ssm_core(observed.roles.get(&iam.role.name), true);
+            iam.instances = None;
+            let lab = instance_profile::plan(&iam, observed)?;
+            (lab.changes().to_vec(), lab.warnings().to_vec())
+        }
+        Some(name) => (Vec::new(), vec![existing_profile_checked(name, observed)?]),
+    };
     let claims = observed.knowing_creators(&desired.iam.claims);
     let group = &desired.security_group;
     changes.extend(SecurityGroup::plan(
@@ -250,15 +290,43 @@ pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<P
         &claims,
     )?;
     let profile = &desired.iam.profile.name;
-    let instance = wait_for(instance, INSTANCE, &MEMBERSHIP.id(profile.clone()));
-    let instance = wait_for(instance, INSTANCE, &PROFILE.id(profile.clone()));
+    let instance = match desired.existing {
+        None => {
+            let instance = wait_for(instance, INSTANCE, &MEMBERSHIP.id(profile.clone()));
+            wait_for(instance, INSTANCE, &PROFILE.id(profile.clone()))
+        }
+        Some(_) => instance,
+    };
     changes.extend(wait_for(
         instance,
         INSTANCE,
         &SECURITY_GROUP.id(group.name.clone()),
     ));
-    let warnings = lab.warnings().to_vec();
     Plan::new(changes, warnings)
+}
+
+/// `--existing-profile NAME`: the profile must exist and hold a role (an instance launched with
+/// an empty one gets no credentials). The warning says what the IDE then relies on. Pure.
+fn existing_profile_checked(name: &str, observed: &ObservedState) -> Result<String, Error> {
+    let Some(profile) = observed.profiles.get(name) else {
+        return Err(
+            Error::failed(format!("instance profile {name} does not exist")).with_hint(
+                "check the name with `aws iam list-instance-profiles --query \
+                 'InstanceProfiles[].InstanceProfileName'` (a lab account's is usually \
+                 LabInstanceProfile)",
+            ),
+        );
+    };
+    let Some(role) = profile.roles.first() else {
+        return Err(Error::failed(format!(
+            "instance profile {name} holds no role: the IDE would get no credentials"
+        ))
+        .with_hint("let provision make the lab's profile (without --existing-profile)"));
+    };
+    Ok(format!(
+        "the IDE holds {name} as it is (role {role}): Session Manager reaches it only if that \
+         role allows the SSM agent (AmazonSSMManagedInstanceCore, which Learner Lab's LabRole has)"
+    ))
 }
 
 #[cfg(test)]
@@ -371,6 +439,40 @@ mod tests {
                  al2023-ami-2023.12-kernel-6.1-x86_64 (ami-1, SSM parameter), 16 GiB gp3 \
                  encrypted, IMDSv2, in dragons-lab-ide, no key pair)"
             ]
+        );
+    }
+
+    /// `--existing-profile LabInstanceProfile`: no IAM change; the IDE is launched holding it; a
+    /// profile that is not there, or holds no role, is refused.
+    #[tokio::test]
+    async fn an_existing_profile_is_held_as_it_is_with_no_iam_change() {
+        let mut lab = desired();
+        lab.existing = Some("LabInstanceProfile".into());
+        lab.instance.profile_name = "LabInstanceProfile".into();
+        let plan_lab = |o: &ObservedState| plan(&lab.clone().in_network(&found(), o)?, o);
+        let missing = plan_lab(&ObservedState::default()).expect_err("refused");
+        assert!(missing.message().contains("does not exist"), "{missing}");
+        let mut start = ObservedState::default();
+        start.add_profile(Some(crate::resources::instance_profile::ObservedProfile {
+            name: "LabInstanceProfile".into(),
+            arn: "arn:aws:iam::123456789012:instance-profile/LabInstanceProfile".into(),
+            roles: vec!["LabRole".into()],
+            role_arns: vec!["arn:aws:iam::123456789012:role/LabRole".into()],
+            tags: Default::default(),
+        }));
+        let first = plan_lab(&start).expect("plans");
+        let kinds: Vec<String> = first.changes().iter().map(|c| c.kind.to_string()).collect();
+        assert_eq!(kinds, ["ec2-security-group", "ec2-instance"]);
+        assert!(
+            first.warnings()[0].contains("role LabRole"),
+            "{:?}",
+            first.warnings()
+        );
+        let end = fake::converge(&start, plan_lab).await;
+        let instance = end.ec2_instances.get("dragons-lab-ide").expect("launched");
+        assert_eq!(
+            instance.profile_arn.as_deref(),
+            Some("instance-profile/LabInstanceProfile")
         );
     }
 

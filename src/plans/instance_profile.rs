@@ -123,13 +123,25 @@ impl Inputs {
 }
 
 impl Inputs {
+    /// The lab bucket given (`--bucket`), which the role's policy names.
+    pub(crate) fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref()
+    }
+
     /// What `ide` asks of the lab's role and profile: the defaults, with its names, the lab
     /// bucket its policy names and its adoption flags; no instance to associate (the IDE is
     /// launched holding the profile).
-    pub(crate) fn for_ide(names: &IamNames, bucket: Option<&str>, adopt: &AdoptArg) -> Self {
+    /// `existing`: the profile to launch with, as it is (`--existing-profile`).
+    pub(crate) fn for_ide(
+        names: &IamNames,
+        bucket: Option<&str>,
+        adopt: &AdoptArg,
+        existing: Option<&str>,
+    ) -> Self {
         Self {
             role_name: names.role_name.as_str().to_string(),
-            profile_name: names.profile_name().to_string(),
+            profile_name: existing.unwrap_or(names.profile_name()).to_string(),
+            existing: existing.map(str::to_string),
             bucket: bucket.map(str::to_string),
             adopt: adopt.adopt,
             take_over: adopt.take_over,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::connection::clients::Clients;
 use crate::connection::sources::Identity;
+use crate::error::Error;
 use crate::resources::Resource;
 use crate::resources::instance_profile::InstanceProfile;
 
@@ -70,8 +71,7 @@ pub(crate) fn within_learner_lab_limits(
     region: &str,
     instance_type: &crate::input::InstanceType,
     running: usize,
-) -> Result<(), crate::error::Error> {
-    use crate::error::Error;
+) -> Result<(), Error> {
     if !LEARNER_LAB_REGIONS.contains(&region) {
         return Err(Error::usage(format!(
             "AWS Academy's Learner Lab allows only {} — not {region}",
@@ -224,9 +224,119 @@ where
     }
 }
 
+/// A refused IAM write in an account that provides LabInstanceProfile gets the command that uses
+/// it instead.
+pub(crate) async fn explained<T>(
+    result: Result<T, Error>,
+    inputs: &crate::plans::instance_profile::Inputs,
+    clients: &Clients,
+) -> Result<T, Error> {
+    match result {
+        Err(error) if inputs.existing.is_none() && is_denied_iam_write(&error) => {
+            Err(with_existing_profile_hint(clients, error).await)
+        }
+        other => other,
+    }
+}
+
+/// IAM writes a restricted lab account refuses.
+fn is_denied_iam_write(error: &Error) -> bool {
+    error.access_denied().is_some_and(|denied| {
+        [
+            "iam:CreateRole",
+            "iam:CreateInstanceProfile",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:AddRoleToInstanceProfile",
+            "iam:TagRole",
+        ]
+        .contains(&denied.action.as_str())
+    })
+}
+
+/// When IAM writes are refused and the account has a LabInstanceProfile, the way out is to use it:
+/// the hint names the exact command.
+async fn with_existing_profile_hint(clients: &Clients, error: Error) -> Error {
+    use crate::resources::Resource;
+    let exists =
+        crate::resources::instance_profile::InstanceProfile::observe(clients, LAB_INSTANCE_PROFILE)
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+    if !exists {
+        return error;
+    }
+    error.with_hint(format!(
+        "this account provides instance profile {LAB_INSTANCE_PROFILE} (a restricted lab account): \
+         use it as it is, with no IAM writes: {}",
+        existing_profile_command(LAB_INSTANCE_PROFILE)
+    ))
+}
+
+/// This run's command line with the IAM-creating flags replaced by `--existing-profile NAME`.
+fn existing_profile_command(name: &str) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    without_iam_flags(&args, name)
+}
+
+/// `args` without the flags that create or change IAM, plus `--existing-profile NAME`, quoted.
+fn without_iam_flags(args: &[String], name: &str) -> String {
+    const DROPPED_WITH_VALUE: &[&str] = &[
+        "--role-name",
+        "--instance-profile-name",
+        "--policy",
+        "--trust-policy",
+        "--policy-arn",
+    ];
+    const DROPPED: &[&str] = &["--adopt", "--prune"];
+    let mut kept = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let (flag, inline_value) = match word.split_once('=') {
+            Some((flag, _)) => (flag, true),
+            None => (word.as_str(), false),
+        };
+        if DROPPED.contains(&flag) {
+            continue;
+        }
+        if DROPPED_WITH_VALUE.contains(&flag) {
+            if !inline_value {
+                words.next();
+            }
+            continue;
+        }
+        kept.push(word.clone());
+    }
+    kept.extend(["--existing-profile".to_string(), name.to_string()]);
+    crate::shell::quoted_command(&kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_suggested_command_keeps_the_instance_and_drops_what_writes_iam() {
+        let args: Vec<String> = [
+            "instance-profile",
+            "--role-name",
+            "my-role",
+            "--instance-tag",
+            "Name=my ide",
+            "--policy-arn=arn:aws:iam::aws:policy/ReadOnlyAccess",
+            "--adopt",
+            "--region",
+            "us-east-1",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            without_iam_flags(&args, "LabInstanceProfile"),
+            "provision instance-profile --instance-tag 'Name=my ide' --region us-east-1 \
+             --existing-profile LabInstanceProfile"
+        );
+    }
 
     #[test]
     fn learner_lab_s_limits_are_named_when_passed() {

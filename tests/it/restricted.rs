@@ -327,3 +327,70 @@ async fn a_restricted_account_enforced_by_iam_policies() {
         1
     );
 }
+
+/// Issue 24: in a restricted lab account `ide` is refused at its first IAM write with the command
+/// that uses LabInstanceProfile; that command launches the IDE holding it and writes nothing of
+/// IAM.
+#[tokio::test]
+async fn a_restricted_account_s_ide_holds_its_existing_profile() {
+    let (session, proxy, _) = lab_account("restricted-ide", "310000000124").await;
+    let refused = session.provision().run(&["ide"]);
+    refused.assert_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("provision ide --existing-profile LabInstanceProfile"),
+        "{}",
+        refused.stderr
+    );
+    let before = proxy.operations().len();
+    let used = session
+        .provision()
+        .run(&["ide", "--existing-profile", "LabInstanceProfile"]);
+    used.success();
+    let sent: Vec<String> = proxy.operations()[before..].to_vec();
+    let writes: Vec<&String> = sent
+        .iter()
+        .filter(|op| crate::harness::is_mutating(op) && !op.starts_with("Simulate"))
+        .collect();
+    // No IAM write: the launch (and the group, unless the refused run made it already).
+    assert!(
+        writes
+            .iter()
+            .all(|op| ["CreateSecurityGroup", "RunInstances"].contains(&op.as_str())),
+        "{sent:?}"
+    );
+    assert!(writes.iter().any(|op| *op == "RunInstances"), "{sent:?}");
+    assert!(used.stderr.contains("role LabRole"), "{}", used.stderr);
+    let launched = session
+        .ec2()
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values("dragons-lab-ide")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe");
+    let profile = launched
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find_map(|i| i.iam_instance_profile().and_then(|p| p.arn()))
+        .map(str::to_string);
+    assert!(
+        profile.is_some_and(|arn| arn.ends_with("instance-profile/LabInstanceProfile")),
+        "{launched:?}"
+    );
+    let again = session
+        .provision()
+        .run(&["ide", "--existing-profile", "LabInstanceProfile"]);
+    again.success();
+    assert!(
+        again.stdout.contains("0 created, 0 updated"),
+        "{}",
+        again.stdout
+    );
+}
