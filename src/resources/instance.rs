@@ -27,7 +27,7 @@ use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code};
 use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
-use crate::resources::lifecycle::{Tagged, retain_by_name};
+use crate::resources::lifecycle::{Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::security_group::SECURITY_GROUP;
 use crate::resources::status::Rows;
@@ -799,14 +799,7 @@ impl Lifecycle for Instance {
     }
 
     fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
-        found
-            .values()
-            .map(|instance| Inventoried {
-                name: &instance.name,
-                tags: &instance.tags,
-                region: Some(instance.region.clone()),
-            })
-            .collect()
+        inventory_in_region(found)
     }
 
     fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
@@ -821,17 +814,11 @@ impl Lifecycle for Instance {
     }
 
     fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
-        let (expected, observed, claims) =
-            (&rows.expected.ec2_instances, rows.observed, rows.claims);
-        let names: Vec<&str> = expected.iter().map(|i| i.name.as_str()).collect();
-        rows.by_name(
+        rows.planned::<Instance>(
             INSTANCE,
-            &names,
-            &observed.ec2_instances,
-            |name, current| {
-                let desired = expected.iter().find(|i| i.name == name);
-                Instance::plan(desired, Some(current), claims)
-            },
+            &rows.expected.ec2_instances,
+            |i| i.name.as_str(),
+            &rows.observed.ec2_instances,
             |instance| vec![format!("{}, {}", instance.id, instance.state.as_str())],
         )
     }
@@ -844,6 +831,12 @@ impl Tagged for FoundInstance {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+impl Regional for FoundInstance {
+    fn region(&self) -> &str {
+        &self.region
     }
 }
 

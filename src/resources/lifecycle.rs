@@ -187,6 +187,25 @@ pub(crate) fn inventory_by_name<T: Tagged>(found: &BTreeMap<String, T>) -> Vec<I
         .collect()
 }
 
+/// A found resource in a region of its own (an EC2 resource's): where its CloudTrail events are.
+pub(crate) trait Regional: Tagged {
+    fn region(&self) -> &str;
+}
+
+/// The inventory of a collection by name, of resources each in its own region.
+pub(crate) fn inventory_in_region<T: Regional>(
+    found: &BTreeMap<String, T>,
+) -> Vec<Inventoried<'_>> {
+    found
+        .values()
+        .map(|resource| Inventoried {
+            name: resource.name(),
+            tags: resource.tags(),
+            region: Some(resource.region().to_string()),
+        })
+        .collect()
+}
+
 /// Keeps what `keep(name, tags)` says of a collection by name.
 pub(crate) fn retain_by_name<T: Tagged>(
     found: &mut BTreeMap<String, T>,

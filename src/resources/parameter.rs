@@ -412,16 +412,11 @@ impl Lifecycle for Parameter {
     }
 
     fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
-        let (expected, observed, claims) = (&rows.expected.parameters, rows.observed, rows.claims);
-        let names: Vec<&str> = expected.iter().map(|p| p.name.as_str()).collect();
-        rows.by_name(
+        rows.planned::<Parameter>(
             PARAMETER,
-            &names,
-            &observed.parameters,
-            |name, current| {
-                let desired = expected.iter().find(|p| p.name == name);
-                Parameter::plan(desired, Some(current), claims)
-            },
+            &rows.expected.parameters,
+            |p| p.name.as_str(),
+            &rows.observed.parameters,
             |_| vec![],
         )
     }

@@ -17,7 +17,7 @@ use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
 use crate::error::{Error, aws_error, sent, service_code};
-use crate::resources::lifecycle::{Events, Tagged, retain_by_name};
+use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::status::Rows;
 use crate::resources::tags::Tags;
@@ -425,14 +425,7 @@ impl Lifecycle for SecurityGroup {
     }
 
     fn inventory(found: &Self::Found) -> Vec<Inventoried<'_>> {
-        found
-            .values()
-            .map(|group| Inventoried {
-                name: &group.name,
-                tags: &group.tags,
-                region: Some(group.region.clone()),
-            })
-            .collect()
+        inventory_in_region(found)
     }
 
     fn retain(found: &mut Self::Found, keep: &mut dyn FnMut(&str, &Tags) -> bool) {
@@ -447,17 +440,11 @@ impl Lifecycle for SecurityGroup {
     }
 
     fn rows(rows: &mut Rows<'_>) -> Result<(), Error> {
-        let (expected, observed, claims) =
-            (&rows.expected.security_groups, rows.observed, rows.claims);
-        let names: Vec<&str> = expected.iter().map(|g| g.name.as_str()).collect();
-        rows.by_name(
+        rows.planned::<SecurityGroup>(
             SECURITY_GROUP,
-            &names,
-            &observed.security_groups,
-            |name, current| {
-                let desired = expected.iter().find(|g| g.name == name);
-                SecurityGroup::plan(desired, Some(current), claims)
-            },
+            &rows.expected.security_groups,
+            |g| g.name.as_str(),
+            &rows.observed.security_groups,
             |group| vec![format!("{} in {}", group.id, group.vpc_id)],
         )
     }
@@ -470,6 +457,12 @@ impl Tagged for ObservedGroup {
 
     fn tags(&self) -> &Tags {
         &self.tags
+    }
+}
+
+impl Regional for ObservedGroup {
+    fn region(&self) -> &str {
+        &self.region
     }
 }
 

@@ -205,6 +205,34 @@ impl<'a> Rows<'a> {
         Ok(())
     }
 
+    /// The rows of kind `K`, kept by name, each expected resource compared by `K`'s own planner:
+    /// [`Rows::by_name`] with `K::plan(desired, found)` as the comparison.
+    pub(crate) fn planned<K>(
+        &mut self,
+        kind: Kind,
+        expected: &[K::Desired],
+        name_of: impl Fn(&K::Desired) -> &str,
+        found: &BTreeMap<String, K::Observed>,
+        details: impl Fn(&K::Observed) -> Vec<String>,
+    ) -> Result<(), crate::error::Error>
+    where
+        K: crate::resources::Resource,
+        K::Observed: Tagged,
+    {
+        let names: Vec<&str> = expected.iter().map(&name_of).collect();
+        let claims = self.claims;
+        self.by_name(
+            kind,
+            &names,
+            found,
+            |name, current| {
+                let desired = expected.iter().find(|d| name_of(d) == name);
+                K::plan(desired, Some(current), claims)
+            },
+            details,
+        )
+    }
+
     /// Every found resource of a kind that is none of the commands' defaults (`names`) and is
     /// listed: shown with `details`, not compared.
     pub(crate) fn others<T: Tagged>(
