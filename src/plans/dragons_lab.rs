@@ -1,6 +1,13 @@
 //! `dragons-lab`: the bucket, configured; the dragons data uploaded; the two SSM parameters the lab
 //! application reads to find it; with `--site`, the lab web app.
 
+use crate::course::lab::{BUCKET_PARAMETER, KEY_PARAMETER, LAB_BUCKET_PREFIX};
+use crate::resources::bucket::OWNERSHIP;
+use crate::resources::ownership::{MANAGED_BY_KEY, MANAGED_BY_VALUE, OWNER_KEY};
+use serde_json::json;
+
+use crate::plans::cloudformation::resource_type;
+use crate::settings::GlobalArgs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -441,6 +448,66 @@ fn interrupted_creation(name: &str, key: &str, keys: &[String]) -> Error {
          {adopt}"
     ))
     .with_hint("otherwise choose another name with --bucket")
+}
+
+impl crate::plans::cloudformation::Assembly {
+    /// What `dragons-lab` makes that a template can: the bucket, configured, and the parameters.
+    pub(crate) fn dragons_lab(&mut self, global: &GlobalArgs) -> Result<(), Error> {
+        let prefix = global.parameter_prefix.as_str();
+        let bucket =
+            json!({"Fn::Sub": format!("{LAB_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}")});
+        self.resources.insert(
+            "LabBucket".into(),
+            json!({
+                "Type": resource_type::<Bucket>()?,
+                "Properties": {
+                    "BucketName": bucket,
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": OWNERSHIP.as_str()}]},
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": true, "IgnorePublicAcls": true,
+                        "BlockPublicPolicy": true, "RestrictPublicBuckets": true,
+                    },
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        let parameter_tags = json!({MANAGED_BY_KEY: MANAGED_BY_VALUE, OWNER_KEY: self.owner});
+        for (logical, name, value) in [
+            (
+                "BucketNameParameter",
+                BUCKET_PARAMETER,
+                json!({"Ref": "LabBucket"}),
+            ),
+            ("FileNameParameter", KEY_PARAMETER, json!(DEFAULT_KEY)),
+        ] {
+            self.resources.insert(
+                logical.into(),
+                json!({
+                    "Type": resource_type::<Parameter>()?,
+                    "Properties": {
+                        "Name": format!("{prefix}{name}"),
+                        "Type": "String",
+                        "Value": value,
+                        "Tags": parameter_tags,
+                    }
+                }),
+            );
+        }
+        self.completes.push(json!({
+            "what": format!("upload the dragons data ({DEFAULT_KEY}, {DATA_CONTENT_TYPE}) into the \
+                     bucket: a template cannot upload an object"),
+            "command": "provision dragons-lab --accounts <accounts file>",
+        }));
+        self.completes.push(json!({
+            "what": "the lab application reads its parameters in us-east-1: a stack instance \
+                     elsewhere puts them in its own region",
+            "command": "deploy the stack instances in us-east-1, or run provision dragons-lab \
+                        (it puts the parameters in --app-region)",
+        }));
+        self.outputs
+            .insert("LabBucket".into(), json!({"Value": {"Ref": "LabBucket"}}));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

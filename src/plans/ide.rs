@@ -5,6 +5,10 @@
 //! security group of its own with no inbound rule, in the region's default VPC; and the instance
 //! itself, launched from the latest Amazon Linux 2023 image with the course's set-up.
 
+use crate::resources::instance::al2023_parameter;
+use crate::settings::{DEFAULT_IDE_NAME, DEFAULT_ROLE_NAME};
+use serde_json::json;
+
 use crate::connection::aws::Aws;
 use crate::connection::clients::Clients;
 use crate::course::ide_setup;
@@ -13,6 +17,7 @@ use crate::engine::plan::wait_for;
 use crate::error::Error;
 use crate::input::InstanceType;
 use crate::plans::ObservedState;
+use crate::plans::cloudformation::resource_type;
 use crate::plans::{instance_profile, restricted};
 use crate::resources::instance::{
     DesiredInstance, GroupRef, INSTANCE, Image, Instance, latest_al2023, running_count,
@@ -327,6 +332,76 @@ fn existing_profile_checked(name: &str, observed: &ObservedState) -> Result<Stri
         "the IDE holds {name} as it is (role {role}): Session Manager reaches it only if that \
          role allows the SSM agent (AmazonSSMManagedInstanceCore, which Learner Lab's LabRole has)"
     ))
+}
+
+impl crate::plans::cloudformation::Assembly {
+    /// What `ide` makes: the IDE's security group, with no inbound rule, in the region's default
+    /// VPC, and its instance — the latest Amazon Linux 2023 image (CloudFormation reads the same
+    /// public parameter), the lab's instance profile, IMDSv2, an encrypted gp3 root volume, the
+    /// same set-up script with a 30-minute idle stop. `with_profile`: the template makes the
+    /// profile too, and the instance waits for it.
+    pub(crate) fn ide(&mut self, with_profile: bool) -> Result<(), Error> {
+        self.parameters.insert(
+            "RoleName".into(),
+            json!({"Type": "String", "Default": DEFAULT_ROLE_NAME}),
+        );
+        self.parameters.insert(
+            "IdeImage".into(),
+            json!({"Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
+                   "Default": al2023_parameter("x86_64"),
+                   "Description": "The IDE's image: the latest Amazon Linux 2023"}),
+        );
+        self.parameters.insert(
+            "IdeInstanceType".into(),
+            json!({"Type": "String", "Default": DEFAULT_IDE_TYPE}),
+        );
+        let mut tags = self.tags.as_array().cloned().unwrap_or_default();
+        tags.push(json!({"Key": "Name", "Value": {"Ref": "IdeName"}}));
+        let user_data =
+            crate::course::ide_setup::user_data(Some(std::time::Duration::from_secs(30 * 60)))?;
+        self.resources.insert(
+            "IdeInstance".into(),
+            json!({
+                "Type": resource_type::<Instance>()?,
+                "DependsOn": match with_profile {
+                    true => json!(["IdeSecurityGroup", "LabInstanceProfile"]),
+                    false => json!(["IdeSecurityGroup"]),
+                },
+                "Properties": {
+                    "ImageId": {"Ref": "IdeImage"},
+                    "InstanceType": {"Ref": "IdeInstanceType"},
+                    "IamInstanceProfile": {"Ref": "RoleName"},
+                    "SecurityGroupIds": [{"Fn::GetAtt": ["IdeSecurityGroup", "GroupId"]}],
+                    "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1,
+                                        "HttpEndpoint": "enabled"},
+                    "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {
+                        "VolumeSize": 16, "VolumeType": "gp3", "Encrypted": true,
+                        "DeleteOnTermination": true}}],
+                    "InstanceInitiatedShutdownBehavior": "stop",
+                    "UserData": {"Fn::Base64": user_data},
+                    "Tags": tags,
+                }
+            }),
+        );
+        self.parameters.insert(
+            "IdeName".into(),
+            json!({"Type": "String", "Default": DEFAULT_IDE_NAME,
+                   "Description": "The course IDE's name (its security group's)"}),
+        );
+        self.resources.insert(
+            "IdeSecurityGroup".into(),
+            json!({
+                "Type": resource_type::<SecurityGroup>()?,
+                "Properties": {
+                    "GroupName": {"Ref": "IdeName"},
+                    "GroupDescription": {"Fn::Sub": "provision: the course IDE ${IdeName}, \
+                        reached through Session Manager (no inbound rule)"},
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! `instance-profile`: the EC2 role with its permissions, an instance profile holding it, and the
 //! association of the course IDE's instance with that profile.
 
+use crate::course::lab::LAB_BUCKET_PREFIX;
+use crate::settings::DEFAULT_ROLE_NAME;
+use serde_json::{Value, json};
+
+use crate::plans::cloudformation::{resource_type, tokens};
+use crate::settings::GlobalArgs;
 use std::collections::BTreeSet;
 
 use futures::future::join_all;
@@ -649,6 +655,76 @@ fn cloud9_reminder(instance: &str) -> String {
 
 /// AWS's managed policy with the Systems Manager agent's permissions.
 pub(crate) const SSM_CORE_POLICY: &str = "AmazonSSMManagedInstanceCore";
+
+impl crate::plans::cloudformation::Assembly {
+    /// What `instance-profile` makes: the role with its policies, and the instance profile.
+    pub(crate) fn instance_profile(&mut self, global: &GlobalArgs) -> Result<(), Error> {
+        let tokens = tokens(global.parameter_prefix.arn_path());
+        let tokens: Vec<(&str, &str)> = tokens.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        self.parameters.insert(
+            "RoleName".into(),
+            json!({"Type": "String", "Default": DEFAULT_ROLE_NAME}),
+        );
+        let trust = Template::embedded("ec2-trust-policy.json", template::DEFAULT_TRUST_POLICY);
+        let inline = Template::embedded("dragons-lab-policy.json", template::DEFAULT_INLINE_POLICY);
+        let mut inline_document = inline.cloudformation(&tokens)?;
+        // The bucket's name inside the policy: the same default name, substituted.
+        substitute_bucket(&mut inline_document);
+        self.resources.insert(
+            "LabRole".into(),
+            json!({
+                "Type": resource_type::<Role>()?,
+                "Properties": {
+                    "RoleName": {"Ref": "RoleName"},
+                    "Path": IAM_PATH,
+                    "AssumeRolePolicyDocument": trust.cloudformation(&tokens)?,
+                    "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": inline_document}],
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        self.resources.insert(
+            "LabInstanceProfile".into(),
+            json!({
+                "Type": resource_type::<InstanceProfile>()?,
+                "Properties": {
+                    "InstanceProfileName": {"Ref": "RoleName"},
+                    "Path": IAM_PATH,
+                    "Roles": [{"Ref": "LabRole"}],
+                }
+            }),
+        );
+        self.completes.push(json!({
+            "what": "associate the instance profile with the course IDE's instance (a template \
+                     cannot change an instance it did not create); CloudFormation cannot tag an \
+                     instance profile, so provision sees it as not its own and associates it as it is",
+            "command": format!("provision instance-profile --instance-tag Name=<the IDE's name> \
+                        --existing-profile {DEFAULT_ROLE_NAME} --accounts <accounts file>"),
+        }));
+        self.outputs.insert(
+            "LabRoleArn".into(),
+            json!({"Value": {"Fn::GetAtt": ["LabRole", "Arn"]}}),
+        );
+        Ok(())
+    }
+}
+
+/// `${LabBucket}` in the inline policy names the bucket by its default name.
+fn substitute_bucket(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(text)) = map.get_mut("Fn::Sub") {
+                *text = text.replace(
+                    "${LabBucket}",
+                    &format!("{LAB_BUCKET_PREFIX}${{AWS::AccountId}}-${{AWS::Region}}"),
+                );
+            }
+            map.values_mut().for_each(substitute_bucket);
+        }
+        Value::Array(items) => items.iter_mut().for_each(substitute_bucket),
+        _ => {}
+    }
+}
 
 #[cfg(test)]
 mod tests {

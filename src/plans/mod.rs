@@ -10,6 +10,7 @@
 //! | `dragons-lab`      | [`dragons_lab`]      |
 //! | `teardown`, `status` (discovery, through the registry) | [`teardown`] |
 
+pub(crate) mod cloudformation;
 pub(crate) mod creators;
 pub(crate) mod dragons_lab;
 pub(crate) mod ide;
