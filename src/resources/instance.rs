@@ -31,7 +31,7 @@ use crate::resources::lifecycle::{Regional, Tagged, inventory_in_region, retain_
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::security_group::SECURITY_GROUP;
 use crate::resources::status::Rows;
-use crate::resources::tags::Tags;
+use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
     Part, Resource,
@@ -149,18 +149,6 @@ pub(crate) enum InstanceOp {
 
 pub(crate) struct Instance;
 
-/// EC2's tags from provision's.
-fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
-    tags.iter()
-        .map(|(key, value)| {
-            aws_sdk_ec2::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect()
-}
-
 fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
     Filter::builder()
         .name(name)
@@ -197,11 +185,7 @@ async fn described(clients: &Clients, filters: Vec<Filter>) -> Result<Vec<FoundI
         .flat_map(|page| page.reservations())
         .flat_map(|reservation| reservation.instances())
         .filter_map(|instance| {
-            let tags: Tags = instance
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-                .collect();
+            let tags = tags::from_ec2(instance.tags());
             let metadata = instance.metadata_options();
             Some(FoundInstance {
                 id: instance.instance_id()?.to_string(),
@@ -617,7 +601,7 @@ impl Resource for Instance {
                 "ec2:CreateTags",
                 ec2.create_tags()
                     .resources(id)
-                    .set_tags(Some(ec2_tags(tags)))
+                    .set_tags(Some(tags::to_ec2(tags)))
                     .send()
                     .await,
             )?,
@@ -651,7 +635,7 @@ async fn run(clients: &Clients, op: &InstanceOp, report: Report<'_>) -> Result<E
     let tag = |kind: ResourceType| {
         TagSpecification::builder()
             .resource_type(kind)
-            .set_tags(Some(ec2_tags(&tags)))
+            .set_tags(Some(tags::to_ec2(&tags)))
             .build()
     };
     let deadline = Instant::now() + PROPAGATION_TIMEOUT;

@@ -20,7 +20,7 @@ use crate::error::{Error, aws_error, sent, service_code};
 use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::status::Rows;
-use crate::resources::tags::Tags;
+use crate::resources::tags::{self, Tags};
 use crate::resources::{
     Change, CloudFormation, CreatedBy, Discovery, Inventoried, Keep, Lifecycle, ObservedState,
     Part, Resource,
@@ -79,25 +79,6 @@ pub(crate) enum GroupOp {
 }
 
 pub(crate) struct SecurityGroup;
-
-/// EC2's tags from provision's.
-fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
-    tags.iter()
-        .map(|(key, value)| {
-            aws_sdk_ec2::types::Tag::builder()
-                .key(key)
-                .value(value)
-                .build()
-        })
-        .collect()
-}
-
-/// provision's tags from EC2's.
-fn from_ec2(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
-    tags.iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
-        .collect()
-}
 
 fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -170,7 +151,7 @@ async fn described(clients: &Clients, filters: Vec<Filter>) -> Result<Vec<Observ
                 vpc_id: group.vpc_id().unwrap_or_default().to_string(),
                 region: region.clone(),
                 ingress: group.ip_permissions().to_vec(),
-                tags: from_ec2(group.tags()),
+                tags: tags::from_ec2(group.tags()),
             })
         })
         .collect())
@@ -327,7 +308,7 @@ impl Resource for SecurityGroup {
                     .tag_specifications(
                         TagSpecification::builder()
                             .resource_type(ResourceType::SecurityGroup)
-                            .set_tags(Some(ec2_tags(tags)))
+                            .set_tags(Some(tags::to_ec2(tags)))
                             .build(),
                     )
                     .send()
@@ -380,7 +361,7 @@ impl Resource for SecurityGroup {
                 "ec2:CreateTags",
                 ec2.create_tags()
                     .resources(group_id)
-                    .set_tags(Some(ec2_tags(tags)))
+                    .set_tags(Some(tags::to_ec2(tags)))
                     .send()
                     .await,
             )?,

@@ -1,5 +1,5 @@
 //! Tags as `provision` holds them (a sorted map), and the one conversion each way between that map
-//! and the SDK's tag types of IAM, S3 and SSM.
+//! and the SDK's tag types of IAM, S3, SSM and EC2.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +45,26 @@ pub(crate) fn to_sdk<T: SdkTag>(tags: &Tags) -> Result<Vec<T>, Error> {
         .map(|(key, value)| {
             T::build(key, value).map_err(|e| Error::failed("invalid tag").with_cause(e.to_string()))
         })
+        .collect()
+}
+
+/// Tags in EC2's request shape (its tag type has optional keys and values, so it is not an
+/// [`SdkTag`]).
+pub(crate) fn to_ec2(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(key, value)| {
+            aws_sdk_ec2::types::Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+        })
+        .collect()
+}
+
+/// Tags from EC2's answer; a tag without a key or value is left out.
+pub(crate) fn from_ec2(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
         .collect()
 }
 
