@@ -209,6 +209,7 @@ pub struct Request {
 }
 
 /// A test's own view of AWS: its access key, files and SDK clients.
+#[derive(Clone)]
 pub struct Session {
     pub access_key: String,
     pub secret_key: String,

@@ -302,3 +302,64 @@ async fn teardown_removes_the_ide_s_group_and_only_ide_leaves_the_lab_s_role() {
             .is_err()
     );
 }
+
+/// The lab's reader as the IDE's set-up writes it (`~/environment/dragons/app.py`, taken from the
+/// user data the instance was launched with): after `dragons-lab` it reads the lab with S3 Select
+/// as the course's app.py does, and on an account without S3 Select with GetObject.
+#[tokio::test]
+async fn the_reader_written_on_the_ide_reads_the_lab() {
+    let session = Session::in_account("ide_reader", "us-east-1", "240000000004").await;
+    session.provision().run(&["ide"]).success();
+    session.provision().run(&["dragons-lab"]).success();
+    let instance = ide_instance(&session).await.expect("the IDE");
+    let user_data = session
+        .ec2()
+        .describe_instance_attribute()
+        .instance_id(instance.instance_id().expect("id"))
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .expect("user data");
+    let script = String::from_utf8(
+        aws_smithy_types::base64::decode(
+            user_data.user_data().and_then(|v| v.value()).expect("set"),
+        )
+        .expect("base64"),
+    )
+    .expect("utf-8");
+    let app = script
+        .split_once("cat > \"$lab/app.py\" <<'APP'\n")
+        .and_then(|(_, rest)| rest.split_once("\nAPP\n"))
+        .map(|(app, _)| app)
+        .expect("the user data writes app.py");
+    let path = session.home.join("app.py");
+    std::fs::write(&path, app).expect("write");
+    let path = path.to_str().expect("path");
+
+    let read = session.python(&[path, "--json"]).success().json();
+    assert_eq!(read["method"], "S3 Select", "{read}");
+    assert_eq!(read["key"], "dragons.json");
+    assert_eq!(read["dragons"].as_array().map(Vec::len), Some(25), "{read}");
+
+    let proxy = crate::proxy::Proxy::with(
+        &crate::harness::moto().endpoint,
+        crate::proxy::Emulation {
+            s3_select_unavailable: true,
+            ..crate::proxy::Emulation::aws()
+        },
+    );
+    let without_select = session
+        .clone()
+        .through(&proxy)
+        .python(&[path, "--json"]);
+    let read = without_select.success().json();
+    assert_eq!(read["method"], "GetObject", "{read}");
+    assert_eq!(read["dragons"].as_array().map(Vec::len), Some(25));
+    assert!(
+        without_select
+            .stderr
+            .contains("S3 Select is not available to this account"),
+        "{}",
+        without_select.stderr
+    );
+}
