@@ -60,6 +60,27 @@ impl InstanceId {
     }
 }
 
+/// A VPC subnet id: `subnet-` and 8 or 17 hexadecimal digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SubnetId(String);
+
+impl SubnetId {
+    pub(crate) fn parse(id: &str) -> Result<Self, Error> {
+        let digits = id.strip_prefix("subnet-").unwrap_or("");
+        if matches!(digits.len(), 8 | 17) && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(Self(id.to_string()));
+        }
+        Err(Error::usage(format!("`{id}` is not a subnet id")).with_hint(
+            "subnet ids look like subnet-0123456789abcdef0; `aws ec2 describe-subnets --filters \
+             Name=default-for-az,Values=true` lists the default VPC's",
+        ))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Which instances a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum InstanceSelector {
@@ -518,13 +539,24 @@ impl InstanceType {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         });
-        if well_formed && text.len() <= 32 {
-            return Ok(Self(text.to_string()));
+        if !(well_formed && text.len() <= 32) {
+            return Err(
+                Error::usage(format!("`{text}` is not an EC2 instance type"))
+                    .with_hint("an instance type is FAMILY.SIZE, e.g. t3.small or t4g.medium"),
+            );
         }
-        Err(
-            Error::usage(format!("`{text}` is not an EC2 instance type"))
-                .with_hint("an instance type is FAMILY.SIZE, e.g. t3.small or t4g.medium"),
-        )
+        let family = text.split('.').next().unwrap_or_default();
+        if !is_known_family(family) {
+            return Err(Error::usage(format!(
+                "`{text}` is not an EC2 instance type: no instance family is named {family}"
+            ))
+            .with_hint(
+                "an IDE fits a burstable type: t3.small (the default), t3.medium, t3a.small, or \
+                 t4g.small (Graviton); `aws ec2 describe-instance-type-offerings` lists a \
+                 region's",
+            ));
+        }
+        Ok(Self(text.to_string()))
     }
 
     pub(crate) fn as_str(&self) -> &str {
@@ -547,6 +579,30 @@ impl InstanceType {
     }
 }
 
+/// The series EC2's instance families are named from ("Amazon EC2 instance type naming
+/// conventions", Amazon EC2 Instance Types guide): a family is its series, its generation (a
+/// number) and its options (letters, `-flex`), as `t3`, `m7gd`, `c7i-flex`; `u-` families are
+/// the high-memory ones (`u-6tb1`). New generations and options of a series are accepted; an
+/// unknown series is a typing mistake.
+const INSTANCE_SERIES: &[&str] = &[
+    "a", "c", "d", "dl", "f", "g", "gr", "h", "hpc", "i", "im", "inf", "is", "m", "mac", "p", "r",
+    "t", "trn", "vt", "x", "z",
+];
+
+fn is_known_family(family: &str) -> bool {
+    if let Some(rest) = family.strip_prefix("u-") {
+        return !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric());
+    }
+    let series_len = family.chars().take_while(char::is_ascii_lowercase).count();
+    let (series, rest) = family.split_at(series_len);
+    let generation = rest.chars().take_while(char::is_ascii_digit).count();
+    let options = &rest[generation..];
+    let options = options.strip_suffix("-flex").unwrap_or(options);
+    INSTANCE_SERIES.contains(&series)
+        && generation > 0
+        && options.chars().all(|c| c.is_ascii_lowercase())
+}
+
 /// `ide --idle-stop`: how long the IDE may sit unused before it stops itself (5m to 24h), or
 /// `off` (`None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -555,6 +611,19 @@ pub(crate) struct IdleStop(pub(crate) Option<Duration>);
 impl IdleStop {
     pub(crate) fn parse(text: &str) -> Result<Self, Error> {
         parse_idle_stop(text).map(Self)
+    }
+
+    /// As the instance's `provision:idle-stop` tag and status say it: `30m`, `1h30m`, `off`.
+    pub(crate) fn label(&self) -> String {
+        let Some(duration) = self.0 else {
+            return "off".into();
+        };
+        let minutes = duration.as_secs().div_ceil(60);
+        match (minutes / 60, minutes % 60) {
+            (0, m) => format!("{m}m"),
+            (h, 0) => format!("{h}h"),
+            (h, m) => format!("{h}h{m}m"),
+        }
     }
 }
 
@@ -784,6 +853,42 @@ pub(crate) fn role_account(arn: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_types_are_of_a_known_series_and_subnets_are_ids() {
+        for good in [
+            "t3.small",
+            "t3a.medium",
+            "t4g.small",
+            "m7gd.large",
+            "c7i-flex.large",
+            "is4gen.xlarge",
+            "u-6tb1.metal",
+            "mac2.metal",
+            "m8g.large",
+            "x2iedn.xlarge",
+            "trn1n.32xlarge",
+        ] {
+            assert!(InstanceType::parse(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("q5.large", "no instance family is named q5"),
+            ("tee3.small", "no instance family is named tee3"),
+            ("t.small", "no instance family is named t"),
+            ("t3-x.small", "no instance family"),
+            ("t3small", "is not an EC2 instance type"),
+        ] {
+            let error = InstanceType::parse(bad).expect_err(bad);
+            assert_eq!(error.status(), crate::error::ExitStatus::Usage, "{bad}");
+            assert!(error.message().contains(why), "{bad}: {error:?}");
+        }
+        assert!(SubnetId::parse("subnet-0123456789abcdef0").is_ok());
+        assert!(SubnetId::parse("subnet-01234567").is_ok());
+        for bad in ["subnet-xyz", "sn-01234567", "subnet-0123456789abcdef"] {
+            let error = SubnetId::parse(bad).expect_err(bad);
+            assert_eq!(error.status(), crate::error::ExitStatus::Usage);
+        }
+    }
 
     #[test]
     fn parameter_prefixes_follow_ssms_naming_rules() {

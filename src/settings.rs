@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use crate::error::Error;
 use crate::input::{
     BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
-    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, TagFilter, parse_duration,
+    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, SubnetId, TagFilter, parse_duration,
     parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
@@ -413,10 +413,20 @@ pub(crate) struct DragonsArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct IdeArgs {
+    /// Without a subcommand, `ide` makes the IDE (or sets it back as it should be).
+    #[command(subcommand)]
+    pub(crate) action: Option<IdeAction>,
+
     /// The IDE's name: its instance's Name tag and its security group's name.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_IDE_NAME, value_parser = IdeName::parse)]
     pub(crate) name: IdeName,
+
+    /// The subnet to launch the IDE in, one of the default VPC's [default: the default VPC's
+    /// choice].
+    #[arg(long, value_name = "SUBNET_ID", value_parser = SubnetId::parse)]
+    pub(crate) subnet: Option<SubnetId>,
 
     /// The instance type: 2 vCPUs and 2 GiB by default, what VS Code's server asks for; a
     /// Graviton type (t4g.small) gets the arm64 image.
@@ -448,6 +458,81 @@ pub(crate) struct IdeArgs {
 
     #[command(flatten)]
     pub(crate) adopt: AdoptArg,
+}
+
+/// What `ide` does to an IDE that exists (the caller's, by `--name`).
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum IdeAction {
+    /// Stop the IDE (its volume is kept, and billed; the instance is not).
+    Stop(IdeWaitArgs),
+    /// Start the stopped IDE.
+    Start(IdeWaitArgs),
+    /// Open a shell on the IDE through Session Manager (needs the AWS CLI and its Session
+    /// Manager plugin).
+    Connect(IdeNameArg),
+    /// Write a Host block for VS Code Remote-SSH (and `ssh`) that reaches the IDE through
+    /// Session Manager's AWS-StartSSHSession, with the key it needs.
+    SshConfig(SshConfigArgs),
+    /// Forward a port of the IDE to this machine through Session Manager
+    /// (AWS-StartPortForwardingSession), for a browser IDE or the lab app.
+    Forward(ForwardArgs),
+}
+
+impl IdeAction {
+    /// The IDE it acts on.
+    pub(crate) fn name(&self) -> &IdeName {
+        match self {
+            Self::Stop(a) | Self::Start(a) => &a.ide.name,
+            Self::Connect(a) => &a.name,
+            Self::SshConfig(a) => &a.ide.name,
+            Self::Forward(a) => &a.ide.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdeNameArg {
+    /// The IDE's name (its instance's Name tag).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_IDE_NAME, value_parser = IdeName::parse)]
+    pub(crate) name: IdeName,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdeWaitArgs {
+    #[command(flatten)]
+    pub(crate) ide: IdeNameArg,
+
+    /// How long to wait for the IDE to reach its state.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub(crate) wait: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SshConfigArgs {
+    #[command(flatten)]
+    pub(crate) ide: IdeNameArg,
+
+    /// The SSH configuration file to write the Host block in.
+    #[arg(long, value_name = "FILE", default_value = "~/.ssh/config")]
+    pub(crate) config: String,
+
+    /// The Host alias [default: the IDE's name].
+    #[arg(long, value_name = "ALIAS", value_parser = IdeName::parse)]
+    pub(crate) host: Option<IdeName>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ForwardArgs {
+    #[command(flatten)]
+    pub(crate) ide: IdeNameArg,
+
+    /// The IDE's port (e.g. 8080 for a browser IDE, 5000 for a Flask app).
+    #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+
+    /// The port on this machine [default: the same].
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) local_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Args)]

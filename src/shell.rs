@@ -8,6 +8,14 @@ pub(crate) fn command_line() -> String {
 
 /// `provision` with these arguments, quoted for a POSIX shell.
 pub(crate) fn quoted_command(args: &[String]) -> String {
+    std::iter::once("provision".to_string())
+        .chain(std::iter::once(quoted(args)).filter(|a| !a.is_empty()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Arguments quoted for a POSIX shell, each as it is when it needs no quotes.
+pub(crate) fn quoted(args: &[String]) -> String {
     let quote = |arg: &String| {
         let plain = !arg.is_empty()
             && arg
@@ -19,8 +27,5 @@ pub(crate) fn quoted_command(args: &[String]) -> String {
             format!("'{}'", arg.replace('\'', r"'\''"))
         }
     };
-    std::iter::once("provision".to_string())
-        .chain(args.iter().map(quote))
-        .collect::<Vec<_>>()
-        .join(" ")
+    args.iter().map(quote).collect::<Vec<_>>().join(" ")
 }

@@ -17,6 +17,9 @@ impl Run for Runner {
     type Args = IdeArgs;
 
     async fn run(global: &GlobalArgs, args: &IdeArgs, printer: &Printer) -> Result<(), Error> {
+        if let Some(action) = &args.action {
+            return crate::commands::ide_access::run(global, action, printer).await;
+        }
         let inputs = Inputs::from_args(args)?;
         with_aws(global, printer, async |aws| {
             let clients = aws.clients(&global.lab());
@@ -38,6 +41,12 @@ impl RunEach for Runner {
     type Prepared = Inputs;
 
     fn prepare(_: &GlobalArgs, args: &IdeArgs) -> Result<Inputs, Error> {
+        if args.action.is_some() {
+            return Err(Error::usage(
+                "`provision ide` with a subcommand acts on your own IDE, in one account",
+            )
+            .with_hint("leave out --accounts / --org (each student stops or reaches their own)"));
+        }
         Inputs::from_args(args)
     }
 

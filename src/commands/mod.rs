@@ -6,6 +6,7 @@ pub(crate) mod dragons;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
 pub(crate) mod ide;
+pub(crate) mod ide_access;
 pub(crate) mod instance_profile;
 pub(crate) mod session;
 pub(crate) mod status;

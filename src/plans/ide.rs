@@ -24,7 +24,7 @@ use crate::resources::instance::{
 };
 use crate::resources::instance_profile::{MEMBERSHIP, PROFILE};
 use crate::resources::security_group::{
-    DesiredGroup, GroupQuery, SECURITY_GROUP, SecurityGroup, default_vpc,
+    DesiredGroup, GroupQuery, SECURITY_GROUP, SecurityGroup, default_vpc, subnet_vpc,
 };
 use crate::resources::{Expected, Plan, Resource};
 use crate::settings::{DEFAULT_IDE_TYPE, IdeArgs, Lab, NamesArgs};
@@ -38,8 +38,12 @@ pub(crate) struct Inputs {
     pub(crate) iam: instance_profile::Inputs,
     pub(crate) instance_type: InstanceType,
     pub(crate) volume_gib: i32,
+    /// `--subnet`: one of the default VPC's subnets; `None`, EC2's choice.
+    pub(crate) subnet: Option<String>,
     /// The set-up script (user data), rendered and checked.
     pub(crate) user_data: String,
+    /// `--idle-stop` as the instance's tag records it (`30m`, `off`).
+    pub(crate) idle_stop: String,
 }
 
 impl Inputs {
@@ -54,7 +58,9 @@ impl Inputs {
             ),
             instance_type: args.instance_type.clone(),
             volume_gib: args.volume_size,
+            subnet: args.subnet.as_ref().map(|s| s.as_str().to_string()),
             user_data: ide_setup::user_data(args.idle_stop.0)?,
+            idle_stop: args.idle_stop.label(),
         })
     }
 
@@ -65,7 +71,9 @@ impl Inputs {
             iam: instance_profile::Inputs::defaults(names),
             instance_type: InstanceType::parse(DEFAULT_IDE_TYPE)?,
             volume_gib: 16,
+            subnet: None,
             user_data: String::new(),
+            idle_stop: String::new(),
         })
     }
 }
@@ -102,12 +110,14 @@ impl DesiredState {
                 name: inputs.name.clone(),
                 instance_type: inputs.instance_type.as_str().to_string(),
                 image: None,
-                subnet_id: None,
+                subnet_id: inputs.subnet.clone(),
                 group: None,
                 group_name: inputs.name.clone(),
                 profile_name: inputs.iam.profile_name.clone(),
                 volume_gib: inputs.volume_gib,
                 user_data: inputs.user_data.clone(),
+                idle_stop: inputs.idle_stop.clone(),
+                region: target.region.clone(),
             },
             existing: inputs.iam.existing.clone(),
             iam: instance_profile::DesiredState::new(&inputs.iam, target)?,
@@ -193,9 +203,16 @@ pub(crate) async fn observe(
             }
         }
     };
-    let (lab_iam, vpc, image, instances) = tokio::join!(
+    let subnet_vpc = async {
+        match &inputs.subnet {
+            Some(subnet) => subnet_vpc(clients, subnet).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (lab_iam, vpc, subnet_vpc, image, instances) = tokio::join!(
         lab_iam,
         default_vpc(clients),
+        subnet_vpc,
         latest_al2023(clients, arch),
         Instance::observe(clients, &inputs.name),
     );
@@ -226,6 +243,9 @@ pub(crate) async fn observe(
              Availability Zone), or run in a region that has one (--region)",
         ));
     };
+    if let (Some(subnet), Some(subnet_vpc)) = (&inputs.subnet, subnet_vpc?) {
+        wrong_subnet(subnet, subnet_vpc.as_deref(), &vpc_id, &target.region)?;
+    }
     let query = GroupQuery {
         name: inputs.name.clone(),
         vpc_id: vpc_id.clone(),
@@ -235,6 +255,31 @@ pub(crate) async fn observe(
     }
     let image = image?;
     Ok((target, observed, Found { vpc_id, image }))
+}
+
+/// `--subnet` is one of the default VPC's, where the IDE's security group is: a subnet of another
+/// VPC, or none of that id, is refused before any change.
+fn wrong_subnet(
+    subnet: &str,
+    subnet_vpc: Option<&str>,
+    default_vpc: &str,
+    region: &str,
+) -> Result<(), Error> {
+    let listed = format!(
+        "choose one of the default VPC's subnets (`aws ec2 describe-subnets --region {region} \
+         --filters Name=vpc-id,Values={default_vpc}`), or leave --subnet out"
+    );
+    match subnet_vpc {
+        Some(vpc) if vpc == default_vpc => Ok(()),
+        Some(vpc) => Err(Error::usage(format!(
+            "subnet {subnet} is in {vpc}, not in the default VPC {default_vpc}, where the IDE and \
+             its security group are made"
+        ))
+        .with_hint(listed)),
+        None => {
+            Err(Error::usage(format!("there is no subnet {subnet} in {region}")).with_hint(listed))
+        }
+    }
 }
 
 /// Observes and plans in one account.
@@ -512,7 +557,9 @@ mod tests {
                 "+ create    ec2-security-group dragons-lab-ide (no inbound rule)",
                 "+ create    ec2-instance dragons-lab-ide (t3.small, \
                  al2023-ami-2023.12-kernel-6.1-x86_64 (ami-1, SSM parameter), 16 GiB gp3 \
-                 encrypted, IMDSv2, in dragons-lab-ide, no key pair)"
+                 encrypted, IMDSv2, in dragons-lab-ide, no key pair; $0.0208 an hour running \
+                 (us-east-1 on-demand, prices of 2026-12), its volume $1.28 a month running or \
+                 stopped)"
             ]
         );
     }

@@ -39,6 +39,9 @@ use crate::resources::{
 
 pub(crate) const INSTANCE: Kind = Kind::new("ec2-instance");
 
+/// The tag that records the idle stop the instance's set-up installed at its first boot.
+pub(crate) const IDLE_STOP_KEY: &str = "provision:idle-stop";
+
 /// The states of an instance that is there (a terminated one is gone; one shutting down is
 /// going).
 const PRESENT_STATES: [InstanceStateName; 4] = [
@@ -91,6 +94,11 @@ pub(crate) struct DesiredInstance {
     pub(crate) volume_gib: i32,
     /// The set-up script it runs at first boot.
     pub(crate) user_data: String,
+    /// The region it is launched in (for the price the plan shows).
+    pub(crate) region: String,
+    /// Its idle stop as its `provision:idle-stop` tag records it (`30m`, `off`); empty when not
+    /// known (status).
+    pub(crate) idle_stop: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -388,14 +396,26 @@ const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// The lines of an instance as the plan shows them: `t3.small, al2023-… (ami-…, from …)`.
 fn launch_note(desired: &DesiredInstance, image: &Image) -> String {
     format!(
-        "{}, {} ({}, {}), {} GiB gp3 encrypted, IMDSv2, in {}, no key pair",
+        "{}, {} ({}, {}), {} GiB gp3 encrypted, IMDSv2, in {}, no key pair; {}, its volume \
+         {} running or stopped",
         desired.instance_type,
         image.name,
         image.id,
         image.source,
         desired.volume_gib,
-        desired.group_name
+        desired.group_name,
+        crate::course::prices::hourly(&desired.instance_type, &desired.region),
+        crate::course::prices::volume_monthly(desired.volume_gib)
     )
+}
+
+/// The tags an instance is launched with: provision's, and the idle stop its set-up installs.
+fn launch_tags(claims: &Claims, idle_stop: &str) -> Tags {
+    let mut tags = claims.tags();
+    if !idle_stop.is_empty() {
+        tags.insert(IDLE_STOP_KEY.to_string(), idle_stop.to_string());
+    }
+    tags
 }
 
 impl Resource for Instance {
@@ -460,7 +480,7 @@ impl Resource for Instance {
                             group: group.clone(),
                             profile_name: desired.profile_name.clone(),
                             user_data: desired.user_data.clone(),
-                            tags: claims.tags(),
+                            tags: launch_tags(claims, &desired.idle_stop),
                         }
                         .into(),
                     ]),
@@ -531,6 +551,16 @@ impl Resource for Instance {
             );
         }
         let mut notes = vec![format!("{id}, {}", current.state.as_str())];
+        let idle_stop = current.tags.get(IDLE_STOP_KEY);
+        if let Some(idle_stop) = idle_stop
+            && !desired.idle_stop.is_empty()
+            && *idle_stop != desired.idle_stop
+        {
+            notes.push(format!(
+                "idle stop {idle_stop} (not {}: its set-up ran at its first boot)",
+                desired.idle_stop
+            ));
+        }
         if current.instance_type != desired.instance_type {
             notes.push(format!(
                 "type {} (not {}: an IDE is not replaced for its type)",
@@ -803,9 +833,26 @@ impl Lifecycle for Instance {
             &rows.expected.ec2_instances,
             |i| i.name.as_str(),
             &rows.observed.ec2_instances,
-            |instance| vec![format!("{}, {}", instance.id, instance.state.as_str())],
-        )
+            status_details,
+        )?;
+        rows.describe_compared(INSTANCE, &rows.observed.ec2_instances, status_details);
+        Ok(())
     }
+}
+
+/// An IDE as status shows it: its id and state, type, idle stop and the cost of an hour running.
+fn status_details(instance: &FoundInstance) -> Vec<String> {
+    vec![format!(
+        "{}, {}, {}, idle stop {}, {}",
+        instance.id,
+        instance.state.as_str(),
+        instance.instance_type,
+        instance
+            .tags
+            .get(IDLE_STOP_KEY)
+            .map_or("unknown", String::as_str),
+        crate::course::prices::hourly(&instance.instance_type, &instance.region)
+    )]
 }
 
 impl Tagged for FoundInstance {
@@ -934,6 +981,8 @@ mod tests {
             profile_name: "lab".into(),
             volume_gib: 16,
             user_data: "#!/bin/bash".into(),
+            idle_stop: "30m".into(),
+            region: "us-east-1".into(),
         }
     }
 

@@ -172,6 +172,21 @@ pub(crate) async fn default_vpc(clients: &Clients) -> Result<Option<String>, Err
         .find_map(|vpc| vpc.vpc_id().map(str::to_string)))
 }
 
+/// The VPC of subnet `id` in the clients' region; `None` when there is no such subnet.
+pub(crate) async fn subnet_vpc(clients: &Clients, id: &str) -> Result<Option<String>, Error> {
+    let output = clients
+        .ec2
+        .describe_subnets()
+        .filters(filter("subnet-id", id))
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeSubnets", e))?;
+    Ok(output
+        .subnets()
+        .iter()
+        .find_map(|subnet| subnet.vpc_id().map(str::to_string)))
+}
+
 impl Resource for SecurityGroup {
     const KINDS: &'static [Kind] = &[SECURITY_GROUP];
 

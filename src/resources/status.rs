@@ -156,6 +156,27 @@ impl<'a> Rows<'a> {
         self.lines.push(line);
     }
 
+    /// Puts `details` of what was found first on the compared rows of `kind` (the others show
+    /// them already): what a kind's row says whether or not it is in sync (the IDE's state).
+    pub(crate) fn describe_compared<T: Tagged>(
+        &mut self,
+        kind: Kind,
+        found: &BTreeMap<String, T>,
+        details: impl Fn(&T) -> Vec<String>,
+    ) {
+        for line in self
+            .lines
+            .iter_mut()
+            .filter(|l| l.resource == kind && l.present && l.in_sync.is_some())
+        {
+            if let Some(current) = found.get(&line.name) {
+                let mut described = details(current);
+                described.append(&mut line.details);
+                line.details = described;
+            }
+        }
+    }
+
     /// The rows, and how many of provision's resources each other owner holds that were left out.
     pub(crate) fn finish(self) -> (Vec<StatusLine>, BTreeMap<String, usize>) {
         (self.lines, self.left_out)

@@ -348,10 +348,7 @@ async fn the_reader_written_on_the_ide_reads_the_lab() {
             ..crate::proxy::Emulation::aws()
         },
     );
-    let without_select = session
-        .clone()
-        .through(&proxy)
-        .python(&[path, "--json"]);
+    let without_select = session.clone().through(&proxy).python(&[path, "--json"]);
     let read = without_select.success().json();
     assert_eq!(read["method"], "GetObject", "{read}");
     assert_eq!(read["dragons"].as_array().map(Vec::len), Some(25));
@@ -362,4 +359,387 @@ async fn the_reader_written_on_the_ide_reads_the_lab() {
         "{}",
         without_select.stderr
     );
+}
+
+/// A folder of stand-ins for the AWS CLI and its Session Manager plugin: `aws` records its
+/// arguments, one per line, in `aws-args` beside them.
+fn fake_session_manager(session: &Session) -> std::path::PathBuf {
+    let bin = session.home.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let args = session.home.join("aws-args");
+    for (name, body) in [
+        ("aws", format!("printf '%s\\n' \"$@\" > {}", args.display())),
+        ("session-manager-plugin", "true".to_string()),
+    ] {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+        let mut permissions = std::fs::metadata(&path).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).expect("chmod");
+    }
+    bin
+}
+
+fn path_with(bin: &std::path::Path) -> String {
+    format!("{}:/usr/bin:/bin", bin.display())
+}
+
+/// `ide stop` / `ide start`: each waits for the state, a second one sends no mutating request,
+/// and status shows the IDE's state, type, idle stop and the cost of an hour running. IMDSv1
+/// turned back on by hand is named by status and `ide --dry-run` and set back by `ide`.
+#[tokio::test]
+async fn the_ide_stops_and_starts_and_status_shows_its_state_and_cost() {
+    let session = Session::in_account("ide_life", "us-east-1", "240000000005").await;
+    session
+        .provision()
+        .run(&["ide", "--idle-stop", "45m"])
+        .success();
+    let id = ide_instance(&session)
+        .await
+        .and_then(|i| i.instance_id().map(str::to_string))
+        .expect("the IDE");
+
+    let stop = session.provision().run(&["ide", "stop"]);
+    stop.success();
+    assert!(
+        stop.stdout.contains("stopped the IDE dragons-lab-ide"),
+        "{}",
+        stop.stdout
+    );
+    let state = |instance: aws_sdk_ec2::types::Instance| {
+        instance
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+    };
+    assert_eq!(
+        ide_instance(&session).await.and_then(state).as_deref(),
+        Some("stopped")
+    );
+    let (again, requests) = session.requests_during(|| session.provision().run(&["ide", "stop"]));
+    again.success();
+    assert!(
+        again.stdout.contains("is stopped already"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(mutating(&requests), Vec::<String>::new());
+
+    let status = session
+        .provision()
+        .run(&["status", "--output", "json"])
+        .success()
+        .json();
+    let row = status["resources"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["resource"] == "ec2-instance")
+        .expect("the IDE's row")
+        .clone();
+    let details = row["details"].to_string();
+    for expected in [
+        format!("{id}, stopped, t3.small, idle stop 45m"),
+        "$0.0208 an hour running (us-east-1 on-demand, prices of 2026-12)".to_string(),
+    ] {
+        assert!(details.contains(&expected), "{expected}: {row}");
+    }
+
+    let start = session
+        .provision()
+        .run(&["ide", "start", "--output", "json"]);
+    start.success();
+    crate::harness::assert_valid(&start.stdout);
+    let document = start.json();
+    assert_eq!(document["changed"], true, "{document}");
+    assert_eq!(document["state"], "running");
+    assert_eq!(document["instance_id"], id.as_str());
+
+    // IMDSv1 turned back on by hand: drift, named and corrected.
+    session
+        .ec2()
+        .modify_instance_metadata_options()
+        .instance_id(&id)
+        .http_tokens(aws_sdk_ec2::types::HttpTokensState::Optional)
+        .send()
+        .await
+        .expect("by hand");
+    let dry = session.provision().run(&["ide", "--dry-run"]);
+    dry.success();
+    assert!(
+        dry.stdout.contains(
+            "instance metadata tokens optional, hop limit 1 → tokens required, hop limit 1"
+        ),
+        "{}",
+        dry.stdout
+    );
+    let status = session.provision().run(&["status"]);
+    assert!(
+        status.stdout.contains("instance metadata tokens optional"),
+        "{}",
+        status.stdout
+    );
+    let (fixed, requests) = session.requests_during(|| session.provision().run(&["ide"]));
+    fixed.success();
+    assert_eq!(mutating(&requests), ["ModifyInstanceMetadataOptions"]);
+    let metadata = ide_instance(&session)
+        .await
+        .and_then(|i| i.metadata_options().cloned())
+        .expect("options");
+    assert_eq!(
+        metadata.http_tokens(),
+        Some(&aws_sdk_ec2::types::HttpTokensState::Required)
+    );
+}
+
+/// `ide connect`, `ide forward` and `ide ssh-config` run the AWS CLI's Session Manager (stood in
+/// for here) to the caller's IDE; ssh-config makes a key, puts its public half on the instance
+/// with SSM Run Command and writes the Host block, keeping the rest of the file. Without the
+/// programs, each names what to install before any request; a stopped IDE is named with the
+/// command that starts it.
+#[tokio::test]
+async fn the_ide_is_reached_through_session_manager() {
+    let session = Session::in_account("ide_reach", "us-east-1", "240000000006").await;
+    let bin = fake_session_manager(&session);
+    let empty = session.home.join("empty-bin");
+    std::fs::create_dir_all(&empty).expect("empty");
+
+    let (missing, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .env("PATH", &empty)
+            .run(&["ide", "connect"])
+    });
+    missing.assert_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("the AWS CLI (`aws`) is not installed"),
+        "{}",
+        missing.stderr
+    );
+    assert!(missing.stderr.contains("awscli"), "{}", missing.stderr);
+    assert!(requests.is_empty(), "{requests:?}");
+    let only_cli = session.home.join("cli-only");
+    std::fs::create_dir_all(&only_cli).expect("dir");
+    std::fs::copy(bin.join("aws"), only_cli.join("aws")).expect("copy");
+    let plugin = session
+        .provision()
+        .env("PATH", &only_cli)
+        .run(&["ide", "forward", "8080"]);
+    plugin.assert_code(1);
+    assert!(
+        plugin.stderr.contains("`session-manager-plugin`")
+            && plugin
+                .stderr
+                .contains("brew install --cask session-manager-plugin"),
+        "{}",
+        plugin.stderr
+    );
+
+    let none = session
+        .provision()
+        .env("PATH", path_with(&bin))
+        .run(&["ide", "connect"]);
+    none.assert_code(1);
+    assert!(
+        none.stderr
+            .contains("there is no IDE named dragons-lab-ide")
+            && none.stderr.contains("provision ide"),
+        "{}",
+        none.stderr
+    );
+
+    session.provision().run(&["ide"]).success();
+    let id = ide_instance(&session)
+        .await
+        .and_then(|i| i.instance_id().map(str::to_string))
+        .expect("the IDE");
+    let args = || std::fs::read_to_string(session.home.join("aws-args")).expect("aws ran");
+
+    session
+        .provision()
+        .env("PATH", path_with(&bin))
+        .run(&["ide", "connect"])
+        .success();
+    assert_eq!(
+        args(),
+        format!("ssm\nstart-session\n--target\n{id}\n--region\nus-east-1\n")
+    );
+
+    session
+        .provision()
+        .env("PATH", path_with(&bin))
+        .run(&["ide", "forward", "8080", "--local-port", "9090"])
+        .success();
+    assert_eq!(
+        args(),
+        format!(
+            "ssm\nstart-session\n--target\n{id}\n--document-name\nAWS-StartPortForwardingSession\n\
+             --parameters\n{{\"portNumber\":[\"8080\"],\"localPortNumber\":[\"9090\"]}}\n\
+             --region\nus-east-1\n"
+        )
+    );
+
+    let config = session.home.join(".ssh/config");
+    std::fs::create_dir_all(config.parent().expect("dir")).expect("ssh dir");
+    let mine = "Host work\n    User me\n";
+    std::fs::write(&config, mine).expect("config");
+    let written = session.provision().env("PATH", path_with(&bin)).run(&[
+        "ide",
+        "ssh-config",
+        "--output",
+        "json",
+    ]);
+    written.success();
+    crate::harness::assert_valid(&written.stdout);
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.starts_with(mine), "{text}");
+    for line in [
+        "Host dragons-lab-ide\n".to_string(),
+        format!("    HostName {id}\n"),
+        "    User ec2-user\n".to_string(),
+        "    ProxyCommand aws ssm start-session --target %h --document-name AWS-StartSSHSession \
+         --parameters portNumber=%p --region us-east-1\n"
+            .to_string(),
+    ] {
+        assert!(text.contains(&line), "{line}: {text}");
+    }
+    let key = session.home.join(".ssh/provision/dragons-lab-ide");
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    assert!(public.starts_with("ssh-ed25519 "), "{public}");
+    assert!(text.contains(&format!("IdentityFile \"{}\"", key.display())));
+    // The public key went to the instance, by Run Command.
+    let commands = session
+        .ssm()
+        .list_commands()
+        .instance_id(&id)
+        .send()
+        .await
+        .expect("commands");
+    let sent = commands
+        .commands()
+        .iter()
+        .find(|c| c.document_name() == Some("AWS-RunShellScript"))
+        .expect("the key's command");
+    let lines = sent
+        .parameters()
+        .and_then(|p| p.get("commands"))
+        .cloned()
+        .unwrap_or_default()
+        .join("\n");
+    let key_part: Vec<&str> = public.split_whitespace().take(2).collect();
+    assert!(
+        lines.contains(&format!(
+            "echo '{} #provision-ide-dragons-lab-ide' >> /home/ec2-user/.ssh/authorized_keys",
+            key_part.join(" ")
+        )),
+        "{lines}"
+    );
+    // Again: the same block, once; the key kept.
+    session
+        .provision()
+        .env("PATH", path_with(&bin))
+        .run(&["ide", "ssh-config"])
+        .success();
+    let again = std::fs::read_to_string(&config).expect("config");
+    assert_eq!(again, text);
+    assert_eq!(
+        std::fs::read_to_string(key.with_extension("pub")).expect("kept"),
+        public
+    );
+
+    session.provision().run(&["ide", "stop"]).success();
+    let stopped = session
+        .provision()
+        .env("PATH", path_with(&bin))
+        .run(&["ide", "connect"]);
+    stopped.assert_code(1);
+    assert!(
+        stopped.stderr.contains("is stopped, not running")
+            && stopped.stderr.contains("provision ide start"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+/// Bad input exits 2 before any request: an unknown instance type family, a malformed subnet,
+/// a name that is not a valid tag; a subnet of another VPC exits 2 before any change.
+#[tokio::test]
+async fn bad_input_to_ide_exits_2_before_any_request() {
+    let session = Session::in_account("ide_bad_input", "us-east-1", "240000000007").await;
+    for (args, expected) in [
+        (
+            vec!["ide", "--instance-type", "q5.large"],
+            "no instance family is named q5",
+        ),
+        (vec!["ide", "--subnet", "subnet-xyz"], "is not a subnet id"),
+        (
+            vec!["ide", "--name", "my ide!"],
+            "is not a name for the IDE",
+        ),
+        (
+            vec!["ide", "stop", "--name", "sg-1"],
+            "is not a name for the IDE",
+        ),
+        (vec!["ide", "forward", "0"], "0"),
+    ] {
+        let (run, requests) = session.requests_during(|| session.provision().run(&args));
+        run.assert_code(2);
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert!(requests.is_empty(), "{args:?}: {requests:?}");
+    }
+
+    let ec2 = session.ec2();
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.9.0.0/16")
+        .send()
+        .await
+        .expect("vpc");
+    let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
+    let other = ec2
+        .create_subnet()
+        .vpc_id(&vpc_id)
+        .cidr_block("10.9.1.0/24")
+        .send()
+        .await
+        .expect("subnet");
+    let other = other
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .expect("id")
+        .to_string();
+    let (run, requests) =
+        session.requests_during(|| session.provision().run(&["ide", "--subnet", &other]));
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "subnet {other} is in {vpc_id}, not in the default VPC"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("describe-subnets"), "{}", run.stderr);
+    assert_eq!(mutating(&requests), Vec::<String>::new());
+
+    // One of the default VPC's subnets: the IDE is launched in it.
+    let defaults = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("subnets");
+    let subnet = defaults.subnets()[0].subnet_id().expect("id").to_string();
+    session
+        .provision()
+        .run(&["ide", "--subnet", &subnet])
+        .success();
+    let instance = ide_instance(&session).await.expect("the IDE");
+    assert_eq!(instance.subnet_id(), Some(subnet.as_str()));
 }
