@@ -214,7 +214,7 @@ fn the_manual_page_is_roff_of_the_same_definition() {
     let unknown = session.provision().run(&["man", "deploy"]);
     unknown.assert_code(2);
     assert!(
-        unknown.stderr.contains("one of: ide, instance-profile"),
+        unknown.stderr.contains("one of: ide, ide stop, ide start, ide connect, ide ssh-config, ide forward, instance-profile"),
         "{}",
         unknown.stderr
     );

@@ -456,3 +456,79 @@ async fn resources_made_before_owners_are_the_callers_only_when_aws_says_so() {
     assert!(!bob.has_bucket("old-bob").await);
     assert!(!bob.has_bucket("old-unknown").await);
 }
+
+/// Two students in one account, each with an IDE: the second one's `ide` with the default names
+/// is refused (the role, group and instance are the first one's) and makes nothing; with names
+/// of his own, his IDE stands beside hers; he cannot stop hers, and his teardown leaves it.
+#[tokio::test]
+async fn two_students_in_one_account_each_have_their_own_ide() {
+    let course = Course::start("two-ides").await;
+    let alice = course.session(&course.alice, "two-ides-alice");
+    let bob = course.session(&course.bob, "two-ides-bob");
+    alice.provision().run(&["ide"]).success();
+
+    let (refused, requests) = bob.requests_during(|| bob.provision().run(&["ide"]));
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("belongs to alice"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        crate::harness::mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        refused.stderr
+    );
+
+    bob.provision()
+        .run(&[
+            "ide",
+            "--name",
+            "bob-ide",
+            "--role-name",
+            "bob-ide-role",
+            "--instance-profile-name",
+            "bob-ide-profile",
+        ])
+        .success();
+    let theirs = bob.provision().run(&["ide", "stop"]);
+    theirs.assert_code(1);
+    assert!(
+        theirs.stderr.contains("is not yours: it belongs to"),
+        "{}",
+        theirs.stderr
+    );
+    bob.provision()
+        .run(&["ide", "stop", "--name", "bob-ide"])
+        .success();
+
+    bob.provision().run(&["teardown", "--yes"]).success();
+    let running = |name: &'static str| {
+        let ec2 = alice.ec2();
+        async move {
+            ec2.describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:Name")
+                        .values(name)
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("describe")
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(|i| i.state().and_then(|s| s.name()).cloned())
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        running("dragons-lab-ide").await,
+        ["running"],
+        "hers is kept"
+    );
+    assert_eq!(running("bob-ide").await, ["terminated"], "his is gone");
+}
