@@ -61,8 +61,21 @@ pub(crate) async fn run(
         let target = Target::new(aws.identity().await?, aws, &lab);
         let ide = located(&clients, &target, name).await?;
         match action {
-            IdeAction::Stop(wait) => stop(&clients, &target, ide, wait, printer).await,
-            IdeAction::Start(wait) => start(aws, &clients, &target, ide, wait, printer).await,
+            IdeAction::Stop(wait) => {
+                transition(aws, &clients, &target, ide, Transition::Stop, wait, printer).await
+            }
+            IdeAction::Start(wait) => {
+                transition(
+                    aws,
+                    &clients,
+                    &target,
+                    ide,
+                    Transition::Start,
+                    wait,
+                    printer,
+                )
+                .await
+            }
             IdeAction::Connect(_) => {
                 running(&ide)?;
                 session(global, aws, &ide, &[], printer).await
@@ -180,98 +193,53 @@ impl<'a> ActionReport<'a> {
     }
 }
 
-/// Stops the IDE and waits until it is stopped; a stopped one is left as it is.
-async fn stop(
-    clients: &Clients,
-    target: &Target,
-    ide: FoundInstance,
-    wait: &IdeWaitArgs,
-    printer: &Printer,
-) -> Result<(), Error> {
-    let changed = match ide.state {
-        InstanceStateName::Stopped => false,
-        InstanceStateName::Stopping => {
-            wait_for_state(
-                clients,
-                &ide,
-                InstanceStateName::Stopped,
-                wait.wait,
-                printer,
-            )
-            .await?;
-            false
-        }
-        _ => {
-            clients
-                .ec2
-                .stop_instances()
-                .instance_ids(&ide.id)
-                .send()
-                .await
-                .map_err(|e| aws_error("ec2:StopInstances", e))?;
-            wait_for_state(
-                clients,
-                &ide,
-                InstanceStateName::Stopped,
-                wait.wait,
-                printer,
-            )
-            .await?;
-            true
-        }
-    };
-    report(
-        printer,
-        ActionReport {
-            changed,
-            ..ActionReport::new("ide stop", target, &ide, "stopped")
-        },
-        match changed {
-            true => format!(
-                "stopped the IDE {} ({}): its volume is kept (and billed), the instance is not \
-                 billed until `provision ide start{}`",
-                ide.name,
-                ide.id,
-                name_flag(&ide.name)
-            ),
-            false => format!("the IDE {} ({}) is stopped already", ide.name, ide.id),
-        },
-    )
+/// `ide stop` or `ide start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    Stop,
+    Start,
 }
 
-/// Starts the IDE (after a stop in progress ends) and waits until it runs; a running one is left
-/// as it is. In AWS Academy's Learner Lab, its limit of running instances is checked first.
-async fn start(
+impl Transition {
+    /// The state it ends in, and the state on the way there.
+    fn states(self) -> (InstanceStateName, InstanceStateName) {
+        match self {
+            Self::Stop => (InstanceStateName::Stopped, InstanceStateName::Stopping),
+            Self::Start => (InstanceStateName::Running, InstanceStateName::Pending),
+        }
+    }
+
+    fn command(self) -> &'static str {
+        match self {
+            Self::Stop => "ide stop",
+            Self::Start => "ide start",
+        }
+    }
+}
+
+/// Stops or starts the IDE and waits until it is in its state; one in that state already is left
+/// as it is, one on its way there is waited for. A start waits for a stop in progress to end, and
+/// in AWS Academy's Learner Lab checks its limit of running instances first.
+async fn transition(
     aws: &Aws,
     clients: &Clients,
     target: &Target,
     ide: FoundInstance,
+    to: Transition,
     wait: &IdeWaitArgs,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let changed = match ide.state {
-        InstanceStateName::Running => false,
-        InstanceStateName::Pending => {
-            wait_for_state(
-                clients,
-                &ide,
-                InstanceStateName::Running,
-                wait.wait,
-                printer,
-            )
-            .await?;
-            false
-        }
-        _ => {
+    let (goal, on_the_way) = to.states();
+    let changed = if ide.state == goal {
+        false
+    } else if ide.state == on_the_way {
+        wait_for_state(clients, &ide, goal.clone(), wait.wait, printer).await?;
+        false
+    } else {
+        if to == Transition::Start {
             if ide.state == InstanceStateName::Stopping {
-                wait_for_state(
-                    clients,
-                    &ide,
-                    InstanceStateName::Stopped,
-                    wait.wait,
-                    printer,
-                )
-                .await?;
+                let stopped = InstanceStateName::Stopped;
+                wait_for_state(clients, &ide, stopped, wait.wait, printer).await?;
             }
             if crate::plans::restricted::is_learner_lab(&aws.identity().await?.arn) {
                 let running = crate::resources::instance::running_count(clients).await?;
@@ -282,40 +250,46 @@ async fn start(
                     running,
                 )?;
             }
-            clients
-                .ec2
+        }
+        let ec2 = &clients.ec2;
+        match to {
+            Transition::Stop => ec2
+                .stop_instances()
+                .instance_ids(&ide.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("ec2:StopInstances", e))?,
+            Transition::Start => ec2
                 .start_instances()
                 .instance_ids(&ide.id)
                 .send()
                 .await
-                .map_err(|e| aws_error("ec2:StartInstances", e))?;
-            wait_for_state(
-                clients,
-                &ide,
-                InstanceStateName::Running,
-                wait.wait,
-                printer,
-            )
-            .await?;
-            true
+                .map(|_| ())
+                .map_err(|e| aws_error("ec2:StartInstances", e))?,
         }
+        wait_for_state(clients, &ide, goal.clone(), wait.wait, printer).await?;
+        true
+    };
+    let (name, id, flag) = (&ide.name, &ide.id, name_flag(&ide.name));
+    let line = match (to, changed) {
+        (Transition::Stop, true) => format!(
+            "stopped the IDE {name} ({id}): its volume is kept (and billed), the instance is not \
+             billed until `provision ide start{flag}`"
+        ),
+        (Transition::Start, true) => format!(
+            "started the IDE {name} ({id}); {}; connect with `provision ide connect{flag}`",
+            crate::course::prices::hourly(&ide.instance_type, &target.region),
+        ),
+        (_, false) => format!("the IDE {name} ({id}) is {} already", goal.as_str()),
     };
     report(
         printer,
         ActionReport {
             changed,
-            ..ActionReport::new("ide start", target, &ide, "running")
+            ..ActionReport::new(to.command(), target, &ide, goal.as_str())
         },
-        match changed {
-            true => format!(
-                "started the IDE {} ({}); {}; connect with `provision ide connect{}`",
-                ide.name,
-                ide.id,
-                crate::course::prices::hourly(&ide.instance_type, &target.region),
-                name_flag(&ide.name)
-            ),
-            false => format!("the IDE {} ({}) is running already", ide.name, ide.id),
-        },
+        line,
     )
 }
 

@@ -89,12 +89,48 @@ fn render(lines: &[StatusLine], width: Option<usize>) -> Vec<String> {
                 middle_truncated(&l.name, names),
                 l.state()
             );
-            if !l.details.is_empty() {
-                line.push_str(&format!(" ({})", l.details.join("; ")));
+            if l.details.is_empty() {
+                return line;
             }
-            line
+            let inline = format!("{line} ({})", l.details.join("; "));
+            match width {
+                // Too long for the terminal: each detail on lines of its own, below the row.
+                Some(width) if inline.chars().count() > width => {
+                    for detail in &l.details {
+                        for wrapped in wrapped(detail, width.saturating_sub(DETAIL.len()).max(20)) {
+                            line.push('\n');
+                            line.push_str(DETAIL);
+                            line.push_str(&wrapped);
+                        }
+                    }
+                    line
+                }
+                _ => inline,
+            }
         })
         .collect()
+}
+
+/// The indent of a row's details on lines of their own.
+const DETAIL: &str = "    ";
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word stays whole).
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() {
+        lines.push(current);
+    }
+    lines
 }
 
 /// `text` in at most `width` characters: its beginning and end around `…`.
@@ -369,8 +405,20 @@ mod tests {
         assert!(object.contains("dragons-lab-123456789012-us-east-1/dragons.json in sync"));
         let narrow = render(&lines, Some(80));
         assert!(
-            narrow.iter().all(|l| l.chars().count() <= 80 + 20),
+            narrow
+                .iter()
+                .flat_map(|l| l.lines())
+                .all(|l| l.chars().count() <= 80),
             "{narrow:#?}"
+        );
+        // The IDE's details, too long for the row, are below it.
+        let instance = narrow
+            .iter()
+            .find(|l| l.starts_with("ec2-instance"))
+            .expect("the IDE's row");
+        assert!(
+            instance.contains("in sync, yours\n    i-00000000000000001, pending, t3.small"),
+            "{instance}"
         );
         let object = narrow
             .iter()

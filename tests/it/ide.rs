@@ -454,6 +454,14 @@ async fn the_ide_stops_and_starts_and_status_shows_its_state_and_cost() {
     assert_eq!(document["changed"], true, "{document}");
     assert_eq!(document["state"], "running");
     assert_eq!(document["instance_id"], id.as_str());
+    let (again, requests) = session.requests_during(|| session.provision().run(&["ide", "start"]));
+    again.success();
+    assert!(
+        again.stdout.contains("is running already"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(mutating(&requests), Vec::<String>::new());
 
     // IMDSv1 turned back on by hand: drift, named and corrected.
     session
