@@ -9,7 +9,7 @@ fn default_bucket(region: &str) -> String {
 
 /// The dragons data with every apostrophe removed: moto's S3 Select parser (py-partiql-parser)
 /// mangles a record holding "that's", which real S3 Select reads correctly.
-fn data_without_apostrophes() -> String {
+pub fn data_without_apostrophes() -> String {
     include_str!("../../data/dragons.json").replace('\'', "")
 }
 

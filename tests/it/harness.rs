@@ -302,6 +302,11 @@ impl Session {
     /// Runs the test environment's Python (with boto3) under this session's credentials and
     /// endpoint, and nothing else from the environment.
     pub fn python(&self, args: &[&str]) -> Output {
+        self.python_with(args, &[])
+    }
+
+    /// [`Session::python`] with these environment variables set too (a function's own).
+    pub fn python_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         assert_loopback(&self.endpoint);
         let mut command = Command::new(project_dir().join(".venv/bin/python"));
         command
@@ -319,6 +324,13 @@ impl Session {
             .env("AWS_EC2_METADATA_DISABLED", "true");
         if let Some(token) = &self.session_token {
             command.env("AWS_SESSION_TOKEN", token);
+        }
+        for (key, value) in env {
+            assert!(
+                !key.starts_with("AWS_ENDPOINT_URL"),
+                "the endpoint is the session's"
+            );
+            command.env(key, value);
         }
         let output = command.output().expect("run python");
         Output {

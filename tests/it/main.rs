@@ -6,6 +6,7 @@ mod dragons_lab;
 mod fanout;
 mod faults;
 mod fidelity;
+mod functions;
 mod hardening;
 mod harness;
 mod ide;
