@@ -25,7 +25,7 @@ use crate::course::lab::Target;
 use crate::error::{Error, aws_error, seconds};
 use crate::printer::Printer;
 use crate::resources::Resource;
-use crate::resources::instance::{FoundInstance, INSTANCE, Instance};
+use crate::resources::instance::{FoundInstance, INSTANCE, Instance, state_of};
 use crate::resources::ownership::{Claims, Holder, is_managed};
 use crate::settings::{ForwardArgs, GlobalArgs, IdeAction, IdeWaitArgs, SshConfigArgs};
 
@@ -124,10 +124,7 @@ pub(crate) async fn located(
         None => {
             Error::failed(format!("there is no IDE named {name} in {region}")).with_hint(format!(
                 "make it with `provision ide{}` (or pass the --region where it is)",
-                match name == crate::settings::DEFAULT_IDE_NAME {
-                    true => String::new(),
-                    false => format!(" --name {name}"),
-                }
+                name_flag(name)
             ))
         }
     })
@@ -312,19 +309,7 @@ async fn wait_for_state(
     let mut step = printer.step(format!("waiting for {} to be {}", ide.id, state.as_str()));
     let started = Instant::now();
     loop {
-        let output = clients
-            .ec2
-            .describe_instances()
-            .instance_ids(&ide.id)
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
-        let now = output
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state().and_then(|s| s.name()).cloned());
-        match now {
+        match state_of(clients, &ide.id).await? {
             Some(now) if now == state => {
                 step.finish(format!("{} is {}", ide.id, state.as_str()));
                 return Ok(());

@@ -740,6 +740,25 @@ async fn run(clients: &Clients, op: &InstanceOp, report: Report<'_>) -> Result<E
 
 /// Terminates the instance and waits (bounded) until it is gone, so that its security group can
 /// go after it.
+/// Instance `id`'s state now; `None` when EC2 no longer lists it.
+pub(crate) async fn state_of(
+    clients: &Clients,
+    id: &str,
+) -> Result<Option<InstanceStateName>, Error> {
+    let output = clients
+        .ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
+    Ok(output
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find_map(|i| i.state().and_then(|s| s.name()).cloned()))
+}
+
 async fn terminate(clients: &Clients, id: &str, report: Report<'_>) -> Result<(), Error> {
     let ec2 = &clients.ec2;
     match ec2.terminate_instances().instance_ids(id).send().await {
@@ -749,17 +768,7 @@ async fn terminate(clients: &Clients, id: &str, report: Report<'_>) -> Result<()
     }
     let deadline = Instant::now() + TERMINATION_TIMEOUT;
     loop {
-        let output = ec2
-            .describe_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(|e| aws_error("ec2:DescribeInstances", e))?;
-        let state = output
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find_map(|i| i.state().and_then(|s| s.name()).cloned());
+        let state = state_of(clients, id).await?;
         if matches!(state, None | Some(InstanceStateName::Terminated)) {
             return Ok(());
         }

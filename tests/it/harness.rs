@@ -501,6 +501,26 @@ impl Session {
         (value, after[before..].to_vec())
     }
 
+    /// Every instance tagged `Name=name`, in any state (terminated ones too, while EC2 lists them).
+    pub async fn instances_named(&self, name: &str) -> Vec<aws_sdk_ec2::types::Instance> {
+        self.ec2()
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:Name")
+                    .values(name)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("describe")
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .cloned()
+            .collect()
+    }
+
     /// Launches an instance with these tags (and waits for nothing: moto is immediate).
     pub async fn launch_instance(&self, tags: &[(&str, &str)]) -> String {
         use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};

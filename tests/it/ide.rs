@@ -202,33 +202,18 @@ async fn check_the_instance(session: &Session, group: &aws_sdk_ec2::types::Secur
     assert!(script.contains("python3-boto3"), "{script}");
 }
 
-/// The IDE's instance (`Name=dragons-lab-ide`), if one is there.
+/// The IDE's instance (`Name=dragons-lab-ide`), if one is there: pending, running or stopped.
 async fn ide_instance(session: &Session) -> Option<aws_sdk_ec2::types::Instance> {
+    use aws_sdk_ec2::types::InstanceStateName::{Pending, Running, Stopped};
     session
-        .ec2()
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:Name")
-                .values("dragons-lab-ide")
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopped")
-                .build(),
-        )
-        .send()
+        .instances_named("dragons-lab-ide")
         .await
-        .expect("describe")
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .next()
-        .cloned()
+        .into_iter()
+        .find(|i| {
+            i.state()
+                .and_then(|s| s.name())
+                .is_some_and(|n| [Pending, Running, Stopped].contains(n))
+        })
 }
 
 /// Learner Lab is reported to deny reading the public AMI parameter: the newest Amazon Linux 2023

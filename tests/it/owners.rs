@@ -504,31 +504,15 @@ async fn two_students_in_one_account_each_have_their_own_ide() {
         .success();
 
     bob.provision().run(&["teardown", "--yes"]).success();
-    let running = |name: &'static str| {
-        let ec2 = alice.ec2();
-        async move {
-            ec2.describe_instances()
-                .filters(
-                    aws_sdk_ec2::types::Filter::builder()
-                        .name("tag:Name")
-                        .values(name)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("describe")
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .filter_map(|i| i.state().and_then(|s| s.name()).cloned())
-                .map(|s| s.as_str().to_string())
-                .collect::<Vec<_>>()
-        }
+    let states = async |name: &str| {
+        alice
+            .instances_named(name)
+            .await
+            .iter()
+            .filter_map(|i| i.state().and_then(|s| s.name()))
+            .map(|s| s.as_str().to_string())
+            .collect::<Vec<_>>()
     };
-    assert_eq!(
-        running("dragons-lab-ide").await,
-        ["running"],
-        "hers is kept"
-    );
-    assert_eq!(running("bob-ide").await, ["terminated"], "his is gone");
+    assert_eq!(states("dragons-lab-ide").await, ["running"], "hers is kept");
+    assert_eq!(states("bob-ide").await, ["terminated"], "his is gone");
 }

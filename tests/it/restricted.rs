@@ -362,22 +362,9 @@ async fn a_restricted_account_s_ide_holds_its_existing_profile() {
     );
     assert!(writes.iter().any(|op| *op == "RunInstances"), "{sent:?}");
     assert!(used.stderr.contains("role LabRole"), "{}", used.stderr);
-    let launched = session
-        .ec2()
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:Name")
-                .values("dragons-lab-ide")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("describe");
+    let launched = session.instances_named("dragons-lab-ide").await;
     let profile = launched
-        .reservations()
         .iter()
-        .flat_map(|r| r.instances())
         .find_map(|i| i.iam_instance_profile().and_then(|p| p.arn()))
         .map(str::to_string);
     assert!(
