@@ -522,6 +522,61 @@ impl IdeName {
     }
 }
 
+/// `dragons-api --name`: the API's name, which its function and the function's role take too
+/// (`NAME-function`): letters, digits, `-` and `_`, 1 to 48 characters (Lambda allows 64 in a
+/// function's name, IAM 64 in a role's), starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiName(String);
+
+impl ApiName {
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        let allowed = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+        let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        if (1..=48).contains(&name.len()) && allowed && starts_well {
+            return Ok(Self(name.to_string()));
+        }
+        Err(
+            Error::usage(format!("`{name}` is not a name for the API")).with_hint(
+                "--name is 1 to 48 letters, digits, - and _, starting with a letter (e.g. \
+                 alice-dragons); it names the API, its Lambda function and the function's role",
+            ),
+        )
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `dragons-api --stage`: an API Gateway stage name — letters, digits, `-` and `_`, 1 to 128
+/// characters ("CreateStage", API Gateway API Reference: stageName).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StageName(String);
+
+impl StageName {
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        if (1..=128).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            return Ok(Self(name.to_string()));
+        }
+        Err(
+            Error::usage(format!("`{name}` is not a stage name")).with_hint(
+                "--stage is 1 to 128 letters, digits, - and _ (e.g. prod, dev); it is the first \
+                 segment of the API's URL",
+            ),
+        )
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `ide --instance-type`: an EC2 instance type's name, `family.size` (`t3.small`, `m7g.large`),
 /// checked for its form; EC2 says whether it exists.
 #[derive(Debug, Clone, PartialEq, Eq)]

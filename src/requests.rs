@@ -125,6 +125,14 @@ pub(crate) fn attempts_of(action: &str) -> Option<u32> {
         .and_then(|map| map.get(operation).copied())
 }
 
+/// Records that `operation` (`CreateRestApi`) failed after `attempts` sends made by provision
+/// itself, one SDK attempt each (a create that must not be retried blindly).
+pub(crate) fn record_attempts(operation: &str, attempts: u32) {
+    if let Ok(mut map) = failed_attempts().lock() {
+        map.insert(operation.to_string(), attempts);
+    }
+}
+
 /// Records the attempts of every operation that fails, after the SDK has given up retrying.
 #[derive(Debug, Default)]
 pub(crate) struct AttemptRecorder;

@@ -10,9 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::input::{
-    BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
-    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, SubnetId, TagFilter, parse_duration,
-    parse_timeout,
+    ApiName, BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
+    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, StageName, SubnetId, TagFilter,
+    parse_duration, parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
 pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
@@ -273,6 +273,10 @@ pub(crate) struct ExportArgs {
     #[arg(long)]
     pub(crate) dragons_lab: bool,
 
+    /// Only what `dragons-api` creates.
+    #[arg(long)]
+    pub(crate) dragons_api: bool,
+
     /// The template's format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Yaml)]
     pub(crate) format: ExportFormat,
@@ -355,6 +359,8 @@ pub(crate) enum Part {
     InstanceProfile,
     /// The bucket with its contents, and the SSM parameters.
     DragonsLab,
+    /// The API, its function and the function's role.
+    DragonsApi,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -458,6 +464,55 @@ pub(crate) struct IdeArgs {
 
     #[command(flatten)]
     pub(crate) adopt: AdoptArg,
+}
+
+/// The API `dragons-api` makes by default.
+pub(crate) const DEFAULT_API_NAME: &str = "dragons-api";
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct DragonsApiArgs {
+    /// Without a subcommand, `dragons-api` makes the API (or sets it back as it should be).
+    #[command(subcommand)]
+    pub(crate) action: Option<DragonsApiAction>,
+
+    /// The API's name; its Lambda function has the same name and its role NAME-function.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_API_NAME, value_parser = ApiName::parse)]
+    pub(crate) name: ApiName,
+
+    /// The stage the API is deployed to: the first segment of its URL.
+    #[arg(long, value_name = "STAGE", default_value = "prod", value_parser = StageName::parse)]
+    pub(crate) stage: StageName,
+
+    #[command(flatten)]
+    pub(crate) adopt: AdoptArg,
+}
+
+/// What `dragons-api` tells of an API that exists.
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum DragonsApiAction {
+    /// Print the API's invoke URL for GET /dragons, alone.
+    Url(ApiNameArgs),
+    /// Write the function's deployment package (the zip provision uploads), as for a template.
+    Package(PackageArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PackageArgs {
+    /// Where to write the zip.
+    #[arg(long, value_name = "FILE", default_value = "list_dragons.zip")]
+    pub(crate) out: std::path::PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ApiNameArgs {
+    /// The API's name.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_API_NAME, value_parser = ApiName::parse)]
+    pub(crate) name: ApiName,
+
+    /// The stage whose URL is printed.
+    #[arg(long, value_name = "STAGE", default_value = "prod", value_parser = StageName::parse)]
+    pub(crate) stage: StageName,
 }
 
 /// What `ide` does to an IDE that exists (the caller's, by `--name`).

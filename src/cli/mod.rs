@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::fanout::Reach;
 use crate::printer::Printer;
 use crate::settings::{
-    CompletionsArgs, DragonsArgs, DragonsLabArgs, ExportCommand, GlobalArgs, IdeArgs,
-    InstanceProfileArgs, ManArgs, NamesArgs, SessionArgs, TeardownArgs, WhoamiArgs,
+    CompletionsArgs, DragonsApiArgs, DragonsArgs, DragonsLabArgs, ExportCommand, GlobalArgs,
+    IdeArgs, InstanceProfileArgs, ManArgs, NamesArgs, SessionArgs, TeardownArgs, WhoamiArgs,
 };
 
 /// Set up — and at course end tear down — the AWS resources of the cloud course, idempotently.
@@ -116,6 +116,9 @@ commands! {
     /// Ensure the Dragons lab: the S3 bucket, configured, the dragons data uploaded, and the two
     /// SSM parameters the lab application reads to find it.
     DragonsLab(DragonsLabArgs) => "dragons-lab", commands::dragons_lab::Runner, each;
+    /// Ensure the Dragons lab's API: GET /dragons through API Gateway and a Lambda function (its
+    /// role, the function, the REST API, its permission and its stage).
+    DragonsApi(DragonsApiArgs) => "dragons-api", commands::dragons_api::Runner, each;
     /// Read the dragons back the way the lab application does, as a check that the lab works.
     Dragons(DragonsArgs) => "dragons", commands::dragons::Runner, one {
         why: "dragons reads one account's lab: it does not fan out",

@@ -155,6 +155,11 @@ mod tests {
         let registered: std::collections::BTreeSet<&str> = crate::resources::LIFECYCLES
             .iter()
             .filter_map(|l| l.cloudformation.type_name())
+            .chain(
+                crate::plans::dragons_api::CLOUDFORMATION_PARTS
+                    .iter()
+                    .copied(),
+            )
             .collect();
         assert_eq!(exported, registered);
     }
@@ -169,6 +174,14 @@ mod tests {
             names,
             [
                 "BucketNameParameter",
+                "DragonsApi",
+                "DragonsDeployment",
+                "DragonsFunction",
+                "DragonsFunctionRole",
+                "DragonsGetMethod",
+                "DragonsInvokePermission",
+                "DragonsResource",
+                "DragonsStage",
                 "FileNameParameter",
                 "IdeInstance",
                 "IdeSecurityGroup",
@@ -200,7 +213,7 @@ mod tests {
             template["Metadata"]["provision"]["completes"]
                 .as_array()
                 .map(Vec::len),
-            Some(3)
+            Some(4)
         );
         let only_lab = export(&["provision", "export", "cloudformation", "--dragons-lab"]);
         assert!(only_lab["Resources"].get("LabRole").is_none());

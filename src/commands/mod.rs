@@ -3,6 +3,7 @@
 //! so every command reports the same way. Commands never import each other.
 
 pub(crate) mod dragons;
+pub(crate) mod dragons_api;
 pub(crate) mod dragons_lab;
 pub(crate) mod export;
 pub(crate) mod ide;

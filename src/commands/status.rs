@@ -18,7 +18,7 @@ use crate::course::lab::{DEFAULT_KEY, Target};
 use crate::error::Error;
 use crate::fanout::{AccountResult, Done, FanOut, RunEach};
 use crate::plans::teardown::{Scope, discover, others_left_out};
-use crate::plans::{ObservedState, dragons_lab, ide};
+use crate::plans::{ObservedState, dragons_api, dragons_lab, ide};
 use crate::printer::Printer;
 use crate::resources::bucket::{
     Bucket, BucketQuery, KEY_IN_PARAMETER, ObservedBucket, Presence, recorded_data_key,
@@ -281,7 +281,12 @@ pub(crate) async fn gather(
         &dragons_lab::Inputs::defaults(Some(lab_bucket), key),
         &target,
     );
-    let (resources, left_out) = lines(&ide, &lab, &observed, names.all_owners)?;
+    let data = dragons_api::LabData {
+        bucket: lab.bucket.name.clone(),
+        key: lab.object.key.clone(),
+    };
+    let api = dragons_api::DesiredState::new(&dragons_api::Inputs::defaults()?, &target, &data);
+    let (resources, left_out) = lines(&ide, &lab, Some(&api), &observed, names.all_owners)?;
     Ok(StatusReport {
         schema_version: crate::printer::SCHEMA_VERSION,
         command: "status",
@@ -322,6 +327,7 @@ fn lab_key(observed: &ObservedState, target: &Target, bucket: &str) -> String {
 fn lines(
     ide: &ide::DesiredState,
     lab: &dragons_lab::DesiredState,
+    api: Option<&dragons_api::DesiredState>,
     observed: &ObservedState,
     all_owners: bool,
 ) -> Result<(Vec<StatusLine>, BTreeMap<String, usize>), Error> {
@@ -333,6 +339,9 @@ fn lines(
     // The IDE's expectation includes the lab's role and profile, as instance-profile's.
     ide.expect(observed, &mut expected);
     lab.expect(&mut expected);
+    if let Some(api) = api {
+        api.expect(&mut expected);
+    }
     resources::rows(&expected, observed, claims)
 }
 
@@ -390,7 +399,7 @@ mod tests {
     #[tokio::test]
     async fn columns_fit_their_values_and_narrow_terminals_shorten_names_in_the_middle() {
         let (ide, lab) = desired();
-        let lines = lines(&ide, &lab, &provisioned().await, false)
+        let lines = lines(&ide, &lab, None, &provisioned().await, false)
             .expect("lines")
             .0;
         let full = render(&lines, None);
@@ -444,7 +453,7 @@ mod tests {
     #[tokio::test]
     async fn a_provisioned_account_is_in_sync_and_owned() {
         let (ide, lab) = desired();
-        let lines = lines(&ide, &lab, &provisioned().await, false)
+        let lines = lines(&ide, &lab, None, &provisioned().await, false)
             .expect("lines")
             .0;
         assert_eq!(lines.len(), 8, "{lines:#?}");
@@ -467,7 +476,7 @@ mod tests {
         // `dragons-lab --dry-run` plans to close them; a bucket that records `--site` is not.
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.public_access = Some(PublicAccess::PUBLIC_READ_ACLS);
-        let private = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let private = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         let drifted = line(&private, BUCKET, BUCKET_NAME);
         assert_eq!(drifted.in_sync, Some(false));
         assert_eq!(
@@ -479,7 +488,7 @@ mod tests {
         );
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.tags.insert(SITE_KEY.into(), SITE_VALUE.into());
-        let lines_site = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let lines_site = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         assert_eq!(line(&lines_site, BUCKET, BUCKET_NAME).in_sync, Some(true));
         let bucket = observed.buckets.get_mut(BUCKET_NAME).expect("bucket");
         bucket.tags.remove(SITE_KEY);
@@ -491,7 +500,7 @@ mod tests {
             block_public_policy: false,
             restrict_public_buckets: false,
         });
-        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         let drifted = line(&lines, BUCKET, BUCKET_NAME);
         assert_eq!(drifted.in_sync, Some(false));
         assert!(
@@ -513,7 +522,7 @@ mod tests {
         // What `dragons-lab --data FILE` leaves: another body, its MD5 recorded in the metadata.
         object.etag = "\"0123456789abcdef0123456789abcdef\"".into();
         object.md5_metadata = Some("0123456789abcdef0123456789abcdef".into());
-        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
         assert_eq!(data.in_sync, Some(true), "{}", data.line());
         assert_eq!(
@@ -532,7 +541,7 @@ mod tests {
             .expect("role")
             .tags
             .remove(MANAGED_BY_KEY);
-        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         let role = line(&lines, ROLE, "dragons-lab-ec2-role");
         assert_eq!((role.in_sync, role.owned), (Some(true), Some(false)));
         assert!(role.line().ends_with("in sync, not created by provision"));
@@ -554,7 +563,7 @@ mod tests {
             .expect("role")
             .managed_inline_policy = None;
         observed.parameters.clear();
-        let lines = lines(&ide, &lab, &observed, false).expect("lines").0;
+        let lines = lines(&ide, &lab, None, &observed, false).expect("lines").0;
         let data = line(&lines, OBJECT, &format!("{BUCKET_NAME}/dragons.json"));
         assert_eq!(
             data.details,

@@ -63,6 +63,10 @@ pub(crate) struct Clients {
     /// CloudTrail in the run's region: its event history says who created what (see
     /// `plans::creators`); another region's with [`Clients::cloudtrail_in`].
     pub(crate) cloudtrail: aws_sdk_cloudtrail::Client,
+    /// Lambda in the run's region (`dragons-api`'s function).
+    pub(crate) lambda: aws_sdk_lambda::Client,
+    /// API Gateway in the run's region (`dragons-api`'s REST API).
+    pub(crate) apigateway: aws_sdk_apigateway::Client,
     /// The buckets this run created, and when: S3 may not know them everywhere yet. (Where a
     /// bucket is belongs to what was observed, and each request names it.)
     created: Arc<Mutex<BTreeMap<String, Instant>>>,
@@ -117,6 +121,8 @@ impl Clients {
             ),
             instance_ssm: bounded_client!(aws_sdk_ssm, config),
             cloudtrail: bounded_client!(aws_sdk_cloudtrail, config),
+            lambda: bounded_client!(aws_sdk_lambda, config),
+            apigateway: bounded_client!(aws_sdk_apigateway, config),
             created: Arc::default(),
         }
     }

@@ -543,7 +543,7 @@ pub(crate) fn store(session: &Session) -> Result<PathBuf, Error> {
     let mut credentials = ProfileFile::read(Kind::Credentials, &path)?;
     check_writable(&credentials, &path, &session.profile, &session.base)?;
     credentials.set_profile(&session.profile, &session.section());
-    crate::connection::profiles::write_atomically(&path, &credentials.text()).map_err(|e| {
+    crate::connection::profiles::write_atomically(&path, credentials.text()).map_err(|e| {
         Error::failed(format!("could not write {}", path.display())).with_cause(e.to_string())
     })?;
     Ok(path)

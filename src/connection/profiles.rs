@@ -396,7 +396,7 @@ fn strip_inline_comment(value: &str) -> &str {
 /// flushed to disk, then renamed over the old file — a reader sees the old file or the new one,
 /// never half of one, and an interruption leaves the old file. The directory is created (0700) if
 /// it does not exist.
-pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: impl AsRef<[u8]>) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
@@ -419,7 +419,7 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let result = (|| {
         let mut file = options.open(&temporary)?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(text.as_ref())?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temporary, path)

@@ -7,6 +7,9 @@ use crate::input::ParameterPrefix;
 
 /// Every resource provision creates in IAM lives under this path, so teardown can find them.
 pub(crate) const IAM_PATH: &str = "/provision/";
+/// Where the roles of provision's Lambda functions are: below [`IAM_PATH`], so that teardown finds
+/// them with the rest, and apart, so that `teardown --only` tells them from the lab's.
+pub(crate) const FUNCTION_ROLE_PATH: &str = "/provision/functions/";
 /// The name of the inline policy provision manages on the role.
 pub(crate) const INLINE_POLICY_NAME: &str = "provision-policy";
 /// The SSM parameter naming the lab bucket (the lab application reads it).

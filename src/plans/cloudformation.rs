@@ -41,7 +41,7 @@ pub(crate) fn cloudformation(
     owner_session: &str,
     global: &GlobalArgs,
 ) -> Result<Value, Error> {
-    let every = !args.ide && !args.instance_profile && !args.dragons_lab;
+    let every = !args.ide && !args.instance_profile && !args.dragons_lab && !args.dragons_api;
     let owner = json!({"Fn::Sub":
         "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/${OwnerRole}/${OwnerSession}"});
     let mut assembly = Assembly {
@@ -71,6 +71,9 @@ pub(crate) fn cloudformation(
     }
     if every || args.dragons_lab {
         assembly.dragons_lab(global)?;
+    }
+    if every || args.dragons_api {
+        assembly.dragons_api(global)?;
     }
     Ok(json!({
         "AWSTemplateFormatVersion": "2010-09-09",

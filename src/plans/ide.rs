@@ -408,10 +408,6 @@ impl crate::plans::cloudformation::Assembly {
             "IdeInstance".into(),
             json!({
                 "Type": resource_type::<Instance>()?,
-                "DependsOn": match with_profile {
-                    true => json!(["IdeSecurityGroup", "LabInstanceProfile"]),
-                    false => json!(["IdeSecurityGroup"]),
-                },
                 "Properties": {
                     "ImageId": {"Ref": "IdeImage"},
                     "InstanceType": {"Ref": "IdeInstanceType"},
@@ -428,6 +424,10 @@ impl crate::plans::cloudformation::Assembly {
                 }
             }),
         );
+        // The group is waited for through its GetAtt; the profile, named by parameter, is not.
+        if with_profile && let Some(instance) = self.resources.get_mut("IdeInstance") {
+            instance["DependsOn"] = json!(["LabInstanceProfile"]);
+        }
         self.parameters.insert(
             "IdeName".into(),
             json!({"Type": "String", "Default": DEFAULT_IDE_NAME,

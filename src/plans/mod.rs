@@ -12,6 +12,7 @@
 
 pub(crate) mod cloudformation;
 pub(crate) mod creators;
+pub(crate) mod dragons_api;
 pub(crate) mod dragons_lab;
 pub(crate) mod ide;
 pub(crate) mod instance_profile;

@@ -7,7 +7,7 @@ use aws_sdk_iam::Client;
 use serde_json::Value;
 
 use crate::connection::clients::Clients;
-use crate::course::lab::IAM_PATH;
+use crate::course::lab::{FUNCTION_ROLE_PATH, IAM_PATH};
 use crate::course::policy;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind, ResourceId};
@@ -676,7 +676,7 @@ async fn execute(iam: &Client, op: &RoleOp) -> Result<(), Error> {
 
 impl Lifecycle for Role {
     const KIND: Kind = ROLE;
-    const MADE_BY: &'static [Part] = &[Part::InstanceProfile];
+    const MADE_BY: &'static [Part] = &[Part::InstanceProfile, Part::DragonsApi];
     const NEEDS: &'static [Kind] = &[];
     const CREATED_BY: CreatedBy = CreatedBy::Event {
         name: "CreateRole",
@@ -686,7 +686,9 @@ impl Lifecycle for Role {
 
     type Found = BTreeMap<String, ObservedRole>;
 
-    /// The roles under provision's path, and the one of the commands' name wherever it is.
+    /// The roles under provision's path, and the one of the commands' name wherever it is: the
+    /// functions' roles (under `FUNCTION_ROLE_PATH`) where `dragons-api`'s resources are looked
+    /// for, the others where `instance-profile`'s are.
     async fn discover(discovery: &Discovery<'_>) -> Result<Self::Found, Error> {
         let listed = discovery
             .clients
@@ -699,9 +701,18 @@ impl Lifecycle for Role {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| aws_error("iam:ListRoles", e))?;
-        let mut names: BTreeSet<String> =
-            listed.iter().map(|r| r.role_name().to_string()).collect();
-        names.insert(discovery.role_name.to_string());
+        let made_by = |path: &str| match path.starts_with(FUNCTION_ROLE_PATH) {
+            true => Part::DragonsApi,
+            false => Part::InstanceProfile,
+        };
+        let mut names: BTreeSet<String> = listed
+            .iter()
+            .filter(|r| discovery.includes(&[made_by(r.path())]))
+            .map(|r| r.role_name().to_string())
+            .collect();
+        if discovery.includes(&[Part::InstanceProfile]) {
+            names.insert(discovery.role_name.to_string());
+        }
         observe_each(discovery.clients, names).await
     }
 

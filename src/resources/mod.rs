@@ -9,6 +9,7 @@
 
 pub(crate) mod association;
 pub(crate) mod bucket;
+pub(crate) mod function;
 pub(crate) mod iam_role;
 pub(crate) mod instance;
 pub(crate) mod instance_profile;
@@ -16,6 +17,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod object;
 pub(crate) mod ownership;
 pub(crate) mod parameter;
+pub(crate) mod rest_api;
 pub(crate) mod security_group;
 #[cfg(test)]
 pub(crate) mod simulated;
@@ -279,6 +281,8 @@ resource_kinds! {
     parameters: parameter::Parameter,
     security_groups: security_group::SecurityGroup,
     ec2_instances: instance::Instance,
+    functions: function::Function,
+    apis: rest_api::RestApi,
 }
 
 /// What `kind` needs, directly or through what it needs.

@@ -290,9 +290,14 @@ async fn the_exported_template_deploys_and_status_agrees() {
     let session = Session::in_region("fanout-cloudformation", "us-east-1")
         .assuming(&organization_role(account), "provision-ada")
         .await;
+    // The API's part reads the function's package from S3 (checked by cfn-lint in dragons_api);
+    // this template is the first lab's.
     let export = session.provision().run(&[
         "export",
         "cloudformation",
+        "--ide",
+        "--instance-profile",
+        "--dragons-lab",
         "--owner-session",
         "provision-ada",
     ]);
@@ -330,8 +335,16 @@ async fn the_exported_template_deploys_and_status_agrees() {
         .run(&["status", "--output", "json"])
         .success()
         .json();
-    // The IDE's association with the lab's profile is listed, not compared.
+    // The IDE's association with the lab's profile is listed, not compared; dragons-api's
+    // resources, which this template leaves out, are missing.
     for line in status["resources"].as_array().expect("resources") {
+        let api = ["lambda-function", "apigateway-rest-api"]
+            .contains(&line["resource"].as_str().unwrap_or(""))
+            || line["name"] == "dragons-api-function";
+        if api {
+            assert_eq!(line["present"], false, "{line}");
+            continue;
+        }
         assert_eq!(line["present"], true, "{line}");
         if line["resource"] != "ec2-instance-profile-association" {
             assert_eq!(line["in_sync"], true, "{line}");

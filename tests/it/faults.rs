@@ -1,5 +1,5 @@
 //! Faults between requests, injected by the test proxy (`proxy`) in front of moto, for every
-//! mutating operation of `ide`, `instance-profile`, `dragons-lab` and `teardown`:
+//! mutating operation of `ide`, `instance-profile`, `dragons-lab`, `dragons-api` and `teardown`:
 //!
 //! (a) the operation fails persistently → exit 1, the report lists each change's outcome, a
 //!     fault-free re-run converges, and a third run changes nothing;
@@ -29,6 +29,7 @@ enum Command {
     Ide,
     InstanceProfile,
     DragonsLab,
+    DragonsApi,
     Teardown,
 }
 
@@ -38,6 +39,7 @@ impl Command {
             Self::Ide => vec!["ide"],
             Self::InstanceProfile => vec!["instance-profile", "--instance-tag", "Name=ide-faults"],
             Self::DragonsLab => vec!["dragons-lab"],
+            Self::DragonsApi => vec!["dragons-api"],
             Self::Teardown => vec!["teardown", "--yes"],
         }
     }
@@ -49,6 +51,7 @@ impl Command {
             Self::DragonsLab => 2,
             Self::Teardown => 3,
             Self::Ide => 4,
+            Self::DragonsApi => 5,
         };
         format!("3{command}{}{n:09}", mode as u8)
     }
@@ -82,6 +85,12 @@ fn prepare(command: Command, mode: Mode, n: usize) -> Session {
         &account,
     ));
     rt.block_on(session.launch_instance(&[("Name", "ide-faults")]));
+    if command == Command::DragonsApi {
+        session
+            .provision()
+            .run(&Command::DragonsLab.args())
+            .success();
+    }
     if command == Command::Teardown {
         session.provision().run(&Command::Ide.args()).success();
         session
@@ -91,6 +100,10 @@ fn prepare(command: Command, mode: Mode, n: usize) -> Session {
         session
             .provision()
             .run(&Command::DragonsLab.args())
+            .success();
+        session
+            .provision()
+            .run(&Command::DragonsApi.args())
             .success();
     }
     session
@@ -298,6 +311,21 @@ fn ide_survives_every_lost_answer() {
 #[test]
 fn ide_resumes_after_sigint_at_every_operation() {
     interrupted(Command::Ide);
+}
+
+#[test]
+fn dragons_api_survives_every_persistent_failure() {
+    persistent_failure(Command::DragonsApi);
+}
+
+#[test]
+fn dragons_api_survives_every_lost_answer() {
+    lost_answer(Command::DragonsApi);
+}
+
+#[test]
+fn dragons_api_resumes_after_sigint_at_every_operation() {
+    interrupted(Command::DragonsApi);
 }
 
 #[test]

@@ -11,7 +11,7 @@ const LIST_DRAGONS: &str = "functions/list_dragons/lambda_function.py";
 
 /// Runs the function at `file` on `event` with the session's credentials and endpoint, its
 /// parameters read in the session's region: its answer and its log.
-fn invoke(session: &Session, file: &str, event: &Value) -> (Value, Vec<String>) {
+pub(crate) fn invoke(session: &Session, file: &str, event: &Value) -> (Value, Vec<String>) {
     let runner = project_dir().join("tests/it/run_function.py");
     let file = project_dir().join(file);
     let event = event.to_string();
@@ -34,11 +34,11 @@ fn invoke(session: &Session, file: &str, event: &Value) -> (Value, Vec<String>) 
     (document["result"].clone(), log)
 }
 
-fn body(answer: &Value) -> Value {
+pub(crate) fn body(answer: &Value) -> Value {
     serde_json::from_str(answer["body"].as_str().expect("a string body")).expect("JSON body")
 }
 
-fn query(parameters: Value) -> Value {
+pub(crate) fn query(parameters: Value) -> Value {
     json!({"httpMethod": "GET", "path": "/dragons", "queryStringParameters": parameters})
 }
 

@@ -413,6 +413,14 @@ impl Session {
         )
     }
 
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.sdk_config())
+    }
+
+    pub fn apigateway(&self) -> aws_sdk_apigateway::Client {
+        aws_sdk_apigateway::Client::new(&self.sdk_config())
+    }
+
     pub fn ssm(&self) -> aws_sdk_ssm::Client {
         aws_sdk_ssm::Client::new(&self.sdk_config())
     }
@@ -671,7 +679,69 @@ pub fn operation_of(method: &str, url: &str, target: Option<&str>, body: &str) -
         .map(str::to_string);
     target
         .or(query_action)
+        .or_else(|| rest_json_operation(method, url))
         .unwrap_or_else(|| s3_operation(method, url))
+}
+
+/// Names a Lambda or API Gateway request (REST-JSON protocols: the operation is the method and
+/// the path) after its operation, as their API references name them; `None` for any other path.
+fn rest_json_operation(method: &str, url: &str) -> Option<String> {
+    let path = url.split('?').next().unwrap_or(url);
+    let path = path
+        .split("://")
+        .nth(1)
+        .map_or(path, |rest| rest.find('/').map_or("/", |i| &rest[i..]));
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let name = match (method, segments.as_slice()) {
+        // Lambda.
+        ("POST", ["2015-03-31", "functions"]) => "CreateFunction",
+        ("GET", ["2015-03-31", "functions"]) => "ListFunctions",
+        ("GET", ["2015-03-31", "functions", _]) => "GetFunction",
+        ("DELETE", ["2015-03-31", "functions", _]) => "DeleteFunction",
+        ("GET", ["2015-03-31", "functions", _, "configuration"]) => "GetFunctionConfiguration",
+        ("PUT", ["2015-03-31", "functions", _, "configuration"]) => "UpdateFunctionConfiguration",
+        ("PUT", ["2015-03-31", "functions", _, "code"]) => "UpdateFunctionCode",
+        ("GET", ["2015-03-31", "functions", _, "policy"]) => "GetPolicy",
+        ("POST", ["2015-03-31", "functions", _, "policy"]) => "AddPermission",
+        ("DELETE", ["2015-03-31", "functions", _, "policy", _]) => "RemovePermission",
+        ("POST", ["2017-03-31", "tags", ..]) => "TagResource",
+        ("GET", ["2017-03-31", "tags", ..]) => "ListTags",
+        ("DELETE", ["2017-03-31", "tags", ..]) => "UntagResource",
+        // API Gateway.
+        ("POST", ["restapis"]) => "CreateRestApi",
+        ("GET", ["restapis"]) => "GetRestApis",
+        ("GET", ["restapis", _]) => "GetRestApi",
+        ("DELETE", ["restapis", _]) => "DeleteRestApi",
+        ("GET", ["restapis", _, "resources"]) => "GetResources",
+        ("POST", ["restapis", _, "resources", _]) => "CreateResource",
+        ("DELETE", ["restapis", _, "resources", _]) => "DeleteResource",
+        ("PUT", ["restapis", _, "resources", _, "methods", _]) => "PutMethod",
+        ("GET", ["restapis", _, "resources", _, "methods", _]) => "GetMethod",
+        ("PATCH", ["restapis", _, "resources", _, "methods", _]) => "UpdateMethod",
+        ("DELETE", ["restapis", _, "resources", _, "methods", _]) => "DeleteMethod",
+        ("PUT", ["restapis", _, "resources", _, "methods", _, "integration"]) => "PutIntegration",
+        ("GET", ["restapis", _, "resources", _, "methods", _, "integration"]) => "GetIntegration",
+        ("PATCH", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            "UpdateIntegration"
+        }
+        ("DELETE", ["restapis", _, "resources", _, "methods", _, "integration"]) => {
+            "DeleteIntegration"
+        }
+        ("POST", ["restapis", _, "deployments"]) => "CreateDeployment",
+        ("GET", ["restapis", _, "deployments"]) => "GetDeployments",
+        ("GET", ["restapis", _, "deployments", _]) => "GetDeployment",
+        ("GET", ["restapis", _, "stages"]) => "GetStages",
+        ("GET", ["restapis", _, "stages", _]) => "GetStage",
+        ("PATCH", ["restapis", _, "stages", _]) => "UpdateStage",
+        ("DELETE", ["restapis", _, "stages", _]) => "DeleteStage",
+        ("POST", ["restapis", _, "authorizers"]) => "CreateAuthorizer",
+        ("GET", ["restapis", _, "authorizers"]) => "GetAuthorizers",
+        ("GET", ["restapis", _, "authorizers", _]) => "GetAuthorizer",
+        ("PATCH", ["restapis", _, "authorizers", _]) => "UpdateAuthorizer",
+        ("DELETE", ["restapis", _, "authorizers", _]) => "DeleteAuthorizer",
+        _ => return None,
+    };
+    Some(name.to_string())
 }
 
 /// Whether an operation changes anything (by its name: reads are Get, List, Describe, …).

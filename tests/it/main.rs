@@ -2,6 +2,7 @@
 //! checked through the SDK. One binary, one moto server (see `harness`).
 
 mod docs;
+mod dragons_api;
 mod dragons_lab;
 mod fanout;
 mod faults;

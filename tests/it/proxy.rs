@@ -88,6 +88,13 @@ pub struct Emulation {
     /// "Troubleshooting IAM and Amazon EC2" and "changes that I make are not always immediately
     /// visible": IAM is eventually consistent, "create an instance profile … wait a few seconds").
     pub profile_invisible: Duration,
+    /// For this long after CreateRole, Lambda cannot assume the role: CreateFunction (and
+    /// UpdateFunctionConfiguration) naming it is answered 400 `InvalidParameterValueException`,
+    /// "The role defined for the function cannot be assumed by Lambda." (Lambda API Reference,
+    /// CreateFunction errors; IAM User Guide, "Changes that I make are not always immediately
+    /// visible": a new role takes time to reach the other services — a recurring report against
+    /// Terraform's AWS provider's aws_lambda_function).
+    pub role_unassumable: Duration,
     /// S3 Select answers as for accounts without access: "Amazon S3 Select is no longer available
     /// to new customers" (AWS News Blog, July 2024); such accounts get 405 `MethodNotAllowed`.
     pub s3_select_unavailable: bool,
@@ -117,6 +124,7 @@ impl Emulation {
             region_redirect: true,
             bucket_settling: Duration::ZERO,
             profile_invisible: Duration::ZERO,
+            role_unassumable: Duration::ZERO,
             s3_select_unavailable: false,
             account_public_access_block: false,
             event_history: true,
@@ -175,6 +183,8 @@ struct State {
     emulated: Vec<(String, String)>,
     /// Instance profiles created through the test bed, and when.
     profiles: HashMap<String, Instant>,
+    /// Roles created through the test bed (by name), and when.
+    roles: HashMap<String, Instant>,
     /// RunInstances' answers by client token: EC2 answers a repeated request with the same
     /// `ClientToken` as it answered the first, launching nothing more ("Ensuring idempotency in
     /// Amazon EC2 API requests", Amazon EC2 Developer Guide); moto launches again.
@@ -645,12 +655,20 @@ fn error_answer(status: u16, service: &str) -> Vec<u8> {
         ("s3", true) => (503, "SlowDown"),
         ("ec2", true) => (503, "RequestLimitExceeded"),
         ("ssm", true) => (400, "ThrottlingException"),
+        // Lambda's and API Gateway's throttling ("Errors", their API references).
+        ("lambda", true) => (429, "TooManyRequestsException"),
+        ("apigateway", true) => (429, "TooManyRequestsException"),
         (_, true) => (400, "Throttling"),
     };
     let message = "injected by the test proxy";
     let (content_type, body) = match service {
         "ssm" => (
             "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        ),
+        // REST-JSON services: the code in x-amzn-ErrorType (added below) and the body.
+        "lambda" | "apigateway" => (
+            "application/json",
             format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
         ),
         "s3" => (
@@ -674,14 +692,19 @@ fn error_answer(status: u16, service: &str) -> Vec<u8> {
             ),
         ),
     };
+    let error_type = match service {
+        "lambda" | "apigateway" => format!("x-amzn-ErrorType: {code}\r\n"),
+        _ => String::new(),
+    };
     let reason = match status {
         400 => "Bad Request",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     };
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         x-amzn-RequestId: proxy\r\nConnection: close\r\n\r\n{body}",
+         x-amzn-RequestId: proxy\r\n{error_type}Connection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -866,6 +889,21 @@ fn emulated_answer(
                      Connection: close\r\n\r\n{}",
                     ec2_error_body("InvalidParameterValue", &message).len(),
                     ec2_error_body("InvalidParameterValue", &message)
+                )
+                .into_bytes()
+            })
+        }
+        "lambda" if matches!(operation, "CreateFunction" | "UpdateFunctionConfiguration") => {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).ok()?;
+            let role = body["Role"].as_str()?.rsplit('/').next()?.to_string();
+            let created = *state.roles.get(&role)?;
+            (created.elapsed() < emulation.role_unassumable).then(|| {
+                let body = r#"{"__type":"InvalidParameterValueException","Type":"User","message":"The role defined for the function cannot be assumed by Lambda."}"#;
+                format!(
+                    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\
+                     x-amzn-ErrorType: InvalidParameterValueException\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 )
                 .into_bytes()
             })
@@ -1055,6 +1093,11 @@ fn learn(
         "CreateInstanceProfile" => {
             if let Some(name) = form_value(&body, "InstanceProfileName") {
                 state.profiles.insert(name, Instant::now());
+            }
+        }
+        "CreateRole" => {
+            if let Some(name) = form_value(&body, "RoleName") {
+                state.roles.insert(name, Instant::now());
             }
         }
         "RunInstances" => {

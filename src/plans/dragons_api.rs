@@ -1,0 +1,716 @@
+//! `dragons-api`: the course's next lab — `GET /dragons` through API Gateway and Lambda, on the
+//! Dragons lab's data. The function's role (trusting Lambda; reading exactly the lab's two
+//! parameters and its data object, writing its own log group), the function (the embedded
+//! `functions/list_dragons`, packaged reproducibly), and the REST API with its method, the
+//! function's permission for it and the stage's deployment.
+//!
+//! The lab's data must be there first: the function reads the bucket and key from the two
+//! parameters `dragons-lab` writes, and the role's policy names that object — so the command
+//! reads the parameters and refuses, with the command to run, when they are missing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::connection::aws::Aws;
+use crate::connection::clients::Clients;
+use crate::course::function_package;
+use crate::course::lab::{FUNCTION_ROLE_PATH, INLINE_POLICY_NAME, Target, parameter_names};
+use crate::engine::plan::wait_for;
+use crate::error::Error;
+use crate::input::{BucketName, ObjectKey};
+use crate::plans::ObservedState;
+use crate::resources::function::{Code, Configuration, DesiredFunction, FUNCTION, Function};
+use crate::resources::iam_role::{DesiredRole, ROLE, Role, RoleQuery};
+use crate::resources::ownership::Claims;
+use crate::resources::parameter::Parameter;
+use crate::resources::rest_api::{ApiQuery, DesiredApi, RestApi, Route};
+use crate::resources::{Expected, Plan, Resource};
+use crate::settings::{DEFAULT_API_NAME, DragonsApiArgs, Lab};
+
+/// The Lambda runtime the functions run on: a current Python ("Lambda runtimes", Lambda
+/// Developer Guide).
+pub(crate) const RUNTIME: &str = "python3.14";
+/// The route the course's page calls.
+pub(crate) const PATH_PART: &str = "dragons";
+
+/// The command's input, checked before any AWS call.
+#[derive(Debug, Clone)]
+pub(crate) struct Inputs {
+    pub(crate) name: String,
+    pub(crate) stage: String,
+    pub(crate) package: Arc<function_package::Package>,
+    adopt: bool,
+    take_over: bool,
+}
+
+impl Inputs {
+    pub(crate) fn from_args(args: &DragonsApiArgs) -> Result<Self, Error> {
+        Ok(Self {
+            name: args.name.as_str().to_string(),
+            stage: args.stage.as_str().to_string(),
+            package: Arc::new(function_package::list_dragons()?),
+            adopt: args.adopt.adopt,
+            take_over: args.adopt.take_over,
+        })
+    }
+
+    /// What `dragons-api` makes by default — the state `status` compares with.
+    pub(crate) fn defaults() -> Result<Self, Error> {
+        Ok(Self {
+            name: DEFAULT_API_NAME.to_string(),
+            stage: "prod".to_string(),
+            package: Arc::new(function_package::list_dragons()?),
+            adopt: true,
+            take_over: true,
+        })
+    }
+
+    /// The function's role: `NAME-function`.
+    pub(crate) fn role_name(&self) -> String {
+        format!("{}-function", self.name)
+    }
+}
+
+/// Where the lab's data is, as its two parameters say (checked: the names enter a policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LabData {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+}
+
+/// What the command wants, every name and ARN resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct DesiredState {
+    pub(crate) role: DesiredRole,
+    pub(crate) function: DesiredFunction,
+    pub(crate) api: DesiredApi,
+    pub(crate) claims: Claims,
+}
+
+/// The ARN of the log group Lambda writes function `name`'s logs to.
+fn log_group_arn(target: &Target, name: &str) -> String {
+    format!(
+        "arn:{}:logs:{}:{}:log-group:/aws/lambda/{name}",
+        target.partition, target.region, target.account
+    )
+}
+
+/// The function's permissions: the lab's two parameters, its data object (GetObject, which S3
+/// Select needs too: "SelectObjectContent", S3 API Reference), its own log group.
+pub(crate) fn function_policy(target: &Target, name: &str, data: &LabData) -> Value {
+    let log_group = log_group_arn(target, name);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadTheLabParameters",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": [
+                    target.parameter_arn(&target.bucket_parameter()),
+                    target.parameter_arn(&target.key_parameter()),
+                ],
+            },
+            {
+                "Sid": "ReadTheDragons",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": target.object_arn(&data.bucket, &data.key),
+            },
+            {
+                "Sid": "MakeItsLogGroup",
+                "Effect": "Allow",
+                "Action": "logs:CreateLogGroup",
+                "Resource": log_group,
+            },
+            {
+                "Sid": "WriteItsLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": format!("{log_group}:*"),
+            },
+        ],
+    })
+}
+
+/// The trust policy of a function's role: Lambda's service may assume it, for this account's
+/// functions only ("Lambda execution role", Lambda Developer Guide: the `aws:SourceAccount`
+/// condition guards against the confused deputy).
+pub(crate) fn lambda_trust_policy(target: &Target) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": target.account}},
+        }],
+    })
+}
+
+impl DesiredState {
+    /// Resolves names, ARNs and policies for the target and the lab's data. Pure.
+    pub(crate) fn new(inputs: &Inputs, target: &Target, data: &LabData) -> Self {
+        let role_name = inputs.role_name();
+        let role_arn = format!(
+            "arn:{}:iam::{}:role{FUNCTION_ROLE_PATH}{role_name}",
+            target.partition, target.account
+        );
+        let function_arn = format!(
+            "arn:{}:lambda:{}:{}:function:{}",
+            target.partition, target.region, target.account, inputs.name
+        );
+        let mut environment =
+            BTreeMap::from([("APP_REGION".to_string(), target.app_region.clone())]);
+        if !target.parameter_prefix.as_str().is_empty() {
+            environment.insert(
+                "PARAMETER_PREFIX".to_string(),
+                target.parameter_prefix.as_str().to_string(),
+            );
+        }
+        Self {
+            role: DesiredRole {
+                name: role_name,
+                path: FUNCTION_ROLE_PATH.to_string(),
+                arn: role_arn.clone(),
+                trust_policy: lambda_trust_policy(target),
+                inline_policy_name: INLINE_POLICY_NAME.to_string(),
+                inline_policy: function_policy(target, &inputs.name, data),
+                managed_policy_arns: Vec::new(),
+                prune: true,
+                record_permissions: false,
+            },
+            function: DesiredFunction {
+                name: inputs.name.clone(),
+                arn: function_arn.clone(),
+                configuration: Configuration {
+                    role_arn,
+                    runtime: RUNTIME.to_string(),
+                    handler: function_package::HANDLER.to_string(),
+                    description: "provision dragons-api: GET /dragons from the Dragons lab's data"
+                        .to_string(),
+                    timeout_seconds: 10,
+                    memory_mib: 128,
+                    environment,
+                },
+                code: Code(inputs.package.clone()),
+            },
+            api: DesiredApi {
+                name: inputs.name.clone(),
+                description: "provision dragons-api: the course's dragons".to_string(),
+                partition: target.partition.clone(),
+                region: target.region.clone(),
+                account: target.account.clone(),
+                route: Route {
+                    path_part: PATH_PART.to_string(),
+                    http_method: "GET".to_string(),
+                    function_name: inputs.name.clone(),
+                    function_arn,
+                },
+                stage: inputs.stage.clone(),
+            },
+            claims: Claims {
+                adopt: inputs.adopt,
+                take_over: inputs.take_over,
+                ..Claims::of(&target.owner)
+            },
+        }
+    }
+
+    /// Adds what the command makes to what `status` compares with.
+    pub(crate) fn expect(&self, expected: &mut Expected) {
+        expected.roles.push(self.role.clone());
+        expected.functions.push(self.function.clone());
+        expected.apis.push(self.api.clone());
+    }
+}
+
+/// The lab's data as its parameters name it, or why the lab is not there.
+pub(crate) fn lab_data(observed: &ObservedState, target: &Target) -> Result<LabData, Error> {
+    let value = |name: &str| observed.parameters.get(name).map(|p| p.value.clone());
+    let (Some(bucket), Some(key)) = (
+        value(&target.bucket_parameter()),
+        value(&target.key_parameter()),
+    ) else {
+        return Err(Error::failed(format!(
+            "the Dragons lab is not set up in account {}: parameters {} and {} are not both in {}",
+            target.account,
+            target.bucket_parameter(),
+            target.key_parameter(),
+            target.app_region
+        ))
+        .with_hint(
+            "run `provision dragons-lab` first (with the same --region, --app-region and \
+             --parameter-prefix): the API's function reads the lab's data through them",
+        ));
+    };
+    // The two values name the object in the function's policy: a wildcard or a malformed name
+    // would grant more than the one object.
+    let checked = BucketName::parse(&bucket)
+        .map(|_| ())
+        .and_then(|()| ObjectKey::parse(&key).map(|_| ()))
+        .and_then(|()| match key.contains(['*', '?']) {
+            true => Err(Error::failed(format!(
+                "the lab's data key `{key}` contains a wildcard"
+            ))),
+            false => Ok(()),
+        });
+    checked.map_err(|e| {
+        Error::failed(format!(
+            "the lab's parameters name `{bucket}` / `{key}`, which is not an S3 object the \
+             function may be granted: {}",
+            e.message()
+        ))
+        .with_hint("run `provision dragons-lab` to set the parameters back")
+    })?;
+    Ok(LabData { bucket, key })
+}
+
+/// Reads the identity, the lab's parameters, the function's role, the function and the API, all
+/// at once.
+pub(crate) async fn observe(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    lab: &Lab,
+) -> Result<(Target, ObservedState), Error> {
+    let names = parameter_names(&lab.parameter_prefix);
+    let role_query = RoleQuery {
+        name: inputs.role_name(),
+        inline_policy_name: INLINE_POLICY_NAME.to_string(),
+        with_profiles: false,
+    };
+    let api_query = ApiQuery {
+        name: inputs.name.clone(),
+        route: Some(Route {
+            path_part: PATH_PART.to_string(),
+            http_method: "GET".to_string(),
+            function_name: inputs.name.clone(),
+            function_arn: String::new(),
+        }),
+    };
+    let (identity, parameters, role, function, apis) = tokio::join!(
+        aws.identity(),
+        Parameter::observe(clients, &names),
+        Role::observe(clients, &role_query),
+        Function::observe(clients, &inputs.name),
+        RestApi::observe(clients, &api_query),
+    );
+    let target = Target::new(identity?, aws, lab);
+    let mut observed = ObservedState {
+        parameters: parameters?,
+        ..ObservedState::default()
+    };
+    observed.add_role(role?);
+    if let Some(function) = function? {
+        observed.functions.insert(function.name.clone(), function);
+    }
+    // Several of provision's APIs of the name (another owner's beside the caller's): the
+    // caller's is the one planned; another's is refused by the plan.
+    let claims = Claims::of(&target.owner);
+    let mut apis = apis?;
+    apis.sort_by_key(|api| {
+        !matches!(
+            claims.holder(crate::resources::rest_api::REST_API, &api.name, &api.tags),
+            crate::resources::ownership::Holder::Caller
+        )
+    });
+    if let Some(api) = apis.into_iter().next() {
+        observed.apis.insert(api.name.clone(), api);
+    }
+    observed.begun = crate::engine::journal::begun(&target.owner);
+    crate::plans::creators::look_up(clients, &target.partition, &mut observed).await;
+    Ok((target, observed))
+}
+
+/// The role first; the function once the role (and its policy) is as wanted; the API's lines
+/// after the function. Pure.
+pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
+    let claims = &observed.knowing_creators(&desired.claims);
+    let mut changes = Role::plan(
+        Some(&desired.role),
+        observed.roles.get(&desired.role.name),
+        claims,
+    )?;
+    let function = Function::plan(
+        Some(&desired.function),
+        observed.functions.get(&desired.function.name),
+        claims,
+    )?;
+    changes.extend(wait_for(
+        function,
+        FUNCTION,
+        &ROLE.id(desired.role.name.clone()),
+    ));
+    changes.extend(RestApi::plan(
+        Some(&desired.api),
+        observed.apis.get(&desired.api.name),
+        claims,
+    )?);
+    Plan::new(changes, Vec::new())
+}
+
+/// Observes and plans the API in one account.
+pub(crate) async fn prepare(
+    aws: &Aws,
+    clients: &Clients,
+    inputs: &Inputs,
+    lab: &Lab,
+) -> Result<(Target, Plan), Error> {
+    let (target, observed) = observe(aws, clients, inputs, lab).await?;
+    let data = lab_data(&observed, &target)?;
+    let desired = DesiredState::new(inputs, &target, &data);
+    let plan = plan(&desired, &observed)?;
+    Ok((target, plan))
+}
+
+/// The invoke URL of `GET /dragons` on API `api_id`'s stage, as API Gateway serves it in the
+/// partition's domain ("Invoking a REST API", API Gateway Developer Guide).
+pub(crate) fn invoke_url(partition: &str, region: &str, api_id: &str, stage: &str) -> String {
+    let domain = match partition {
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        _ => "amazonaws.com",
+    };
+    format!("https://{api_id}.execute-api.{region}.{domain}/{stage}/{PATH_PART}")
+}
+
+/// The CloudFormation resource types of the API's parts (`rest_api`'s lines), which the template
+/// makes beside the kinds' own types.
+pub(crate) const CLOUDFORMATION_PARTS: &[&str] = &[
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::Lambda::Permission",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
+];
+
+/// The key the template's function package is read from: named after its digest, so that a
+/// changed function is a new object.
+pub(crate) fn package_key(package: &function_package::Package) -> String {
+    let digest: String = package
+        .code_sha256
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("provision/functions/list_dragons-{digest}.zip")
+}
+
+impl crate::plans::cloudformation::Assembly {
+    /// What `dragons-api` makes: the function's role, the function (its package read from S3,
+    /// where `provision dragons-api package` puts it), the REST API with `GET /dragons`, the
+    /// function's permission for it, a deployment and its stage.
+    pub(crate) fn dragons_api(
+        &mut self,
+        global: &crate::settings::GlobalArgs,
+    ) -> Result<(), Error> {
+        use crate::plans::cloudformation::resource_type;
+        let package = function_package::list_dragons()?;
+        let prefix = global.parameter_prefix.arn_path().replace("${", "${!");
+        let parameter = |name: &str| {
+            json!({"Fn::Sub": format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{prefix}{name}"
+            )})
+        };
+        let log_group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${ApiName}";
+        self.parameters.insert(
+            "ApiName".into(),
+            json!({"Type": "String", "Default": DEFAULT_API_NAME,
+                   "Description": "The API's name, its function's, and (NAME-function) its role's"}),
+        );
+        self.parameters.insert(
+            "ApiStage".into(),
+            json!({"Type": "String", "Default": "prod"}),
+        );
+        self.parameters.insert(
+            "FunctionCodeBucket".into(),
+            json!({"Type": "String",
+                   "Description": "The bucket holding the function's package \
+                                   (provision dragons-api package)"}),
+        );
+        self.parameters.insert(
+            "FunctionCodeKey".into(),
+            json!({"Type": "String", "Default": package_key(&package)}),
+        );
+        self.resources.insert(
+            "DragonsFunctionRole".into(),
+            json!({
+                "Type": resource_type::<Role>()?,
+                "Properties": {
+                    "RoleName": {"Fn::Sub": "${ApiName}-function"},
+                    "Path": FUNCTION_ROLE_PATH,
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                        }],
+                    },
+                    "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Sid": "ReadTheLabParameters", "Effect": "Allow",
+                             "Action": "ssm:GetParameter",
+                             "Resource": [parameter(crate::course::lab::BUCKET_PARAMETER),
+                                          parameter(crate::course::lab::KEY_PARAMETER)]},
+                            {"Sid": "ReadTheDragons", "Effect": "Allow", "Action": "s3:GetObject",
+                             "Resource": {"Fn::Sub": format!(
+                                 "arn:${{AWS::Partition}}:s3:::{}${{AWS::AccountId}}-${{AWS::Region}}/{}",
+                                 crate::course::lab::LAB_BUCKET_PREFIX,
+                                 crate::course::lab::DEFAULT_KEY
+                             )}},
+                            {"Sid": "MakeItsLogGroup", "Effect": "Allow",
+                             "Action": "logs:CreateLogGroup", "Resource": {"Fn::Sub": log_group}},
+                            {"Sid": "WriteItsLogs", "Effect": "Allow",
+                             "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                             "Resource": {"Fn::Sub": format!("{log_group}:*")}},
+                        ],
+                    }}],
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        let mut environment = serde_json::Map::new();
+        environment.insert("APP_REGION".into(), json!({"Ref": "AWS::Region"}));
+        if !global.parameter_prefix.as_str().is_empty() {
+            environment.insert(
+                "PARAMETER_PREFIX".into(),
+                json!(global.parameter_prefix.as_str()),
+            );
+        }
+        self.resources.insert(
+            "DragonsFunction".into(),
+            json!({
+                "Type": resource_type::<Function>()?,
+                "Properties": {
+                    "FunctionName": {"Ref": "ApiName"},
+                    "Runtime": RUNTIME,
+                    "Handler": function_package::HANDLER,
+                    "Role": {"Fn::GetAtt": ["DragonsFunctionRole", "Arn"]},
+                    "Timeout": 10,
+                    "MemorySize": 128,
+                    "Environment": {"Variables": environment},
+                    "Code": {"S3Bucket": {"Ref": "FunctionCodeBucket"},
+                             "S3Key": {"Ref": "FunctionCodeKey"}},
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsApi".into(),
+            json!({
+                "Type": resource_type::<RestApi>()?,
+                "Properties": {
+                    "Name": {"Ref": "ApiName"},
+                    "Description": "provision dragons-api: the course's dragons",
+                    "EndpointConfiguration": {"Types": ["REGIONAL"]},
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsResource".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[0],
+                "Properties": {
+                    "RestApiId": {"Ref": "DragonsApi"},
+                    "ParentId": {"Fn::GetAtt": ["DragonsApi", "RootResourceId"]},
+                    "PathPart": PATH_PART,
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsGetMethod".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[1],
+                "Properties": {
+                    "RestApiId": {"Ref": "DragonsApi"},
+                    "ResourceId": {"Ref": "DragonsResource"},
+                    "HttpMethod": "GET",
+                    "AuthorizationType": "NONE",
+                    "Integration": {
+                        "Type": "AWS_PROXY",
+                        "IntegrationHttpMethod": "POST",
+                        "Uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${DragonsFunction.Arn}/invocations"},
+                    },
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsInvokePermission".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[2],
+                "Properties": {
+                    "FunctionName": {"Ref": "DragonsFunction"},
+                    "Action": "lambda:InvokeFunction",
+                    "Principal": "apigateway.amazonaws.com",
+                    "SourceArn": {"Fn::Sub": format!(
+                        "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{DragonsApi}}/*/GET/{PATH_PART}"
+                    )},
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsDeployment".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[3],
+                "DependsOn": ["DragonsGetMethod"],
+                "Properties": {
+                    "RestApiId": {"Ref": "DragonsApi"},
+                    "Description": "provision dragons-api",
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsStage".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[4],
+                "Properties": {
+                    "RestApiId": {"Ref": "DragonsApi"},
+                    "DeploymentId": {"Ref": "DragonsDeployment"},
+                    "StageName": {"Ref": "ApiStage"},
+                    "Tags": self.tags,
+                }
+            }),
+        );
+        self.completes.push(json!({
+            "what": "the function's deployment package: a template reads it from S3; write it with \
+                     provision and upload it to FunctionCodeBucket under FunctionCodeKey",
+            "command": format!(
+                "provision dragons-api package --out list_dragons.zip && aws s3 cp \
+                 list_dragons.zip s3://<FunctionCodeBucket>/{}",
+                package_key(&package)
+            ),
+        }));
+        self.outputs.insert(
+            "DragonsUrl".into(),
+            json!({"Value": {"Fn::Sub": format!(
+                "https://${{DragonsApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/${{ApiStage}}/{PATH_PART}"
+            )}}),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::course::lab::test_target;
+    use crate::resources::parameter::ObservedParameter;
+    use crate::resources::simulated::World;
+
+    fn inputs() -> Inputs {
+        Inputs {
+            name: "dragons-api".into(),
+            stage: "prod".into(),
+            package: Arc::new(function_package::list_dragons().expect("package")),
+            adopt: false,
+            take_over: false,
+        }
+    }
+
+    fn with_lab(target: &Target) -> ObservedState {
+        let mut observed = ObservedState::default();
+        for (name, value) in [
+            (target.bucket_parameter(), "lab-bucket".to_string()),
+            (target.key_parameter(), "dragons.json".to_string()),
+        ] {
+            observed.parameters.insert(
+                name.clone(),
+                ObservedParameter {
+                    name,
+                    arn: None,
+                    value,
+                    kind: aws_sdk_ssm::types::ParameterType::String,
+                    tags: crate::resources::ownership::managed_tags(),
+                },
+            );
+        }
+        observed
+    }
+
+    #[test]
+    fn the_function_may_read_exactly_the_lab_s_parameters_and_object_and_write_its_logs() {
+        let target = test_target("us-east-1");
+        let data = lab_data(&with_lab(&target), &target).expect("lab");
+        let policy = function_policy(&target, "dragons-api", &data);
+        let text = policy.to_string();
+        assert!(
+            text.contains("arn:aws:s3:::lab-bucket/dragons.json"),
+            "{text}"
+        );
+        assert!(
+            text.contains(":parameter/dragon_data_bucket_name"),
+            "{text}"
+        );
+        assert!(
+            text.contains("log-group:/aws/lambda/dragons-api:*"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\"*\""),
+            "no action or resource is a bare wildcard: {text}"
+        );
+        let trust = lambda_trust_policy(&target).to_string();
+        assert!(trust.contains("lambda.amazonaws.com") && trust.contains("aws:SourceAccount"));
+    }
+
+    #[test]
+    fn without_the_lab_s_parameters_the_command_says_to_run_dragons_lab() {
+        let target = test_target("us-east-1");
+        let error = lab_data(&ObservedState::default(), &target).expect_err("no lab");
+        assert!(
+            error
+                .hints()
+                .iter()
+                .any(|h| h.contains("provision dragons-lab")),
+            "{error}"
+        );
+        let mut observed = with_lab(&target);
+        if let Some(key) = observed.parameters.get_mut(&target.key_parameter()) {
+            key.value = "*".into();
+        }
+        let error = lab_data(&observed, &target).expect_err("a wildcard");
+        assert!(error.message().contains("wildcard"), "{error}");
+    }
+
+    #[test]
+    fn a_cold_plan_converges_in_one_apply_and_orders_role_function_api() {
+        let target = test_target("us-east-1");
+        let observed = with_lab(&target);
+        let data = lab_data(&observed, &target).expect("lab");
+        let desired = DesiredState::new(&inputs(), &target, &data);
+        let plan = plan(&desired, &observed).expect("plans");
+        crate::resources::follows_the_registry(&plan, false).expect("along the registry");
+        let function = plan
+            .find(FUNCTION, "dragons-api")
+            .expect("the function's line");
+        assert!(
+            function
+                .depends_on
+                .contains(&ROLE.id("dragons-api-function"))
+        );
+        let mut world = World::new(observed);
+        for change in plan.changes() {
+            for operation in &change.operations {
+                crate::resources::simulate(operation, &mut world).expect("applies");
+            }
+        }
+        let again = super::plan(&desired, &world.observed).expect("plans");
+        assert!(
+            again.is_noop(),
+            "{:?}",
+            again.changes().iter().map(|c| c.line()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            invoke_url("aws-cn", "cn-north-1", "abc123", "prod"),
+            "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod/dragons"
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! `provision dragons-api` on moto: the function's role, the function, the REST API and its
+//! wiring, read back from the SDK (moto calls no Lambda function through a deployed URL and runs
+//! none without Docker: the function's code is run here, as packaged, with Python and boto3);
+//! re-runs that send no mutating request; drift made by hand, named and put back; IAM's delay
+//! before Lambda can assume a new role; teardown.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::functions::{body, invoke, query};
+use crate::harness::{Session, moto, mutating};
+use crate::proxy::{Emulation, Proxy};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The caller's API of `name`: its id.
+async fn api_id(session: &Session, name: &str) -> Option<String> {
+    let apis = session
+        .apigateway()
+        .get_rest_apis()
+        .send()
+        .await
+        .expect("get-rest-apis");
+    apis.items()
+        .iter()
+        .find(|a| a.name() == Some(name))
+        .and_then(|a| a.id().map(str::to_string))
+}
+
+/// The integration of `GET /dragons`: (type, HTTP method, URI).
+async fn integration(session: &Session, id: &str) -> (String, String, String) {
+    let resources = session
+        .apigateway()
+        .get_resources()
+        .rest_api_id(id)
+        .embed("methods")
+        .send()
+        .await
+        .expect("get-resources");
+    let dragons = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/dragons"))
+        .expect("/dragons");
+    let method = dragons
+        .resource_methods()
+        .and_then(|m| m.get("GET"))
+        .expect("GET /dragons");
+    assert_eq!(method.authorization_type(), Some("NONE"));
+    let integration = method.method_integration().expect("an integration");
+    (
+        integration
+            .r#type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        integration.http_method().unwrap_or_default().to_string(),
+        integration.uri().unwrap_or_default().to_string(),
+    )
+}
+
+/// The function's resource policy, as JSON.
+async fn function_policy(session: &Session, name: &str) -> Option<Value> {
+    let policy = session
+        .lambda()
+        .get_policy()
+        .function_name(name)
+        .send()
+        .await
+        .ok()?;
+    serde_json::from_str(policy.policy()?).ok()
+}
+
+/// The package `provision dragons-api package` writes: (file, CodeSha256).
+fn package(session: &Session) -> (std::path::PathBuf, String) {
+    let file = session.home.join("list_dragons.zip");
+    let output = session.provision().run(&[
+        "--output",
+        "json",
+        "dragons-api",
+        "package",
+        "--out",
+        file.to_str().expect("path"),
+    ]);
+    let document = output.success().json();
+    let sha = document["code_sha256"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    (file, sha)
+}
+
+/// The cold run makes the role, the function, the API, its permission and stage — 9 mutating
+/// requests — and ends with the invoke URL; the wiring read back from the SDK is the function's;
+/// the deployed code is the package, byte for byte, and running that package lists the 25
+/// dragons; a re-run sends no mutating request; `url` prints the URL alone; status agrees;
+/// teardown removes every new resource.
+#[test]
+fn the_api_is_wired_to_the_function_once_and_teardown_removes_it() {
+    let rt = runtime();
+    // IAM is global: each test of the default names has an account of its own.
+    let session = rt.block_on(Session::in_account(
+        "api-wired",
+        "ap-northeast-1",
+        "310000000125",
+    ));
+    session.provision().run(&["dragons-lab"]).success();
+
+    let (dry, requests) =
+        session.requests_during(|| session.provision().run(&["--dry-run", "dragons-api"]));
+    dry.success();
+    assert_eq!(mutating(&requests), Vec::<String>::new(), "the dry run");
+    for line in [
+        "+ create    iam-role dragons-api-function",
+        "+ create    lambda-function dragons-api (python3.14, 128 MB, 10s",
+        "+ create    apigateway-rest-api dragons-api (regional)",
+        "+ create    apigateway-method dragons-api GET /dragons",
+        "+ create    lambda-permission dragons-api from dragons-api",
+        "+ create    apigateway-deployment dragons-api/prod",
+    ] {
+        assert!(dry.stdout.contains(line), "{line}\n{}", dry.stdout);
+    }
+
+    let (cold, requests) = session.requests_during(|| session.provision().run(&["dragons-api"]));
+    cold.success();
+    let made = mutating(&requests);
+    let mut sorted = made.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "AddPermission",
+            "CreateDeployment",
+            "CreateFunction",
+            "CreateResource",
+            "CreateRestApi",
+            "CreateRole",
+            "PutIntegration",
+            "PutMethod",
+            "PutRolePolicy"
+        ],
+        "{}",
+        cold.stdout
+    );
+    eprintln!(
+        "cold run: {} requests, {} mutating",
+        requests.len(),
+        made.len()
+    );
+
+    let id = rt
+        .block_on(api_id(&session, "dragons-api"))
+        .expect("the API");
+    let url = format!("https://{id}.execute-api.ap-northeast-1.amazonaws.com/prod/dragons");
+    assert!(
+        cold.stdout.contains(&format!("Invoke URL: {url}")),
+        "{}",
+        cold.stdout
+    );
+
+    // The wiring, from the SDK: method → integration URI → the function's ARN; the permission's
+    // source is this API; the stage serves a deployment.
+    let function_arn = "arn:aws:lambda:ap-northeast-1:310000000125:function:dragons-api";
+    let (kind, verb, uri) = rt.block_on(integration(&session, &id));
+    assert_eq!((kind.as_str(), verb.as_str()), ("AWS_PROXY", "POST"));
+    assert_eq!(
+        uri,
+        format!(
+            "arn:aws:apigateway:ap-northeast-1:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+        )
+    );
+    let policy = rt
+        .block_on(function_policy(&session, "dragons-api"))
+        .expect("a policy");
+    let statement = &policy["Statement"][0];
+    assert_eq!(
+        statement["Principal"]["Service"],
+        "apigateway.amazonaws.com"
+    );
+    assert_eq!(statement["Action"], "lambda:InvokeFunction");
+    assert_eq!(
+        statement["Condition"]["ArnLike"]["AWS:SourceArn"],
+        format!("arn:aws:execute-api:ap-northeast-1:310000000125:{id}/*/GET/dragons")
+    );
+    let stage = rt
+        .block_on(
+            session
+                .apigateway()
+                .get_stage()
+                .rest_api_id(&id)
+                .stage_name("prod")
+                .send(),
+        )
+        .expect("stage prod");
+    assert!(stage.deployment_id().is_some());
+
+    // The function: the package as provision writes it, run by the role under provision's path,
+    // reading the lab in the app region.
+    let (file, sha) = package(&session);
+    let function = rt
+        .block_on(
+            session
+                .lambda()
+                .get_function()
+                .function_name("dragons-api")
+                .send(),
+        )
+        .expect("the function");
+    let configuration = function.configuration().expect("configuration");
+    assert_eq!(configuration.code_sha256(), Some(sha.as_str()));
+    assert_eq!(
+        configuration.runtime().map(|r| r.as_str()),
+        Some("python3.14")
+    );
+    assert_eq!(
+        configuration.role(),
+        Some("arn:aws:iam::310000000125:role/provision/functions/dragons-api-function")
+    );
+    let role_policy = rt
+        .block_on(
+            session
+                .iam()
+                .get_role_policy()
+                .role_name("dragons-api-function")
+                .policy_name("provision-policy")
+                .send(),
+        )
+        .expect("the role's policy");
+    let document = crate::harness::policy_document(role_policy.policy_document());
+    let text = document.to_string();
+    assert!(
+        text.contains("arn:aws:s3:::dragons-lab-310000000125-ap-northeast-1/dragons.json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("log-group:/aws/lambda/dragons-api:*"),
+        "{text}"
+    );
+
+    // The package's own handler, unzipped, lists the 25 dragons (read with GetObject: moto's S3
+    // Select mangles the data set's apostrophes, see dragons_lab).
+    let unzipped = session.home.join("unzipped");
+    session
+        .python(&[
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+            file.to_str().expect("path"),
+            unzipped.to_str().expect("path"),
+        ])
+        .success();
+    let proxy = Proxy::with(
+        &moto().endpoint,
+        Emulation {
+            s3_select_unavailable: true,
+            ..Emulation::aws()
+        },
+    );
+    let handler = unzipped.join("lambda_function.py");
+    let (answer, log) = invoke(
+        &session.clone().through(&proxy),
+        handler.to_str().expect("path"),
+        &query(Value::Null),
+    );
+    assert_eq!(answer["statusCode"], 200, "{log:?}");
+    assert_eq!(body(&answer).as_array().map(Vec::len), Some(25));
+
+    // Again: nothing to change.
+    let (again, requests) = session.requests_during(|| session.provision().run(&["dragons-api"]));
+    again.success();
+    assert_eq!(
+        mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        again.stdout
+    );
+    eprintln!("re-run: {} requests, 0 mutating", requests.len());
+
+    let printed = session.provision().run(&["dragons-api", "url"]);
+    printed.success();
+    assert_eq!(printed.stdout, format!("{url}\n"));
+
+    let status = session.provision().run(&["--output", "json", "status"]);
+    let document = status.success().json();
+    for (kind, name) in [
+        ("lambda-function", "dragons-api"),
+        ("apigateway-rest-api", "dragons-api"),
+        ("iam-role", "dragons-api-function"),
+    ] {
+        let row = document["resources"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["resource"] == kind && r["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} row in {document}"));
+        assert_eq!(row["in_sync"], true, "{row}");
+    }
+
+    session.provision().run(&["teardown", "--yes"]).success();
+    assert_eq!(rt.block_on(api_id(&session, "dragons-api")), None);
+    assert!(
+        rt.block_on(
+            session
+                .lambda()
+                .get_function()
+                .function_name("dragons-api")
+                .send()
+        )
+        .is_err(),
+        "the function is gone"
+    );
+    assert!(
+        rt.block_on(
+            session
+                .iam()
+                .get_role()
+                .role_name("dragons-api-function")
+                .send()
+        )
+        .is_err(),
+        "the role is gone"
+    );
+}
+
+/// Drift made by hand — the integration pointed elsewhere, the function's code replaced, the
+/// permission removed — is named by status and the dry run, and put back by a run; the run after
+/// changes nothing.
+#[test]
+fn drift_made_by_hand_is_named_and_put_back() {
+    let rt = runtime();
+    let session = rt.block_on(Session::in_account(
+        "api-drift",
+        "ap-northeast-2",
+        "310000000225",
+    ));
+    session.provision().run(&["dragons-lab"]).success();
+    session.provision().run(&["dragons-api"]).success();
+    let id = rt
+        .block_on(api_id(&session, "dragons-api"))
+        .expect("the API");
+    rt.block_on(async {
+        let resources = session
+            .apigateway()
+            .get_resources()
+            .rest_api_id(&id)
+            .send()
+            .await
+            .expect("resources");
+        let dragons = resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/dragons"))
+            .and_then(|r| r.id())
+            .expect("/dragons")
+            .to_string();
+        session
+            .apigateway()
+            .put_integration()
+            .rest_api_id(&id)
+            .resource_id(&dragons)
+            .http_method("GET")
+            .r#type(aws_sdk_apigateway::types::IntegrationType::Http)
+            .integration_http_method("GET")
+            .uri("https://example.com/elsewhere")
+            .send()
+            .await
+            .expect("put-integration");
+        let mut zip = Vec::new();
+        {
+            use std::io::Write;
+            let mut writer = zip::ZipWriter::new(std::io::Cursor::new(&mut zip));
+            writer
+                .start_file(
+                    "lambda_function.py",
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .expect("entry");
+            writer
+                .write_all(b"def lambda_handler(event, context):\n    return {}\n")
+                .expect("write");
+            writer.finish().expect("zip");
+        }
+        session
+            .lambda()
+            .update_function_code()
+            .function_name("dragons-api")
+            .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+            .send()
+            .await
+            .expect("update-function-code");
+        let statement = "provision-dragons-api-GET-dragons";
+        session
+            .lambda()
+            .remove_permission()
+            .function_name("dragons-api")
+            .statement_id(statement)
+            .send()
+            .await
+            .expect("remove-permission");
+    });
+
+    let status = session.provision().run(&["--output", "json", "status"]);
+    let document = status.success().json();
+    let row = |kind: &str| {
+        document["resources"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["resource"] == kind && r["name"] == "dragons-api")
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} row in {document}"))
+    };
+    assert_eq!(row("lambda-function")["in_sync"], false);
+    assert_eq!(row("apigateway-rest-api")["in_sync"], false);
+
+    let dry = session.provision().run(&["--dry-run", "dragons-api"]);
+    dry.success();
+    for named in [
+        "~ update    lambda-function dragons-api (code ",
+        "~ update    apigateway-method dragons-api GET /dragons (integration HTTP GET https://example.com/elsewhere → AWS_PROXY POST",
+        "+ create    lambda-permission dragons-api from dragons-api",
+        "~ update    apigateway-deployment dragons-api/prod",
+    ] {
+        assert!(dry.stdout.contains(named), "{named}\n{}", dry.stdout);
+    }
+    let (fixed, requests) = session.requests_during(|| session.provision().run(&["dragons-api"]));
+    fixed.success();
+    let mut made = mutating(&requests);
+    made.sort();
+    assert_eq!(
+        made,
+        [
+            "AddPermission",
+            "CreateDeployment",
+            "PutIntegration",
+            "UpdateFunctionCode"
+        ]
+    );
+    let (_, _, uri) = rt.block_on(integration(&session, &id));
+    assert!(uri.ends_with(":function:dragons-api/invocations"), "{uri}");
+    let (again, requests) = session.requests_during(|| session.provision().run(&["dragons-api"]));
+    again.success();
+    assert_eq!(
+        mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        again.stdout
+    );
+}
+
+/// IAM's delay: for a while after CreateRole, Lambda cannot assume the new role; the create is
+/// retried on that answer only, and says so.
+#[test]
+fn a_role_lambda_cannot_assume_yet_is_waited_for() {
+    let rt = runtime();
+    let proxy = Proxy::with(
+        &moto().endpoint,
+        Emulation {
+            role_unassumable: Duration::from_secs(2),
+            ..Emulation::aws()
+        },
+    );
+    let session = rt
+        .block_on(Session::in_account(
+            "api-role-propagation",
+            "us-east-1",
+            "310000000025",
+        ))
+        .through(&proxy);
+    session.provision().run(&["dragons-lab"]).success();
+    session.provision().run(&["dragons-api"]).success();
+    assert!(
+        proxy
+            .emulated()
+            .iter()
+            .any(|(op, code)| op == "CreateFunction" && code == "InvalidParameterValueException"),
+        "{:?}",
+        proxy.emulated()
+    );
+    assert!(
+        rt.block_on(
+            session
+                .lambda()
+                .get_function()
+                .function_name("dragons-api")
+                .send()
+        )
+        .is_ok()
+    );
+}
+
+/// Without the lab's parameters the command refuses before any change, naming dragons-lab; bad
+/// names exit 2 before any request.
+#[test]
+fn without_the_lab_or_with_bad_input_nothing_is_changed() {
+    let session = Session::in_region("api-no-lab", "sa-east-1");
+    let (refused, requests) = session.requests_during(|| session.provision().run(&["dragons-api"]));
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("provision dragons-lab"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(mutating(&requests), Vec::<String>::new());
+    for args in [
+        &["dragons-api", "--name", "9lives"][..],
+        &["dragons-api", "--name", "has space"][..],
+        &["dragons-api", "--stage", "pr/od"][..],
+        &["dragons-api", "url", "--name", "a.b"][..],
+    ] {
+        let (output, requests) = session.requests_during(|| session.provision().run(args));
+        output.assert_code(2);
+        assert!(requests.is_empty(), "{args:?}: {requests:?}");
+    }
+}
+
+/// The CloudFormation export — every command's kinds, the API's with them — passes cfn-lint
+/// (pinned with moto), in both formats.
+#[test]
+fn the_export_with_the_api_passes_cfn_lint() {
+    let session = Session::in_region("api-export", "sa-east-1");
+    for format in ["yaml", "json"] {
+        let output = session.provision().run(&[
+            "export",
+            "cloudformation",
+            "--format",
+            format,
+            "--owner-session",
+            "provision-ada",
+        ]);
+        output.success();
+        assert!(
+            output.stdout.contains("AWS::ApiGateway::Method"),
+            "{format}"
+        );
+        let file = session.write_file(&format!("template.{format}"), &output.stdout);
+        let lint = session.python(&[
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.argv = ['cfn-lint'] + sys.argv[1:]; main()",
+            file.to_str().expect("path"),
+        ]);
+        assert_eq!(lint.code, 0, "{format}: {}{}", lint.stdout, lint.stderr);
+    }
+}
