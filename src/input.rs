@@ -550,6 +550,28 @@ impl ApiName {
     }
 }
 
+/// `dragons-api user add NAME`, `token NAME`, `call --as NAME`: a Cognito user name — 1 to 128
+/// characters, none of them a space or a control character ("AdminCreateUser", Cognito API
+/// Reference: Username, `[\p{L}\p{M}\p{S}\p{N}\p{P}]+`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserName(String);
+
+impl UserName {
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        let length = name.chars().count();
+        if (1..=128).contains(&length) && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Ok(Self(name.to_string()));
+        }
+        Err(Error::usage(format!("`{name}` is not a user name"))
+            .with_hint("a user name is 1 to 128 characters with no space (e.g. student, alice)"))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `dragons-api --stage`: an API Gateway stage name — letters, digits, `-` and `_`, 1 to 128
 /// characters ("CreateStage", API Gateway API Reference: stageName).
 #[derive(Debug, Clone, PartialEq, Eq)]

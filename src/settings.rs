@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::input::{
     ApiName, BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
     ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, StageName, SubnetId, TagFilter,
-    parse_duration, parse_timeout,
+    UserName, parse_duration, parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
 pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
@@ -484,6 +484,16 @@ pub(crate) struct DragonsApiArgs {
     #[arg(long, value_name = "STAGE", default_value = "prod", value_parser = StageName::parse)]
     pub(crate) stage: StageName,
 
+    /// Sign GET /dragons in with a Cognito user pool (made with an app client and an
+    /// authorizer): callers send a user's ID token.
+    #[arg(long)]
+    pub(crate) auth: bool,
+
+    /// Run the function as this role, which already exists (a lab account's LabRole), as it is:
+    /// no IAM role or policy is created or changed.
+    #[arg(long, value_name = "ROLE", value_parser = RoleName::parse)]
+    pub(crate) existing_role: Option<RoleName>,
+
     #[command(flatten)]
     pub(crate) adopt: AdoptArg,
 }
@@ -495,6 +505,30 @@ pub(crate) enum DragonsApiAction {
     Url(ApiNameArgs),
     /// Write the function's deployment package (the zip provision uploads), as for a template.
     Package(PackageArgs),
+    /// The API's users (with --auth): `user add NAME` makes one, confirmed.
+    #[command(subcommand)]
+    User(UserAction),
+    /// Print a user's ID token (the password from a prompt that does not echo, or stdin).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum UserAction {
+    /// Make a confirmed user of the API's user pool, or set an existing one's password; the
+    /// password is read from a prompt that does not echo, or from stdin — never from the command
+    /// line or the environment.
+    Add(TokenArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TokenArgs {
+    /// The user's name.
+    #[arg(value_name = "USER", value_parser = UserName::parse)]
+    pub(crate) user: UserName,
+
+    /// The API whose user pool it is.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_API_NAME, value_parser = ApiName::parse)]
+    pub(crate) name: ApiName,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,7 @@ use crate::connection::aws::Aws;
 use crate::connection::clients::Clients;
 use crate::error::Error;
 use crate::fanout::{AccountResult, FanOut, RunEach};
-use crate::plans::dragons_api::{Inputs, invoke_url, prepare};
+use crate::plans::dragons_api::{Inputs, explained, invoke_url, prepare};
 use crate::printer::Printer;
 use crate::resources::Resource;
 use crate::resources::ownership::{Claims, Holder};
@@ -29,6 +29,12 @@ impl Run for Runner {
         match &args.action {
             Some(DragonsApiAction::Url(url)) => return print_url(global, url, printer).await,
             Some(DragonsApiAction::Package(package)) => return write_package(package, printer),
+            Some(DragonsApiAction::User(crate::settings::UserAction::Add(user))) => {
+                return crate::commands::api_users::add(global, user, printer).await;
+            }
+            Some(DragonsApiAction::Token(user)) => {
+                return crate::commands::api_users::token(global, user, printer).await;
+            }
             None => {}
         }
         let inputs = Inputs::from_args(args)?;
@@ -38,13 +44,14 @@ impl Run for Runner {
                 "observing IAM, Lambda and API Gateway for {}",
                 inputs.name
             ));
-            let (target, plan) = prepare(aws, &clients, &inputs, &global.lab()).await?;
+            let prepared = prepare(aws, &clients, &inputs, &global.lab()).await;
+            let (target, plan) = explained(prepared, &inputs, &clients).await?;
             observing.finish(format!(
                 "observed IAM, Lambda and API Gateway for {}",
                 inputs.name
             ));
             print_plan(printer, &plan, &target);
-            apply_and_report(
+            let applied = apply_and_report(
                 printer,
                 global,
                 "dragons-api",
@@ -53,7 +60,8 @@ impl Run for Runner {
                 &clients,
                 None,
             )
-            .await?;
+            .await;
+            explained(applied, &inputs, &clients).await?;
             if !global.dry_run
                 && !printer.is_json()
                 && let Some(url) = url_of(aws, &clients, &inputs.name, &inputs.stage).await?
@@ -89,7 +97,8 @@ impl RunEach for Runner {
         Ok(fan_out
             .each(async |aws, interrupt| {
                 let clients = aws.clients(&fan_out.global.lab());
-                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab()).await?;
+                let prepared = prepare(aws, &clients, inputs, &fan_out.global.lab()).await;
+                let prepared = explained(prepared, inputs, &clients).await?;
                 applied(
                     fan_out.global,
                     fan_out.name,

@@ -175,6 +175,7 @@ mod tests {
             [
                 "BucketNameParameter",
                 "DragonsApi",
+                "DragonsAuthorizer",
                 "DragonsDeployment",
                 "DragonsFunction",
                 "DragonsFunctionRole",
@@ -182,6 +183,8 @@ mod tests {
                 "DragonsInvokePermission",
                 "DragonsResource",
                 "DragonsStage",
+                "DragonsUserPool",
+                "DragonsUserPoolClient",
                 "FileNameParameter",
                 "IdeInstance",
                 "IdeSecurityGroup",

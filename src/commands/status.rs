@@ -285,8 +285,25 @@ pub(crate) async fn gather(
         bucket: lab.bucket.name.clone(),
         key: lab.object.key.clone(),
     };
-    let api = dragons_api::DesiredState::new(&dragons_api::Inputs::defaults()?, &target, &data);
-    let (resources, left_out) = lines(&ide, &lab, Some(&api), &observed, names.all_owners)?;
+    // With --auth when a pool of the default name was found: the API's authorizer is expected.
+    let pool = observed
+        .user_pools
+        .get(crate::settings::DEFAULT_API_NAME)
+        .map(|p| p.arn.clone());
+    let mut api_inputs = dragons_api::Inputs::defaults()?;
+    api_inputs.auth = pool.is_some();
+    let api = dragons_api::DesiredState::new(&api_inputs, &target, &data, pool, None);
+    // A later lab not begun is not missing: dragons-api's defaults are compared once something
+    // of it is found.
+    let begun = !observed.functions.is_empty()
+        || !observed.apis.is_empty()
+        || !observed.user_pools.is_empty()
+        || observed
+            .roles
+            .values()
+            .any(|r| r.path.starts_with(crate::course::lab::FUNCTION_ROLE_PATH));
+    let api = begun.then_some(&api);
+    let (resources, left_out) = lines(&ide, &lab, api, &observed, names.all_owners)?;
     Ok(StatusReport {
         schema_version: crate::printer::SCHEMA_VERSION,
         command: "status",

@@ -67,6 +67,8 @@ pub(crate) struct Clients {
     pub(crate) lambda: aws_sdk_lambda::Client,
     /// API Gateway in the run's region (`dragons-api`'s REST API).
     pub(crate) apigateway: aws_sdk_apigateway::Client,
+    /// Cognito user pools in the run's region (`dragons-api --auth`).
+    pub(crate) cognito: aws_sdk_cognitoidentityprovider::Client,
     /// The buckets this run created, and when: S3 may not know them everywhere yet. (Where a
     /// bucket is belongs to what was observed, and each request names it.)
     created: Arc<Mutex<BTreeMap<String, Instant>>>,
@@ -123,6 +125,7 @@ impl Clients {
             cloudtrail: bounded_client!(aws_sdk_cloudtrail, config),
             lambda: bounded_client!(aws_sdk_lambda, config),
             apigateway: bounded_client!(aws_sdk_apigateway, config),
+            cognito: bounded_client!(aws_sdk_cognitoidentityprovider, config),
             created: Arc::default(),
         }
     }

@@ -75,14 +75,18 @@ pub(crate) fn cloudformation(
     if every || args.dragons_api {
         assembly.dragons_api(global)?;
     }
-    Ok(json!({
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "The cloud course's lab resources, as provision creates them (provision export cloudformation)",
         "Metadata": {"provision": {"completes": assembly.completes}},
         "Parameters": assembly.parameters,
         "Resources": assembly.resources,
         "Outputs": assembly.outputs,
-    }))
+    });
+    if !assembly.conditions.is_empty() {
+        template["Conditions"] = Value::Object(assembly.conditions);
+    }
+    Ok(template)
 }
 
 /// The template being assembled, command by command.
@@ -93,6 +97,8 @@ pub(crate) struct Assembly {
     /// provision's tags, as CloudFormation lists them.
     pub(crate) tags: Value,
     pub(crate) parameters: Map<String, Value>,
+    /// The template's conditions (`dragons-api --auth` as a parameter).
+    pub(crate) conditions: Map<String, Value>,
     pub(crate) resources: Map<String, Value>,
     pub(crate) outputs: Map<String, Value>,
     /// What a template cannot do, with the command that does it.

@@ -25,7 +25,8 @@ use crate::resources::function::{Code, Configuration, DesiredFunction, FUNCTION,
 use crate::resources::iam_role::{DesiredRole, ROLE, Role, RoleQuery};
 use crate::resources::ownership::Claims;
 use crate::resources::parameter::Parameter;
-use crate::resources::rest_api::{ApiQuery, DesiredApi, RestApi, Route};
+use crate::resources::rest_api::{ApiQuery, DesiredApi, DesiredAuthorizer, RestApi, Route};
+use crate::resources::user_pool::{DesiredPool, PasswordPolicy, USER_POOL, UserPool};
 use crate::resources::{Expected, Plan, Resource};
 use crate::settings::{DEFAULT_API_NAME, DragonsApiArgs, Lab};
 
@@ -41,6 +42,10 @@ pub(crate) struct Inputs {
     pub(crate) name: String,
     pub(crate) stage: String,
     pub(crate) package: Arc<function_package::Package>,
+    /// `--auth`: a Cognito user pool, its app client and an authorizer on the route.
+    pub(crate) auth: bool,
+    /// `--existing-role`: the function runs as this role, as it is (a lab account's LabRole).
+    pub(crate) existing_role: Option<String>,
     adopt: bool,
     take_over: bool,
 }
@@ -51,6 +56,8 @@ impl Inputs {
             name: args.name.as_str().to_string(),
             stage: args.stage.as_str().to_string(),
             package: Arc::new(function_package::list_dragons()?),
+            auth: args.auth,
+            existing_role: args.existing_role.as_ref().map(|r| r.as_str().to_string()),
             adopt: args.adopt.adopt,
             take_over: args.adopt.take_over,
         })
@@ -62,14 +69,18 @@ impl Inputs {
             name: DEFAULT_API_NAME.to_string(),
             stage: "prod".to_string(),
             package: Arc::new(function_package::list_dragons()?),
+            auth: false,
+            existing_role: None,
             adopt: true,
             take_over: true,
         })
     }
 
-    /// The function's role: `NAME-function`.
+    /// The function's role: `--existing-role`, else `NAME-function`.
     pub(crate) fn role_name(&self) -> String {
-        format!("{}-function", self.name)
+        self.existing_role
+            .clone()
+            .unwrap_or_else(|| format!("{}-function", self.name))
     }
 }
 
@@ -83,7 +94,10 @@ pub(crate) struct LabData {
 /// What the command wants, every name and ARN resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct DesiredState {
-    pub(crate) role: DesiredRole,
+    /// `--auth`: the user pool (with its app client) the authorizer trusts.
+    pub(crate) user_pool: Option<DesiredPool>,
+    /// The function's role; `None` with `--existing-role`, which is used as it is.
+    pub(crate) role: Option<DesiredRole>,
     pub(crate) function: DesiredFunction,
     pub(crate) api: DesiredApi,
     pub(crate) claims: Claims,
@@ -151,13 +165,24 @@ pub(crate) fn lambda_trust_policy(target: &Target) -> Value {
 }
 
 impl DesiredState {
-    /// Resolves names, ARNs and policies for the target and the lab's data. Pure.
-    pub(crate) fn new(inputs: &Inputs, target: &Target, data: &LabData) -> Self {
+    /// Resolves names, ARNs and policies for the target and the lab's data (and, with `--auth`,
+    /// the user pool's ARN once it exists). Pure.
+    pub(crate) fn new(
+        inputs: &Inputs,
+        target: &Target,
+        data: &LabData,
+        pool_arn: Option<String>,
+        existing_role_arn: Option<String>,
+    ) -> Self {
         let role_name = inputs.role_name();
-        let role_arn = format!(
+        let made_role_arn = format!(
             "arn:{}:iam::{}:role{FUNCTION_ROLE_PATH}{role_name}",
             target.partition, target.account
         );
+        let role_arn = match (&inputs.existing_role, existing_role_arn) {
+            (Some(_), Some(arn)) => arn,
+            _ => made_role_arn.clone(),
+        };
         let function_arn = format!(
             "arn:{}:lambda:{}:{}:function:{}",
             target.partition, target.region, target.account, inputs.name
@@ -171,17 +196,22 @@ impl DesiredState {
             );
         }
         Self {
-            role: DesiredRole {
+            user_pool: inputs.auth.then(|| DesiredPool {
+                name: inputs.name.clone(),
+                policy: PasswordPolicy::COURSE,
+                client_name: inputs.name.clone(),
+            }),
+            role: inputs.existing_role.is_none().then(|| DesiredRole {
                 name: role_name,
                 path: FUNCTION_ROLE_PATH.to_string(),
-                arn: role_arn.clone(),
+                arn: made_role_arn,
                 trust_policy: lambda_trust_policy(target),
                 inline_policy_name: INLINE_POLICY_NAME.to_string(),
                 inline_policy: function_policy(target, &inputs.name, data),
                 managed_policy_arns: Vec::new(),
                 prune: true,
                 record_permissions: false,
-            },
+            }),
             function: DesiredFunction {
                 name: inputs.name.clone(),
                 arn: function_arn.clone(),
@@ -210,6 +240,11 @@ impl DesiredState {
                     function_arn,
                 },
                 stage: inputs.stage.clone(),
+                authorizer: inputs.auth.then(|| DesiredAuthorizer {
+                    name: format!("{}-users", inputs.name),
+                    pool_name: inputs.name.clone(),
+                    pool_arn,
+                }),
             },
             claims: Claims {
                 adopt: inputs.adopt,
@@ -221,7 +256,8 @@ impl DesiredState {
 
     /// Adds what the command makes to what `status` compares with.
     pub(crate) fn expect(&self, expected: &mut Expected) {
-        expected.roles.push(self.role.clone());
+        expected.user_pools.extend(self.user_pool.clone());
+        expected.roles.extend(self.role.clone());
         expected.functions.push(self.function.clone());
         expected.apis.push(self.api.clone());
     }
@@ -291,12 +327,19 @@ pub(crate) async fn observe(
             function_arn: String::new(),
         }),
     };
-    let (identity, parameters, role, function, apis) = tokio::join!(
+    let pools = async {
+        match inputs.auth {
+            true => UserPool::observe(clients, &inputs.name).await,
+            false => Ok(Vec::new()),
+        }
+    };
+    let (identity, parameters, role, function, apis, pools) = tokio::join!(
         aws.identity(),
         Parameter::observe(clients, &names),
         Role::observe(clients, &role_query),
         Function::observe(clients, &inputs.name),
         RestApi::observe(clients, &api_query),
+        pools,
     );
     let target = Target::new(identity?, aws, lab);
     let mut observed = ObservedState {
@@ -320,6 +363,16 @@ pub(crate) async fn observe(
     if let Some(api) = apis.into_iter().next() {
         observed.apis.insert(api.name.clone(), api);
     }
+    let mut pools = pools?;
+    pools.sort_by_key(|pool| {
+        !matches!(
+            claims.holder(USER_POOL, &pool.name, &pool.tags),
+            crate::resources::ownership::Holder::Caller
+        )
+    });
+    if let Some(pool) = pools.into_iter().next() {
+        observed.user_pools.insert(pool.name.clone(), pool);
+    }
     observed.begun = crate::engine::journal::begun(&target.owner);
     crate::plans::creators::look_up(clients, &target.partition, &mut observed).await;
     Ok((target, observed))
@@ -329,21 +382,26 @@ pub(crate) async fn observe(
 /// after the function. Pure.
 pub(crate) fn plan(desired: &DesiredState, observed: &ObservedState) -> Result<Plan, Error> {
     let claims = &observed.knowing_creators(&desired.claims);
-    let mut changes = Role::plan(
-        Some(&desired.role),
-        observed.roles.get(&desired.role.name),
-        claims,
-    )?;
+    let mut changes = match &desired.user_pool {
+        Some(pool) => UserPool::plan(Some(pool), observed.user_pools.get(&pool.name), claims)?,
+        None => Vec::new(),
+    };
     let function = Function::plan(
         Some(&desired.function),
         observed.functions.get(&desired.function.name),
         claims,
     )?;
-    changes.extend(wait_for(
-        function,
-        FUNCTION,
-        &ROLE.id(desired.role.name.clone()),
-    ));
+    match &desired.role {
+        Some(role) => {
+            changes.extend(Role::plan(
+                Some(role),
+                observed.roles.get(&role.name),
+                claims,
+            )?);
+            changes.extend(wait_for(function, FUNCTION, &ROLE.id(role.name.clone())));
+        }
+        None => changes.extend(function),
+    }
     changes.extend(RestApi::plan(
         Some(&desired.api),
         observed.apis.get(&desired.api.name),
@@ -359,11 +417,92 @@ pub(crate) async fn prepare(
     inputs: &Inputs,
     lab: &Lab,
 ) -> Result<(Target, Plan), Error> {
+    if inputs.auth && crate::plans::restricted::is_learner_lab(&aws.identity().await?.arn) {
+        return Err(learner_lab_refuses_cognito());
+    }
     let (target, observed) = observe(aws, clients, inputs, lab).await?;
     let data = lab_data(&observed, &target)?;
-    let desired = DesiredState::new(inputs, &target, &data);
+    let pool_arn = observed.user_pools.get(&inputs.name).map(|p| p.arn.clone());
+    let mut warnings = Vec::new();
+    let existing_role_arn = match &inputs.existing_role {
+        Some(name) => {
+            let role = observed.roles.get(name).ok_or_else(|| {
+                Error::failed(format!("role {name} (--existing-role) does not exist in account {}", target.account))
+                    .with_hint("list the account's roles with `aws iam list-roles --query 'Roles[].RoleName'`, or leave out --existing-role to let provision make one")
+            })?;
+            if !role
+                .trust_policy
+                .as_ref()
+                .is_some_and(|t| t.to_string().contains("lambda.amazonaws.com"))
+            {
+                warnings.push(format!(
+                    "role {name} does not trust lambda.amazonaws.com: Lambda will refuse to run the \
+                     function as it"
+                ));
+            }
+            warnings.extend(
+                crate::plans::instance_profile::check_lab_reads(
+                    clients,
+                    &target,
+                    &data.bucket,
+                    &role.arn,
+                )
+                .await,
+            );
+            Some(role.arn.clone())
+        }
+        None => None,
+    };
+    let desired = DesiredState::new(inputs, &target, &data, pool_arn, existing_role_arn);
     let plan = plan(&desired, &observed)?;
-    Ok((target, plan))
+    let mut all = plan.warnings().to_vec();
+    all.extend(warnings);
+    Ok((target, Plan::new(plan.changes().to_vec(), all)?))
+}
+
+/// The role restricted lab accounts provide for their services (AWS Academy's LabRole).
+pub(crate) const LAB_ROLE: &str = "LabRole";
+
+/// A refused IAM write in an account that has a LabRole gets the command that uses it instead.
+pub(crate) async fn explained<T>(
+    result: Result<T, Error>,
+    inputs: &Inputs,
+    clients: &Clients,
+) -> Result<T, Error> {
+    match result {
+        Err(error)
+            if inputs.existing_role.is_none()
+                && crate::plans::restricted::is_denied_iam_write(&error) =>
+        {
+            let query = RoleQuery {
+                name: LAB_ROLE.to_string(),
+                inline_policy_name: INLINE_POLICY_NAME.to_string(),
+                with_profiles: false,
+            };
+            match Role::observe(clients, &query).await {
+                Ok(Some(_)) => Err(error.with_hint(format!(
+                    "this account provides role {LAB_ROLE} (a restricted lab account): run the \
+                     function as it, with no IAM writes: provision dragons-api --existing-role \
+                     {LAB_ROLE}"
+                ))),
+                _ => Err(error),
+            }
+        }
+        other => other,
+    }
+}
+
+/// `--auth` in AWS Academy's Learner Lab, which does not list Amazon Cognito among its services:
+/// refused before any change; the open API works there.
+pub(crate) fn learner_lab_refuses_cognito() -> Error {
+    Error::failed(
+        "--auth needs Amazon Cognito, which AWS Academy's Learner Lab does not allow (it is not \
+         among the lab's services)",
+    )
+    .with_hint(
+        "run `provision dragons-api` without --auth: the API works open, and the rest of the lab \
+         is the same; --auth works in a full AWS account",
+    )
 }
 
 /// The invoke URL of `GET /dragons` on API `api_id`'s stage, as API Gateway serves it in the
@@ -386,6 +525,8 @@ pub(crate) const CLOUDFORMATION_PARTS: &[&str] = &[
     "AWS::Lambda::Permission",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::Stage",
+    "AWS::Cognito::UserPoolClient",
+    "AWS::ApiGateway::Authorizer",
 ];
 
 /// The key the template's function package is read from: named after its digest, so that a
@@ -533,12 +674,79 @@ impl crate::plans::cloudformation::Assembly {
                     "RestApiId": {"Ref": "DragonsApi"},
                     "ResourceId": {"Ref": "DragonsResource"},
                     "HttpMethod": "GET",
-                    "AuthorizationType": "NONE",
+                    "AuthorizationType": {"Fn::If": ["ApiAuth", "COGNITO_USER_POOLS", "NONE"]},
+                    "AuthorizerId": {"Fn::If": ["ApiAuth", {"Ref": "DragonsAuthorizer"},
+                                                {"Ref": "AWS::NoValue"}]},
                     "Integration": {
                         "Type": "AWS_PROXY",
                         "IntegrationHttpMethod": "POST",
                         "Uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${DragonsFunction.Arn}/invocations"},
                     },
+                }
+            }),
+        );
+        // --auth, as a parameter: the pool, its app client and the authorizer, made only when it
+        // is "true".
+        self.parameters.insert(
+            "ApiAuth".into(),
+            json!({"Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+                   "Description": "Sign GET /dragons in with a Cognito user pool (dragons-api --auth)"}),
+        );
+        self.conditions.insert(
+            "ApiAuth".into(),
+            json!({"Fn::Equals": [{"Ref": "ApiAuth"}, "true"]}),
+        );
+        let pool_tags: serde_json::Map<String, Value> = self
+            .tags
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| Some((t["Key"].as_str()?.to_string(), t["Value"].clone())))
+            .collect();
+        self.resources.insert(
+            "DragonsUserPool".into(),
+            json!({
+                "Type": resource_type::<UserPool>()?,
+                "Condition": "ApiAuth",
+                "Properties": {
+                    "UserPoolName": {"Ref": "ApiName"},
+                    "Policies": {"PasswordPolicy": {
+                        "MinimumLength": PasswordPolicy::COURSE.minimum_length,
+                        "RequireUppercase": PasswordPolicy::COURSE.uppercase,
+                        "RequireLowercase": PasswordPolicy::COURSE.lowercase,
+                        "RequireNumbers": PasswordPolicy::COURSE.numbers,
+                        "RequireSymbols": PasswordPolicy::COURSE.symbols,
+                        "TemporaryPasswordValidityDays": 7,
+                    }},
+                    "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": true},
+                    "UserPoolTags": pool_tags,
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsUserPoolClient".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[5],
+                "Condition": "ApiAuth",
+                "Properties": {
+                    "UserPoolId": {"Ref": "DragonsUserPool"},
+                    "ClientName": {"Ref": "ApiName"},
+                    "GenerateSecret": false,
+                    "ExplicitAuthFlows": crate::resources::user_pool::AUTH_FLOWS,
+                }
+            }),
+        );
+        self.resources.insert(
+            "DragonsAuthorizer".into(),
+            json!({
+                "Type": CLOUDFORMATION_PARTS[6],
+                "Condition": "ApiAuth",
+                "Properties": {
+                    "RestApiId": {"Ref": "DragonsApi"},
+                    "Name": {"Fn::Sub": "${ApiName}-users"},
+                    "Type": "COGNITO_USER_POOLS",
+                    "ProviderARNs": [{"Fn::GetAtt": ["DragonsUserPool", "Arn"]}],
+                    "IdentitySource": "method.request.header.Authorization",
                 }
             }),
         );
@@ -610,6 +818,8 @@ mod tests {
             name: "dragons-api".into(),
             stage: "prod".into(),
             package: Arc::new(function_package::list_dragons().expect("package")),
+            auth: false,
+            existing_role: None,
             adopt: false,
             take_over: false,
         }
@@ -685,7 +895,7 @@ mod tests {
         let target = test_target("us-east-1");
         let observed = with_lab(&target);
         let data = lab_data(&observed, &target).expect("lab");
-        let desired = DesiredState::new(&inputs(), &target, &data);
+        let desired = DesiredState::new(&inputs(), &target, &data, None, None);
         let plan = plan(&desired, &observed).expect("plans");
         crate::resources::follows_the_registry(&plan, false).expect("along the registry");
         let function = plan

@@ -240,7 +240,7 @@ pub(crate) async fn explained<T>(
 }
 
 /// IAM writes a restricted lab account refuses.
-fn is_denied_iam_write(error: &Error) -> bool {
+pub(crate) fn is_denied_iam_write(error: &Error) -> bool {
     error.access_denied().is_some_and(|denied| {
         [
             "iam:CreateRole",

@@ -302,3 +302,69 @@ pub(crate) fn in_reverse_dependency_order(removals: Vec<Removal>) -> Vec<Change>
     }
     joined
 }
+
+/// Sends a create that AWS does not make idempotent — a second request makes a second resource of
+/// the same name (a REST API, a user pool, an app client, an authorizer) — so that an answer lost
+/// after the resource was made does not make another: `send` makes one attempt (it turns the SDK's
+/// retries off), and after a failure that may have been applied (a 5xx, throttling, no answer)
+/// `look` says whether the resource is there before the next attempt. As many attempts as the SDK
+/// would make (`AWS_MAX_ATTEMPTS`), `pause` apart (the service's rate for the create); a refusal
+/// (4xx) is final at once.
+pub(crate) async fn create_once<T, E, Send, Sent, Look, Looked>(
+    action: &str,
+    what: &str,
+    pause: std::time::Duration,
+    report: crate::engine::apply::Report<'_>,
+    mut send: Send,
+    mut look: Look,
+) -> Result<T, Error>
+where
+    Send: FnMut() -> Sent,
+    Sent: Future<
+        Output = Result<
+            T,
+            aws_smithy_runtime_api::client::result::SdkError<
+                E,
+                aws_smithy_runtime_api::http::Response,
+            >,
+        >,
+    >,
+    Look: FnMut() -> Looked,
+    Looked: Future<Output = Result<Option<T>, Error>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + std::error::Error
+        + std::marker::Send
+        + Sync
+        + 'static,
+{
+    let attempts = crate::connection::clients::retry_config().max_attempts();
+    let operation = action.rsplit(':').next().unwrap_or(action);
+    let mut attempt = 1;
+    loop {
+        let error = match send().await {
+            Ok(made) => return Ok(made),
+            Err(e) => e,
+        };
+        let transient = match error.raw_response() {
+            Some(response) => {
+                let status = response.status().as_u16();
+                status >= 500 || status == 429
+            }
+            None => true,
+        };
+        if !transient || attempt >= attempts {
+            crate::requests::record_attempts(operation, attempt);
+            return Err(crate::error::aws_error(action, error));
+        }
+        if let Some(made) = look().await? {
+            return Ok(made);
+        }
+        report.progress(crate::engine::apply::Progress::Waiting(format!(
+            "{what}: no answer to the create ({}); trying again (attempt {})",
+            crate::error::error_chain(&error),
+            attempt + 1
+        )));
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}

@@ -23,6 +23,7 @@ pub(crate) mod security_group;
 pub(crate) mod simulated;
 pub(crate) mod status;
 pub(crate) mod tags;
+pub(crate) mod user_pool;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -282,6 +283,7 @@ resource_kinds! {
     security_groups: security_group::SecurityGroup,
     ec2_instances: instance::Instance,
     functions: function::Function,
+    user_pools: user_pool::UserPool,
     apis: rest_api::RestApi,
 }
 

@@ -22,15 +22,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_apigateway::types::{
-    EndpointConfiguration, EndpointType, IntegrationType, Op as PatchOp, PatchOperation,
-};
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
 use serde_json::Value;
 
 use crate::connection::clients::Clients;
-use crate::engine::apply::{Executed, Progress, Report};
+use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
-use crate::error::{Error, aws_error, error_chain, sent};
+use crate::error::{Error, aws_error, sent};
 use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::status::Rows;
@@ -44,6 +42,26 @@ pub(crate) const REST_API: Kind = Kind::new("apigateway-rest-api");
 pub(crate) const METHOD: Kind = Kind::new("apigateway-method");
 pub(crate) const INVOKE_PERMISSION: Kind = Kind::new("lambda-permission");
 pub(crate) const DEPLOYMENT: Kind = Kind::new("apigateway-deployment");
+pub(crate) const AUTHORIZER: Kind = Kind::new("apigateway-authorizer");
+
+/// A Cognito user pool authorizer on the route (`--auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DesiredAuthorizer {
+    /// The authorizer's name (`NAME-users`).
+    pub(crate) name: String,
+    /// The user pool it trusts, by name.
+    pub(crate) pool_name: String,
+    /// That pool's ARN, once it exists: the authorizer's provider is compared with it.
+    pub(crate) pool_arn: Option<String>,
+}
+
+/// An authorizer as API Gateway holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ObservedAuthorizer {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) provider_arns: Vec<String>,
+}
 
 /// What the deployments provision makes say first in their description.
 const DEPLOYMENT_MARK: &str = "provision wiring";
@@ -67,9 +85,26 @@ pub(crate) struct DesiredApi {
     pub(crate) account: String,
     pub(crate) route: Route,
     pub(crate) stage: String,
+    /// `--auth`: the route takes a Cognito user pool's tokens.
+    pub(crate) authorizer: Option<DesiredAuthorizer>,
 }
 
 impl DesiredApi {
+    /// The route's authorization as API Gateway names it.
+    fn authorization_type(&self) -> &'static str {
+        match self.authorizer {
+            Some(_) => "COGNITO_USER_POOLS",
+            None => "NONE",
+        }
+    }
+
+    fn authorization_words(&self) -> String {
+        match &self.authorizer {
+            Some(authorizer) => format!("COGNITO_USER_POOLS {}", authorizer.name),
+            None => "NONE".to_string(),
+        }
+    }
+
     /// The integration URI that makes API Gateway invoke the route's function.
     pub(crate) fn integration_uri(&self) -> String {
         format!(
@@ -95,9 +130,10 @@ impl DesiredApi {
     pub(crate) fn deployment_description(&self) -> String {
         use md5::{Digest, Md5};
         let wiring = format!(
-            "{} /{} NONE AWS_PROXY POST {}",
+            "{} /{} {} AWS_PROXY POST {}",
             self.route.http_method,
             self.route.path_part,
+            self.authorization_words(),
             self.integration_uri()
         );
         let digest = hex::encode(Md5::digest(wiring.as_bytes()));
@@ -131,6 +167,7 @@ pub(crate) fn statement_id(name: &str, route: &Route) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ObservedMethod {
     pub(crate) authorization_type: String,
+    pub(crate) authorizer_id: Option<String>,
     /// The integration's type, HTTP method and URI; `None` when it has none.
     pub(crate) integration: Option<(String, String, String)>,
 }
@@ -155,6 +192,8 @@ pub(crate) struct ObservedApi {
     pub(crate) methods: BTreeMap<(String, String), ObservedMethod>,
     /// Its stages → the description of the deployment each serves.
     pub(crate) stages: BTreeMap<String, String>,
+    /// Its authorizers by name.
+    pub(crate) authorizers: BTreeMap<String, ObservedAuthorizer>,
     /// The route function's statement for this API; read for the command's route only.
     pub(crate) permission: Option<ObservedPermission>,
 }
@@ -186,16 +225,29 @@ pub(crate) enum ApiOp {
         api: ApiRef,
         path_part: String,
     },
+    /// Puts the method, open or (with the name of an authorizer of the API) behind that
+    /// authorizer.
     PutMethod {
         api: ApiRef,
         path_part: String,
         http_method: String,
+        authorizer: Option<String>,
     },
-    /// Puts the method's authorization back to none.
-    UpdateAuthorization {
+    /// Removes the method with its integration (API Gateway changes a method's authorization
+    /// only by a patch the local emulator lacks; a method put again is the same change).
+    DeleteMethod {
         api: ApiRef,
         path_part: String,
         http_method: String,
+    },
+    CreateAuthorizer {
+        api: ApiRef,
+        name: String,
+        pool: crate::resources::user_pool::PoolRef,
+    },
+    DeleteAuthorizer {
+        api: ApiRef,
+        authorizer_id: String,
     },
     PutIntegration {
         api: ApiRef,
@@ -317,12 +369,45 @@ async fn resources(
                 (path.to_string(), verb.clone()),
                 ObservedMethod {
                     authorization_type: method.authorization_type().unwrap_or("NONE").to_string(),
+                    authorizer_id: method.authorizer_id().map(str::to_string),
                     integration,
                 },
             );
         }
     }
     Ok((paths, methods))
+}
+
+/// The API's authorizers by name.
+async fn authorizers(
+    clients: &Clients,
+    id: &str,
+) -> Result<BTreeMap<String, ObservedAuthorizer>, Error> {
+    let output = clients
+        .apigateway
+        .get_authorizers()
+        .rest_api_id(id)
+        .limit(500)
+        .send()
+        .await
+        .map_err(|e| aws_error("apigateway:GET /restapis/{id}/authorizers", e))?;
+    Ok(output
+        .items()
+        .iter()
+        .filter_map(|a| {
+            Some((
+                a.name()?.to_string(),
+                ObservedAuthorizer {
+                    id: a.id()?.to_string(),
+                    kind: a
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    provider_arns: a.provider_arns().to_vec(),
+                },
+            ))
+        })
+        .collect())
 }
 
 /// The API's stages, each with the description of the deployment it serves.
@@ -419,8 +504,12 @@ async fn observe_api(
             None => Ok(None),
         }
     };
-    let (found, stages, permission) =
-        tokio::join!(resources(clients, &id), stages(clients, &id), statement);
+    let (found, stages, authorizers, permission) = tokio::join!(
+        resources(clients, &id),
+        stages(clients, &id),
+        authorizers(clients, &id),
+        statement
+    );
     let (resources, methods) = found?;
     Ok(ObservedApi {
         region: clients
@@ -435,15 +524,146 @@ async fn observe_api(
         resources,
         methods,
         stages: stages?,
+        authorizers: authorizers?,
         permission: permission?,
     })
 }
 
-/// The method line's changes: the resource, the method and the integration as they should be.
+/// What the authorizer line does, and what that asks of the method line.
+struct AuthorizerPlan {
+    change: Option<Change>,
+    /// The authorizer is made (again): the method must name the new one.
+    remade: bool,
+    /// The authorizer line removes the method first (to replace an authorizer in use).
+    detaches: bool,
+}
+
+/// The authorizer line: made when `--auth` wants one and there is none; made again (the method
+/// detached first) when it trusts another pool; removed (after the method no longer uses it)
+/// when it is not wanted.
+fn authorizer_changes(
+    desired: &DesiredApi,
+    current: Option<&ObservedApi>,
+    api: &ApiRef,
+    claims: &Claims,
+) -> AuthorizerPlan {
+    let route = &desired.route;
+    let pool_ref = |name: &str| match &desired.authorizer {
+        Some(DesiredAuthorizer {
+            pool_arn: Some(arn),
+            ..
+        }) => crate::resources::user_pool::PoolRef::Id(
+            arn.rsplit('/').next().unwrap_or(arn).to_string(),
+        ),
+        _ => crate::resources::user_pool::PoolRef::Named {
+            name: name.to_string(),
+            tags: claims.tags(),
+        },
+    };
+    match &desired.authorizer {
+        Some(wanted) => {
+            let found = current.and_then(|c| c.authorizers.get(&wanted.name));
+            let create = ApiOp::CreateAuthorizer {
+                api: api.clone(),
+                name: wanted.name.clone(),
+                pool: pool_ref(&wanted.pool_name),
+            };
+            let after_pool = crate::resources::user_pool::USER_POOL.id(wanted.pool_name.clone());
+            match found {
+                None => AuthorizerPlan {
+                    change: Some(
+                        Change::new(AUTHORIZER, &wanted.name, Action::Create)
+                            .with_detail(Detail::note(format!(
+                                "Cognito user pool {}'s ID tokens",
+                                wanted.pool_name
+                            )))
+                            .with_operations(vec![create.into()])
+                            .after(after_pool),
+                    ),
+                    remade: true,
+                    detaches: false,
+                },
+                Some(found)
+                    if found.kind == "COGNITO_USER_POOLS"
+                        && wanted
+                            .pool_arn
+                            .as_ref()
+                            .is_some_and(|arn| found.provider_arns == [arn.clone()]) =>
+                {
+                    AuthorizerPlan {
+                        change: Some(Change::unchanged(AUTHORIZER, &wanted.name)),
+                        remade: false,
+                        detaches: false,
+                    }
+                }
+                Some(found) => AuthorizerPlan {
+                    change: Some(
+                        Change::new(AUTHORIZER, &wanted.name, Action::Update)
+                            .with_detail(Detail::Drift(Drift::Setting {
+                                setting: "trusts",
+                                current: format!(
+                                    "{} {}",
+                                    found.kind,
+                                    found.provider_arns.join(" ")
+                                ),
+                                desired: format!("COGNITO_USER_POOLS {}", wanted.pool_name),
+                            }))
+                            .with_operations(vec![
+                                ApiOp::DeleteMethod {
+                                    api: api.clone(),
+                                    path_part: route.path_part.clone(),
+                                    http_method: route.http_method.clone(),
+                                }
+                                .into(),
+                                ApiOp::DeleteAuthorizer {
+                                    api: api.clone(),
+                                    authorizer_id: found.id.clone(),
+                                }
+                                .into(),
+                                create.into(),
+                            ])
+                            .after(after_pool),
+                    ),
+                    remade: true,
+                    detaches: current.is_some_and(|c| {
+                        c.methods.contains_key(&(
+                            format!("/{}", route.path_part),
+                            route.http_method.clone(),
+                        ))
+                    }),
+                },
+            }
+        }
+        None => {
+            let name = format!("{}-users", desired.name);
+            let found = current.and_then(|c| c.authorizers.get(&name));
+            AuthorizerPlan {
+                change: found.map(|found| {
+                    Change::new(AUTHORIZER, &name, Action::Delete)
+                        .with_detail(Detail::note("the API is open without --auth"))
+                        .with_operations(vec![
+                            ApiOp::DeleteAuthorizer {
+                                api: api.clone(),
+                                authorizer_id: found.id.clone(),
+                            }
+                            .into(),
+                        ])
+                        .after(METHOD.id(desired.method_name()))
+                }),
+                remade: false,
+                detaches: false,
+            }
+        }
+    }
+}
+
+/// The method line's changes: the resource, the method (its authorization) and the integration
+/// as they should be, after what the authorizer line does (`authorizer`).
 fn method_changes(
     desired: &DesiredApi,
     current: Option<&ObservedApi>,
     api: &ApiRef,
+    authorizer: &AuthorizerPlan,
 ) -> Option<(Vec<Detail>, Vec<crate::resources::Operation>)> {
     let route = &desired.route;
     let path = format!("/{}", route.path_part);
@@ -460,42 +680,74 @@ fn method_changes(
             .into(),
         );
     }
+    let put = ApiOp::PutMethod {
+        api: api.clone(),
+        path_part: route.path_part.clone(),
+        http_method: route.http_method.clone(),
+        authorizer: desired.authorizer.as_ref().map(|a| a.name.clone()),
+    };
     let method = current.and_then(|c| c.methods.get(&(path.clone(), route.http_method.clone())));
+    // The authorizer the method should name, as observed (none while it is to be made).
+    let wanted_authorizer = desired
+        .authorizer
+        .as_ref()
+        .and_then(|a| current.and_then(|c| c.authorizers.get(&a.name)))
+        .map(|a| a.id.clone());
+    let authorization_text = |m: &ObservedMethod| {
+        let name = m.authorizer_id.as_ref().and_then(|id| {
+            current.and_then(|c| {
+                c.authorizers
+                    .iter()
+                    .find(|(_, a)| a.id == *id)
+                    .map(|(n, _)| n.clone())
+            })
+        });
+        match (m.authorization_type.as_str(), name) {
+            ("NONE", _) => "NONE".to_string(),
+            (kind, Some(name)) => format!("{kind} {name}"),
+            (kind, None) => match &m.authorizer_id {
+                Some(id) => format!("{kind} (authorizer {id}, not there)"),
+                None => kind.to_string(),
+            },
+        }
+    };
+    let mut put_integration = true;
     match method {
         None => {
             if current.is_some() {
                 details.push(Detail::note("the method is missing"));
             }
-            operations.push(
-                ApiOp::PutMethod {
-                    api: api.clone(),
-                    path_part: route.path_part.clone(),
-                    http_method: route.http_method.clone(),
-                }
-                .into(),
-            );
+            operations.push(put.into());
         }
-        Some(method) if method.authorization_type != "NONE" => {
+        Some(_) if authorizer.detaches => operations.push(put.into()),
+        Some(method)
+            if authorizer.remade
+                || method.authorization_type != desired.authorization_type()
+                || (desired.authorizer.is_some() && method.authorizer_id != wanted_authorizer) =>
+        {
             details.push(Detail::Drift(Drift::Setting {
                 setting: "authorization",
-                current: method.authorization_type.clone(),
-                desired: "NONE".into(),
+                current: authorization_text(method),
+                desired: desired.authorization_words(),
             }));
             operations.push(
-                ApiOp::UpdateAuthorization {
+                ApiOp::DeleteMethod {
                     api: api.clone(),
                     path_part: route.path_part.clone(),
                     http_method: route.http_method.clone(),
                 }
                 .into(),
             );
+            operations.push(put.into());
         }
-        Some(_) => {}
+        Some(_) => put_integration = false,
     }
     let wanted = ("AWS_PROXY".to_string(), "POST".to_string(), uri.clone());
     let integration = method.and_then(|m| m.integration.as_ref());
-    if integration != Some(&wanted) {
-        if let Some((kind, verb, current_uri)) = integration {
+    if put_integration || integration != Some(&wanted) {
+        if let Some((kind, verb, current_uri)) = integration
+            && integration != Some(&wanted)
+        {
             details.push(Detail::Drift(Drift::Setting {
                 setting: "integration",
                 current: format!("{kind} {verb} {current_uri}"),
@@ -516,7 +768,7 @@ fn method_changes(
 }
 
 impl Resource for RestApi {
-    const KINDS: &'static [Kind] = &[REST_API, METHOD, INVOKE_PERMISSION, DEPLOYMENT];
+    const KINDS: &'static [Kind] = &[REST_API, AUTHORIZER, METHOD, INVOKE_PERMISSION, DEPLOYMENT];
 
     type Query = ApiQuery;
     /// Every API of the name that carries provision's tags (of any owner).
@@ -601,8 +853,18 @@ impl Resource for RestApi {
             false => vec![change],
         };
 
+        let authorizer = authorizer_changes(desired, observed, &api, claims);
         let method_line = desired.method_name();
-        let method = match method_changes(desired, observed, &api) {
+        let mut authorizer_line = None;
+        if let Some(change) = &authorizer.change {
+            // A new or remade authorizer comes before the method that names it; one removed,
+            // after the method no longer does.
+            if change.action != Action::Delete {
+                authorizer_line = Some(change.id());
+                changes.extend(after_api(change.clone()));
+            }
+        }
+        let method = match method_changes(desired, observed, &api, &authorizer) {
             Some((details, operations)) => Change::new(
                 METHOD,
                 &method_line,
@@ -621,8 +883,17 @@ impl Resource for RestApi {
             .after(crate::resources::function::FUNCTION.id(desired.route.function_name.clone())),
             None => Change::unchanged(METHOD, &method_line),
         };
+        let method = match (&authorizer_line, method.operations.is_empty()) {
+            (Some(line), false) => method.after(line.clone()),
+            _ => method,
+        };
         let method_changed = !method.operations.is_empty();
         changes.extend(after_api(method));
+        if let Some(change) = authorizer.change
+            && change.action == Action::Delete
+        {
+            changes.extend(after_api(change));
+        }
 
         let statement_id = desired.statement_id();
         let function = &desired.route.function_name;
@@ -768,47 +1039,132 @@ impl Resource for RestApi {
                 api,
                 path_part,
                 http_method,
+                authorizer,
             } => {
                 let (id, resource) = resource_of(clients, api, path_part).await?;
+                let authorizer_id = match authorizer {
+                    Some(name) => Some(
+                        authorizers(clients, &id)
+                            .await?
+                            .remove(name)
+                            .map(|a| a.id)
+                            .ok_or_else(|| {
+                                Error::failed(format!("API {id} has no authorizer {name}"))
+                                    .with_hint("re-run the same command: it makes the authorizer")
+                            })?,
+                    ),
+                    None => None,
+                };
+                let kind = match authorizer_id {
+                    Some(_) => "COGNITO_USER_POOLS",
+                    None => "NONE",
+                };
                 match gateway
                     .put_method()
                     .rest_api_id(&id)
                     .resource_id(resource)
                     .http_method(http_method)
-                    .authorization_type("NONE")
+                    .authorization_type(kind)
+                    .set_authorizer_id(authorizer_id)
                     .send()
                     .await
                 {
                     Ok(_) => {}
+                    // Put already (a lost answer retried).
                     Err(e)
                         if e.as_service_error()
                             .is_some_and(|s| s.is_conflict_exception()) => {}
                     Err(e) => return Err(aws_error("apigateway:PutMethod", e)),
                 }
             }
-            ApiOp::UpdateAuthorization {
+            ApiOp::DeleteMethod {
                 api,
                 path_part,
                 http_method,
             } => {
-                let (id, resource) = resource_of(clients, api, path_part).await?;
-                sent(
-                    "apigateway:UpdateMethod",
-                    gateway
-                        .update_method()
-                        .rest_api_id(&id)
-                        .resource_id(resource)
-                        .http_method(http_method)
-                        .patch_operations(
-                            PatchOperation::builder()
-                                .op(PatchOp::Replace)
-                                .path("/authorizationType")
-                                .value("NONE")
-                                .build(),
-                        )
-                        .send()
-                        .await,
-                )?;
+                let id = resolved(clients, api).await?;
+                let (paths, _) = resources(clients, &id).await?;
+                let Some(resource) = paths.get(&format!("/{path_part}")) else {
+                    return Ok(Executed::default());
+                };
+                match gateway
+                    .delete_method()
+                    .rest_api_id(&id)
+                    .resource_id(resource)
+                    .http_method(http_method)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_not_found_exception()) => {}
+                    Err(e) => return Err(aws_error("apigateway:DeleteMethod", e)),
+                }
+            }
+            ApiOp::CreateAuthorizer { api, name, pool } => {
+                let id = resolved(clients, api).await?;
+                if authorizers(clients, &id).await?.contains_key(name) {
+                    return Ok(Executed::default());
+                }
+                let Some((_, pool_arn)) =
+                    crate::resources::user_pool::resolve(clients, pool).await?
+                else {
+                    return Err(Error::failed(format!(
+                        "the user pool of authorizer {name} is not there any more"
+                    ))
+                    .with_hint("re-run the same command: it makes the pool again"));
+                };
+                return crate::resources::lifecycle::create_once(
+                    "apigateway:CreateAuthorizer",
+                    &format!("authorizer {name}"),
+                    Duration::from_secs(1),
+                    report,
+                    || async {
+                        gateway
+                            .create_authorizer()
+                            .rest_api_id(&id)
+                            .name(name)
+                            .r#type(aws_sdk_apigateway::types::AuthorizerType::CognitoUserPools)
+                            .provider_arns(&pool_arn)
+                            .identity_source("method.request.header.Authorization")
+                            .customize()
+                            .config_override(
+                                aws_sdk_apigateway::config::Builder::default()
+                                    .retry_config(crate::connection::clients::single_attempt()),
+                            )
+                            .send()
+                            .await
+                            .map(|created| Executed {
+                                resource_id: created.id().map(str::to_string),
+                            })
+                    },
+                    || async {
+                        Ok(authorizers(clients, &id)
+                            .await?
+                            .remove(name)
+                            .map(|a| Executed {
+                                resource_id: Some(a.id),
+                            }))
+                    },
+                )
+                .await;
+            }
+            ApiOp::DeleteAuthorizer { api, authorizer_id } => {
+                let id = resolved(clients, api).await?;
+                match gateway
+                    .delete_authorizer()
+                    .rest_api_id(&id)
+                    .authorizer_id(authorizer_id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_not_found_exception()) => {}
+                    Err(e) => return Err(aws_error("apigateway:DeleteAuthorizer", e)),
+                }
             }
             ApiOp::PutIntegration {
                 api,
@@ -930,8 +1286,7 @@ async fn resource_of(
     Ok((id, resource))
 }
 
-/// Creates the API: one request per attempt, listing the APIs again after a failure, so that an
-/// answer lost after the API was made does not make a second one.
+/// Creates the API once (see `create_once`: API Gateway allows many APIs of one name).
 async fn create(
     clients: &Clients,
     name: &str,
@@ -943,73 +1298,56 @@ async fn create(
         name: name.to_string(),
         tags: tags.clone(),
     };
-    // As many sends as the SDK would make (`AWS_MAX_ATTEMPTS`), each after listing the APIs again.
-    let attempts = crate::connection::clients::retry_config().max_attempts();
-    let mut attempt = 1;
-    loop {
-        let created = clients
-            .apigateway
-            .create_rest_api()
-            .name(name)
-            .description(description)
-            .endpoint_configuration(
-                EndpointConfiguration::builder()
-                    .types(EndpointType::Regional)
-                    .build(),
-            )
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<HashMap<_, _>>(),
-            ))
-            .customize()
-            .config_override(
-                aws_sdk_apigateway::config::Builder::default()
-                    .retry_config(crate::connection::clients::single_attempt()),
-            )
-            .send()
-            .await;
-        let error = match created {
-            Ok(output) => {
-                return Ok(Executed {
+    // CreateRestApi is limited to one request every 3 seconds per account ("Amazon API Gateway
+    // quotas", API Gateway Developer Guide).
+    crate::resources::lifecycle::create_once(
+        "apigateway:CreateRestApi",
+        &format!("API {name}"),
+        Duration::from_secs(3),
+        report,
+        || async {
+            clients
+                .apigateway
+                .create_rest_api()
+                .name(name)
+                .description(description)
+                .endpoint_configuration(
+                    EndpointConfiguration::builder()
+                        .types(EndpointType::Regional)
+                        .build(),
+                )
+                .set_tags(Some(
+                    tags.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<HashMap<_, _>>(),
+                ))
+                .customize()
+                .config_override(
+                    aws_sdk_apigateway::config::Builder::default()
+                        .retry_config(crate::connection::clients::single_attempt()),
+                )
+                .send()
+                .await
+                .map(|output| Executed {
                     resource_id: output.id().map(str::to_string),
-                });
-            }
-            Err(e) => e,
-        };
-        // A refusal (bad request, access denied) made nothing: no second look.
-        let transient = match error.raw_response() {
-            Some(response) => {
-                let status = response.status().as_u16();
-                status >= 500 || status == 429
-            }
-            None => true,
-        };
-        if !transient || attempt >= attempts {
-            crate::requests::record_attempts("CreateRestApi", attempt);
-            return Err(aws_error("apigateway:CreateRestApi", error));
-        }
-        if let Some(id) = resolve(clients, &api).await? {
-            return Ok(Executed {
+                })
+        },
+        || async {
+            Ok(resolve(clients, &api).await?.map(|id| Executed {
                 resource_id: Some(id),
-            });
-        }
-        report.progress(Progress::Waiting(format!(
-            "API Gateway did not answer the create ({}); trying again (attempt {})",
-            error_chain(&error),
-            attempt + 1
-        )));
-        // CreateRestApi is limited to one request every 3 seconds per account ("Amazon API
-        // Gateway quotas", API Gateway Developer Guide).
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        attempt += 1;
-    }
+            }))
+        },
+    )
+    .await
 }
 
 impl Lifecycle for RestApi {
     const KIND: Kind = REST_API;
     const MADE_BY: &'static [Part] = &[Part::DragonsApi];
-    const NEEDS: &'static [Kind] = &[crate::resources::function::FUNCTION];
+    const NEEDS: &'static [Kind] = &[
+        crate::resources::function::FUNCTION,
+        crate::resources::user_pool::USER_POOL,
+    ];
     const CREATED_BY: CreatedBy = CreatedBy::Event {
         name: "CreateRestApi",
         recorded: Events::InItsRegion,
@@ -1153,19 +1491,74 @@ impl crate::resources::simulated::Simulated for RestApi {
                 api,
                 path_part,
                 http_method,
+                authorizer,
+            } => {
+                let name = find(apis, api).ok_or("NotFoundException")?;
+                let current = apis.get_mut(&name).ok_or("NotFoundException")?;
+                let authorizer_id = match authorizer {
+                    Some(a) => Some(
+                        current
+                            .authorizers
+                            .get(a)
+                            .map(|a| a.id.clone())
+                            .ok_or("NotFoundException")?,
+                    ),
+                    None => None,
+                };
+                current
+                    .methods
+                    .entry((format!("/{path_part}"), http_method.clone()))
+                    .or_insert(ObservedMethod {
+                        authorization_type: match authorizer_id {
+                            Some(_) => "COGNITO_USER_POOLS".into(),
+                            None => "NONE".into(),
+                        },
+                        authorizer_id,
+                        integration: None,
+                    });
             }
-            | ApiOp::UpdateAuthorization {
+            ApiOp::DeleteMethod {
                 api,
                 path_part,
                 http_method,
             } => {
                 let name = find(apis, api).ok_or("NotFoundException")?;
                 let current = apis.get_mut(&name).ok_or("NotFoundException")?;
-                let method = current
+                current
                     .methods
-                    .entry((format!("/{path_part}"), http_method.clone()))
-                    .or_default();
-                method.authorization_type = "NONE".into();
+                    .remove(&(format!("/{path_part}"), http_method.clone()));
+            }
+            ApiOp::CreateAuthorizer { api, name, pool } => {
+                let api_name = find(apis, api).ok_or("NotFoundException")?;
+                let pool_arn = match pool {
+                    crate::resources::user_pool::PoolRef::Id(id) => {
+                        format!("arn:aws:cognito-idp:us-east-1:123456789012:userpool/{id}")
+                    }
+                    crate::resources::user_pool::PoolRef::Named { name, .. } => world
+                        .observed
+                        .user_pools
+                        .get(name)
+                        .map(|p| p.arn.clone())
+                        .ok_or("ResourceNotFoundException")?,
+                };
+                let current = world
+                    .observed
+                    .apis
+                    .get_mut(&api_name)
+                    .ok_or("NotFoundException")?;
+                current.authorizers.insert(
+                    name.clone(),
+                    ObservedAuthorizer {
+                        id: format!("auth{serial}"),
+                        kind: "COGNITO_USER_POOLS".into(),
+                        provider_arns: vec![pool_arn],
+                    },
+                );
+            }
+            ApiOp::DeleteAuthorizer { api, authorizer_id } => {
+                let name = find(apis, api).ok_or("NotFoundException")?;
+                let current = apis.get_mut(&name).ok_or("NotFoundException")?;
+                current.authorizers.retain(|_, a| a.id != *authorizer_id);
             }
             ApiOp::PutIntegration {
                 api,
@@ -1232,6 +1625,7 @@ mod tests {
                 function_arn: "arn:aws:lambda:us-east-1:123456789012:function:dragons-api".into(),
             },
             stage: "prod".into(),
+            authorizer: None,
         }
     }
 

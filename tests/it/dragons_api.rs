@@ -546,3 +546,337 @@ fn the_export_with_the_api_passes_cfn_lint() {
         assert_eq!(lint.code, 0, "{format}: {}{}", lint.stdout, lint.stderr);
     }
 }
+
+/// `--auth`: the user pool (the course's password policy, no self sign-up), its app client (no
+/// secret; user-password and SRP), the authorizer trusting that pool on GET /dragons — read back
+/// from the SDK; `user add` makes a confirmed user with a password from stdin, checked first;
+/// `token` signs in and prints an ID token; a wrong password is refused; the authorizer removed by
+/// hand is named and put back; the re-run sends no mutating request; teardown removes the pool.
+#[test]
+fn with_auth_the_route_takes_the_pool_s_tokens_and_users_get_them() {
+    let rt = runtime();
+    let session = rt.block_on(Session::in_account(
+        "api-auth",
+        "ap-southeast-1",
+        "310000000325",
+    ));
+    session.provision().run(&["dragons-lab"]).success();
+    let (made, requests) =
+        session.requests_during(|| session.provision().run(&["dragons-api", "--auth"]));
+    made.success();
+    for line in [
+        "+ create    cognito-user-pool dragons-api (passwords 12+ characters, upper, lower, digit",
+        "+ create    cognito-user-pool-client dragons-api (no secret",
+        "+ create    apigateway-authorizer dragons-api-users",
+    ] {
+        assert!(made.stdout.contains(line), "{line}\n{}", made.stdout);
+    }
+    let mut sorted = mutating(&requests);
+    sorted.sort();
+    eprintln!(
+        "--auth cold run: {} requests, {} mutating",
+        requests.len(),
+        sorted.len()
+    );
+    for operation in ["CreateUserPool", "CreateUserPoolClient", "CreateAuthorizer"] {
+        assert!(
+            sorted.iter().any(|o| o == operation),
+            "{operation}: {sorted:?}"
+        );
+    }
+
+    // The wiring: the method takes the authorizer, which trusts the pool.
+    let id = rt
+        .block_on(api_id(&session, "dragons-api"))
+        .expect("the API");
+    let (pool_id, pool_arn) = rt.block_on(async {
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&session.sdk_config());
+        let pools = cognito
+            .list_user_pools()
+            .max_results(60)
+            .send()
+            .await
+            .expect("pools");
+        let pool_id = pools
+            .user_pools()
+            .iter()
+            .find(|p| p.name() == Some("dragons-api"))
+            .and_then(|p| p.id())
+            .expect("the pool")
+            .to_string();
+        let pool = cognito
+            .describe_user_pool()
+            .user_pool_id(&pool_id)
+            .send()
+            .await
+            .expect("describe");
+        let pool = pool.user_pool().expect("pool");
+        let policy = pool
+            .policies()
+            .and_then(|p| p.password_policy())
+            .expect("policy");
+        assert_eq!(policy.minimum_length(), Some(12));
+        assert!(policy.require_uppercase() && policy.require_numbers());
+        assert!(
+            pool.admin_create_user_config()
+                .is_some_and(|c| c.allow_admin_create_user_only())
+        );
+        let clients = cognito
+            .list_user_pool_clients()
+            .user_pool_id(&pool_id)
+            .send()
+            .await
+            .expect("clients");
+        let client_id = clients.user_pool_clients()[0].client_id().expect("id");
+        let client = cognito
+            .describe_user_pool_client()
+            .user_pool_id(&pool_id)
+            .client_id(client_id)
+            .send()
+            .await
+            .expect("client");
+        let client = client.user_pool_client().expect("client");
+        assert!(client.client_secret().is_none());
+        let mut flows: Vec<&str> = client
+            .explicit_auth_flows()
+            .iter()
+            .map(|f| f.as_str())
+            .collect();
+        flows.sort();
+        assert_eq!(
+            flows,
+            [
+                "ALLOW_REFRESH_TOKEN_AUTH",
+                "ALLOW_USER_PASSWORD_AUTH",
+                "ALLOW_USER_SRP_AUTH"
+            ]
+        );
+        (pool_id, pool.arn().expect("arn").to_string())
+    });
+    let (authorizer_id, method) = rt.block_on(async {
+        let authorizers = session
+            .apigateway()
+            .get_authorizers()
+            .rest_api_id(&id)
+            .send()
+            .await
+            .expect("authorizers");
+        let authorizer = &authorizers.items()[0];
+        assert_eq!(authorizer.name(), Some("dragons-api-users"));
+        assert_eq!(authorizer.provider_arns(), std::slice::from_ref(&pool_arn));
+        let resources = session
+            .apigateway()
+            .get_resources()
+            .rest_api_id(&id)
+            .embed("methods")
+            .send()
+            .await
+            .expect("resources");
+        let method = resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/dragons"))
+            .and_then(|r| r.resource_methods())
+            .and_then(|m| m.get("GET"))
+            .cloned()
+            .expect("GET /dragons");
+        (authorizer.id().expect("id").to_string(), method)
+    });
+    assert_eq!(method.authorization_type(), Some("COGNITO_USER_POOLS"));
+    assert_eq!(method.authorizer_id(), Some(authorizer_id.as_str()));
+
+    // A user, confirmed, with a password from stdin; a weak one refused before any request.
+    let (weak, requests) = session.requests_during(|| {
+        session
+            .provision()
+            .run_with_stdin(&["dragons-api", "user", "add", "student"], "short\n")
+    });
+    weak.assert_code(2);
+    assert!(
+        weak.stderr.contains("at least 12 characters"),
+        "{}",
+        weak.stderr
+    );
+    assert!(requests.is_empty(), "{requests:?}");
+    let password = "Dragons-Atlas-2026";
+    let added = session.provision().run_with_stdin(
+        &["dragons-api", "user", "add", "student"],
+        &format!("{password}\n"),
+    );
+    added.success();
+    assert!(!added.stdout.contains(password) && !added.stderr.contains(password));
+    let status = rt.block_on(async {
+        aws_sdk_cognitoidentityprovider::Client::new(&session.sdk_config())
+            .admin_get_user()
+            .user_pool_id(&pool_id)
+            .username("student")
+            .send()
+            .await
+            .expect("the user")
+            .user_status()
+            .map(|s| s.as_str().to_string())
+    });
+    assert_eq!(status.as_deref(), Some("CONFIRMED"));
+
+    // Its ID token: a JWT, alone on stdout.
+    let token = session.provision().run_with_stdin(
+        &["dragons-api", "token", "student"],
+        &format!("{password}\n"),
+    );
+    token.success();
+    let jwt = token.stdout.trim();
+    assert_eq!(jwt.split('.').count(), 3, "{jwt}");
+    assert_eq!(token.stdout.lines().count(), 1);
+    let wrong = session
+        .provision()
+        .run_with_stdin(&["dragons-api", "token", "student"], "Not-The-Password-1\n");
+    wrong.assert_code(1);
+    assert!(
+        wrong.stderr.contains("wrong user name or password"),
+        "{}",
+        wrong.stderr
+    );
+
+    // Nothing to change; then the authorizer removed by hand is named and made again.
+    let (again, requests) =
+        session.requests_during(|| session.provision().run(&["dragons-api", "--auth"]));
+    again.success();
+    assert_eq!(
+        mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        again.stdout
+    );
+    rt.block_on(async {
+        session
+            .apigateway()
+            .delete_authorizer()
+            .rest_api_id(&id)
+            .authorizer_id(&authorizer_id)
+            .send()
+            .await
+            .expect("delete-authorizer");
+    });
+    let dry = session
+        .provision()
+        .run(&["--dry-run", "dragons-api", "--auth"]);
+    dry.success();
+    assert!(
+        dry.stdout
+            .contains("+ create    apigateway-authorizer dragons-api-users"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout
+            .contains("~ update    apigateway-method dragons-api GET /dragons"),
+        "{}",
+        dry.stdout
+    );
+    session
+        .provision()
+        .run(&["dragons-api", "--auth"])
+        .success();
+    let (settled, requests) =
+        session.requests_during(|| session.provision().run(&["dragons-api", "--auth"]));
+    settled.success();
+    assert_eq!(
+        mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        settled.stdout
+    );
+
+    session.provision().run(&["teardown", "--yes"]).success();
+    let left = rt.block_on(async {
+        aws_sdk_cognitoidentityprovider::Client::new(&session.sdk_config())
+            .list_user_pools()
+            .max_results(60)
+            .send()
+            .await
+            .expect("pools")
+            .user_pools()
+            .len()
+    });
+    assert_eq!(left, 0, "teardown removes the pool");
+}
+
+/// AWS Academy's Learner Lab: `--auth` is refused before any change (no Cognito there), and the
+/// function runs as the account's LabRole with `--existing-role`, with no IAM write; the plain
+/// run, refused CreateRole, names that command.
+#[test]
+fn in_a_learner_lab_auth_is_refused_and_the_function_runs_as_lab_role() {
+    let rt = runtime();
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = rt
+        .block_on(Session::in_account(
+            "voclabs-api",
+            "us-east-1",
+            "310000000425",
+        ))
+        .through(&proxy);
+    session.provision().run(&["dragons-lab"]).success();
+    rt.block_on(async {
+        session
+            .iam()
+            .create_role()
+            .role_name("LabRole")
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .expect("LabRole");
+    });
+    proxy.deny("CreateRole", crate::proxy::Denial::Identity);
+
+    let before = proxy.mutating_operations().len();
+    let auth = session.provision().run(&["dragons-api", "--auth"]);
+    auth.assert_code(1);
+    assert!(auth.stderr.contains("Learner Lab"), "{}", auth.stderr);
+    assert_eq!(proxy.mutating_operations().len(), before, "no change");
+
+    let refused = session.provision().run(&["dragons-api"]);
+    refused.assert_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("provision dragons-api --existing-role LabRole"),
+        "{}",
+        refused.stderr
+    );
+
+    let before = proxy.mutating_operations().len();
+    let used = session
+        .provision()
+        .run(&["dragons-api", "--existing-role", "LabRole"]);
+    used.success();
+    let writes = proxy.mutating_operations()[before..].to_vec();
+    assert!(
+        !writes
+            .iter()
+            .any(|o| o.starts_with("CreateRole") || o.starts_with("PutRolePolicy")),
+        "{writes:?}"
+    );
+    let role = rt.block_on(async {
+        session
+            .lambda()
+            .get_function()
+            .function_name("dragons-api")
+            .send()
+            .await
+            .expect("the function")
+            .configuration()
+            .and_then(|c| c.role().map(str::to_string))
+    });
+    assert_eq!(
+        role.as_deref(),
+        Some("arn:aws:iam::310000000425:role/LabRole")
+    );
+    // Teardown leaves LabRole, which provision did not make.
+    session.provision().run(&["teardown", "--yes"]).success();
+    assert!(
+        rt.block_on(session.iam().get_role().role_name("LabRole").send())
+            .is_ok()
+    );
+}

@@ -335,16 +335,8 @@ async fn the_exported_template_deploys_and_status_agrees() {
         .run(&["status", "--output", "json"])
         .success()
         .json();
-    // The IDE's association with the lab's profile is listed, not compared; dragons-api's
-    // resources, which this template leaves out, are missing.
+    // The IDE's association with the lab's profile is listed, not compared.
     for line in status["resources"].as_array().expect("resources") {
-        let api = ["lambda-function", "apigateway-rest-api"]
-            .contains(&line["resource"].as_str().unwrap_or(""))
-            || line["name"] == "dragons-api-function";
-        if api {
-            assert_eq!(line["present"], false, "{line}");
-            continue;
-        }
         assert_eq!(line["present"], true, "{line}");
         if line["resource"] != "ec2-instance-profile-association" {
             assert_eq!(line["in_sync"], true, "{line}");

@@ -39,7 +39,7 @@ impl Command {
             Self::Ide => vec!["ide"],
             Self::InstanceProfile => vec!["instance-profile", "--instance-tag", "Name=ide-faults"],
             Self::DragonsLab => vec!["dragons-lab"],
-            Self::DragonsApi => vec!["dragons-api"],
+            Self::DragonsApi => vec!["dragons-api", "--auth"],
             Self::Teardown => vec!["teardown", "--yes"],
         }
     }

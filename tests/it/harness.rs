@@ -976,6 +976,31 @@ impl Provision {
         }
     }
 
+    /// Runs the command with `input` on its stdin (not a terminal).
+    pub fn run_with_stdin(mut self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run provision");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        let output = child.wait_with_output().expect("provision's output");
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn run(mut self, args: &[&str]) -> Output {
         for pair in args.windows(2) {
             if pair[0] == "--endpoint-url" {

@@ -516,3 +516,60 @@ async fn two_students_in_one_account_each_have_their_own_ide() {
     assert_eq!(states("dragons-lab-ide").await, ["running"], "hers is kept");
     assert_eq!(states("bob-ide").await, ["terminated"], "his is gone");
 }
+
+/// Two students in one account, each with the course's API: the second one's `dragons-api` with
+/// the default names is refused naming the first (the role, function and API are hers) and sends
+/// no mutating request; with a name of his own his API stands beside hers, and his teardown
+/// leaves hers.
+#[tokio::test]
+async fn two_students_in_one_account_each_have_their_own_api() {
+    let course = Course::start("two-apis").await;
+    let alice = course.session(&course.alice, "two-apis-alice");
+    let bob = course.session(&course.bob, "two-apis-bob");
+    alice.provision().run(&["dragons-lab"]).success();
+    alice.provision().run(&["dragons-api"]).success();
+
+    let (refused, requests) = bob.requests_during(|| bob.provision().run(&["dragons-api"]));
+    refused.assert_code(1);
+    assert!(
+        refused.stderr.contains("belongs to alice"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        crate::harness::mutating(&requests),
+        Vec::<String>::new(),
+        "{}",
+        refused.stderr
+    );
+
+    bob.provision()
+        .run(&["dragons-api", "--name", "bob-dragons"])
+        .success();
+    let apis = async || {
+        let mut names: Vec<String> = alice
+            .apigateway()
+            .get_rest_apis()
+            .send()
+            .await
+            .expect("apis")
+            .items()
+            .iter()
+            .filter_map(|a| a.name().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(apis().await, ["bob-dragons", "dragons-api"]);
+    bob.provision().run(&["teardown", "--yes"]).success();
+    assert_eq!(apis().await, ["dragons-api"], "hers is kept");
+    assert!(
+        alice
+            .lambda()
+            .get_function()
+            .function_name("dragons-api")
+            .send()
+            .await
+            .is_ok()
+    );
+}

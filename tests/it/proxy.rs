@@ -556,6 +556,7 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
             let answer = match operation.as_str() {
                 "DescribeInstances" => with_instance_states(shared, answer),
                 "DescribeParameters" if history => with_last_modifiers(shared, &request, answer),
+                "DeleteRestApi" => api_not_found(answer),
                 _ => aws_shaped_denial(&service, answer),
             };
             client.write_all(&answer)?;
@@ -658,11 +659,16 @@ fn error_answer(status: u16, service: &str) -> Vec<u8> {
         // Lambda's and API Gateway's throttling ("Errors", their API references).
         ("lambda", true) => (429, "TooManyRequestsException"),
         ("apigateway", true) => (429, "TooManyRequestsException"),
+        ("cognito-idp", true) => (400, "TooManyRequestsException"),
         (_, true) => (400, "Throttling"),
     };
     let message = "injected by the test proxy";
     let (content_type, body) = match service {
         "ssm" => (
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        ),
+        "cognito-idp" => (
             "application/x-amz-json-1.1",
             format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
         ),
@@ -1407,4 +1413,21 @@ fn with_instance_states(shared: &Shared, answer: Vec<u8>) -> Vec<u8> {
         })
         .collect();
     format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+}
+
+/// moto answers DeleteRestApi for an API that is not there (a delete retried after its answer
+/// was lost) with a bare 500; AWS answers 404 `NotFoundException` ("DeleteRestApi", API Gateway
+/// API Reference: Errors), which is what a retried delete meets.
+fn api_not_found(answer: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&answer);
+    if !(text.starts_with("HTTP/1.1 500") && text.contains("<!doctype html>")) {
+        return answer;
+    }
+    let body = r#"{"message":"Invalid API identifier specified"}"#;
+    format!(
+        "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\
+         x-amzn-ErrorType: NotFoundException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
