@@ -12,7 +12,7 @@
 //! update while the last one is in progress ("Lambda function states", Lambda Developer Guide:
 //! `LastUpdateStatus` `InProgress`), so each update waits for the one before (bounded).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use crate::connection::clients::Clients;
 use crate::course::function_package::Package;
 use crate::engine::apply::{Executed, Progress, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
-use crate::error::{Error, aws_error, sent};
+use crate::error::{Error, aws_error, sent, settled};
 use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{self, Claims};
 use crate::resources::status::Rows;
@@ -175,10 +175,7 @@ async fn observe_one(clients: &Clients, name: &str) -> Result<Option<ObservedFun
             environment,
         },
         code_sha256: configuration.code_sha256().unwrap_or_default().to_string(),
-        tags: output
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags: crate::resources::tags::from_map(output.tags()),
     }))
 }
 
@@ -415,26 +412,18 @@ impl Resource for Function {
                 lambda
                     .tag_resource()
                     .resource(arn)
-                    .set_tags(Some(hash_map(tags)))
+                    .set_tags(Some(crate::resources::tags::to_map(tags)))
                     .send()
                     .await,
             )?,
-            FunctionOp::Delete { name } => {
-                match lambda.delete_function().function_name(name).send().await {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                    Err(e) => return Err(aws_error("lambda:DeleteFunction", e)),
-                }
-            }
+            FunctionOp::Delete { name } => settled(
+                "lambda:DeleteFunction",
+                lambda.delete_function().function_name(name).send().await,
+                |s| s.is_resource_not_found_exception(),
+            )?,
         }
         Ok(Executed::default())
     }
-}
-
-fn hash_map(tags: &Tags) -> HashMap<String, String> {
-    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 fn environment(configuration: &Configuration) -> Environment {
@@ -493,7 +482,7 @@ async fn create(
                     .zip_file(Blob::new(code.0.zip.clone()))
                     .build(),
             )
-            .set_tags(Some(hash_map(tags)))
+            .set_tags(Some(crate::resources::tags::to_map(tags)))
             .send()
             .await;
         match created {

@@ -19,7 +19,7 @@
 //!   wiring wanted differs from the stage's (or the stage has none of provision's). A method
 //!   changed by hand and put back, never deployed, needs none.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
@@ -28,7 +28,7 @@ use serde_json::Value;
 use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
-use crate::error::{Error, aws_error, sent};
+use crate::error::{Error, aws_error, sent, settled};
 use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{self, Claims, MANAGED_BY_KEY, MANAGED_BY_VALUE};
 use crate::resources::status::Rows;
@@ -298,9 +298,7 @@ async fn listed(clients: &Clients) -> Result<Vec<(String, String, Tags)>, Error>
             Some((
                 api.id()?.to_string(),
                 api.name()?.to_string(),
-                api.tags()
-                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
+                crate::resources::tags::from_map(api.tags()),
             ))
         })
         .collect())
@@ -1019,21 +1017,18 @@ impl Resource for RestApi {
                 let root = paths
                     .get("/")
                     .ok_or_else(|| Error::failed(format!("API {id} has no root resource")))?;
-                match gateway
-                    .create_resource()
-                    .rest_api_id(&id)
-                    .parent_id(root)
-                    .path_part(path_part)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    // Made meanwhile (a lost answer retried).
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conflict_exception()) => {}
-                    Err(e) => return Err(aws_error("apigateway:CreateResource", e)),
-                }
+                // A conflict is the resource made meanwhile (a lost answer retried): done.
+                settled(
+                    "apigateway:CreateResource",
+                    gateway
+                        .create_resource()
+                        .rest_api_id(&id)
+                        .parent_id(root)
+                        .path_part(path_part)
+                        .send()
+                        .await,
+                    |s| s.is_conflict_exception(),
+                )?
             }
             ApiOp::PutMethod {
                 api,
@@ -1059,23 +1054,20 @@ impl Resource for RestApi {
                     Some(_) => "COGNITO_USER_POOLS",
                     None => "NONE",
                 };
-                match gateway
-                    .put_method()
-                    .rest_api_id(&id)
-                    .resource_id(resource)
-                    .http_method(http_method)
-                    .authorization_type(kind)
-                    .set_authorizer_id(authorizer_id)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    // Put already (a lost answer retried).
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_conflict_exception()) => {}
-                    Err(e) => return Err(aws_error("apigateway:PutMethod", e)),
-                }
+                // A conflict is the method put already (a lost answer retried): done.
+                settled(
+                    "apigateway:PutMethod",
+                    gateway
+                        .put_method()
+                        .rest_api_id(&id)
+                        .resource_id(resource)
+                        .http_method(http_method)
+                        .authorization_type(kind)
+                        .set_authorizer_id(authorizer_id)
+                        .send()
+                        .await,
+                    |s| s.is_conflict_exception(),
+                )?
             }
             ApiOp::DeleteMethod {
                 api,
@@ -1087,20 +1079,17 @@ impl Resource for RestApi {
                 let Some(resource) = paths.get(&format!("/{path_part}")) else {
                     return Ok(Executed::default());
                 };
-                match gateway
-                    .delete_method()
-                    .rest_api_id(&id)
-                    .resource_id(resource)
-                    .http_method(http_method)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_not_found_exception()) => {}
-                    Err(e) => return Err(aws_error("apigateway:DeleteMethod", e)),
-                }
+                settled(
+                    "apigateway:DeleteMethod",
+                    gateway
+                        .delete_method()
+                        .rest_api_id(&id)
+                        .resource_id(resource)
+                        .http_method(http_method)
+                        .send()
+                        .await,
+                    |s| s.is_not_found_exception(),
+                )?
             }
             ApiOp::CreateAuthorizer { api, name, pool } => {
                 let id = resolved(clients, api).await?;
@@ -1152,19 +1141,16 @@ impl Resource for RestApi {
             }
             ApiOp::DeleteAuthorizer { api, authorizer_id } => {
                 let id = resolved(clients, api).await?;
-                match gateway
-                    .delete_authorizer()
-                    .rest_api_id(&id)
-                    .authorizer_id(authorizer_id)
-                    .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_not_found_exception()) => {}
-                    Err(e) => return Err(aws_error("apigateway:DeleteAuthorizer", e)),
-                }
+                settled(
+                    "apigateway:DeleteAuthorizer",
+                    gateway
+                        .delete_authorizer()
+                        .rest_api_id(&id)
+                        .authorizer_id(authorizer_id)
+                        .send()
+                        .await,
+                    |s| s.is_not_found_exception(),
+                )?
             }
             ApiOp::PutIntegration {
                 api,
@@ -1190,20 +1176,17 @@ impl Resource for RestApi {
             ApiOp::RemovePermission {
                 function_name,
                 statement_id,
-            } => match clients
-                .lambda
-                .remove_permission()
-                .function_name(function_name)
-                .statement_id(statement_id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_error("lambda:RemovePermission", e)),
-            },
+            } => settled(
+                "lambda:RemovePermission",
+                clients
+                    .lambda
+                    .remove_permission()
+                    .function_name(function_name)
+                    .statement_id(statement_id)
+                    .send()
+                    .await,
+                |s| s.is_resource_not_found_exception(),
+            )?,
             ApiOp::AddPermission {
                 function_name,
                 statement_id,
@@ -1256,13 +1239,11 @@ impl Resource for RestApi {
                     resource_id: output.id().map(str::to_string),
                 });
             }
-            ApiOp::Delete { id } => match gateway.delete_rest_api().rest_api_id(id).send().await {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_not_found_exception()) => {}
-                Err(e) => return Err(aws_error("apigateway:DeleteRestApi", e)),
-            },
+            ApiOp::Delete { id } => settled(
+                "apigateway:DeleteRestApi",
+                gateway.delete_rest_api().rest_api_id(id).send().await,
+                |s| s.is_not_found_exception(),
+            )?,
         }
         Ok(Executed::default())
     }
@@ -1316,11 +1297,7 @@ async fn create(
                         .types(EndpointType::Regional)
                         .build(),
                 )
-                .set_tags(Some(
-                    tags.iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect::<HashMap<_, _>>(),
-                ))
+                .set_tags(Some(crate::resources::tags::to_map(tags)))
                 .customize()
                 .config_override(
                     aws_sdk_apigateway::config::Builder::default()

@@ -1,7 +1,7 @@
 //! Tags as `provision` holds them (a sorted map), and the one conversion each way between that map
 //! and the SDK's tag types of IAM, S3, SSM and EC2.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_smithy_types::error::operation::BuildError;
 
@@ -38,6 +38,17 @@ sdk_tag!(
     aws_sdk_s3::types::Tag,
     aws_sdk_ssm::types::Tag
 );
+
+/// Tags as Lambda, API Gateway and Cognito return them (a map; none when absent).
+pub(crate) fn from_map(map: Option<&HashMap<String, String>>) -> Tags {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// Tags as Lambda, API Gateway and Cognito take them.
+pub(crate) fn to_map(tags: &Tags) -> HashMap<String, String> {
+    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
 
 /// Tags in an SDK's request shape.
 pub(crate) fn to_sdk<T: SdkTag>(tags: &Tags) -> Result<Vec<T>, Error> {

@@ -13,7 +13,7 @@
 //! `UpdateUserPool` resets every setting it is not given to its default ("UpdateUserPool",
 //! Cognito API Reference), so a drifted policy is put back with everything provision sets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cognitoidentityprovider::types::{
@@ -23,7 +23,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use crate::connection::clients::Clients;
 use crate::engine::apply::{Executed, Report};
 use crate::engine::plan::{Action, Detail, Drift, Kind};
-use crate::error::{Error, aws_error, sent};
+use crate::error::{Error, aws_error, sent, settled};
 use crate::resources::lifecycle::{Events, Regional, Tagged, inventory_in_region, retain_by_name};
 use crate::resources::ownership::{self, Claims};
 use crate::resources::status::Rows;
@@ -268,10 +268,7 @@ async fn observe_pool(
         admin_only: pool
             .admin_create_user_config()
             .is_some_and(|c| c.allow_admin_create_user_only()),
-        tags: pool
-            .user_pool_tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags: crate::resources::tags::from_map(pool.user_pool_tags()),
         client,
     }))
 }
@@ -583,19 +580,16 @@ impl Resource for UserPool {
                 )
                 .await;
             }
-            PoolOp::DeleteClient { pool_id, client_id } => match cognito
-                .delete_user_pool_client()
-                .user_pool_id(pool_id)
-                .client_id(client_id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_error("cognito-idp:DeleteUserPoolClient", e)),
-            },
+            PoolOp::DeleteClient { pool_id, client_id } => settled(
+                "cognito-idp:DeleteUserPoolClient",
+                cognito
+                    .delete_user_pool_client()
+                    .user_pool_id(pool_id)
+                    .client_id(client_id)
+                    .send()
+                    .await,
+                |s| s.is_resource_not_found_exception(),
+            )?,
             PoolOp::UpdateClient {
                 pool_id,
                 client_id,
@@ -611,20 +605,15 @@ impl Resource for UserPool {
                     .send()
                     .await,
             )?,
-            PoolOp::Delete { pool_id } => {
-                match cognito
+            PoolOp::Delete { pool_id } => settled(
+                "cognito-idp:DeleteUserPool",
+                cognito
                     .delete_user_pool()
                     .user_pool_id(pool_id)
                     .send()
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|s| s.is_resource_not_found_exception()) => {}
-                    Err(e) => return Err(aws_error("cognito-idp:DeleteUserPool", e)),
-                }
-            }
+                    .await,
+                |s| s.is_resource_not_found_exception(),
+            )?,
         }
         Ok(Executed::default())
     }
@@ -667,11 +656,7 @@ async fn create(
                 .pool_name(name)
                 .policies(policy.sdk())
                 .admin_create_user_config(admin_only())
-                .set_user_pool_tags(Some(
-                    tags.iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect::<HashMap<_, _>>(),
-                ))
+                .set_user_pool_tags(Some(crate::resources::tags::to_map(tags)))
                 .customize()
                 .config_override(once())
                 .send()
