@@ -572,6 +572,29 @@ impl UserName {
     }
 }
 
+/// `dragons-api call --dragon NAME`: a dragon's name as GET /dragons looks it up — 1 to 128
+/// characters (the function's limit; it answers 400 beyond), no control character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DragonName(String);
+
+impl DragonName {
+    /// The longest name the function looks for (`LONGEST_NAME` in functions/list_dragons).
+    pub(crate) const LONGEST: usize = 128;
+
+    pub(crate) fn parse(name: &str) -> Result<Self, Error> {
+        let length = name.chars().count();
+        if (1..=Self::LONGEST).contains(&length) && !name.chars().any(char::is_control) {
+            return Ok(Self(name.to_string()));
+        }
+        Err(Error::usage(format!("`{}` is not a dragon's name", name.escape_debug()))
+            .with_hint("a dragon's name is 1 to 128 characters (e.g. Bahamethut); `provision dragons` lists them"))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// `dragons-api --stage`: an API Gateway stage name — letters, digits, `-` and `_`, 1 to 128
 /// characters ("CreateStage", API Gateway API Reference: stageName).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::error::Error;
 use crate::input::{
-    ApiName, BucketName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType, ObjectKey,
-    ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, StageName, SubnetId, TagFilter,
-    UserName, parse_duration, parse_timeout,
+    ApiName, BucketName, DragonName, EndpointUrl, IdeName, IdleStop, InstanceId, InstanceType,
+    ObjectKey, ParameterPrefix, PolicyArn, ProfileName, Region, RoleName, StageName, SubnetId,
+    TagFilter, UserName, parse_duration, parse_timeout,
 };
 /// The role (and instance profile) name `instance-profile` makes by default.
 pub(crate) const DEFAULT_ROLE_NAME: &str = "dragons-lab-ec2-role";
@@ -510,6 +510,28 @@ pub(crate) enum DragonsApiAction {
     User(UserAction),
     /// Print a user's ID token (the password from a prompt that does not echo, or stdin).
     Token(TokenArgs),
+    /// Call GET /dragons at the API's URL (signed in as a user with --as) and list the dragons.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CallArgs {
+    /// The API to call.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_API_NAME, value_parser = ApiName::parse)]
+    pub(crate) name: ApiName,
+
+    /// The stage to call.
+    #[arg(long, value_name = "STAGE", default_value = "prod", value_parser = StageName::parse)]
+    pub(crate) stage: StageName,
+
+    /// Sign in as this user of the API's pool (an API made with --auth); the password is read
+    /// from a prompt that does not echo, or from stdin.
+    #[arg(long = "as", value_name = "USER", value_parser = UserName::parse)]
+    pub(crate) user: Option<UserName>,
+
+    /// Only the dragon of this name (GET /dragons?dragonName=NAME).
+    #[arg(long, value_name = "NAME", value_parser = DragonName::parse)]
+    pub(crate) dragon: Option<DragonName>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -24,7 +24,7 @@ pub(crate) struct Password(String);
 
 /// Reads a password: from the terminal without echo (`confirm`: asked twice), else stdin's first
 /// line.
-fn read_password(prompt: &str, confirm: bool) -> Result<Password, Error> {
+pub(crate) fn read_password(prompt: &str, confirm: bool) -> Result<Password, Error> {
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let password = if interactive {
         let term = console::Term::stderr();

@@ -142,7 +142,9 @@ async fn read(aws: &Aws, lab: &Lab, args: &DragonsArgs, printer: &Printer) -> Re
             dragons: &selected,
         });
     }
-    print_table(printer, &selected);
+    for line in lab_data::table(&selected) {
+        printer.data(line);
+    }
     printer.data(format!(
         "{} dragons from s3://{bucket}/{key}",
         selected.len()
@@ -351,51 +353,6 @@ fn missing_object(
         ))
         .with_hint(FIX_HINT),
         _ => otherwise(),
-    }
-}
-
-fn print_table(printer: &Printer, dragons: &[Map<String, Value>]) {
-    let columns = [
-        ("NAME", "dragon_name_str"),
-        ("FAMILY", "family_str"),
-        ("CITY", "location_city_str"),
-        ("STATE", "location_state_str"),
-        ("DAMAGE", "damage_int"),
-        ("PROTECTION", "protection_int"),
-    ];
-    let cell = |dragon: &Map<String, Value>, field: &str| match dragon.get(field) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".to_string(),
-        Some(other) => other.to_string(),
-    };
-    let rows: Vec<Vec<String>> = dragons
-        .iter()
-        .map(|d| columns.iter().map(|(_, field)| cell(d, field)).collect())
-        .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, (title, _))| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([title.len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    printer.data(line(columns.iter().map(|(t, _)| t.to_string()).collect()));
-    for row in rows {
-        printer.data(line(row));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::plans::dragons_api::{Inputs, explained, invoke_url, prepare};
 use crate::printer::Printer;
 use crate::resources::Resource;
 use crate::resources::ownership::{Claims, Holder};
-use crate::resources::rest_api::{ApiQuery, RestApi};
+use crate::resources::rest_api::{ApiQuery, ObservedApi, RestApi};
 use crate::settings::{ApiNameArgs, DragonsApiAction, DragonsApiArgs, GlobalArgs, PackageArgs};
 
 /// The command, as the registry runs it (`cli::commands!`).
@@ -34,6 +34,9 @@ impl Run for Runner {
             }
             Some(DragonsApiAction::Token(user)) => {
                 return crate::commands::api_users::token(global, user, printer).await;
+            }
+            Some(DragonsApiAction::Call(call)) => {
+                return crate::commands::api_call::call(global, call, printer).await;
             }
             None => {}
         }
@@ -64,7 +67,8 @@ impl Run for Runner {
             explained(applied, &inputs, &clients).await?;
             if !global.dry_run
                 && !printer.is_json()
-                && let Some(url) = url_of(aws, &clients, &inputs.name, &inputs.stage).await?
+                && let Some((_, url)) =
+                    deployed_api(aws, &clients, &inputs.name, &inputs.stage).await?
             {
                 printer.data(format!("Invoke URL: {url}"));
             }
@@ -80,11 +84,12 @@ impl RunEach for Runner {
 
     fn prepare(_: &GlobalArgs, args: &DragonsApiArgs) -> Result<Inputs, Error> {
         if args.action.is_some() {
-            return Err(
-                Error::usage("`provision dragons-api url` prints one account's URL").with_hint(
-                    "leave out --accounts / --org, and run it with that account's credentials",
-                ),
-            );
+            return Err(Error::usage(
+                "`provision dragons-api url`, `call`, `user` and `token` act on one account",
+            )
+            .with_hint(
+                "leave out --accounts / --org, and run it with that account's credentials",
+            ));
         }
         Inputs::from_args(args)
     }
@@ -113,13 +118,14 @@ impl RunEach for Runner {
     }
 }
 
-/// The invoke URL of the caller's API `name` at `stage`; `None` when it has no such stage.
-async fn url_of(
+/// The caller's API `name` deployed to `stage`, with its invoke URL; `None` when it has no such
+/// stage.
+pub(crate) async fn deployed_api(
     aws: &Aws,
     clients: &Clients,
     name: &str,
     stage: &str,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<(ObservedApi, String)>, Error> {
     let identity = aws.identity().await?;
     let owner = crate::course::owners::owner_of(&identity.arn);
     let claims = Claims::of(owner);
@@ -132,13 +138,32 @@ async fn url_of(
     )
     .await?;
     Ok(apis
-        .iter()
+        .into_iter()
         .find(|api| {
             claims.holder(crate::resources::rest_api::REST_API, &api.name, &api.tags)
                 == Holder::Caller
                 && api.stages.contains_key(stage)
         })
-        .map(|api| invoke_url(&identity.partition, &aws.region, &api.id, stage)))
+        .map(|api| {
+            let url = invoke_url(
+                &identity.partition,
+                &aws.region,
+                &api.id,
+                stage,
+                aws.endpoint.as_deref(),
+            );
+            (api, url)
+        }))
+}
+
+/// The error for an API `name` the caller has not deployed to `stage`.
+pub(crate) fn not_deployed(name: &str, stage: &str, region: &str) -> Error {
+    Error::failed(format!(
+        "you have no API {name} deployed to stage {stage} in {region}"
+    ))
+    .with_hint(format!(
+        "run `provision dragons-api --name {name} --stage {stage}` first (with the same --region)"
+    ))
 }
 
 /// `provision dragons-api url`: the URL alone, or why there is none.
@@ -151,24 +176,17 @@ async fn print_url(
         let clients = aws.clients(&global.lab());
         let name = args.name.as_str();
         let stage = args.stage.as_str();
-        match url_of(aws, &clients, name, stage).await? {
-            Some(url) if printer.is_json() => printer.json(&serde_json::json!({
+        match deployed_api(aws, &clients, name, stage).await? {
+            Some((_, url)) if printer.is_json() => printer.json(&serde_json::json!({
                 "schema_version": crate::printer::SCHEMA_VERSION,
                 "command": "dragons-api url",
                 "url": url,
             })),
-            Some(url) => {
+            Some((_, url)) => {
                 printer.data(url);
                 Ok(())
             }
-            None => Err(Error::failed(format!(
-                "you have no API {name} deployed to stage {stage} in {}",
-                aws.region
-            ))
-            .with_hint(format!(
-                "run `provision dragons-api --name {name} --stage {stage}` first (with the same \
-                 --region)"
-            ))),
+            None => Err(not_deployed(name, stage, &aws.region)),
         }
     })
     .await

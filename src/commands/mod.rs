@@ -2,6 +2,7 @@
 //! and hands the plan to the shared tail here — print it, apply it unless `--dry-run`, report —
 //! so every command reports the same way. Commands never import each other.
 
+pub(crate) mod api_call;
 pub(crate) mod api_users;
 pub(crate) mod dragons;
 pub(crate) mod dragons_api;

@@ -1,7 +1,7 @@
 //! The Dragons lab's data: the embedded default, and the check — made before any AWS call, and on
 //! what `dragons` reads back — that bytes are what the lab application reads.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::Error;
 
@@ -82,6 +82,52 @@ fn kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// The dragons as a table for the terminal, one line each under a title line: the columns the
+/// course's lab application shows.
+pub(crate) fn table(dragons: &[Map<String, Value>]) -> Vec<String> {
+    let columns = [
+        ("NAME", "dragon_name_str"),
+        ("FAMILY", "family_str"),
+        ("CITY", "location_city_str"),
+        ("STATE", "location_state_str"),
+        ("DAMAGE", "damage_int"),
+        ("PROTECTION", "protection_int"),
+    ];
+    let cell = |dragon: &Map<String, Value>, field: &str| match dragon.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = dragons
+        .iter()
+        .map(|d| columns.iter().map(|(_, field)| cell(d, field)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (title, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    std::iter::once(line(columns.iter().map(|(t, _)| t.to_string()).collect()))
+        .chain(rows.into_iter().map(line))
+        .collect()
 }
 
 #[cfg(test)]

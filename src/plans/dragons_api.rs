@@ -507,7 +507,21 @@ pub(crate) fn learner_lab_refuses_cognito() -> Error {
 
 /// The invoke URL of `GET /dragons` on API `api_id`'s stage, as API Gateway serves it in the
 /// partition's domain ("Invoking a REST API", API Gateway Developer Guide).
-pub(crate) fn invoke_url(partition: &str, region: &str, api_id: &str, stage: &str) -> String {
+///
+/// With an endpoint override (`--endpoint-url`: a local emulator such as moto or LocalStack) the
+/// API is served by that endpoint at `/restapis/ID/STAGE/_user_request_/PATH`, the emulators'
+/// form of an invoke URL; a real account's is `https://ID.execute-api.REGION.amazonaws.com/…`.
+pub(crate) fn invoke_url(
+    partition: &str,
+    region: &str,
+    api_id: &str,
+    stage: &str,
+    endpoint: Option<&str>,
+) -> String {
+    if let Some(endpoint) = endpoint {
+        let endpoint = endpoint.trim_end_matches('/');
+        return format!("{endpoint}/restapis/{api_id}/{stage}/_user_request_/{PATH_PART}");
+    }
     let domain = match partition {
         "aws-cn" => "amazonaws.com.cn",
         "aws-iso" => "c2s.ic.gov",
@@ -919,8 +933,18 @@ mod tests {
             again.changes().iter().map(|c| c.line()).collect::<Vec<_>>()
         );
         assert_eq!(
-            invoke_url("aws-cn", "cn-north-1", "abc123", "prod"),
+            invoke_url("aws-cn", "cn-north-1", "abc123", "prod", None),
             "https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod/dragons"
+        );
+        assert_eq!(
+            invoke_url(
+                "aws",
+                "us-east-1",
+                "abc123",
+                "dev",
+                Some("http://127.0.0.1:5000/")
+            ),
+            "http://127.0.0.1:5000/restapis/abc123/dev/_user_request_/dragons"
         );
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::functions::{body, invoke, query};
 use crate::harness::{Session, moto, mutating};
-use crate::proxy::{Emulation, Proxy};
+use crate::proxy::{EXECUTE_API, Emulation, Fault, Proxy};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -156,7 +156,11 @@ fn the_api_is_wired_to_the_function_once_and_teardown_removes_it() {
     let id = rt
         .block_on(api_id(&session, "dragons-api"))
         .expect("the API");
-    let url = format!("https://{id}.execute-api.ap-northeast-1.amazonaws.com/prod/dragons");
+    // Against an endpoint override (the test bed), the emulators' form of the invoke URL.
+    let url = format!(
+        "{}/restapis/{id}/prod/_user_request_/dragons",
+        session.endpoint
+    );
     assert!(
         cold.stdout.contains(&format!("Invoke URL: {url}")),
         "{}",
@@ -878,5 +882,214 @@ fn in_a_learner_lab_auth_is_refused_and_the_function_runs_as_lab_role() {
     assert!(
         rt.block_on(session.iam().get_role().role_name("LabRole").send())
             .is_ok()
+    );
+}
+
+/// An HTTP GET of `url` from a Python (urllib), with `authorization` as its header: the status.
+/// What a browser or curl sees, beside provision's own call.
+fn raw_get(session: &Session, url: &str, authorization: Option<&str>) -> u16 {
+    let script = "import sys, urllib.request, urllib.error\n\
+                  request = urllib.request.Request(sys.argv[1])\n\
+                  if len(sys.argv) > 2: request.add_header('Authorization', sys.argv[2])\n\
+                  try:\n    print(urllib.request.urlopen(request, timeout=60).status)\n\
+                  except urllib.error.HTTPError as e:\n    print(e.code)\n";
+    let mut args = vec!["-c", script, url];
+    args.extend(authorization);
+    session
+        .python(&args)
+        .success()
+        .stdout
+        .trim()
+        .parse()
+        .expect("a status")
+}
+
+/// `dragons-api call`: the deployed URL answers as API Gateway does (the test bed runs the
+/// function's uploaded package as its role, behind the stage, the function's permission and the
+/// authorizer; moto alone does none of it): the 25 dragons, one by name, a name not there, a
+/// throttled call sent again, the permission removed by hand (500, then put back by a run);
+/// with --auth, no call without a token of the pool, and `--as USER` signs in.
+#[test]
+fn calling_the_api_runs_the_function_behind_its_permission_and_authorizer() {
+    let rt = runtime();
+    let proxy = Proxy::start(&moto().endpoint);
+    let session = rt
+        .block_on(Session::in_account(
+            "api-call",
+            "ap-southeast-2",
+            "310000000525",
+        ))
+        .through(&proxy);
+    // moto's S3 Select mangles a record with an apostrophe (see dragons_lab); the function
+    // S3-Selects as the lab application does.
+    let data = session.write_file(
+        "dragons-select.json",
+        &crate::dragons_lab::data_without_apostrophes(),
+    );
+    session
+        .provision()
+        .run(&["dragons-lab", "--data", data.to_str().expect("path")])
+        .success();
+    session.provision().run(&["dragons-api"]).success();
+
+    let url = session.provision().run(&["dragons-api", "url"]);
+    url.success();
+    let url = url.stdout.trim().to_string();
+    assert!(
+        url.starts_with(&proxy.endpoint) && url.ends_with("/prod/_user_request_/dragons"),
+        "{url}"
+    );
+
+    let all = session
+        .provision()
+        .run(&["--output", "json", "dragons-api", "call"]);
+    let report = all.success().json();
+    assert_eq!(report["status"], 200);
+    assert_eq!(report["count"], 25, "{}", all.stdout);
+    let expected: Value =
+        serde_json::from_str(&crate::dragons_lab::data_without_apostrophes()).expect("data");
+    assert_eq!(report["dragons"], expected);
+    let table = session.provision().run(&["dragons-api", "call"]);
+    table.success();
+    assert!(
+        table.stdout.contains("25 dragons from GET ") && table.stdout.contains("Bahamethut"),
+        "{}",
+        table.stdout
+    );
+
+    let one = session
+        .provision()
+        .run(&["dragons-api", "call", "--dragon", "Bahamethut"]);
+    one.success();
+    assert!(one.stdout.contains("1 dragons from GET "), "{}", one.stdout);
+    assert!(
+        one.stdout.contains("?dragonName=Bahamethut"),
+        "{}",
+        one.stdout
+    );
+    let nobody = session
+        .provision()
+        .run(&["dragons-api", "call", "--dragon", "Nobody"]);
+    nobody.assert_code(1);
+    assert!(
+        nobody
+            .stderr
+            .contains("answered 404: no dragon is named Nobody"),
+        "{}",
+        nobody.stderr
+    );
+
+    // Bad input and a user for an API without sign-in: refused before any call.
+    let seen = proxy.operations().len();
+    let long = "x".repeat(129);
+    for (args, needle) in [
+        (
+            vec!["dragons-api", "call", "--dragon", long.as_str()],
+            "is not a dragon's name",
+        ),
+        (
+            vec!["dragons-api", "call", "--as", "a b"],
+            "is not a user name",
+        ),
+    ] {
+        let refused = session.provision().run(&args);
+        refused.assert_code(2);
+        assert!(refused.stderr.contains(needle), "{}", refused.stderr);
+    }
+    let as_user = session.provision().run_with_stdin(
+        &["dragons-api", "call", "--as", "student"],
+        "Whatever-Pass-1\n",
+    );
+    as_user.assert_code(2);
+    assert!(
+        as_user.stderr.contains("has no sign-in"),
+        "{}",
+        as_user.stderr
+    );
+    let since = proxy.operations()[seen..].to_vec();
+    assert!(!since.iter().any(|o| o == EXECUTE_API), "{since:?}");
+
+    // Throttled (API Gateway's 429): sent again; still throttled: the answer said.
+    proxy.inject(EXECUTE_API, Fault::Fail(429), 1);
+    session.provision().run(&["dragons-api", "call"]).success();
+    proxy.inject(EXECUTE_API, Fault::Fail(503), 3);
+    let unavailable = session.provision().run(&["dragons-api", "call"]);
+    unavailable.assert_code(1);
+    assert!(
+        unavailable.stderr.contains("answered 503"),
+        "{}",
+        unavailable.stderr
+    );
+
+    // The function's permission removed by hand: API Gateway may not invoke it (500); status
+    // names it, and a run puts it back.
+    rt.block_on(async {
+        session
+            .lambda()
+            .remove_permission()
+            .function_name("dragons-api")
+            .statement_id("provision-dragons-api-GET-dragons")
+            .send()
+            .await
+            .expect("remove-permission");
+    });
+    let denied = session.provision().run(&["dragons-api", "call"]);
+    denied.assert_code(1);
+    assert!(
+        denied
+            .stderr
+            .contains("answered 500: Internal server error")
+            && denied.stderr.contains("/aws/lambda/dragons-api"),
+        "{}",
+        denied.stderr
+    );
+    session.provision().run(&["dragons-api"]).success();
+    session.provision().run(&["dragons-api", "call"]).success();
+
+    // With --auth: the test bed's authorizer refuses a call without a token of the pool, and
+    // provision signs in with --as.
+    session
+        .provision()
+        .run(&["dragons-api", "--auth"])
+        .success();
+    assert_eq!(raw_get(&session, &url, None), 401);
+    assert_eq!(raw_get(&session, &url, Some("not.a.token")), 401);
+    let anonymous = session.provision().run(&["dragons-api", "call"]);
+    anonymous.assert_code(2);
+    assert!(
+        anonymous.stderr.contains("signs its callers in"),
+        "{}",
+        anonymous.stderr
+    );
+    let password = "Dragons-Atlas-2026";
+    session
+        .provision()
+        .run_with_stdin(
+            &["dragons-api", "user", "add", "student"],
+            &format!("{password}\n"),
+        )
+        .success();
+    let signed_in = session.provision().run_with_stdin(
+        &["--output", "json", "dragons-api", "call", "--as", "student"],
+        &format!("{password}\n"),
+    );
+    let report = signed_in.success().json();
+    assert_eq!(report["count"], 25, "{}", signed_in.stdout);
+    assert_eq!(report["signed_in_as"], "student");
+    assert!(!signed_in.stdout.contains(password) && !signed_in.stderr.contains(password));
+    let token = session.provision().run_with_stdin(
+        &["dragons-api", "token", "student"],
+        &format!("{password}\n"),
+    );
+    token.success();
+    assert_eq!(raw_get(&session, &url, Some(token.stdout.trim())), 200);
+
+    session.provision().run(&["teardown", "--yes"]).success();
+    let gone = session.provision().run(&["dragons-api", "call"]);
+    gone.assert_code(1);
+    assert!(
+        gone.stderr.contains("you have no API dragons-api deployed"),
+        "{}",
+        gone.stderr
     );
 }

@@ -201,6 +201,12 @@ struct State {
     events: Vec<TrailEvent>,
     /// Each write of an SSM parameter through the test bed: its name and the writer's access key.
     modifiers: Vec<(String, String)>,
+    /// REST APIs created through the test bed: id → (the creator's access key, the region), for
+    /// calls to their invoke URLs (which AWS routes by host name, and moto by neither).
+    apis: HashMap<String, (String, String)>,
+    /// Every function package uploaded through the test bed (base64, as Lambda's API takes it),
+    /// for the calls that run a function.
+    packages: Vec<String>,
 }
 
 /// A management event as CloudTrail's event history keeps it.
@@ -499,12 +505,15 @@ fn handle(shared: &Shared, stream: TcpStream) -> std::io::Result<()> {
         return Ok(());
     };
     let body_text = String::from_utf8_lossy(&request.body[..request.body.len().min(4096)]);
-    let operation = operation_of(
-        &request.method,
-        &request.target,
-        request.header("x-amz-target"),
-        &body_text,
-    );
+    let operation = match execute_api_call(&request) {
+        Some(_) => EXECUTE_API.to_string(),
+        None => operation_of(
+            &request.method,
+            &request.target,
+            request.header("x-amz-target"),
+            &body_text,
+        ),
+    };
     let service = service_of(&request);
     let fault = {
         let mut state = shared.state.lock().expect("proxy state");
@@ -814,7 +823,10 @@ const PUBLIC_ACLS: &[&str] = &["public-read", "public-read-write", "authenticate
 /// Answers what moto would answer differently from AWS, or `None` to forward the request; records
 /// each emulated answer.
 fn emulate(shared: &Shared, request: &Request, operation: &str, service: &str) -> Option<Vec<u8>> {
-    let answer = emulated_answer(shared, request, operation, service)?;
+    let answer = match operation {
+        EXECUTE_API => Some(execute_api(shared, request)),
+        _ => emulated_answer(shared, request, operation, service),
+    }?;
     let text = String::from_utf8_lossy(&answer);
     let code = xml_value(&text, "Code")
         .or_else(|| {
@@ -1032,7 +1044,11 @@ fn learn(
     operation: &str,
     answer: &[u8],
 ) -> std::io::Result<()> {
-    if !(answer.starts_with(b"HTTP/1.1 200") || answer.starts_with(b"HTTP/1.1 204")) {
+    // 201: Lambda's CreateFunction and API Gateway's creates answer "Created".
+    if ![&b"HTTP/1.1 200"[..], b"HTTP/1.1 201", b"HTTP/1.1 204"]
+        .iter()
+        .any(|ok| answer.starts_with(ok))
+    {
         return Ok(());
     }
     let body = String::from_utf8_lossy(&request.body).into_owned();
@@ -1111,9 +1127,174 @@ fn learn(
                 state.launches.insert(token, answer.to_vec());
             }
         }
+        "CreateRestApi" => {
+            let created: Option<serde_json::Value> =
+                serde_json::from_slice(answer_body(answer)).ok();
+            if let (Some(id), Some(key), Some(region)) = (
+                created.as_ref().and_then(|c| c["id"].as_str()),
+                access_key_of(request),
+                signing_region(request),
+            ) {
+                state.apis.insert(id.to_string(), (key, region));
+            }
+        }
+        "CreateFunction" | "UpdateFunctionCode" => {
+            let sent: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+            if let Some(zip) = sent.as_ref().and_then(|s| {
+                s.pointer("/Code/ZipFile")
+                    .or_else(|| s.get("ZipFile"))
+                    .and_then(|z| z.as_str())
+            }) {
+                state.packages.push(zip.to_string());
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// The body of a raw HTTP answer.
+fn answer_body(answer: &[u8]) -> &[u8] {
+    answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&[], |at| &answer[at + 4..])
+}
+
+/// The operation name a call to a deployed API's invoke URL is known by (for faults and counts).
+pub const EXECUTE_API: &str = "ExecuteApi";
+
+/// A call to a deployed REST API, at the emulators' form of its invoke URL
+/// (`/restapis/ID/STAGE/_user_request_/PATH?QUERY`): (id, stage, path, query).
+fn execute_api_call(request: &Request) -> Option<(String, String, String, String)> {
+    let rest = request.target.strip_prefix("/restapis/")?;
+    let (api, rest) = rest.split_once('/')?;
+    let (stage, rest) = rest.split_once("/_user_request_/")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    Some((
+        api.to_string(),
+        stage.to_string(),
+        path.to_string(),
+        query.to_string(),
+    ))
+}
+
+/// Answers a call to a deployed API as API Gateway would, where moto ignores Lambda proxy
+/// integrations and authorizers: `execute_api.py` (its documentation names the AWS behaviours it
+/// follows) checks the stage, the authorizer's token and the function's permission, then runs
+/// the function's uploaded package as its role with `run_function.py`.
+fn execute_api(shared: &Shared, request: &Request) -> Vec<u8> {
+    let Some((api, stage, path, query)) = execute_api_call(request) else {
+        return gateway_answer(403, r#"{"message":"Missing Authentication Token"}"#, &[]);
+    };
+    let (known, packages) = {
+        let state = shared.state.lock().expect("proxy state");
+        (state.apis.get(&api).cloned(), state.packages.clone())
+    };
+    let Some((access_key, region)) = known else {
+        // An API the test bed did not see created: API Gateway knows no such host.
+        return gateway_answer(403, r#"{"message":"Forbidden"}"#, &[]);
+    };
+    let query: serde_json::Map<String, serde_json::Value> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |t: &str| {
+                percent_encoding::percent_decode_str(&t.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), serde_json::Value::String(decode(v)))
+        })
+        .collect();
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::String(v.clone())))
+        .collect();
+    let input = serde_json::json!({
+        "endpoint": format!("http://{}", shared.upstream),
+        "api": {"id": api, "access_key": access_key, "region": region},
+        "stage": stage,
+        "path": path,
+        "method": request.method,
+        "query": query,
+        "headers": headers,
+        "packages": packages,
+        "runner": crate::harness::project_dir().join("tests/it/run_function.py"),
+    });
+    let ran = run_execute_api(&input);
+    let Ok(answer) = ran else {
+        let reason = ran.err().unwrap_or_default();
+        return gateway_answer(500, r#"{"message":"Internal server error"}"#, &[reason]);
+    };
+    let status = answer["status"].as_u64().unwrap_or(502) as u16;
+    let body = answer["body"].as_str().unwrap_or_default();
+    let mut extra: Vec<String> = answer["headers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
+        .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+        .collect();
+    if let Some(log) = answer["log"].as_array() {
+        // What the function (or API Gateway's execution log) said, for a failing test to show.
+        extra.extend(
+            log.iter()
+                .filter_map(|l| l.as_str())
+                .map(|l| format!("x-testbed-log: {}", l.replace(['\r', '\n'], " "))),
+        );
+    }
+    gateway_answer(status, body, &extra)
+}
+
+fn run_execute_api(input: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let mut child =
+        std::process::Command::new(crate::harness::project_dir().join(".venv/bin/python"))
+            .arg(crate::harness::project_dir().join("tests/it/execute_api.py"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .ok_or("no stdin")?
+        .write_all(input.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).replace(['\r', '\n'], " "));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())
+}
+
+fn gateway_answer(status: u16, body: &str, headers: &[String]) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {status} Emulated\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("content-type:"))
+    {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut answer = head.into_bytes();
+    answer.extend_from_slice(body.as_bytes());
+    answer
 }
 
 /// The access key a request is signed with.
