@@ -12,7 +12,7 @@ use crate::commands::with_aws;
 use crate::connection::clients::Clients;
 use crate::error::{Error, aws_error};
 use crate::printer::Printer;
-use crate::resources::ownership::{Claims, Holder};
+use crate::resources::ownership::Claims;
 use crate::resources::user_pool::{ObservedPool, PasswordPolicy, USER_POOL, observe_named};
 use crate::settings::{GlobalArgs, TokenArgs};
 
@@ -73,7 +73,7 @@ async fn pool_of(
     observe_named(clients, name)
         .await?
         .into_iter()
-        .find(|p| claims.holder(USER_POOL, &p.name, &p.tags) == Holder::Caller)
+        .find(|p| claims.is_callers(USER_POOL, &p.name, &p.tags))
         .ok_or_else(|| {
             Error::failed(format!("you have no user pool for API {name} in {region}"))
                 .with_hint(format!(

@@ -11,7 +11,7 @@ use crate::fanout::{AccountResult, FanOut, RunEach};
 use crate::plans::dragons_api::{Inputs, explained, invoke_url, prepare};
 use crate::printer::Printer;
 use crate::resources::Resource;
-use crate::resources::ownership::{Claims, Holder};
+use crate::resources::ownership::Claims;
 use crate::resources::rest_api::{ApiQuery, ObservedApi, RestApi};
 use crate::settings::{ApiNameArgs, DragonsApiAction, DragonsApiArgs, GlobalArgs, PackageArgs};
 
@@ -140,8 +140,7 @@ pub(crate) async fn deployed_api(
     Ok(apis
         .into_iter()
         .find(|api| {
-            claims.holder(crate::resources::rest_api::REST_API, &api.name, &api.tags)
-                == Holder::Caller
+            claims.is_callers(crate::resources::rest_api::REST_API, &api.name, &api.tags)
                 && api.stages.contains_key(stage)
         })
         .map(|api| {

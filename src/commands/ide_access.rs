@@ -26,7 +26,7 @@ use crate::error::{Error, aws_error, seconds};
 use crate::printer::Printer;
 use crate::resources::Resource;
 use crate::resources::instance::{FoundInstance, INSTANCE, Instance, state_of};
-use crate::resources::ownership::{Claims, Holder, is_managed};
+use crate::resources::ownership::{Claims, is_managed};
 use crate::settings::{ForwardArgs, GlobalArgs, IdeAction, IdeWaitArgs, SshConfigArgs};
 
 /// How often a wait for the instance's state asks.
@@ -102,8 +102,7 @@ pub(crate) async fn located(
     let found = Instance::observe(clients, name).await?;
     let claims = Claims::of(&target.owner);
     let (ours, others): (Vec<_>, Vec<_>) = found.into_iter().partition(|instance| {
-        is_managed(&instance.tags)
-            && claims.holder(INSTANCE, &instance.name, &instance.tags) == Holder::Caller
+        is_managed(&instance.tags) && claims.is_callers(INSTANCE, &instance.name, &instance.tags)
     });
     if let Some(instance) = ours.into_iter().next() {
         return Ok(instance);

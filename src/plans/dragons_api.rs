@@ -354,22 +354,14 @@ pub(crate) async fn observe(
     // caller's is the one planned; another's is refused by the plan.
     let claims = Claims::of(&target.owner);
     let mut apis = apis?;
-    apis.sort_by_key(|api| {
-        !matches!(
-            claims.holder(crate::resources::rest_api::REST_API, &api.name, &api.tags),
-            crate::resources::ownership::Holder::Caller
-        )
+    claims.callers_first(crate::resources::rest_api::REST_API, &mut apis, |api| {
+        (&api.name, &api.tags)
     });
     if let Some(api) = apis.into_iter().next() {
         observed.apis.insert(api.name.clone(), api);
     }
     let mut pools = pools?;
-    pools.sort_by_key(|pool| {
-        !matches!(
-            claims.holder(USER_POOL, &pool.name, &pool.tags),
-            crate::resources::ownership::Holder::Caller
-        )
-    });
+    claims.callers_first(USER_POOL, &mut pools, |pool| (&pool.name, &pool.tags));
     if let Some(pool) = pools.into_iter().next() {
         observed.user_pools.insert(pool.name.clone(), pool);
     }

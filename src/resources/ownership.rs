@@ -137,6 +137,25 @@ impl Claims {
         }
     }
 
+    /// Whether resource `name` of `kind`, carrying `tags`, is the caller's.
+    pub(crate) fn is_callers(&self, kind: Kind, name: &str, tags: &Tags) -> bool {
+        self.holder(kind, name, tags) == Holder::Caller
+    }
+
+    /// Orders resources of `kind` that share a name (another owner's beside the caller's) with
+    /// the caller's first; `of` reads an item's name and tags.
+    pub(crate) fn callers_first<T>(
+        &self,
+        kind: Kind,
+        items: &mut [T],
+        of: impl Fn(&T) -> (&str, &Tags),
+    ) {
+        items.sort_by_key(|item| {
+            let (name, tags) = of(item);
+            !self.is_callers(kind, name, tags)
+        });
+    }
+
     /// Whether status and teardown consider a resource of provision's: the caller's, one whose
     /// owner is unknown (listed, left alone), or anyone's with `--all-owners`.
     pub(crate) fn considers(&self, kind: Kind, name: &str, tags: &Tags) -> bool {

@@ -920,16 +920,7 @@ fn calling_the_api_runs_the_function_behind_its_permission_and_authorizer() {
             "310000000525",
         ))
         .through(&proxy);
-    // moto's S3 Select mangles a record with an apostrophe (see dragons_lab); the function
-    // S3-Selects as the lab application does.
-    let data = session.write_file(
-        "dragons-select.json",
-        &crate::dragons_lab::data_without_apostrophes(),
-    );
-    session
-        .provision()
-        .run(&["dragons-lab", "--data", data.to_str().expect("path")])
-        .success();
+    crate::functions::lab_for_s3_select(&session);
     session.provision().run(&["dragons-api"]).success();
 
     let url = session.provision().run(&["dragons-api", "url"]);

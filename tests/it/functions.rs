@@ -34,6 +34,20 @@ pub(crate) fn invoke(session: &Session, file: &str, event: &Value) -> (Value, Ve
     (document["result"].clone(), log)
 }
 
+/// `provision dragons-lab` with the dragons a function can S3-Select from moto: moto's S3 Select
+/// mangles a record with an apostrophe (see dragons_lab), and the function S3-Selects as the lab
+/// application does.
+pub(crate) fn lab_for_s3_select(session: &Session) {
+    let data = session.write_file(
+        "dragons-select.json",
+        &crate::dragons_lab::data_without_apostrophes(),
+    );
+    session
+        .provision()
+        .run(&["dragons-lab", "--data", data.to_str().expect("path")])
+        .success();
+}
+
 pub(crate) fn body(answer: &Value) -> Value {
     serde_json::from_str(answer["body"].as_str().expect("a string body")).expect("JSON body")
 }
@@ -47,15 +61,7 @@ pub(crate) fn query(parameters: Value) -> Value {
 #[test]
 fn the_list_function_answers_the_list_one_dragon_and_bad_queries() {
     let session = Session::in_region("fn-list", "eu-central-2");
-    // moto's S3 Select mangles a record with an apostrophe (see dragons_lab).
-    let data = session.write_file(
-        "dragons-select.json",
-        &crate::dragons_lab::data_without_apostrophes(),
-    );
-    session
-        .provision()
-        .run(&["dragons-lab", "--data", data.to_str().expect("path")])
-        .success();
+    lab_for_s3_select(&session);
 
     let (all, log) = invoke(&session, LIST_DRAGONS, &query(Value::Null));
     assert_eq!(all["statusCode"], 200, "{all} {log:?}");
