@@ -243,6 +243,9 @@ def invoke(request, session, lam, function_arn, event):
     if run.returncode != 0:
         return gateway(502, "Internal server error", run.stderr.splitlines()[-20:])
     ran = json.loads(run.stdout)
+    if "error" in ran:
+        # A function error under a proxy integration is API Gateway's 502.
+        return gateway(502, "Internal server error", [json.dumps(ran["error"]), *ran["log"]])
     result = ran["result"]
     if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
         return gateway(502, "Internal server error", ["Malformed Lambda proxy response", *ran["log"]])

@@ -229,6 +229,13 @@ struct Shared {
     stopped: AtomicBool,
     /// Applies the tags of a CreateBucket request, as S3 does and moto does not.
     create_bucket_tags: AtomicBool,
+    /// Held while a conditional PutObject is forwarded. S3 decides conditional writes atomically
+    /// ("Add preconditions to S3 operations with conditional requests", Amazon S3 User Guide: "If
+    /// multiple conditional writes occur for the same object name, the first write operation to
+    /// finish succeeds. Amazon S3 then fails subsequent writes with a 412 Precondition Failed
+    /// response"); moto 5.2 compares the ETag and stores the object in two steps, so two writes
+    /// at once could both pass. One at a time through the test bed, they cannot.
+    conditional_writes: Mutex<()>,
 }
 
 pub struct Proxy {
@@ -257,6 +264,7 @@ impl Proxy {
             arrived: Condvar::new(),
             stopped: AtomicBool::new(false),
             create_bucket_tags: AtomicBool::new(true),
+            conditional_writes: Mutex::new(()),
         });
         let accepting = Arc::clone(&shared);
         std::thread::spawn(move || {
@@ -636,6 +644,14 @@ fn apply_create_bucket_tags(shared: &Shared, request: &Request) -> std::io::Resu
 }
 
 fn forward(shared: &Shared, request: &Request) -> std::io::Result<Vec<u8>> {
+    let conditional = request.method == "PUT"
+        && (request.header("if-match").is_some() || request.header("if-none-match").is_some());
+    let _one_at_a_time = conditional.then(|| {
+        shared
+            .conditional_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    });
     let mut upstream = TcpStream::connect(&shared.upstream)?;
     upstream.set_read_timeout(Some(Duration::from_secs(60)))?;
     upstream.write_all(&request.bytes())?;

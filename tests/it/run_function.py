@@ -1,7 +1,9 @@
 """Runs a Lambda function's handler here, as Lambda would run it, for tests that cannot run it on
 moto (moto runs no function without Docker): loads the module from its file, calls HANDLER with the
-event given as JSON on stdin and a stand-in context, and prints one JSON document: the answer and
-the function's log lines. Credentials and the endpoint (a loopback emulator) come from the
+event given as JSON (its third argument) and a stand-in context, and prints one JSON document: the
+answer ("result") or, when the handler raised, the error as Lambda reports it ("error":
+errorType, the exception's class name, which Step Functions' Catch matches, and errorMessage),
+and the function's log lines. Credentials and the endpoint (a loopback emulator) come from the
 environment the test sets.
 
 Usage: run_function.py FILE HANDLER EVENT_JSON
@@ -23,8 +25,11 @@ def main():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     event = json.loads(sys.argv[3])
-    result = getattr(module, handler)(event, None)
-    print(json.dumps({"result": result, "log": log.getvalue().splitlines()}))
+    try:
+        outcome = {"result": getattr(module, handler)(event, None)}
+    except Exception as error:  # what Lambda's runtime catches and reports
+        outcome = {"error": {"errorType": type(error).__name__, "errorMessage": str(error)}}
+    print(json.dumps({**outcome, "log": log.getvalue().splitlines()}))
 
 
 if __name__ == "__main__":
