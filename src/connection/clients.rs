@@ -30,7 +30,8 @@ pub(crate) fn retry_config() -> RetryConfig {
 }
 
 /// One attempt only: for optional reads (a probe whose failure means "not known"), where the
-/// SDK's retries would only delay the run.
+/// SDK's retries would only delay the run, and for the creates AWS does not make idempotent,
+/// which `lifecycle::create_once` sends once per attempt and looks for after a failure.
 pub(crate) fn single_attempt() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(1)
 }

@@ -1118,10 +1118,7 @@ impl Resource for RestApi {
                             .provider_arns(&pool_arn)
                             .identity_source("method.request.header.Authorization")
                             .customize()
-                            .config_override(
-                                aws_sdk_apigateway::config::Builder::default()
-                                    .retry_config(crate::connection::clients::single_attempt()),
-                            )
+                            .config_override(once())
                             .send()
                             .await
                             .map(|created| Executed {
@@ -1299,10 +1296,7 @@ async fn create(
                 )
                 .set_tags(Some(crate::resources::tags::to_map(tags)))
                 .customize()
-                .config_override(
-                    aws_sdk_apigateway::config::Builder::default()
-                        .retry_config(crate::connection::clients::single_attempt()),
-                )
+                .config_override(once())
                 .send()
                 .await
                 .map(|output| Executed {
@@ -1408,6 +1402,12 @@ impl Lifecycle for RestApi {
             },
         )
     }
+}
+
+/// One attempt: for the creates `create_once` repeats itself (as `user_pool::once`).
+fn once() -> aws_sdk_apigateway::config::Builder {
+    aws_sdk_apigateway::config::Builder::default()
+        .retry_config(crate::connection::clients::single_attempt())
 }
 
 impl Tagged for ObservedApi {

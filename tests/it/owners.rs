@@ -457,17 +457,10 @@ async fn resources_made_before_owners_are_the_callers_only_when_aws_says_so() {
     assert!(!bob.has_bucket("old-unknown").await);
 }
 
-/// Two students in one account, each with an IDE: the second one's `ide` with the default names
-/// is refused (the role, group and instance are the first one's) and makes nothing; with names
-/// of his own, his IDE stands beside hers; he cannot stop hers, and his teardown leaves it.
-#[tokio::test]
-async fn two_students_in_one_account_each_have_their_own_ide() {
-    let course = Course::start("two-ides").await;
-    let alice = course.session(&course.alice, "two-ides-alice");
-    let bob = course.session(&course.bob, "two-ides-bob");
-    alice.provision().run(&["ide"]).success();
-
-    let (refused, requests) = bob.requests_during(|| bob.provision().run(&["ide"]));
+/// `args` run as `student` is refused, naming alice as the owner of what it would change, and
+/// sends no mutating request.
+fn refused_as_alice_s(student: &Session, args: &[&str]) {
+    let (refused, requests) = student.requests_during(|| student.provision().run(args));
     refused.assert_code(1);
     assert!(
         refused.stderr.contains("belongs to alice"),
@@ -480,6 +473,19 @@ async fn two_students_in_one_account_each_have_their_own_ide() {
         "{}",
         refused.stderr
     );
+}
+
+/// Two students in one account, each with an IDE: the second one's `ide` with the default names
+/// is refused (the role, group and instance are the first one's) and makes nothing; with names
+/// of his own, his IDE stands beside hers; he cannot stop hers, and his teardown leaves it.
+#[tokio::test]
+async fn two_students_in_one_account_each_have_their_own_ide() {
+    let course = Course::start("two-ides").await;
+    let alice = course.session(&course.alice, "two-ides-alice");
+    let bob = course.session(&course.bob, "two-ides-bob");
+    alice.provision().run(&["ide"]).success();
+
+    refused_as_alice_s(&bob, &["ide"]);
 
     bob.provision()
         .run(&[
@@ -529,19 +535,7 @@ async fn two_students_in_one_account_each_have_their_own_api() {
     alice.provision().run(&["dragons-lab"]).success();
     alice.provision().run(&["dragons-api"]).success();
 
-    let (refused, requests) = bob.requests_during(|| bob.provision().run(&["dragons-api"]));
-    refused.assert_code(1);
-    assert!(
-        refused.stderr.contains("belongs to alice"),
-        "{}",
-        refused.stderr
-    );
-    assert_eq!(
-        crate::harness::mutating(&requests),
-        Vec::<String>::new(),
-        "{}",
-        refused.stderr
-    );
+    refused_as_alice_s(&bob, &["dragons-api"]);
 
     bob.provision()
         .run(&["dragons-api", "--name", "bob-dragons"])
